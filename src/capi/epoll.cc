@@ -1,0 +1,136 @@
+// epoll_create/ctl/wait entry points: check arguments in the kernel's order, resolve
+// descriptors, then hand over to EventPoll.
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <new>
+
+#include "capi/capi.h"
+#include "core/eventpoll.h"
+#include "platform/clock.h"
+#include "platform/kernel_fd.h"
+#include "uepoll/uepoll.h"
+
+using uep::capi::Ret;
+using uep::capi::Table;
+
+namespace uep {
+namespace {
+
+int DoEpollCreate(int flags) {
+  if ((flags & ~EPOLL_CLOEXEC) != 0) return -EINVAL;
+  auto* ep = new (std::nothrow) EventPoll;
+  if (ep == nullptr) return -ENOMEM;
+  const int fd = Table().Install(ep, (flags & EPOLL_CLOEXEC) != 0);
+  if (fd < 0) delete ep;  // never published: no reader can hold it
+  return fd;
+}
+
+int DoEpollCtl(int epfd, int op, int fd, epoll_event* event) {
+  if (op != EPOLL_CTL_DEL && event == nullptr) return -EFAULT;
+  if (!Table().Owns(epfd)) {
+    // A kernel epoll instance: the kernel decides (a uepoll fd is EBADF to it).
+    return static_cast<int>(syscall(SYS_epoll_ctl, epfd, op, fd, event)) < 0 ? -errno : 0;
+  }
+  RcuReadGuard guard;
+  File* file = Table().Lookup(epfd);
+  if (file == nullptr) return -EBADF;
+  File* tfile = Table().Lookup(fd);
+  if (tfile == nullptr) {
+    if (Table().Owns(fd) || !kernel::IsOpen(fd)) return -EBADF;
+    // Kernel descriptors inside a uepoll instance are not supported yet: refuse them as
+    // the kernel refuses a file it cannot poll.
+    return -EPERM;
+  }
+  if (!file->IsEventPoll()) return -EINVAL;
+  return static_cast<EventPoll*>(file)->Ctl(op, tfile, fd, event);
+}
+
+int DoEpollWait(int epfd, epoll_event* events, int maxevents, bool nonblocking,
+                const timespec& deadline, const sigset_t* sigmask) {
+  if (!Table().Owns(epfd)) {
+    // A kernel instance: wait in the kernel, with the time that is left.
+    long timeout_ms = -1;
+    if (nonblocking) {
+      timeout_ms = 0;
+    } else if (!platform::IsNever(deadline)) {
+      const timespec left = platform::Remaining(deadline);
+      timeout_ms = left.tv_sec * 1000 + (left.tv_nsec + 999999) / 1000000;
+    }
+    const long r = syscall(SYS_epoll_pwait, epfd, events, maxevents, timeout_ms, sigmask,
+                           sigmask != nullptr ? _NSIG / 8 : 0);
+    return r < 0 ? -errno : static_cast<int>(r);
+  }
+  RcuReadLock();
+  File* file = Table().Lookup(epfd);
+  if (file == nullptr) {
+    RcuReadUnlock();
+    return -EBADF;
+  }
+  if (maxevents <= 0 || maxevents > kEpMaxEvents || !file->IsEventPoll()) {
+    RcuReadUnlock();
+    return -EINVAL;
+  }
+  auto* ep = static_cast<EventPoll*>(file);
+  SleepPermit permit(ep);  // owns the read section from here
+  return ep->Wait(events, maxevents, nonblocking, deadline, sigmask, &permit);
+}
+
+}  // namespace
+}  // namespace uep
+
+extern "C" {
+
+int uep_epoll_create(int size) {
+  if (size <= 0) return Ret(-EINVAL);
+  return Ret(uep::DoEpollCreate(0));
+}
+
+int uep_epoll_create1(int flags) { return Ret(uep::DoEpollCreate(flags)); }
+
+int uep_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
+  return Ret(uep::DoEpollCtl(epfd, op, fd, event));
+}
+
+int uep_epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
+  return uep_epoll_pwait(epfd, events, maxevents, timeout, nullptr);
+}
+
+int uep_epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout,
+                    const sigset_t* sigmask) {
+  // Any negative timeout waits forever, as in the kernel.
+  const bool nonblocking = timeout == 0;
+  const timespec deadline =
+      timeout < 0 || nonblocking ? uep::platform::kNever : uep::platform::DeadlineAfterMs(timeout);
+  return Ret(uep::DoEpollWait(epfd, events, maxevents, nonblocking, deadline, sigmask));
+}
+
+int uep_epoll_pwait2(int epfd, struct epoll_event* events, int maxevents,
+                     const struct timespec* timeout, const sigset_t* sigmask) {
+  bool nonblocking = false;
+  timespec deadline = uep::platform::kNever;
+  if (timeout != nullptr) {
+    if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000L) {
+      return Ret(-EINVAL);
+    }
+    if (timeout->tv_sec == 0 && timeout->tv_nsec == 0) {
+      nonblocking = true;
+    } else {
+      deadline = uep::platform::DeadlineAfter(*timeout);
+    }
+  }
+  return Ret(uep::DoEpollWait(epfd, events, maxevents, nonblocking, deadline, sigmask));
+}
+
+int uep_epoll_set_busy_poll(int epfd, int rounds) {
+  if (rounds < 0) return Ret(-EINVAL);
+  uep::RcuReadGuard guard;
+  uep::File* file = Table().Lookup(epfd);
+  if (file == nullptr) return Ret(-EBADF);
+  if (!file->IsEventPoll()) return Ret(-EINVAL);
+  static_cast<uep::EventPoll*>(file)->SetBusyPollRounds(rounds);
+  return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,190 @@
+// Descriptor calls: close, dup*, fcntl and plain I/O. Kernel descriptors go to the kernel.
+#include <fcntl.h>
+#include <limits.h>
+
+#include <cstdarg>
+
+#include "capi/capi.h"
+#include "platform/kernel_fd.h"
+#include "uepoll/uepoll.h"
+
+using uep::capi::Ret;
+using uep::capi::Table;
+
+namespace uep {
+namespace {
+
+constexpr size_t kMaxRwCount = INT_MAX & ~static_cast<size_t>(4095);  // MAX_RW_COUNT
+constexpr int kUioMaxIov = 1024;
+
+// import_iovec(): the checks every vector call makes before it looks at the file.
+ssize_t CheckIovec(const iovec* iov, int iovcnt, iovec* capped, size_t* total) {
+  if (iovcnt < 0 || iovcnt > kUioMaxIov) return -EINVAL;
+  if (iovcnt > 0 && iov == nullptr) return -EFAULT;
+  size_t sum = 0;
+  for (int i = 0; i < iovcnt; ++i) {
+    if (static_cast<ssize_t>(iov[i].iov_len) < 0) return -EINVAL;
+    capped[i] = iov[i];
+    if (capped[i].iov_len > kMaxRwCount - sum) capped[i].iov_len = kMaxRwCount - sum;
+    sum += capped[i].iov_len;
+  }
+  *total = sum;
+  return 0;
+}
+
+ssize_t DoIo(int fd, const iovec* iov, int iovcnt, bool is_write, bool vector) {
+  iovec capped[kUioMaxIov];
+  size_t total = 0;
+  if (vector) {
+    if (const ssize_t r = CheckIovec(iov, iovcnt, capped, &total); r < 0) {
+      // fdget() comes first in the kernel.
+      RcuReadGuard guard;
+      return Table().Lookup(fd) == nullptr ? -EBADF : r;
+    }
+  } else {
+    capped[0] = iov[0];
+    if (capped[0].iov_len > kMaxRwCount) capped[0].iov_len = kMaxRwCount;
+    total = capped[0].iov_len;
+    iovcnt = 1;
+  }
+  RcuReadLock();
+  File* file = Table().Lookup(fd);
+  if (file == nullptr) {
+    RcuReadUnlock();
+    return -EBADF;
+  }
+  SleepPermit permit(file);  // owns the read section from here
+  if (is_write ? !file->CanWrite() : !file->CanRead()) return -EINVAL;
+  if (vector && total == 0) return 0;
+  const int flags = file->Nonblocking() ? kIoNonblock : 0;
+  return is_write ? file->Write(capped, iovcnt, flags, &permit)
+                  : file->Read(capped, iovcnt, flags, &permit);
+}
+
+int DoDup(int oldfd, int minfd, bool cloexec) {
+  File* file = nullptr;
+  {
+    RcuReadGuard guard;
+    file = Table().Lookup(oldfd);
+    if (file == nullptr || !FileTryGet(file)) return -EBADF;
+  }
+  const int fd = Table().Install(file, cloexec, minfd);
+  if (fd < 0) FilePut(file);
+  return fd;
+}
+
+int DoDup3(int oldfd, int newfd, int flags) {
+  File* displaced = nullptr;
+  const int r = Table().DupTo(oldfd, newfd, (flags & O_CLOEXEC) != 0, &displaced);
+  if (displaced != nullptr) FilePut(displaced);
+  return r;
+}
+
+int DoFcntl(int fd, int cmd, unsigned long arg) {
+  switch (cmd) {
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC: {
+      const long from = static_cast<long>(arg);
+      if (from < 0 || from >= static_cast<long>(Table().Base()) + Table().Capacity()) {
+        RcuReadGuard guard;
+        return Table().Lookup(fd) == nullptr ? -EBADF : -EINVAL;
+      }
+      return DoDup(fd, static_cast<int>(from), cmd == F_DUPFD_CLOEXEC);
+    }
+    case F_GETFD: {
+      const int r = Table().GetCloexec(fd);
+      return r < 0 ? r : (r != 0 ? FD_CLOEXEC : 0);
+    }
+    case F_SETFD:
+      return Table().SetCloexec(fd, (arg & FD_CLOEXEC) != 0);
+    default:
+      break;
+  }
+  RcuReadGuard guard;
+  File* file = Table().Lookup(fd);
+  if (file == nullptr) return -EBADF;
+  switch (cmd) {
+    case F_GETFL:
+      return static_cast<int>(file->f_flags.load(std::memory_order_relaxed));
+    case F_SETFL:
+      return file->SetFlags(static_cast<uint32_t>(arg));
+    case F_GETPIPE_SZ:
+    case F_SETPIPE_SZ:
+      return -EBADF;  // not a pipe
+    default:
+      return -EINVAL;
+  }
+}
+
+}  // namespace
+}  // namespace uep
+
+extern "C" {
+
+ssize_t uep_read(int fd, void* buf, size_t count) {
+  if (!Table().Owns(fd)) return uep::kernel::Read(fd, buf, count);
+  const iovec iov{buf, count};
+  return Ret(uep::DoIo(fd, &iov, 1, false, false));
+}
+
+ssize_t uep_write(int fd, const void* buf, size_t count) {
+  if (!Table().Owns(fd)) return uep::kernel::Write(fd, buf, count);
+  const iovec iov{const_cast<void*>(buf), count};
+  return Ret(uep::DoIo(fd, &iov, 1, true, false));
+}
+
+ssize_t uep_readv(int fd, const struct iovec* iov, int iovcnt) {
+  if (!Table().Owns(fd)) return uep::kernel::Readv(fd, iov, iovcnt);
+  return Ret(uep::DoIo(fd, iov, iovcnt, false, true));
+}
+
+ssize_t uep_writev(int fd, const struct iovec* iov, int iovcnt) {
+  if (!Table().Owns(fd)) return uep::kernel::Writev(fd, iov, iovcnt);
+  return Ret(uep::DoIo(fd, iov, iovcnt, true, true));
+}
+
+int uep_close(int fd) {
+  if (!Table().Owns(fd)) return uep::kernel::Close(fd);
+  uep::File* file = Table().Remove(fd);
+  if (file == nullptr) return Ret(-EBADF);
+  uep::FilePut(file);
+  return 0;
+}
+
+int uep_dup(int oldfd) {
+  if (!Table().Owns(oldfd)) return uep::kernel::Dup(oldfd);
+  return Ret(uep::DoDup(oldfd, 0, false));
+}
+
+int uep_dup2(int oldfd, int newfd) {
+  if (!Table().Owns(oldfd)) return uep::kernel::Dup2(oldfd, newfd);
+  if (oldfd == newfd) {
+    uep::RcuReadGuard guard;
+    return Table().Lookup(oldfd) != nullptr ? newfd : Ret(-EBADF);
+  }
+  return Ret(uep::DoDup3(oldfd, newfd, 0));
+}
+
+int uep_dup3(int oldfd, int newfd, int flags) {
+  if (!Table().Owns(oldfd)) return uep::kernel::Dup3(oldfd, newfd, flags);
+  if ((flags & ~O_CLOEXEC) != 0 || oldfd == newfd) return Ret(-EINVAL);
+  return Ret(uep::DoDup3(oldfd, newfd, flags));
+}
+
+int uep_fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  const unsigned long arg = va_arg(ap, unsigned long);
+  va_end(ap);
+  if (!Table().Owns(fd)) return uep::kernel::Fcntl(fd, cmd, arg);
+  return Ret(uep::DoFcntl(fd, cmd, arg));
+}
+
+int uep_fd_base(void) { return Table().Base(); }
+
+int uep_is_uepoll_fd(int fd) {
+  uep::RcuReadGuard guard;
+  return Table().Lookup(fd) != nullptr ? 1 : 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,667 @@
+/*
+ * LOCKING
+ *
+ * Locks are taken in this order, from 1 to 6. No lock is held across a sleep except the
+ * mutexes 1 and 2; none is taken inside a wait-queue function except 4 and 6.
+ *
+ * 1) epmutex (global std::mutex). Serialises the structural changes that cross instances:
+ *    an ADD that must check for loops, nesting depth and wake-up paths (a nested instance is
+ *    involved), the release of an instance (Release) and the release of a watched file
+ *    (EventPollReleaseFile), so that those two never tear down the same item at once and
+ *    two ADDs cannot build a cycle without either seeing it.
+ * 2) ep->mtx (std::mutex, one per instance). Held while items are added, changed or
+ *    removed, during a transfer (SendEvents) and while the instance itself is polled. A
+ *    transfer polls files with it held, and release of a watched file takes it, so an item's
+ *    file stays alive while the item is used. When instances nest, a parent's mtx is taken
+ *    before its child's (depth order; loops are refused with ELOOP).
+ * 3) file->f_lock (SpinLock). The list of items watching a file. Taken under ep->mtx; the
+ *    wake-up path check walks upwards holding a chain of them (acyclic, bottom first).
+ * 4) a target's wait-queue lock (WaitQueueHead::lock). Held by whoever wakes the target's
+ *    queue, so EpPollCallback always runs under it. Taken alone by the queue procedure.
+ * 5) ep->lock (= ep->wq_.lock, SpinLock). The ready list, the overflow list and the
+ *    waiters of the instance. Taken inside EpPollCallback, i.e. under 4; waiters are woken
+ *    with it held (their function only unlinks and posts a futex).
+ * 6) ep->poll_wait_.lock. Taken by EpPollCallback after dropping 5, to wake whoever polls
+ *    this instance; a parent instance's callback then takes the parent's 5 under it. This
+ *    repeats at most kEpMaxNests + 1 times up a nesting chain.
+ *
+ * Descriptor lookups hold no lock: they run in an RCU read section (core/rcu.h), and a file
+ * is only torn down (EventPollReleaseFile, then File::Release) after every section that may
+ * have seen it has ended. Nothing here calls FilePut() with a lock held.
+ *
+ * The callback neither allocates nor blocks: items are allocated at ADD, hooks by the
+ * queue procedure at ADD, and waking a sleeper is one futex system call.
+ */
+#include "core/eventpoll.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <unordered_set>
+
+#include "core/waiter.h"
+#include "platform/clock.h"
+
+namespace uep {
+namespace {
+
+std::mutex epmutex;
+uint64_t loop_check_gen = 0;            // epmutex
+std::vector<File*> tfile_check_list;    // epmutex: leaf files whose wake-up paths grow
+std::unordered_set<File*> tfile_listed;  // epmutex
+
+std::atomic<long> epoll_watches{0};
+
+long ReadMaxUserWatches() {
+  if (const char* env = std::getenv("UEPOLL_MAX_USER_WATCHES")) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != env && v >= 0) return v;
+  }
+  long v = -1;
+  if (FILE* f = std::fopen("/proc/sys/fs/epoll/max_user_watches", "re")) {
+    if (std::fscanf(f, "%ld", &v) != 1) v = -1;
+    std::fclose(f);
+  }
+  return v > 0 ? v : (1L << 22);
+}
+
+std::atomic<long>& MaxUserWatches() {
+  static std::atomic<long> limit{ReadMaxUserWatches()};
+  return limit;
+}
+
+constexpr int kDefaultBusyPollRounds = 64;
+
+// ep_pqueue: the poll table handed to the target at ADD, and the item it registers for.
+struct EpPqueue {
+  PollTable pt;
+  EpItem* epi;
+};
+
+EpItem* ItemFromWait(WaitQueueEntry* wait) {
+  return UEP_CONTAINER_OF(wait, EpPollEntry, wait)->base;
+}
+
+EpItem* ItemFromRdllink(ListHead* link) { return UEP_CONTAINER_OF(link, EpItem, rdllink); }
+
+size_t HashKey(const File* file, int fd) {
+  auto h = reinterpret_cast<uintptr_t>(file) >> 4;
+  h ^= static_cast<uintptr_t>(static_cast<unsigned>(fd)) * 0x9E3779B97F4A7C15ULL;
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
+// ep_ptable_queue_proc(): called by the target's Poll() for each queue it will wake.
+void EpPtableQueueProc(File* /*file*/, WaitQueueHead* whead, PollTable* pt) {
+  auto* epq = UEP_CONTAINER_OF(pt, EpPqueue, pt);
+  EpItem* epi = epq->epi;
+  if (epi->nwait < 0) return;
+  EpPollEntry* pwq = nullptr;
+  if (!epi->first_pwq_used) {
+    pwq = &epi->first_pwq;
+    epi->first_pwq_used = true;
+  } else {
+    pwq = new (std::nothrow) EpPollEntry;
+    if (pwq == nullptr) {
+      epi->nwait = -1;
+      return;
+    }
+  }
+  pwq->wait.func = EpPollCallback;
+  pwq->wait.private_data = nullptr;
+  pwq->whead = whead;
+  pwq->base = epi;
+  if ((epi->events.load(std::memory_order_relaxed) & EPOLLEXCLUSIVE) != 0) {
+    AddWaitQueueExclusive(whead, &pwq->wait);
+  } else {
+    AddWaitQueue(whead, &pwq->wait);
+  }
+  pwq->next = epi->pwqlist;
+  epi->pwqlist = pwq;
+  epi->nwait++;
+}
+
+void ListFile(File* file) {
+  if (tfile_listed.insert(file).second) tfile_check_list.push_back(file);
+}
+
+void ClearTfileCheckList() {
+  tfile_check_list.clear();
+  tfile_listed.clear();
+}
+
+// Wake-up paths allowed per nesting depth (the kernel's path_limits).
+constexpr int kPathLimits[kEpMaxNests + 1] = {1000, 500, 100, 50, 10};
+int path_count[kEpMaxNests + 1];
+
+bool PathCountInc(int nests) {
+  if (nests == 0) return true;  // any number of direct watchers
+  return ++path_count[nests] <= kPathLimits[nests];
+}
+
+}  // namespace
+
+// The items watching an instance, through its file's f_ep list (epmutex held).
+struct EpLoopCheck {
+  EventPoll* inserting_into = nullptr;
+
+  // Depth of the subtree below `ep`, or more than kEpMaxNests on a loop / too deep.
+  int Down(EventPoll* ep, int depth) {
+    if (ep->gen_ == loop_check_gen) return ep->loop_check_depth_;
+    int result = 0;
+    std::lock_guard guard(ep->mtx_);
+    ep->gen_ = loop_check_gen;
+    for (EpItem* head : ep->buckets_) {
+      for (EpItem* epi = head; epi != nullptr; epi = epi->hash_next) {
+        if (epi->file->IsEventPoll()) {
+          auto* to_visit = static_cast<EventPoll*>(epi->file);
+          if (to_visit == inserting_into || depth > kEpMaxNests) {
+            result = kEpMaxNests + 1;
+          } else {
+            result = std::max(result, Down(to_visit, depth + 1) + 1);
+          }
+          if (result > kEpMaxNests) break;
+        } else {
+          ListFile(epi->file);
+        }
+      }
+      if (result > kEpMaxNests) break;
+    }
+    ep->loop_check_depth_ = result;
+    return result;
+  }
+
+  // How many instances are stacked above `ep`.
+  static int Up(EventPoll* ep) {
+    if (ep->gen_ == loop_check_gen) return ep->loop_check_depth_;
+    int result = 0;
+    std::lock_guard guard(ep->f_lock);
+    for (ListHead* pos = ep->f_ep.next(); pos != &ep->f_ep; pos = pos->next()) {
+      EpItem* epi = UEP_CONTAINER_OF(pos, EpItem, fllink);
+      result = std::max(result, Up(epi->ep) + 1);
+    }
+    ep->gen_ = loop_check_gen;
+    ep->loop_check_depth_ = result;
+    return result;
+  }
+
+  bool Check(EventPoll* ep, EventPoll* to) {
+    inserting_into = ep;
+    const int depth = Down(to, 0);
+    if (depth > kEpMaxNests) return false;
+    return depth + 1 + Up(ep) <= kEpMaxNests;
+  }
+
+  // reverse_path_check(): every listed leaf file keeps within kPathLimits.
+  static bool ReversePathProc(File* file, int depth) {
+    if (depth > kEpMaxNests) return false;
+    std::lock_guard guard(file->f_lock);
+    for (ListHead* pos = file->f_ep.next(); pos != &file->f_ep; pos = pos->next()) {
+      EventPoll* ep = UEP_CONTAINER_OF(pos, EpItem, fllink)->ep;
+      bool ok = false;
+      {
+        // Peek without holding ep->f_lock: the recursion takes it.
+        std::lock_guard inner(ep->f_lock);
+        ok = ep->f_ep.Empty();
+      }
+      ok = ok ? PathCountInc(depth) : ReversePathProc(ep, depth + 1);
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  static bool ReversePathCheck() {
+    for (File* file : tfile_check_list) {
+      for (int& c : path_count) c = 0;
+      if (!ReversePathProc(file, 0)) return false;
+    }
+    return true;
+  }
+};
+
+long EpollMaxUserWatches() { return MaxUserWatches().load(std::memory_order_relaxed); }
+void EpollSetMaxUserWatches(long limit) { MaxUserWatches().store(limit, std::memory_order_relaxed); }
+
+EventPoll::EventPoll() : File(O_RDWR), busy_poll_rounds_(kDefaultBusyPollRounds) {}
+
+EventPoll::~EventPoll() = default;
+
+int EventPoll::ItemCount() {
+  std::lock_guard guard(mtx_);
+  return static_cast<int>(item_count_);
+}
+
+// ep_poll_callback(): the function of every hook. Runs under the target's queue lock.
+int EpPollCallback(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32_t key) {
+  EpItem* epi = ItemFromWait(wait);
+  EventPoll* ep = epi->ep;
+  bool pwake = false;
+  int ewake = 0;
+  const uint32_t events = epi->events.load(std::memory_order_relaxed);
+  {
+    std::lock_guard guard(ep->wq_.lock);
+    // Disabled by EPOLLONESHOT until the next MOD, or a key the item does not watch.
+    if ((events & ~kEpPrivateBits) == 0 || (key != 0 && (key & events) == 0)) {
+      return (events & EPOLLEXCLUSIVE) != 0 ? 0 : 1;
+    }
+    if (ep->ovflist_.load(std::memory_order_relaxed) != kEpUnactive) {
+      // A transfer is running without ep->lock: chain the item for DoneScan().
+      if (epi->next == kEpUnactive) {
+        epi->next = ep->ovflist_.load(std::memory_order_relaxed);
+        ep->ovflist_.store(epi, std::memory_order_relaxed);
+      }
+    } else if (!epi->rdllink.Linked()) {
+      ep->rdllist_.AddTail(&epi->rdllink);
+    }
+    if (ep->wq_.Active()) {
+      if ((events & EPOLLEXCLUSIVE) != 0) {
+        switch (key & (EPOLLIN | EPOLLOUT)) {
+          case EPOLLIN:
+            ewake = (events & EPOLLIN) != 0 ? 1 : 0;
+            break;
+          case EPOLLOUT:
+            ewake = (events & EPOLLOUT) != 0 ? 1 : 0;
+            break;
+          case 0:
+            ewake = 1;
+            break;
+          default:
+            break;
+        }
+      }
+      WakeUpLocked(&ep->wq_, 1, 0);
+    }
+    pwake = ep->poll_wait_.Active();
+  }
+  if (pwake) WakeUpPoll(&ep->poll_wait_, EPOLLIN);
+  if ((events & EPOLLEXCLUSIVE) == 0) ewake = 1;
+  return ewake;
+}
+
+bool EventPoll::ReadyLocked(EpItem* epi) {
+  if (epi->rdllink.Linked()) return false;
+  rdllist_.AddTail(&epi->rdllink);
+  if (wq_.Active()) WakeUpLocked(&wq_, 1, 0);
+  return poll_wait_.Active();
+}
+
+uint32_t EventPoll::ItemPoll(EpItem* epi, PollTable* pt, int depth) {
+  pt->key = epi->events.load(std::memory_order_relaxed);
+  uint32_t res = 0;
+  if (epi->file->IsEventPoll()) {
+    res = static_cast<EventPoll*>(epi->file)->PollAtDepth(pt, depth);
+  } else {
+    res = epi->file->Poll(pt);
+  }
+  return res & epi->events.load(std::memory_order_relaxed);
+}
+
+EpItem* EventPoll::Find(File* file, int fd) {
+  if (buckets_.empty()) return nullptr;
+  for (EpItem* epi = buckets_[HashKey(file, fd) & (buckets_.size() - 1)]; epi != nullptr;
+       epi = epi->hash_next) {
+    if (epi->file == file && epi->fd == fd) return epi;
+  }
+  return nullptr;
+}
+
+void EventPoll::IndexInsert(EpItem* epi) {
+  if (item_count_ + 1 > buckets_.size()) {
+    std::vector<EpItem*> grown(std::max<size_t>(16, buckets_.size() * 2), nullptr);
+    for (EpItem* head : buckets_) {
+      while (head != nullptr) {
+        EpItem* next = head->hash_next;
+        EpItem*& slot = grown[HashKey(head->file, head->fd) & (grown.size() - 1)];
+        head->hash_next = slot;
+        slot = head;
+        head = next;
+      }
+    }
+    buckets_.swap(grown);
+  }
+  EpItem*& slot = buckets_[HashKey(epi->file, epi->fd) & (buckets_.size() - 1)];
+  epi->hash_next = slot;
+  slot = epi;
+  ++item_count_;
+}
+
+void EventPoll::IndexErase(EpItem* epi) {
+  EpItem** link = &buckets_[HashKey(epi->file, epi->fd) & (buckets_.size() - 1)];
+  while (*link != epi) link = &(*link)->hash_next;
+  *link = epi->hash_next;
+  --item_count_;
+}
+
+int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_check) {
+  if (epoll_watches.load(std::memory_order_relaxed) >= EpollMaxUserWatches()) return -ENOSPC;
+  // Grow the index first so that nothing can fail once the item is visible.
+  if (item_count_ + 1 > buckets_.size() && buckets_.size() > (SIZE_MAX >> 2)) return -ENOMEM;
+  auto* epi = new (std::nothrow) EpItem;
+  if (epi == nullptr) return -ENOMEM;
+  epoll_watches.fetch_add(1, std::memory_order_relaxed);
+  epi->next = kEpUnactive;
+  epi->file = tfile;
+  epi->fd = fd;
+  epi->ep = this;
+  epi->events.store(event.events, std::memory_order_relaxed);
+  epi->data = event.data.u64;
+
+  EventPoll* tep = tfile->IsEventPoll() ? static_cast<EventPoll*>(tfile) : nullptr;
+  {
+    std::unique_lock<std::mutex> tep_guard;
+    if (tep != nullptr) tep_guard = std::unique_lock(tep->mtx_);
+    {
+      std::lock_guard guard(tfile->f_lock);
+      tfile->f_ep.AddHead(&epi->fllink);
+      tfile->f_ep_nonempty.store(true, std::memory_order_release);
+    }
+    try {
+      IndexInsert(epi);
+    } catch (const std::bad_alloc&) {
+      std::lock_guard guard(tfile->f_lock);
+      epi->fllink.DelInit();
+      tfile->f_ep_nonempty.store(!tfile->f_ep.Empty(), std::memory_order_release);
+      epoll_watches.fetch_sub(1, std::memory_order_relaxed);
+      delete epi;
+      return -ENOMEM;
+    }
+  }
+  if (full_check) {
+    if (tep == nullptr) ListFile(tfile);
+    if (!EpLoopCheck::ReversePathCheck()) {
+      Remove(epi);
+      return -EINVAL;
+    }
+  }
+
+  EpPqueue epq;
+  epq.pt.qproc = EpPtableQueueProc;
+  epq.epi = epi;
+  const uint32_t revents = ItemPoll(epi, &epq.pt, 1);
+  if (epi->nwait < 0) {
+    Remove(epi);
+    return -ENOMEM;
+  }
+
+  bool pwake = false;
+  {
+    std::lock_guard guard(wq_.lock);
+    if (revents != 0) pwake = ReadyLocked(epi);
+  }
+  if (pwake) WakeUpPoll(&poll_wait_, EPOLLIN);
+  return 0;
+}
+
+int EventPoll::Modify(EpItem* epi, const epoll_event& event) {
+  epi->events.store(event.events, std::memory_order_relaxed);
+  epi->data = event.data.u64;
+  // Pairs with the target's wake-up: either our poll below sees its new state, or its
+  // callback sees the new mask (ep_modify()'s smp_mb()).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  PollTable pt;
+  const uint32_t revents = ItemPoll(epi, &pt, 1);
+  bool pwake = false;
+  if ((revents & event.events) != 0) {
+    std::lock_guard guard(wq_.lock);
+    pwake = ReadyLocked(epi);
+  }
+  if (pwake) WakeUpPoll(&poll_wait_, EPOLLIN);
+  return 0;
+}
+
+void EventPoll::UnregisterPollWait(EpItem* epi) {
+  while (EpPollEntry* pwq = epi->pwqlist) {
+    epi->pwqlist = pwq->next;
+    // Taking the queue's lock also waits out a callback running on this hook.
+    RemoveWaitQueue(pwq->whead, &pwq->wait);
+    if (pwq != &epi->first_pwq) delete pwq;
+  }
+  epi->first_pwq_used = false;
+}
+
+void EventPoll::Remove(EpItem* epi) {
+  UnregisterPollWait(epi);
+  File* file = epi->file;
+  {
+    std::lock_guard guard(file->f_lock);
+    epi->fllink.DelInit();
+    file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
+  }
+  IndexErase(epi);
+  {
+    std::lock_guard guard(wq_.lock);
+    if (epi->rdllink.Linked()) epi->rdllink.DelInit();
+  }
+  delete epi;
+  epoll_watches.fetch_sub(1, std::memory_order_relaxed);
+}
+
+int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
+  epoll_event epds{};
+  const bool has_event = op != EPOLL_CTL_DEL;
+  if (has_event) {
+    epds = *event;
+    // EPOLLWAKEUP needs CAP_BLOCK_SUSPEND; without it the kernel drops the bit silently.
+    if ((epds.events & EPOLLWAKEUP) != 0 && geteuid() != 0) epds.events &= ~EPOLLWAKEUP;
+  }
+  if (tfile == this) return -EINVAL;
+  if (has_event && (epds.events & EPOLLEXCLUSIVE) != 0) {
+    constexpr uint32_t kExclusiveOkBits =
+        EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE;
+    if (op == EPOLL_CTL_MOD) return -EINVAL;
+    if (op == EPOLL_CTL_ADD && (tfile->IsEventPoll() || (epds.events & ~kExclusiveOkBits) != 0)) {
+      return -EINVAL;
+    }
+  }
+
+  std::unique_lock mtx_guard(mtx_);
+  std::unique_lock<std::mutex> nested_guard;
+  bool full_check = false;
+  if (op == EPOLL_CTL_ADD &&
+      (f_ep_nonempty.load(std::memory_order_acquire) || tfile->IsEventPoll())) {
+    // Adding below or into a nested instance: check loops, depth and wake-up paths.
+    mtx_guard.unlock();
+    nested_guard = std::unique_lock(epmutex);
+    full_check = true;
+    ++loop_check_gen;
+    if (tfile->IsEventPoll()) {
+      EpLoopCheck check;
+      if (!check.Check(this, static_cast<EventPoll*>(tfile))) {
+        ClearTfileCheckList();
+        ++loop_check_gen;
+        return -ELOOP;
+      }
+    }
+    mtx_guard.lock();
+  }
+
+  EpItem* epi = Find(tfile, fd);
+  int error = -EINVAL;
+  switch (op) {
+    case EPOLL_CTL_ADD:
+      if (epi == nullptr) {
+        epds.events |= EPOLLERR | EPOLLHUP;
+        error = Insert(epds, tfile, fd, full_check);
+      } else {
+        error = -EEXIST;
+      }
+      break;
+    case EPOLL_CTL_DEL:
+      if (epi != nullptr) {
+        Remove(epi);
+        error = 0;
+      } else {
+        error = -ENOENT;
+      }
+      break;
+    case EPOLL_CTL_MOD:
+      if (epi != nullptr) {
+        if ((epi->events.load(std::memory_order_relaxed) & EPOLLEXCLUSIVE) == 0) {
+          epds.events |= EPOLLERR | EPOLLHUP;
+          error = Modify(epi, epds);
+        }
+      } else {
+        error = -ENOENT;
+      }
+      break;
+    default:
+      break;
+  }
+  mtx_guard.unlock();
+  if (full_check) {
+    ClearTfileCheckList();
+    ++loop_check_gen;
+  }
+  return error;
+}
+
+void EventPoll::StartScan(ListHead* txlist) {
+  std::lock_guard guard(wq_.lock);
+  txlist->SpliceTailInit(&rdllist_);
+  ovflist_.store(nullptr, std::memory_order_relaxed);
+}
+
+// ep_done_scan(): the ready list becomes [left over][readied meanwhile, FIFO][requeued LT].
+void EventPoll::DoneScan(ListHead* txlist, ListHead* requeue) {
+  std::lock_guard guard(wq_.lock);
+  rdllist_.SpliceTailInit(requeue);
+  for (EpItem *nepi = ovflist_.load(std::memory_order_relaxed), *epi = nullptr;
+       (epi = nepi) != nullptr;) {
+    nepi = epi->next;
+    epi->next = kEpUnactive;
+    // Items still on txlist or requeued are linked already and keep their place.
+    if (!epi->rdllink.Linked()) rdllist_.AddHead(&epi->rdllink);
+  }
+  ovflist_.store(kEpUnactive, std::memory_order_relaxed);
+  rdllist_.SpliceHeadInit(txlist);
+  if (!rdllist_.Empty() && wq_.Active()) WakeUpLocked(&wq_, 1, 0);
+}
+
+int EventPoll::SendEvents(epoll_event* events, int maxevents) {
+  std::lock_guard guard(mtx_);
+  ListHead txlist;
+  ListHead requeue;
+  StartScan(&txlist);
+  PollTable pt;
+  int res = 0;
+  for (ListHead *pos = txlist.next(), *tmp = pos->next(); pos != &txlist;
+       pos = tmp, tmp = pos->next()) {
+    if (res >= maxevents) break;
+    EpItem* epi = ItemFromRdllink(pos);
+    epi->rdllink.DelInit();
+    const uint32_t revents = ItemPoll(epi, &pt, 1);
+    if (revents == 0) continue;
+    if (events == nullptr) {
+      // The kernel's failed copy to user memory: the item stays ready.
+      txlist.AddHead(&epi->rdllink);
+      if (res == 0) res = -EFAULT;
+      break;
+    }
+    events[res].events = revents;
+    events[res].data.u64 = epi->data;
+    ++res;
+    const uint32_t ev = epi->events.load(std::memory_order_relaxed);
+    if ((ev & EPOLLONESHOT) != 0) {
+      epi->events.store(ev & kEpPrivateBits, std::memory_order_relaxed);
+    } else if ((ev & EPOLLET) == 0) {
+      requeue.AddTail(&epi->rdllink);
+    }
+  }
+  DoneScan(&txlist, &requeue);
+  return res;
+}
+
+int EventPoll::Wait(epoll_event* events, int maxevents, bool nonblocking, const timespec& deadline,
+                    const sigset_t* sigmask, SleepPermit* permit) {
+  bool timed_out = nonblocking;
+  bool interrupted = false;
+  bool eavail = EventsAvailable();
+  for (;;) {
+    if (eavail) {
+      const int res = SendEvents(events, maxevents);
+      if (res != 0) return res;
+    }
+    if (timed_out) return 0;
+    if (interrupted) return -EINTR;
+    if (!permit->Acquire()) return -EBADF;
+
+    Waiter waiter;
+    if (sigmask != nullptr) {
+      waiter.doorbell = WaiterDoorbell();
+      if (waiter.doorbell < 0) return -ENOMEM;
+    }
+    {
+      std::lock_guard guard(wq_.lock);
+      eavail = EventsAvailable();
+      if (!eavail) AddWaitQueueExclusiveLocked(&wq_, &waiter.wait);
+    }
+    if (eavail) continue;
+    const int r = WaiterSleep(&waiter, deadline, SleepKind::kInterruptible, sigmask,
+                              busy_poll_rounds_.load(std::memory_order_relaxed));
+    timed_out = r == -ETIMEDOUT;
+    interrupted = r == -EINTR;
+    eavail = true;
+    if (waiter.woken.load(std::memory_order_acquire) == 0) {
+      std::lock_guard guard(wq_.lock);
+      // Woken between the timeout and here: the wake-up is ours, harvest it.
+      if (timed_out) eavail = !waiter.wait.entry.Linked();
+      if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
+    }
+  }
+}
+
+uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
+  PollWait(this, &poll_wait_, wait);
+  std::lock_guard guard(mtx_);
+  ListHead txlist;
+  ListHead requeue;
+  StartScan(&txlist);
+  PollTable pt;
+  uint32_t res = 0;
+  for (ListHead *pos = txlist.next(), *tmp = pos->next(); pos != &txlist;
+       pos = tmp, tmp = pos->next()) {
+    EpItem* epi = ItemFromRdllink(pos);
+    if (ItemPoll(epi, &pt, depth + 1) != 0) {
+      res = EPOLLIN | EPOLLRDNORM;
+      break;
+    }
+    // Queued by a callback but not ready for what the item wants: drop it.
+    epi->rdllink.DelInit();
+  }
+  DoneScan(&txlist, &requeue);
+  return res;
+}
+
+// ep_free() / ep_clear_and_put(): the instance's last reference is gone.
+void EventPoll::Release() {
+  if (poll_wait_.Active()) WakeUpPoll(&poll_wait_, EPOLLIN);
+  std::lock_guard nested(epmutex);
+  std::lock_guard guard(mtx_);
+  for (EpItem* head : buckets_) {
+    for (EpItem* epi = head; epi != nullptr; epi = epi->hash_next) UnregisterPollWait(epi);
+  }
+  for (EpItem*& head : buckets_) {
+    while (head != nullptr) Remove(head);
+  }
+}
+
+void EventPollReleaseFile(File* file) {
+  std::lock_guard nested(epmutex);
+  for (;;) {
+    EpItem* epi = nullptr;
+    {
+      std::lock_guard guard(file->f_lock);
+      if (file->f_ep.Empty()) break;
+      epi = UEP_CONTAINER_OF(file->f_ep.next(), EpItem, fllink);
+    }
+    EventPoll* ep = epi->ep;
+    std::lock_guard guard(ep->mtx_);
+    ep->Remove(epi);
+  }
+}
+
+}  // namespace uep

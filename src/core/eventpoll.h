@@ -1,0 +1,135 @@
+// The eventpoll instance: the seed's whole idea in one object.
+//
+//   register:  Ctl(ADD) -> Insert() -> target->Poll(table) -> EpPtableQueueProc() hangs an
+//              EpPollEntry on each of the target's wait queues
+//   deliver:   target wakes its queue -> EpPollCallback() puts the item on the ready list
+//              (or the overflow list while a transfer runs) and wakes one waiter
+//   harvest:   Wait() -> SendEvents() re-polls only the ready items and reports them
+//
+// Locking is described at the top of eventpoll.cc.
+#pragma once
+
+#include <signal.h>
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cstdint>
+#include <ctime>
+#include <mutex>
+#include <vector>
+
+#include "core/file.h"
+#include "core/list.h"
+#include "core/wait_queue.h"
+
+namespace uep {
+
+class EventPoll;
+struct EpItem;
+int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
+
+// eppoll_entry: one wait-queue hook of an item.
+struct EpPollEntry {
+  EpPollEntry* next = nullptr;      // the item's chain of hooks (ep->mtx)
+  EpItem* base = nullptr;           // the item it belongs to
+  WaitQueueEntry wait;              // linked on *whead; func = EpPollCallback
+  WaitQueueHead* whead = nullptr;   // the target's queue it hangs on
+};
+
+// epitem: one watched (file, fd) pair.
+struct EpItem {
+  ListHead rdllink;                 // ready list or a transfer list (ep->lock / transferrer)
+  EpItem* next;                     // overflow chain; kEpUnactive when off it (ep->lock)
+  File* file;                       // target; no reference: release removes the item
+  int fd;                           // the descriptor it was added under (part of the key)
+  int nwait = 0;                    // hooks hung; -1 once a hook could not be allocated
+  EpItem* hash_next = nullptr;      // index chain (ep->mtx)
+  EpPollEntry* pwqlist = nullptr;   // hooks (ep->mtx)
+  EventPoll* ep;                    // the instance that owns the item
+  ListHead fllink;                  // on file->f_ep (file->f_lock)
+  std::atomic<uint32_t> events;     // wanted events + private bits; written under ep->mtx
+  uint64_t data;                    // user data (ep->mtx)
+  EpPollEntry first_pwq;            // most files have one queue: no second allocation
+  bool first_pwq_used = false;      // (ep->mtx)
+};
+
+// Sentinel for EpItem::next and EventPoll::ovflist_: "not chained" / "no transfer running".
+inline EpItem* const kEpUnactive = reinterpret_cast<EpItem*>(~uintptr_t{0});
+
+inline constexpr uint32_t kEpPrivateBits = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
+inline constexpr int kEpMaxNests = 4;
+inline constexpr int kEpMaxEvents = static_cast<int>(INT32_MAX / sizeof(epoll_event));
+
+class EventPoll final : public File {
+ public:
+  EventPoll();
+  ~EventPoll() override;
+
+  uint32_t Poll(PollTable* pt) override { return PollAtDepth(pt, 0); }
+  void Release() override;
+  [[nodiscard]] bool IsEventPoll() const override { return true; }
+
+  // epoll_ctl() after the descriptors were resolved; `event` is ignored for DEL.
+  int Ctl(int op, File* tfile, int fd, epoll_event* event);
+
+  // Lock-free hint: ready or overflow list non-empty.
+  [[nodiscard]] bool EventsAvailable() const {
+    return !rdllist_.Empty() || ovflist_.load(std::memory_order_relaxed) != kEpUnactive;
+  }
+  // Transfers up to maxevents ready events; never sleeps (beyond ep->mtx).
+  int SendEvents(epoll_event* events, int maxevents);
+  // ep_poll(): harvest, sleeping until `deadline` if nothing is ready (unless
+  // `nonblocking`). `permit` is acquired before sleeping. Returns count or -errno.
+  int Wait(epoll_event* events, int maxevents, bool nonblocking, const timespec& deadline,
+           const sigset_t* sigmask, SleepPermit* permit);
+
+  // Spin rounds a waiter makes before it sleeps (uep_epoll_set_busy_poll()).
+  void SetBusyPollRounds(int rounds) { busy_poll_rounds_.store(rounds, std::memory_order_relaxed); }
+
+  // Number of items (for tests).
+  int ItemCount();
+
+ private:
+  friend int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
+  friend void EventPollReleaseFile(File* file);
+  friend struct EpLoopCheck;
+
+  uint32_t PollAtDepth(PollTable* wait, int depth);
+  uint32_t ItemPoll(EpItem* epi, PollTable* pt, int depth);
+  int Insert(const epoll_event& event, File* tfile, int fd, bool full_check);
+  int Modify(EpItem* epi, const epoll_event& event);
+  void Remove(EpItem* epi);
+  void UnregisterPollWait(EpItem* epi);
+  EpItem* Find(File* file, int fd);
+  void IndexInsert(EpItem* epi);
+  void IndexErase(EpItem* epi);
+  void StartScan(ListHead* txlist);
+  void DoneScan(ListHead* txlist, ListHead* requeue);
+  // Queues `epi` if it is not yet linked; returns true if the poll_wait queue needs a wake.
+  bool ReadyLocked(EpItem* epi);
+
+  std::mutex mtx_;               // ep->mtx: items, index, transfers (see eventpoll.cc)
+  WaitQueueHead wq_;             // waiters in Wait(); wq_.lock is "ep->lock"
+  WaitQueueHead poll_wait_;      // whoever polls this instance (a parent instance, poll())
+  ListHead rdllist_;             // ready items (ep->lock)
+  std::atomic<EpItem*> ovflist_{kEpUnactive};  // items readied during a transfer (ep->lock)
+  std::vector<EpItem*> buckets_;  // index of items by (file, fd) (ep->mtx)
+  size_t item_count_ = 0;         // (ep->mtx)
+  std::atomic<int> busy_poll_rounds_;
+  // Loop and path checks (epmutex).
+  uint64_t gen_ = 0;
+  int loop_check_depth_ = 0;
+};
+
+// ep_poll_callback(): the function of every hook an instance hangs on a target's queue.
+int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
+
+// eventpoll_release_file(): the last reference to `file` is gone; remove every item that
+// still watches it.
+void EventPollReleaseFile(File* file);
+
+// The limit on watches in the process (fs.epoll.max_user_watches; ENOSPC beyond).
+long EpollMaxUserWatches();
+void EpollSetMaxUserWatches(long limit);
+
+}  // namespace uep

@@ -1,0 +1,73 @@
+#include "core/file.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+
+#include "core/eventpoll.h"
+#include "core/rcu.h"
+
+namespace uep {
+
+ssize_t File::Read(const iovec* /*iov*/, int /*iovcnt*/, int /*io_flags*/, SleepPermit* /*permit*/) {
+  return -EINVAL;
+}
+ssize_t File::Write(const iovec* /*iov*/, int /*iovcnt*/, int /*io_flags*/, SleepPermit* /*permit*/) {
+  return -EINVAL;
+}
+int File::Ioctl(unsigned long /*request*/, void* /*arg*/) { return -ENOTTY; }
+
+bool File::Nonblocking() const { return (f_flags.load(std::memory_order_relaxed) & O_NONBLOCK) != 0; }
+
+int File::SetFlags(uint32_t arg) {
+  constexpr uint32_t kSetflMask = O_APPEND | O_NONBLOCK | O_NDELAY | O_DIRECT | O_NOATIME;
+  if ((arg & O_NDELAY) != 0) arg |= O_NONBLOCK;
+  if ((arg & O_DIRECT) != 0 && !AllowsODirect()) return -EINVAL;
+  uint32_t old = f_flags.load(std::memory_order_relaxed);
+  while (!f_flags.compare_exchange_weak(old, (arg & kSetflMask) | (old & ~kSetflMask),
+                                        std::memory_order_relaxed)) {
+  }
+  return 0;
+}
+
+bool SleepPermit::Acquire() {
+  if (!in_read_section_) return true;
+  if (!FileTryGet(file_)) return false;
+  pinned_ = true;
+  in_read_section_ = false;
+  RcuReadUnlock();
+  return true;
+}
+
+void SleepPermit::Finish() {
+  if (in_read_section_) {
+    in_read_section_ = false;
+    RcuReadUnlock();
+  }
+  if (pinned_) {
+    pinned_ = false;
+    FilePut(file_);
+  }
+}
+
+bool FileTryGet(File* file) {
+  long count = file->f_count.load(std::memory_order_relaxed);
+  while (count != 0) {
+    if (file->f_count.compare_exchange_weak(count, count + 1, std::memory_order_acquire,
+                                            std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void FilePut(File* file) {
+  if (file->f_count.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // Lock-free lookups may still hold the pointer; wait them out before tearing down.
+  RcuSynchronize();
+  if (file->f_ep_nonempty.load(std::memory_order_acquire)) EventPollReleaseFile(file);
+  file->Release();
+  delete file;
+}
+
+}  // namespace uep

@@ -1,0 +1,95 @@
+// The file contract. Everything uepoll can watch is a File: eventfd, pipes, sockets,
+// timers, an eventpoll instance itself, a user's own type. A file
+//   - reports its readiness from Poll(), hanging the poll table's entry on each wait queue
+//     it will wake (PollWait);
+//   - wakes those queues with a key (the events that just happened) when its state changes;
+//   - is reference counted; when the last reference goes, every epoll item watching it is
+//     removed, then Release() runs, then it is deleted.
+// Operations return a byte count or a negative errno, as the kernel's do internally.
+#pragma once
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/list.h"
+#include "core/poll_table.h"
+#include "platform/spinlock.h"
+
+namespace uep {
+
+class File;
+
+// Flags for Read/Write.
+inline constexpr int kIoNonblock = 0x1;  // O_NONBLOCK on the file or MSG_DONTWAIT
+
+// Operations run inside the caller's RCU read section, holding no reference to the file
+// (the cheap path). One that must sleep first calls Acquire(): it pins the file and leaves
+// the section, so the sleep neither blocks RcuSynchronize() nor outlives the file.
+class SleepPermit {
+ public:
+  explicit SleepPermit(File* file) : file_(file) {}
+  ~SleepPermit() { Finish(); }
+  SleepPermit(const SleepPermit&) = delete;
+  SleepPermit& operator=(const SleepPermit&) = delete;
+
+  // False if the file is already being released (a racing close won): fail with EBADF.
+  [[nodiscard]] bool Acquire();
+  // Leaves the read section or drops the pin, whichever is held. Call with no lock held.
+  void Finish();
+
+ private:
+  File* file_;
+  bool in_read_section_ = true;
+  bool pinned_ = false;
+};
+
+class File {
+ public:
+  explicit File(uint32_t flags) : f_flags(flags) {}
+  virtual ~File() = default;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  // Current readiness (EPOLL* bits); registers on wait queues through `pt` if it has a
+  // queue procedure. Must not sleep.
+  virtual uint32_t Poll(PollTable* pt) = 0;
+
+  // Whether the file has read / write at all (FMODE_CAN_READ/WRITE): EINVAL otherwise.
+  [[nodiscard]] virtual bool CanRead() const { return false; }
+  [[nodiscard]] virtual bool CanWrite() const { return false; }
+  // `iov` has iovcnt >= 1 segments (lengths as the caller gave them, total capped at
+  // MAX_RW_COUNT). `permit` must be acquired before the operation sleeps.
+  virtual ssize_t Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit);
+  virtual ssize_t Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit);
+  virtual int Ioctl(unsigned long request, void* arg);
+  // O_DIRECT may be set with F_SETFL (the kernel allows it on pipes and direct-I/O files).
+  [[nodiscard]] virtual bool AllowsODirect() const { return false; }
+  // The last reference is gone and no epoll item watches the file any more.
+  virtual void Release() {}
+
+  [[nodiscard]] virtual bool IsEventPoll() const { return false; }
+
+  [[nodiscard]] bool Nonblocking() const;
+  // F_SETFL with the kernel's rules (setfl() in fs/fcntl.c).
+  int SetFlags(uint32_t arg);
+
+  std::atomic<long> f_count{1};    // references: descriptors and pinned operations
+  std::atomic<uint32_t> f_flags;   // O_ACCMODE | O_NONBLOCK | ... as F_GETFL reports them
+  SpinLock f_lock;                 // protects f_ep
+  ListHead f_ep;                   // EpItem::fllink of every item watching this file
+  std::atomic<bool> f_ep_nonempty{false};  // f_ep is not empty; read without f_lock
+};
+
+inline void FileGet(File* file) { file->f_count.fetch_add(1, std::memory_order_relaxed); }
+
+// get_file_rcu(): fails once the count reached zero (the file is being released).
+bool FileTryGet(File* file);
+
+// fput(): drops a reference; the last one removes epoll items, releases and deletes.
+// Must be called outside any RCU read section and with no lock held.
+void FilePut(File* file);
+
+}  // namespace uep

@@ -1,0 +1,110 @@
+#include "core/rcu.h"
+
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "platform/cpu.h"
+
+namespace uep {
+namespace rcu_detail {
+
+thread_local RcuReader* tls_reader __attribute__((tls_model("initial-exec"))) = nullptr;
+bool use_fence = false;
+
+namespace {
+
+std::mutex registry_lock;
+RcuReader* registry = nullptr;  // every record ever made, under registry_lock
+int readers_in_use = 0;         // under registry_lock
+bool membarrier_ready = false;
+
+// Registers membarrier once per process, before any reader exists; UEPOLL_RCU_FENCE=1
+// forces the fence back-end so both stay tested.
+struct MembarrierInit {
+  MembarrierInit() {
+    const char* force = std::getenv("UEPOLL_RCU_FENCE");
+    if (force != nullptr && std::strcmp(force, "1") == 0) {
+      use_fence = true;
+      return;
+    }
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
+      membarrier_ready = true;
+    } else {
+      use_fence = true;
+    }
+  }
+};
+
+void EnsureInit() { static MembarrierInit init; }
+
+// Returns the thread's record to the registry when the thread exits.
+struct ReaderOwner {
+  RcuReader* reader = nullptr;
+  ~ReaderOwner() {
+    if (reader == nullptr) return;
+    std::lock_guard guard(registry_lock);
+    reader->in_use = false;
+    --readers_in_use;
+    tls_reader = nullptr;
+  }
+};
+thread_local ReaderOwner tls_owner;
+
+}  // namespace
+
+RcuReader* RegisterReader() {
+  EnsureInit();
+  std::lock_guard guard(registry_lock);
+  RcuReader* r = registry;
+  while (r != nullptr && r->in_use) r = r->next;
+  if (r == nullptr) {
+    r = new RcuReader;
+    r->next = registry;
+    registry = r;
+  }
+  r->in_use = true;
+  r->nesting = 0;
+  ++readers_in_use;
+  tls_reader = r;
+  tls_owner.reader = r;
+  return r;
+}
+
+}  // namespace rcu_detail
+
+void RcuSynchronize() {
+  using namespace rcu_detail;
+  EnsureInit();
+  std::lock_guard guard(registry_lock);
+  RcuReader* self = tls_reader;
+  // A thread that registers after this point takes registry_lock first, so its sections
+  // already see whatever the caller unpublished.
+  if (readers_in_use == 0 || (readers_in_use == 1 && self != nullptr && self->in_use)) return;
+  if (membarrier_ready) {
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+  } else {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  for (RcuReader* r = registry; r != nullptr; r = r->next) {
+    if (r == self) continue;
+    const uint64_t seq = r->seq.load(std::memory_order_acquire);
+    if ((seq & 1) == 0) continue;
+    for (int spin = 0; r->seq.load(std::memory_order_acquire) == seq; ++spin) {
+      if (spin < 256) {
+        platform::CpuRelax();
+      } else {
+        sched_yield();
+      }
+    }
+  }
+}
+
+}  // namespace uep

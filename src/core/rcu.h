@@ -1,0 +1,77 @@
+// Read-side critical sections for descriptor lookups, as the kernel's fdget() relies on RCU.
+//
+// A thread inside RcuReadLock()/RcuReadUnlock() may use a File* it looked up without
+// holding a reference: the file is not released until every section that could have seen
+// it has ended (RcuSynchronize). The read side is two plain stores to a thread-local
+// record, no atomic read-modify-write; the write side pays with one membarrier(2) when
+// other threads exist. Sections must not sleep for long (a blocking operation first takes a
+// real reference and leaves the section) and must never drop a file's last reference.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace uep {
+
+struct RcuReader {
+  std::atomic<uint64_t> seq{0};  // odd while inside a section
+  uint32_t nesting = 0;          // owner thread only
+  bool in_use = false;           // under the registry lock
+  RcuReader* next = nullptr;     // registry chain, never unlinked
+};
+
+namespace rcu_detail {
+extern thread_local RcuReader* tls_reader __attribute__((tls_model("initial-exec")));
+extern bool use_fence;  // no membarrier(2): readers pay a full fence instead
+RcuReader* RegisterReader();
+}  // namespace rcu_detail
+
+inline void RcuReadLock() {
+  RcuReader* r = rcu_detail::tls_reader;
+  if (r == nullptr) [[unlikely]] r = rcu_detail::RegisterReader();
+  if (r->nesting++ == 0) {
+    r->seq.store(r->seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    // Orders the store above before the section's loads: a full fence, or, with
+    // membarrier, only the compiler's (the writer's membarrier supplies the rest).
+    if (rcu_detail::use_fence) {
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+    } else {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    }
+  }
+}
+
+inline void RcuReadUnlock() {
+  RcuReader* r = rcu_detail::tls_reader;
+  if (--r->nesting == 0) {
+    r->seq.store(r->seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+}
+
+// Waits until every section that began before the call has ended. Must be called outside
+// any section.
+void RcuSynchronize();
+
+// True when the caller is inside a section (for assertions).
+inline bool RcuInReadSection() {
+  return rcu_detail::tls_reader != nullptr && rcu_detail::tls_reader->nesting != 0;
+}
+
+class RcuReadGuard {
+ public:
+  RcuReadGuard() { RcuReadLock(); }
+  ~RcuReadGuard() {
+    if (held_) RcuReadUnlock();
+  }
+  RcuReadGuard(const RcuReadGuard&) = delete;
+  RcuReadGuard& operator=(const RcuReadGuard&) = delete;
+  void Unlock() {
+    RcuReadUnlock();
+    held_ = false;
+  }
+
+ private:
+  bool held_ = true;
+};
+
+}  // namespace uep

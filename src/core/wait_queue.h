@@ -1,0 +1,64 @@
+// Wait queues: the source of all asynchrony in the seed's story. Whoever cannot proceed
+// queues an entry on a head; whoever makes progress walks the head and calls each entry's
+// function with a key saying what happened. epoll's callback is one such function, a
+// sleeping thread's wake-up is another.
+#pragma once
+
+#include <cstdint>
+
+#include "core/list.h"
+#include "platform/spinlock.h"
+
+namespace uep {
+
+struct WaitQueueEntry;
+
+// Called with the head's lock held; must neither block nor allocate. Returns non-zero
+// when the entry accepted the wake-up (counts against nr_exclusive for exclusive entries).
+using WaitQueueFunc = int (*)(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
+
+inline constexpr unsigned kWqFlagExclusive = 0x01;
+
+struct WaitQueueEntry {
+  unsigned flags = 0;           // kWqFlagExclusive
+  WaitQueueFunc func = nullptr;
+  void* private_data = nullptr;  // owner (a waiter, an eppoll entry's item ...)
+  ListHead entry;                // on WaitQueueHead::head, under its lock
+};
+
+struct WaitQueueHead {
+  SpinLock lock;
+  ListHead head;  // non-exclusive entries first, exclusive ones at the tail
+
+  // True if someone is queued. Only exact under `lock`; a hint otherwise.
+  [[nodiscard]] bool Active() const { return !head.Empty(); }
+};
+
+// add_wait_queue / add_wait_queue_exclusive / remove_wait_queue, taking the head's lock.
+void AddWaitQueue(WaitQueueHead* wq_head, WaitQueueEntry* wait);
+void AddWaitQueueExclusive(WaitQueueHead* wq_head, WaitQueueEntry* wait);
+void RemoveWaitQueue(WaitQueueHead* wq_head, WaitQueueEntry* wait);
+
+// The same with the lock already held.
+inline void AddWaitQueueLocked(WaitQueueHead* wq_head, WaitQueueEntry* wait) {
+  wait->flags &= ~kWqFlagExclusive;
+  wq_head->head.AddHead(&wait->entry);
+}
+// __add_wait_queue_entry_tail(): a non-exclusive entry behind the others (blocking I/O).
+inline void AddWaitQueueTailLocked(WaitQueueHead* wq_head, WaitQueueEntry* wait) {
+  wait->flags &= ~kWqFlagExclusive;
+  wq_head->head.AddTail(&wait->entry);
+}
+inline void AddWaitQueueExclusiveLocked(WaitQueueHead* wq_head, WaitQueueEntry* wait) {
+  wait->flags |= kWqFlagExclusive;
+  wq_head->head.AddTail(&wait->entry);
+}
+
+// __wake_up_common: calls every non-exclusive entry and stops after `nr_exclusive`
+// exclusive entries accepted (0 wakes all). The lock must be held.
+void WakeUpLocked(WaitQueueHead* wq_head, int nr_exclusive, uint32_t key, int sync = 0);
+
+// wake_up_poll(): takes the lock and wakes with nr_exclusive = 1.
+void WakeUpPoll(WaitQueueHead* wq_head, uint32_t key);
+
+}  // namespace uep

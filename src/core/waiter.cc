@@ -1,0 +1,117 @@
+#include "core/waiter.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+#include <vector>
+
+#include "platform/clock.h"
+#include "platform/cpu.h"
+#include "platform/futex.h"
+
+namespace uep {
+namespace {
+
+int WaiterWakeFunction(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32_t /*key*/) {
+  auto* waiter = static_cast<Waiter*>(wait->private_data);
+  const int doorbell = waiter->doorbell;
+  wait->entry.DelInit();
+  // After this store the waiter may return and its memory go; only the syscalls below
+  // follow, and a stray futex wake or doorbell ring is harmless (sleepers re-check).
+  waiter->woken.store(1, std::memory_order_release);
+  if (doorbell >= 0) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(doorbell, &one, sizeof one);
+  } else {
+    platform::FutexWake(&waiter->woken, 1);
+  }
+  return 1;
+}
+
+// Doorbells are never closed, only recycled between threads, so a late ring from a
+// waker can never land in an unrelated file that reused the number.
+std::mutex doorbell_lock;
+std::vector<int> doorbell_pool;
+
+struct DoorbellOwner {
+  int fd = -1;
+  ~DoorbellOwner() {
+    if (fd < 0) return;
+    std::lock_guard guard(doorbell_lock);
+    doorbell_pool.push_back(fd);
+  }
+};
+thread_local DoorbellOwner tls_doorbell;
+
+int ThreadDoorbell() {
+  if (tls_doorbell.fd >= 0) return tls_doorbell.fd;
+  {
+    std::lock_guard guard(doorbell_lock);
+    if (!doorbell_pool.empty()) {
+      tls_doorbell.fd = doorbell_pool.back();
+      doorbell_pool.pop_back();
+      return tls_doorbell.fd;
+    }
+  }
+  tls_doorbell.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  return tls_doorbell.fd;
+}
+
+int SleepWithMask(Waiter* waiter, const timespec& deadline, const sigset_t* sigmask) {
+  for (;;) {
+    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
+    pollfd pfd{waiter->doorbell, POLLIN, 0};
+    timespec left{};
+    const timespec* tmo = nullptr;
+    if (!platform::IsNever(deadline)) {
+      left = platform::Remaining(deadline);
+      tmo = &left;
+    }
+    const int r = ppoll(&pfd, 1, tmo, sigmask);
+    if (r > 0) {
+      uint64_t drained = 0;
+      [[maybe_unused]] ssize_t n = read(waiter->doorbell, &drained, sizeof drained);
+      continue;
+    }
+    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
+    if (r == 0) return -ETIMEDOUT;
+    if (errno == EINTR) return -EINTR;
+  }
+}
+
+}  // namespace
+
+Waiter::Waiter() {
+  wait.func = WaiterWakeFunction;
+  wait.private_data = this;
+}
+
+int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
+                const sigset_t* sigmask, int spin) {
+  for (int i = 0; i < spin; ++i) {
+    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
+    platform::CpuRelax();
+  }
+  if (sigmask != nullptr) return SleepWithMask(waiter, deadline, sigmask);
+  for (;;) {
+    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
+    int r = 0;
+    if (kind == SleepKind::kRestartable && platform::IsNever(deadline)) {
+      r = platform::FutexWaitRestartable(&waiter->woken, 0);
+    } else {
+      r = platform::FutexWaitUntil(&waiter->woken, 0, deadline);
+    }
+    if (r == 0) continue;
+    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
+    return r;
+  }
+}
+
+// Used by the eventpoll code to give a waiter a doorbell before it sleeps with a mask.
+int WaiterDoorbell() { return ThreadDoorbell(); }
+
+}  // namespace uep

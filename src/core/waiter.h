@@ -1,0 +1,42 @@
+// A thread asleep on a wait queue. Its entry's function is the kernel's
+// autoremove_wake_function: unlink the entry, then wake the thread. "Woken" and "no longer
+// queued" are therefore the same fact, which lets a waiter that timed out tell under the
+// queue's lock whether a wake-up raced with its timeout.
+#pragma once
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdint>
+#include <ctime>
+
+#include "core/wait_queue.h"
+
+namespace uep {
+
+struct Waiter {
+  Waiter();
+  WaitQueueEntry wait;
+  std::atomic<uint32_t> woken{0};
+  // A kernel eventfd to ring instead of the futex, while sleeping in ppoll() with a
+  // signal mask; -1 otherwise. Written by the owner before it queues the entry.
+  int doorbell = -1;
+};
+
+enum class SleepKind {
+  kInterruptible,  // epoll_wait: a signal handler always ends the sleep with EINTR
+  kRestartable,    // read/write: SA_RESTART handlers resume the sleep, as the kernel's
+};
+
+// Sleeps until the waiter is woken, `deadline` (CLOCK_MONOTONIC) passes, or a signal
+// interrupts. With `sigmask`, the mask is in force during the sleep only, applied
+// atomically with it (ppoll). Spins `spin` rounds first. Returns 0, -ETIMEDOUT or -EINTR.
+int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
+                const sigset_t* sigmask, int spin);
+
+}  // namespace uep
+
+namespace uep {
+// This thread's kernel eventfd for SleepWithMask-style sleeps (-1 if none could be made).
+int WaiterDoorbell();
+}  // namespace uep

@@ -1,0 +1,133 @@
+#include "files/eventfd.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <mutex>
+
+#include "core/waiter.h"
+#include "platform/clock.h"
+
+namespace uep {
+
+EventFd::EventFd(unsigned int initval, int flags)
+    : File(O_RDWR | (static_cast<uint32_t>(flags) & O_NONBLOCK)),
+      count_(initval),
+      semaphore_((flags & EFD_SEMAPHORE) != 0) {}
+
+uint32_t EventFd::Poll(PollTable* pt) {
+  PollWait(this, &wqh_, pt);
+  // A writer changes count_ under the queue lock after the entry above is queued (if the
+  // caller queued one), so either we see its value or its wake-up reaches the entry.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const uint64_t count = count_.load(std::memory_order_relaxed);
+  uint32_t events = 0;
+  if (count > 0) events |= EPOLLIN;
+  if (count == ULLONG_MAX) events |= EPOLLERR;
+  if (ULLONG_MAX - 1 > count) events |= EPOLLOUT;
+  return events;
+}
+
+ssize_t EventFd::ReadValue(uint64_t* value, int io_flags, SleepPermit* permit) {
+  std::unique_lock guard(wqh_.lock);
+  if (count_.load(std::memory_order_relaxed) == 0) {
+    if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
+    Waiter waiter;
+    while (count_.load(std::memory_order_relaxed) == 0) {
+      if (!permit->Acquire()) return -EBADF;
+      waiter.woken.store(0, std::memory_order_relaxed);
+      if (!waiter.wait.entry.Linked()) AddWaitQueueTailLocked(&wqh_, &waiter.wait);
+      guard.unlock();
+      const int r = WaiterSleep(&waiter, platform::kNever, SleepKind::kRestartable, nullptr, 0);
+      guard.lock();
+      if (r == -EINTR && count_.load(std::memory_order_relaxed) == 0) {
+        if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
+        return -EINTR;
+      }
+    }
+    if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
+  }
+  const uint64_t count = count_.load(std::memory_order_relaxed);
+  const uint64_t ucnt = semaphore_ ? 1 : count;
+  count_.store(count - ucnt, std::memory_order_relaxed);
+  if (wqh_.Active()) WakeUpLocked(&wqh_, 1, EPOLLOUT);
+  *value = ucnt;
+  return sizeof(uint64_t);
+}
+
+ssize_t EventFd::WriteValue(uint64_t ucnt, int io_flags, SleepPermit* permit) {
+  if (ucnt == ULLONG_MAX) return -EINVAL;
+  std::unique_lock guard(wqh_.lock);
+  if (ULLONG_MAX - count_.load(std::memory_order_relaxed) <= ucnt) {
+    if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
+    Waiter waiter;
+    while (ULLONG_MAX - count_.load(std::memory_order_relaxed) <= ucnt) {
+      if (!permit->Acquire()) return -EBADF;
+      waiter.woken.store(0, std::memory_order_relaxed);
+      if (!waiter.wait.entry.Linked()) AddWaitQueueTailLocked(&wqh_, &waiter.wait);
+      guard.unlock();
+      const int r = WaiterSleep(&waiter, platform::kNever, SleepKind::kRestartable, nullptr, 0);
+      guard.lock();
+      if (r == -EINTR && ULLONG_MAX - count_.load(std::memory_order_relaxed) <= ucnt) {
+        if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
+        return -EINTR;
+      }
+    }
+    if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
+  }
+  count_.store(count_.load(std::memory_order_relaxed) + ucnt, std::memory_order_relaxed);
+  if (wqh_.Active()) WakeUpLocked(&wqh_, 1, EPOLLIN);
+  return sizeof(uint64_t);
+}
+
+// read_iter: the segments together must hold 8 bytes. The value is consumed before it is
+// copied out, so a bad buffer loses it with EFAULT, as in the kernel.
+ssize_t EventFd::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) {
+  size_t total = 0;
+  for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+  if (total < sizeof(uint64_t)) return -EINVAL;
+  uint64_t value = 0;
+  const ssize_t r = ReadValue(&value, io_flags, permit);
+  if (r < 0) return r;
+  const auto* src = reinterpret_cast<const char*>(&value);
+  size_t left = sizeof value;
+  for (int i = 0; i < iovcnt && left > 0; ++i) {
+    const size_t n = std::min(left, iov[i].iov_len);
+    if (n == 0) continue;
+    if (iov[i].iov_base == nullptr) return -EFAULT;
+    std::memcpy(iov[i].iov_base, src, n);
+    src += n;
+    left -= n;
+  }
+  return r;
+}
+
+// eventfd has only ->write, so writev() is a loop of 8-byte writes (do_loop_readv_writev):
+// it stops at the first short or failed segment and reports what was written before it.
+ssize_t EventFd::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) {
+  ssize_t done = 0;
+  for (int i = 0; i < iovcnt; ++i) {
+    if (i > 0 && iov[i].iov_len == 0) continue;
+    ssize_t nr = 0;
+    if (iov[i].iov_len != sizeof(uint64_t)) {
+      nr = -EINVAL;
+    } else if (iov[i].iov_base == nullptr) {
+      nr = -EFAULT;
+    } else {
+      uint64_t value = 0;
+      std::memcpy(&value, iov[i].iov_base, sizeof value);
+      nr = WriteValue(value, io_flags, permit);
+    }
+    if (nr < 0) return done == 0 ? nr : done;
+    done += nr;
+  }
+  return done;
+}
+
+void EventFd::Release() { WakeUpPoll(&wqh_, EPOLLHUP); }
+
+}  // namespace uep
