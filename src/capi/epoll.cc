@@ -8,6 +8,7 @@
 
 #include "capi/capi.h"
 #include "core/eventpoll.h"
+#include "core/waiter.h"
 #include "platform/clock.h"
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
@@ -33,6 +34,7 @@ int DoEpollCtl(int epfd, int op, int fd, epoll_event* event) {
     // A kernel epoll instance: the kernel decides (a uepoll fd is EBADF to it).
     return static_cast<int>(syscall(SYS_epoll_ctl, epfd, op, fd, event)) < 0 ? -errno : 0;
   }
+  WakeScope wake_scope;
   RcuReadGuard guard;
   File* file = Table().Lookup(epfd);
   if (file == nullptr) return -EBADF;
@@ -62,6 +64,7 @@ int DoEpollWait(int epfd, epoll_event* events, int maxevents, bool nonblocking,
                            sigmask != nullptr ? _NSIG / 8 : 0);
     return r < 0 ? -errno : static_cast<int>(r);
   }
+  WakeScope wake_scope;
   RcuReadLock();
   File* file = Table().Lookup(epfd);
   if (file == nullptr) {

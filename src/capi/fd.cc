@@ -5,6 +5,7 @@
 #include <cstdarg>
 
 #include "capi/capi.h"
+#include "core/waiter.h"
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 
@@ -33,6 +34,7 @@ ssize_t CheckIovec(const iovec* iov, int iovcnt, iovec* capped, size_t* total) {
 }
 
 ssize_t DoIo(int fd, const iovec* iov, int iovcnt, bool is_write, bool vector) {
+  WakeScope wake_scope;
   iovec capped[kUioMaxIov];
   size_t total = 0;
   if (vector) {
@@ -74,6 +76,7 @@ int DoDup(int oldfd, int minfd, bool cloexec) {
 }
 
 int DoDup3(int oldfd, int newfd, int flags) {
+  WakeScope wake_scope;
   File* displaced = nullptr;
   const int r = Table().DupTo(oldfd, newfd, (flags & O_CLOEXEC) != 0, &displaced);
   if (displaced != nullptr) FilePut(displaced);
@@ -145,6 +148,7 @@ ssize_t uep_writev(int fd, const struct iovec* iov, int iovcnt) {
 
 int uep_close(int fd) {
   if (!Table().Owns(fd)) return uep::kernel::Close(fd);
+  uep::WakeScope wake_scope;
   uep::File* file = Table().Remove(fd);
   if (file == nullptr) return Ret(-EBADF);
   uep::FilePut(file);

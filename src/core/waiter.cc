@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <iterator>
 #include <mutex>
 #include <vector>
 
@@ -16,6 +17,28 @@
 namespace uep {
 namespace {
 
+// A wake-up that waits for the end of the scope: the futex word or the doorbell.
+struct DeferredWake {
+  std::atomic<uint32_t>* word;
+  int doorbell;
+};
+
+struct DeferredWakes {
+  int depth = 0;
+  int count = 0;
+  DeferredWake wakes[16];
+};
+thread_local DeferredWakes tls_wakes;
+
+void RingOrPost(std::atomic<uint32_t>* word, int doorbell) {
+  if (doorbell >= 0) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(doorbell, &one, sizeof one);
+  } else {
+    platform::FutexWake(word, 1);
+  }
+}
+
 int WaiterWakeFunction(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32_t /*key*/) {
   auto* waiter = static_cast<Waiter*>(wait->private_data);
   const int doorbell = waiter->doorbell;
@@ -23,11 +46,11 @@ int WaiterWakeFunction(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, ui
   // After this store the waiter may return and its memory go; only the syscalls below
   // follow, and a stray futex wake or doorbell ring is harmless (sleepers re-check).
   waiter->woken.store(1, std::memory_order_release);
-  if (doorbell >= 0) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(doorbell, &one, sizeof one);
+  DeferredWakes& q = tls_wakes;
+  if (q.depth > 0 && q.count < static_cast<int>(std::size(q.wakes))) {
+    q.wakes[q.count++] = {&waiter->woken, doorbell};
   } else {
-    platform::FutexWake(&waiter->woken, 1);
+    RingOrPost(&waiter->woken, doorbell);
   }
   return 1;
 }
@@ -85,6 +108,18 @@ int SleepWithMask(Waiter* waiter, const timespec& deadline, const sigset_t* sigm
 
 }  // namespace
 
+WakeScope::WakeScope() { ++tls_wakes.depth; }
+
+WakeScope::~WakeScope() {
+  if (--tls_wakes.depth == 0) FlushDeferredWakes();
+}
+
+void FlushDeferredWakes() {
+  DeferredWakes& q = tls_wakes;
+  for (int i = 0; i < q.count; ++i) RingOrPost(q.wakes[i].word, q.wakes[i].doorbell);
+  q.count = 0;
+}
+
 Waiter::Waiter() {
   wait.func = WaiterWakeFunction;
   wait.private_data = this;
@@ -92,6 +127,7 @@ Waiter::Waiter() {
 
 int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
                 const sigset_t* sigmask, int spin) {
+  FlushDeferredWakes();
   for (int i = 0; i < spin; ++i) {
     if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
     platform::CpuRelax();

@@ -39,4 +39,17 @@ int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
 namespace uep {
 // This thread's kernel eventfd for SleepWithMask-style sleeps (-1 if none could be made).
 int WaiterDoorbell();
+
+// Inside a WakeScope, waking a sleeping thread is deferred until the outermost scope ends,
+// i.e. until the locks taken after the scope began are released: a woken thread then
+// never runs into a lock its waker still holds (the kernel's wake_q). Outside any scope
+// waiters are woken at once. A thread flushes its deferred wakes before it sleeps itself.
+class WakeScope {
+ public:
+  WakeScope();
+  ~WakeScope();
+  WakeScope(const WakeScope&) = delete;
+  WakeScope& operator=(const WakeScope&) = delete;
+};
+void FlushDeferredWakes();
 }  // namespace uep

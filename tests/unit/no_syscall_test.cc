@@ -1,0 +1,167 @@
+// The hot path makes no system call, and waking a sleeper costs exactly one.
+//
+// A thread installs a seccomp filter on itself that traps every system call except a
+// futex call carrying a marker in its sixth argument; the SIGSYS handler counts the trap
+// and, for futex, replays the call with the marker so it still takes effect. The thread
+// runs the operations under test, records the counts and exits; the main thread checks.
+#include <gtest/gtest.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include "uepoll/uepoll.h"
+
+namespace {
+
+constexpr uint32_t kReplayMarker = 0x5eedf00d;
+
+std::atomic<int> trapped_futex{0};
+std::atomic<int> trapped_other{0};
+std::atomic<long> first_other_nr{-1};
+
+void OnSigsys(int /*sig*/, siginfo_t* info, void* ctx_void) {
+  auto* ctx = static_cast<ucontext_t*>(ctx_void);
+  greg_t* regs = ctx->uc_mcontext.gregs;
+  if (info->si_syscall == SYS_futex) {
+    trapped_futex.fetch_add(1);
+    regs[REG_RAX] = syscall(SYS_futex, regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10],
+                            regs[REG_R8], kReplayMarker);
+    return;
+  }
+  long expected = -1;
+  first_other_nr.compare_exchange_strong(expected, info->si_syscall);
+  trapped_other.fetch_add(1);
+  regs[REG_RAX] = -ENOSYS;
+}
+
+void InstallTrapFilterOnThisThread() {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      // Let the thread leave and signal handlers return.
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_exit, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigreturn, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[5])),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kReplayMarker, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+  };
+  sock_fprog prog{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  ASSERT_EQ(0, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+  ASSERT_EQ(0, syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog));
+}
+
+struct Counts {
+  int futex = 0;
+  int other = 0;
+  long first_other = -1;
+};
+
+// Runs `warmup` (thread arena, RCU reader registration: one-time costs) and then `body`
+// under the trap filter on a fresh thread, and returns what `body` trapped.
+Counts CountSyscalls(const std::function<void()>& warmup, const std::function<void()>& body) {
+  struct sigaction sa {};
+  sa.sa_sigaction = OnSigsys;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSYS, &sa, nullptr);
+  Counts counts;
+  std::thread t([&] {
+    delete new int(1);
+    warmup();
+    InstallTrapFilterOnThisThread();
+    trapped_futex = 0;
+    trapped_other = 0;
+    first_other_nr = -1;
+    body();
+    counts = {trapped_futex.load(), trapped_other.load(), first_other_nr.load()};
+  });
+  t.join();
+  return counts;
+}
+
+TEST(NoSyscall, WriteWaitReadAndCtlOnTheHotPath) {
+  const int ep = uep_epoll_create1(0);
+  const int lt = uep_eventfd(0, EFD_NONBLOCK);
+  const int et = uep_eventfd(0, 0);
+  const int spare = uep_eventfd(0, 0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 1;
+  ASSERT_EQ(0, uep_epoll_ctl(ep, EPOLL_CTL_ADD, lt, &ev));
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.u64 = 2;
+  ASSERT_EQ(0, uep_epoll_ctl(ep, EPOLL_CTL_ADD, et, &ev));
+  int harvested = 0;
+  int rounds = 0;
+  const auto round_trip = [&] {
+    epoll_event out[4];
+    for (int i = 0; i < rounds; ++i) {
+      uep_eventfd_write(lt, 1);
+      uep_eventfd_write(et, 1);
+      harvested += uep_epoll_wait(ep, out, 4, 0);
+      eventfd_t v = 0;
+      uep_eventfd_read(lt, &v);
+      uep_eventfd_read(et, &v);
+      harvested += uep_epoll_wait(ep, out, 4, 0);  // nothing ready
+      epoll_event mod{};
+      mod.events = EPOLLIN | EPOLLONESHOT;
+      uep_epoll_ctl(ep, EPOLL_CTL_ADD, spare, &mod);
+      uep_epoll_ctl(ep, EPOLL_CTL_MOD, spare, &mod);
+      uep_epoll_ctl(ep, EPOLL_CTL_DEL, spare, nullptr);
+    }
+  };
+  const Counts counts = CountSyscalls(
+      [&] {
+        rounds = 10;
+        round_trip();
+        harvested = 0;
+        rounds = 1000;
+      },
+      round_trip);
+  EXPECT_EQ(0, counts.futex);
+  EXPECT_EQ(0, counts.other) << "first trapped system call: " << counts.first_other;
+  EXPECT_EQ(2000, harvested);
+  for (int fd : {ep, lt, et, spare}) EXPECT_EQ(0, uep_close(fd));
+}
+
+TEST(NoSyscall, WakingASleeperCostsOneSystemCall) {
+  const int ep = uep_epoll_create1(0);
+  const int ev_fd = uep_eventfd(0, EFD_NONBLOCK);
+  ASSERT_EQ(0, uep_epoll_set_busy_poll(ep, 0));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ASSERT_EQ(0, uep_epoll_ctl(ep, EPOLL_CTL_ADD, ev_fd, &ev));
+  std::atomic<int> got{-2};
+  std::thread sleeper([&] {
+    epoll_event out;
+    got = uep_epoll_wait(ep, &out, 1, 10000);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it reach the futex
+  const Counts counts = CountSyscalls([&] { (void)uep_is_uepoll_fd(ev_fd); },
+                                      [&] { uep_eventfd_write(ev_fd, 1); });
+  sleeper.join();
+  EXPECT_EQ(1, got.load());
+  EXPECT_EQ(1, counts.futex);
+  EXPECT_EQ(0, counts.other) << "first trapped system call: " << counts.first_other;
+  EXPECT_EQ(0, uep_close(ev_fd));
+  EXPECT_EQ(0, uep_close(ep));
+}
+
+}  // namespace
