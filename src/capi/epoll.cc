@@ -49,18 +49,19 @@ int DoEpollCtl(int epfd, int op, int fd, epoll_event* event) {
   return static_cast<EventPoll*>(file)->Ctl(op, tfile, fd, event);
 }
 
-int DoEpollWait(int epfd, epoll_event* events, int maxevents, bool nonblocking,
-                const timespec& deadline, const sigset_t* sigmask) {
+int DoEpollWait(int epfd, epoll_event* events, int maxevents, platform::Timeout timeout,
+                const sigset_t* sigmask) {
   if (!Table().Owns(epfd)) {
-    // A kernel instance: wait in the kernel, with the time that is left.
-    long timeout_ms = -1;
-    if (nonblocking) {
-      timeout_ms = 0;
-    } else if (!platform::IsNever(deadline)) {
-      const timespec left = platform::Remaining(deadline);
-      timeout_ms = left.tv_sec * 1000 + (left.tv_nsec + 999999) / 1000000;
+    // A kernel instance: the kernel waits.
+    const timespec* ts = nullptr;
+    timespec rel{};
+    if (timeout.nonblocking()) {
+      ts = &rel;
+    } else if (const timespec& deadline = timeout.Deadline(); !platform::IsNever(deadline)) {
+      rel = platform::Remaining(deadline);
+      ts = &rel;
     }
-    const long r = syscall(SYS_epoll_pwait, epfd, events, maxevents, timeout_ms, sigmask,
+    const long r = syscall(SYS_epoll_pwait2, epfd, events, maxevents, ts, sigmask,
                            sigmask != nullptr ? _NSIG / 8 : 0);
     return r < 0 ? -errno : static_cast<int>(r);
   }
@@ -77,7 +78,7 @@ int DoEpollWait(int epfd, epoll_event* events, int maxevents, bool nonblocking,
   }
   auto* ep = static_cast<EventPoll*>(file);
   SleepPermit permit(ep);  // owns the read section from here
-  return ep->Wait(events, maxevents, nonblocking, deadline, sigmask, &permit);
+  return ep->Wait(events, maxevents, timeout, sigmask, &permit);
 }
 
 }  // namespace
@@ -103,27 +104,21 @@ int uep_epoll_wait(int epfd, struct epoll_event* events, int maxevents, int time
 int uep_epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout,
                     const sigset_t* sigmask) {
   // Any negative timeout waits forever, as in the kernel.
-  const bool nonblocking = timeout == 0;
-  const timespec deadline =
-      timeout < 0 || nonblocking ? uep::platform::kNever : uep::platform::DeadlineAfterMs(timeout);
-  return Ret(uep::DoEpollWait(epfd, events, maxevents, nonblocking, deadline, sigmask));
+  return Ret(uep::DoEpollWait(epfd, events, maxevents, uep::platform::Timeout::AfterMs(timeout),
+                              sigmask));
 }
 
 int uep_epoll_pwait2(int epfd, struct epoll_event* events, int maxevents,
                      const struct timespec* timeout, const sigset_t* sigmask) {
-  bool nonblocking = false;
-  timespec deadline = uep::platform::kNever;
+  auto to = uep::platform::Timeout::Never();
   if (timeout != nullptr) {
     if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000L) {
       return Ret(-EINVAL);
     }
-    if (timeout->tv_sec == 0 && timeout->tv_nsec == 0) {
-      nonblocking = true;
-    } else {
-      deadline = uep::platform::DeadlineAfter(*timeout);
-    }
+    to = timeout->tv_sec == 0 && timeout->tv_nsec == 0 ? uep::platform::Timeout::Nonblocking()
+                                                      : uep::platform::Timeout::After(*timeout);
   }
-  return Ret(uep::DoEpollWait(epfd, events, maxevents, nonblocking, deadline, sigmask));
+  return Ret(uep::DoEpollWait(epfd, events, maxevents, to, sigmask));
 }
 
 int uep_epoll_set_busy_poll(int epfd, int rounds) {

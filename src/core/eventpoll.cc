@@ -226,7 +226,7 @@ struct EpLoopCheck {
 long EpollMaxUserWatches() { return MaxUserWatches().load(std::memory_order_relaxed); }
 void EpollSetMaxUserWatches(long limit) { MaxUserWatches().store(limit, std::memory_order_relaxed); }
 
-EventPoll::EventPoll() : File(O_RDWR), busy_poll_rounds_(kDefaultBusyPollRounds) {}
+EventPoll::EventPoll() : File(O_RDWR, EventPollTag{}), busy_poll_rounds_(kDefaultBusyPollRounds) {}
 
 EventPoll::~EventPoll() = default;
 
@@ -575,9 +575,9 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents) {
   return res;
 }
 
-int EventPoll::Wait(epoll_event* events, int maxevents, bool nonblocking, const timespec& deadline,
+int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeout,
                     const sigset_t* sigmask, SleepPermit* permit) {
-  bool timed_out = nonblocking;
+  bool timed_out = timeout.nonblocking();
   bool interrupted = false;
   bool eavail = EventsAvailable();
   for (;;) {
@@ -600,7 +600,7 @@ int EventPoll::Wait(epoll_event* events, int maxevents, bool nonblocking, const 
       if (!eavail) AddWaitQueueExclusiveLocked(&wq_, &waiter.wait);
     }
     if (eavail) continue;
-    const int r = WaiterSleep(&waiter, deadline, SleepKind::kInterruptible, sigmask,
+    const int r = WaiterSleep(&waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask,
                               busy_poll_rounds_.load(std::memory_order_relaxed));
     timed_out = r == -ETIMEDOUT;
     interrupted = r == -EINTR;

@@ -21,6 +21,7 @@
 #include "core/file.h"
 #include "core/list.h"
 #include "core/wait_queue.h"
+#include "platform/clock.h"
 
 namespace uep {
 
@@ -67,7 +68,6 @@ class EventPoll final : public File {
 
   uint32_t Poll(PollTable* pt) override { return PollAtDepth(pt, 0); }
   void Release() override;
-  [[nodiscard]] bool IsEventPoll() const override { return true; }
 
   // epoll_ctl() after the descriptors were resolved; `event` is ignored for DEL.
   int Ctl(int op, File* tfile, int fd, epoll_event* event);
@@ -78,9 +78,9 @@ class EventPoll final : public File {
   }
   // Transfers up to maxevents ready events; never sleeps (beyond ep->mtx).
   int SendEvents(epoll_event* events, int maxevents);
-  // ep_poll(): harvest, sleeping until `deadline` if nothing is ready (unless
-  // `nonblocking`). `permit` is acquired before sleeping. Returns count or -errno.
-  int Wait(epoll_event* events, int maxevents, bool nonblocking, const timespec& deadline,
+  // ep_poll(): harvest, sleeping until the timeout if nothing is ready. `permit` is
+  // acquired before sleeping. Returns the number of events or -errno.
+  int Wait(epoll_event* events, int maxevents, platform::Timeout timeout,
            const sigset_t* sigmask, SleepPermit* permit);
 
   // Spin rounds a waiter makes before it sleeps (uep_epoll_set_busy_poll()).

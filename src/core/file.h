@@ -70,7 +70,8 @@ class File {
   // The last reference is gone and no epoll item watches the file any more.
   virtual void Release() {}
 
-  [[nodiscard]] virtual bool IsEventPoll() const { return false; }
+  // A plain field, not a virtual: asked on every wait and every transferred item.
+  [[nodiscard]] bool IsEventPoll() const { return is_eventpoll_; }
 
   [[nodiscard]] bool Nonblocking() const;
   // F_SETFL with the kernel's rules (setfl() in fs/fcntl.c).
@@ -81,6 +82,13 @@ class File {
   SpinLock f_lock;                 // protects f_ep
   ListHead f_ep;                   // EpItem::fllink of every item watching this file
   std::atomic<bool> f_ep_nonempty{false};  // f_ep is not empty; read without f_lock
+
+ protected:
+  struct EventPollTag {};
+  File(uint32_t flags, EventPollTag /*tag*/) : f_flags(flags), is_eventpoll_(true) {}
+
+ private:
+  const bool is_eventpoll_ = false;
 };
 
 inline void FileGet(File* file) { file->f_count.fetch_add(1, std::memory_order_relaxed); }

@@ -20,10 +20,10 @@ EventFd::EventFd(unsigned int initval, int flags)
       semaphore_((flags & EFD_SEMAPHORE) != 0) {}
 
 uint32_t EventFd::Poll(PollTable* pt) {
+  // No barrier needed (as in fs/eventfd.c): a registering caller went through wqh_.lock in
+  // PollWait, so a writer either ran before (we see its count) or after (it sees our hook
+  // and calls back); a re-poll from a transfer follows the callback's lock hand-off.
   PollWait(this, &wqh_, pt);
-  // A writer changes count_ under the queue lock after the entry above is queued (if the
-  // caller queued one), so either we see its value or its wake-up reaches the entry.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   const uint64_t count = count_.load(std::memory_order_relaxed);
   uint32_t events = 0;
   if (count > 0) events |= EPOLLIN;

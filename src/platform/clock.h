@@ -30,10 +30,6 @@ inline timespec DeadlineAfter(const timespec& rel) {
   return out;
 }
 
-inline timespec DeadlineAfterMs(long ms) {
-  return DeadlineAfter(timespec{ms / 1000, (ms % 1000) * 1000000L});
-}
-
 // Time left until `deadline`, zero when it has passed.
 inline timespec Remaining(const timespec& deadline) {
   timespec now = MonotonicNow();
@@ -46,5 +42,42 @@ inline timespec Remaining(const timespec& deadline) {
   if (sec < 0) return timespec{0, 0};
   return timespec{sec, nsec};
 }
+
+}  // namespace uep::platform
+
+namespace uep::platform {
+
+// A wait's timeout as the caller gave it. The absolute deadline is read off the clock only
+// when the waiter first goes to sleep, so a wait that finds events ready never reads the
+// clock; starting the count a little later can only make a timeout longer, never early.
+class Timeout {
+ public:
+  static Timeout Nonblocking() { return Timeout(Kind::kNonblocking, {}); }
+  static Timeout Never() { return Timeout(Kind::kForever, {}); }
+  static Timeout After(const timespec& rel) { return Timeout(Kind::kRelative, rel); }
+  static Timeout AfterMs(long ms) {
+    if (ms < 0) return Never();
+    if (ms == 0) return Nonblocking();
+    return After(timespec{ms / 1000, (ms % 1000) * 1000000L});
+  }
+
+  [[nodiscard]] bool nonblocking() const { return kind_ == Kind::kNonblocking; }
+  const timespec& Deadline() {
+    if (kind_ == Kind::kRelative) {
+      value_ = DeadlineAfter(value_);
+      kind_ = Kind::kAbsolute;
+    } else if (kind_ != Kind::kAbsolute) {
+      value_ = kNever;
+      kind_ = Kind::kAbsolute;
+    }
+    return value_;
+  }
+
+ private:
+  enum class Kind { kNonblocking, kForever, kRelative, kAbsolute };
+  Timeout(Kind kind, const timespec& value) : kind_(kind), value_(value) {}
+  Kind kind_;
+  timespec value_;
+};
 
 }  // namespace uep::platform
