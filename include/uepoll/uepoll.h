@@ -25,6 +25,10 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <poll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,6 +59,14 @@ int uep_dup(int oldfd);
 int uep_dup2(int oldfd, int newfd);
 int uep_dup3(int oldfd, int newfd, int flags);
 int uep_fcntl(int fd, int cmd, ...);
+
+/* pipe(2) -- section owned by the pipe work */
+
+/* socketpair(2) and socket calls -- section owned by the socket work */
+
+/* timerfd_create(2) -- section owned by the timerfd work */
+
+/* poll(2), select(2) -- section owned by the poll work */
 
 /* uepoll's own */
 
