@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <limits.h>
 
+#include <algorithm>
 #include <cstdarg>
 
 #include "capi/capi.h"
@@ -33,22 +34,9 @@ ssize_t CheckIovec(const iovec* iov, int iovcnt, iovec* capped, size_t* total) {
   return 0;
 }
 
-ssize_t DoIo(int fd, const iovec* iov, int iovcnt, bool is_write, bool vector) {
+// One read or write on a uepoll descriptor; `iov` already passed import_iovec()'s checks.
+ssize_t DoIo(int fd, const iovec* iov, int iovcnt, size_t total, bool is_write, bool vector) {
   WakeScope wake_scope;
-  iovec capped[kUioMaxIov];
-  size_t total = 0;
-  if (vector) {
-    if (const ssize_t r = CheckIovec(iov, iovcnt, capped, &total); r < 0) {
-      // fdget() comes first in the kernel.
-      RcuReadGuard guard;
-      return Table().Lookup(fd) == nullptr ? -EBADF : r;
-    }
-  } else {
-    capped[0] = iov[0];
-    if (capped[0].iov_len > kMaxRwCount) capped[0].iov_len = kMaxRwCount;
-    total = capped[0].iov_len;
-    iovcnt = 1;
-  }
   RcuReadLock();
   File* file = Table().Lookup(fd);
   if (file == nullptr) {
@@ -59,8 +47,24 @@ ssize_t DoIo(int fd, const iovec* iov, int iovcnt, bool is_write, bool vector) {
   if (is_write ? !file->CanWrite() : !file->CanRead()) return -EINVAL;
   if (vector && total == 0) return 0;
   const int flags = file->Nonblocking() ? kIoNonblock : 0;
-  return is_write ? file->Write(capped, iovcnt, flags, &permit)
-                  : file->Read(capped, iovcnt, flags, &permit);
+  return is_write ? file->Write(iov, iovcnt, flags, &permit)
+                  : file->Read(iov, iovcnt, flags, &permit);
+}
+
+ssize_t DoIoScalar(int fd, void* buf, size_t count, bool is_write) {
+  const iovec iov{buf, std::min(count, kMaxRwCount)};
+  return DoIo(fd, &iov, 1, iov.iov_len, is_write, false);
+}
+
+ssize_t DoIoVector(int fd, const iovec* iov, int iovcnt, bool is_write) {
+  iovec capped[kUioMaxIov];
+  size_t total = 0;
+  if (const ssize_t r = CheckIovec(iov, iovcnt, capped, &total); r < 0) {
+    // fdget() comes first in the kernel.
+    RcuReadGuard guard;
+    return Table().Lookup(fd) == nullptr ? -EBADF : r;
+  }
+  return DoIo(fd, capped, iovcnt, total, is_write, true);
 }
 
 int DoDup(int oldfd, int minfd, bool cloexec) {
@@ -126,24 +130,22 @@ extern "C" {
 
 ssize_t uep_read(int fd, void* buf, size_t count) {
   if (!Table().Owns(fd)) return uep::kernel::Read(fd, buf, count);
-  const iovec iov{buf, count};
-  return Ret(uep::DoIo(fd, &iov, 1, false, false));
+  return Ret(uep::DoIoScalar(fd, buf, count, false));
 }
 
 ssize_t uep_write(int fd, const void* buf, size_t count) {
   if (!Table().Owns(fd)) return uep::kernel::Write(fd, buf, count);
-  const iovec iov{const_cast<void*>(buf), count};
-  return Ret(uep::DoIo(fd, &iov, 1, true, false));
+  return Ret(uep::DoIoScalar(fd, const_cast<void*>(buf), count, true));
 }
 
 ssize_t uep_readv(int fd, const struct iovec* iov, int iovcnt) {
   if (!Table().Owns(fd)) return uep::kernel::Readv(fd, iov, iovcnt);
-  return Ret(uep::DoIo(fd, iov, iovcnt, false, true));
+  return Ret(uep::DoIoVector(fd, iov, iovcnt, false));
 }
 
 ssize_t uep_writev(int fd, const struct iovec* iov, int iovcnt) {
   if (!Table().Owns(fd)) return uep::kernel::Writev(fd, iov, iovcnt);
-  return Ret(uep::DoIo(fd, iov, iovcnt, true, true));
+  return Ret(uep::DoIoVector(fd, iov, iovcnt, true));
 }
 
 int uep_close(int fd) {

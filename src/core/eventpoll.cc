@@ -9,7 +9,7 @@
  *    involved), the release of an instance (Release) and the release of a watched file
  *    (EventPollReleaseFile), so that those two never tear down the same item at once and
  *    two ADDs cannot build a cycle without either seeing it.
- * 2) ep->mtx (std::mutex, one per instance). Held while items are added, changed or
+ * 2) ep->mtx (Mutex, one per instance; spins, then sleeps). Held while items are added, changed or
  *    removed, during a transfer (SendEvents) and while the instance itself is polled. A
  *    transfer polls files with it held, and release of a watched file takes it, so an item's
  *    file stays alive while the item is used. When instances nest, a parent's mtx is taken
@@ -24,6 +24,11 @@
  * 6) ep->poll_wait_.lock. Taken by EpPollCallback after dropping 5, to wake whoever polls
  *    this instance; a parent instance's callback then takes the parent's 5 under it. This
  *    repeats at most kEpMaxNests + 1 times up a nesting chain.
+ *
+ * A transfer from an instance none of whose items takes a lock in Poll() (eventfd: a
+ * File::PollIsLockless() target) runs entirely under 5, skipping 2 and the overflow list:
+ * callbacks simply wait for it, and removal, which unlinks under 5, cannot free an item or
+ * its file under it. Nested instances and other locking targets use the path with 2.
  *
  * Descriptor lookups hold no lock: they run in an RCU read section (core/rcu.h), and a file
  * is only torn down (EventPollReleaseFile, then File::Release) after every section that may
@@ -242,12 +247,13 @@ int EpPollCallback(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32
   bool pwake = false;
   int ewake = 0;
   const uint32_t events = epi->events.load(std::memory_order_relaxed);
+  // Disabled by EPOLLONESHOT until the next MOD, or a key the item does not watch. The
+  // mask only changes under ep->mtx, never under ep->lock, so it needs no lock here.
+  if ((events & ~kEpPrivateBits) == 0 || (key != 0 && (key & events) == 0)) {
+    return (events & EPOLLEXCLUSIVE) != 0 ? 0 : 1;
+  }
   {
     std::lock_guard guard(ep->wq_.lock);
-    // Disabled by EPOLLONESHOT until the next MOD, or a key the item does not watch.
-    if ((events & ~kEpPrivateBits) == 0 || (key != 0 && (key & events) == 0)) {
-      return (events & EPOLLEXCLUSIVE) != 0 ? 0 : 1;
-    }
     if (ep->ovflist_.load(std::memory_order_relaxed) != kEpUnactive) {
       // A transfer is running without ep->lock: chain the item for DoneScan().
       if (epi->next == kEpUnactive) {
@@ -348,11 +354,11 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
   epi->fd = fd;
   epi->ep = this;
   epi->events.store(event.events, std::memory_order_relaxed);
-  epi->data = event.data.u64;
+  epi->data.store(event.data.u64, std::memory_order_relaxed);
 
   EventPoll* tep = tfile->IsEventPoll() ? static_cast<EventPoll*>(tfile) : nullptr;
   {
-    std::unique_lock<std::mutex> tep_guard;
+    std::unique_lock<Mutex> tep_guard;
     if (tep != nullptr) tep_guard = std::unique_lock(tep->mtx_);
     {
       std::lock_guard guard(tfile->f_lock);
@@ -368,6 +374,11 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
       epoll_watches.fetch_sub(1, std::memory_order_relaxed);
       delete epi;
       return -ENOMEM;
+    }
+    // From here on Remove() undoes everything, this count included.
+    if (!tfile->PollIsLockless()) {
+      std::lock_guard guard(wq_.lock);
+      ++locked_poll_items_;
     }
   }
   if (full_check) {
@@ -398,7 +409,7 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
 
 int EventPoll::Modify(EpItem* epi, const epoll_event& event) {
   epi->events.store(event.events, std::memory_order_relaxed);
-  epi->data = event.data.u64;
+  epi->data.store(event.data.u64, std::memory_order_relaxed);
   // Pairs with the target's wake-up: either our poll below sees its new state, or its
   // callback sees the new mask (ep_modify()'s smp_mb()).
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -435,6 +446,7 @@ void EventPoll::Remove(EpItem* epi) {
   {
     std::lock_guard guard(wq_.lock);
     if (epi->rdllink.Linked()) epi->rdllink.DelInit();
+    if (!file->PollIsLockless()) --locked_poll_items_;
   }
   delete epi;
   epoll_watches.fetch_sub(1, std::memory_order_relaxed);
@@ -541,14 +553,13 @@ void EventPoll::DoneScan(ListHead* txlist, ListHead* requeue) {
   if (!rdllist_.Empty() && wq_.Active()) WakeUpLocked(&wq_, 1, 0);
 }
 
-int EventPoll::SendEvents(epoll_event* events, int maxevents) {
-  std::lock_guard guard(mtx_);
-  ListHead txlist;
-  ListHead requeue;
-  StartScan(&txlist);
+// Moves up to maxevents ready items of `txlist` to `events`: each is re-polled, reported if
+// still ready, then requeued (level-triggered), disarmed (one-shot) or dropped (edge).
+int EventPoll::TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* events,
+                             int maxevents) {
   PollTable pt;
   int res = 0;
-  for (ListHead *pos = txlist.next(), *tmp = pos->next(); pos != &txlist;
+  for (ListHead *pos = txlist->next(), *tmp = pos->next(); pos != txlist;
        pos = tmp, tmp = pos->next()) {
     if (res >= maxevents) break;
     EpItem* epi = ItemFromRdllink(pos);
@@ -557,20 +568,42 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents) {
     if (revents == 0) continue;
     if (events == nullptr) {
       // The kernel's failed copy to user memory: the item stays ready.
-      txlist.AddHead(&epi->rdllink);
+      txlist->AddHead(&epi->rdllink);
       if (res == 0) res = -EFAULT;
       break;
     }
     events[res].events = revents;
-    events[res].data.u64 = epi->data;
+    events[res].data.u64 = epi->data.load(std::memory_order_relaxed);
     ++res;
     const uint32_t ev = epi->events.load(std::memory_order_relaxed);
     if ((ev & EPOLLONESHOT) != 0) {
       epi->events.store(ev & kEpPrivateBits, std::memory_order_relaxed);
     } else if ((ev & EPOLLET) == 0) {
-      requeue.AddTail(&epi->rdllink);
+      requeue->AddTail(&epi->rdllink);
     }
   }
+  return res;
+}
+
+int EventPoll::SendEvents(epoll_event* events, int maxevents) {
+  {
+    std::lock_guard guard(wq_.lock);
+    if (locked_poll_items_ == 0 && ovflist_.load(std::memory_order_relaxed) == kEpUnactive) {
+      // Every item polls without locks: transfer under ep->lock alone. No callback can
+      // run meanwhile, so neither ep->mtx nor the overflow list is needed, and removal
+      // (which unlinks under ep->lock) keeps each item and its file alive.
+      ListHead requeue;
+      const int res = TransferItems(&rdllist_, &requeue, events, maxevents);
+      rdllist_.SpliceTailInit(&requeue);
+      if (!rdllist_.Empty() && wq_.Active()) WakeUpLocked(&wq_, 1, 0);
+      return res;
+    }
+  }
+  std::lock_guard guard(mtx_);
+  ListHead txlist;
+  ListHead requeue;
+  StartScan(&txlist);
+  const int res = TransferItems(&txlist, &requeue, events, maxevents);
   DoneScan(&txlist, &requeue);
   return res;
 }

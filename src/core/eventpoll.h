@@ -49,7 +49,7 @@ struct EpItem {
   EventPoll* ep;                    // the instance that owns the item
   ListHead fllink;                  // on file->f_ep (file->f_lock)
   std::atomic<uint32_t> events;     // wanted events + private bits; written under ep->mtx
-  uint64_t data;                    // user data (ep->mtx)
+  std::atomic<uint64_t> data;       // user data; written under ep->mtx
   EpPollEntry first_pwq;            // most files have one queue: no second allocation
   bool first_pwq_used = false;      // (ep->mtx)
 };
@@ -103,16 +103,18 @@ class EventPoll final : public File {
   EpItem* Find(File* file, int fd);
   void IndexInsert(EpItem* epi);
   void IndexErase(EpItem* epi);
+  int TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* events, int maxevents);
   void StartScan(ListHead* txlist);
   void DoneScan(ListHead* txlist, ListHead* requeue);
   // Queues `epi` if it is not yet linked; returns true if the poll_wait queue needs a wake.
   bool ReadyLocked(EpItem* epi);
 
-  std::mutex mtx_;               // ep->mtx: items, index, transfers (see eventpoll.cc)
+  Mutex mtx_;                    // ep->mtx: items, index, transfers (see eventpoll.cc)
   WaitQueueHead wq_;             // waiters in Wait(); wq_.lock is "ep->lock"
   WaitQueueHead poll_wait_;      // whoever polls this instance (a parent instance, poll())
   ListHead rdllist_;             // ready items (ep->lock)
   std::atomic<EpItem*> ovflist_{kEpUnactive};  // items readied during a transfer (ep->lock)
+  int locked_poll_items_ = 0;    // items whose Poll may take locks (ep->lock)
   std::vector<EpItem*> buckets_;  // index of items by (file, fd) (ep->mtx)
   size_t item_count_ = 0;         // (ep->mtx)
   std::atomic<int> busy_poll_rounds_;

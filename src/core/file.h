@@ -72,6 +72,9 @@ class File {
 
   // A plain field, not a virtual: asked on every wait and every transferred item.
   [[nodiscard]] bool IsEventPoll() const { return is_eventpoll_; }
+  // Poll() with a table that has no queue procedure takes no lock and never sleeps (it
+  // only reads state), so an instance may call it under its own spin lock.
+  [[nodiscard]] bool PollIsLockless() const { return poll_lockless_; }
 
   [[nodiscard]] bool Nonblocking() const;
   // F_SETFL with the kernel's rules (setfl() in fs/fcntl.c).
@@ -86,9 +89,11 @@ class File {
  protected:
   struct EventPollTag {};
   File(uint32_t flags, EventPollTag /*tag*/) : f_flags(flags), is_eventpoll_(true) {}
+  void SetPollLockless() { poll_lockless_ = true; }
 
  private:
   const bool is_eventpoll_ = false;
+  bool poll_lockless_ = false;
 };
 
 inline void FileGet(File* file) { file->f_count.fetch_add(1, std::memory_order_relaxed); }

@@ -17,7 +17,9 @@ namespace uep {
 EventFd::EventFd(unsigned int initval, int flags)
     : File(O_RDWR | (static_cast<uint32_t>(flags) & O_NONBLOCK)),
       count_(initval),
-      semaphore_((flags & EFD_SEMAPHORE) != 0) {}
+      semaphore_((flags & EFD_SEMAPHORE) != 0) {
+  SetPollLockless();
+}
 
 uint32_t EventFd::Poll(PollTable* pt) {
   // No barrier needed (as in fs/eventfd.c): a registering caller went through wqh_.lock in

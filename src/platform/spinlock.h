@@ -43,4 +43,8 @@ class SpinLock {
   std::atomic<uint32_t> state_{kUnlocked};
 };
 
+// The kernel's mutex also spins while the owner runs before it sleeps; in user space the
+// same algorithm serves both roles, so ep->mtx is this lock under its kernel name.
+using Mutex = SpinLock;
+
 }  // namespace uep

@@ -1,0 +1,189 @@
+// Google Benchmark suite: every scenario registered for the kernel and for uepoll, plus
+// poll()/select() where they apply. Compare rows within one run; the machine is noisy.
+#include <benchmark/benchmark.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+
+#include <string>
+
+#include "apis.h"
+#include "scenarios.h"
+#include "threaded.h"
+
+namespace uep::bench {
+namespace {
+
+template <typename Api>
+void BM_EventfdWriteWaitRead(benchmark::State& state) {
+  EventfdRoundTrip<Api> s(state.range(0) != 0);
+  for (auto _ : state) s.Op();
+  state.counters["events"] = static_cast<double>(s.harvested());
+}
+
+template <typename Api>
+void BM_WaitNothingReady(benchmark::State& state) {
+  WaitNothingReady<Api> s;
+  for (auto _ : state) s.Op();
+}
+
+template <typename Api>
+void BM_Ctl(benchmark::State& state) {
+  CtlOps<Api> s(static_cast<CtlKind>(state.range(0)));
+  for (auto _ : state) s.Op();
+}
+
+template <typename Api>
+void BM_CreateWatchClose(benchmark::State& state) {
+  CreateWatchClose<Api> s;
+  for (auto _ : state) s.Op();
+}
+
+template <typename Api>
+void BM_Batch(benchmark::State& state) {
+  Batch<Api> s(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
+  for (auto _ : state) {
+    state.PauseTiming();
+    s.Prepare();
+    state.ResumeTiming();
+    s.Op();
+    state.PauseTiming();
+    s.Drain();
+    state.ResumeTiming();
+  }
+  state.counters["per_event_ns"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * state.range(1)),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+template <typename Api>
+void BM_OneReadyAmongN(benchmark::State& state) {
+  OneReadyAmongN<Api> s(static_cast<int>(state.range(0)));
+  for (auto _ : state) s.Op();
+}
+
+// poll() and select() over N kernel eventfds, one ready.
+void BM_PollOneReadyAmongN(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  std::vector<pollfd> fds(static_cast<size_t>(n));
+  for (auto& p : fds) p = {::eventfd(0, EFD_NONBLOCK), POLLIN, 0};
+  const uint64_t one = 1;
+  ::write(fds[fds.size() / 2].fd, &one, sizeof one);
+  for (auto _ : state) benchmark::DoNotOptimize(::poll(fds.data(), fds.size(), 0));
+  for (auto& p : fds) ::close(p.fd);
+}
+
+void BM_SelectOneReadyAmongN(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  std::vector<int> fds;
+  int maxfd = 0;
+  for (int i = 0; i < n; ++i) {
+    fds.push_back(::eventfd(0, EFD_NONBLOCK));
+    maxfd = std::max(maxfd, fds.back());
+  }
+  if (maxfd >= FD_SETSIZE) {
+    for (int fd : fds) ::close(fd);
+    state.SkipWithError("select() cannot hold descriptors >= FD_SETSIZE");
+    return;
+  }
+  const uint64_t one = 1;
+  ::write(fds[fds.size() / 2], &one, sizeof one);
+  fd_set set;
+  for (auto _ : state) {
+    FD_ZERO(&set);
+    for (int fd : fds) FD_SET(fd, &set);
+    timeval tv{0, 0};
+    benchmark::DoNotOptimize(::select(maxfd + 1, &set, nullptr, nullptr, &tv));
+  }
+  for (int fd : fds) ::close(fd);
+}
+
+template <typename Api>
+void BM_SleepingRoundTrip(benchmark::State& state) {
+  const int busy = static_cast<int>(state.range(0));
+  Percentiles p;
+  for (auto _ : state) p = Summarize(EpollPingPong<Api>(2000, busy));
+  state.counters["median_ns"] = p.median_ns;
+  state.counters["p99_ns"] = p.p99_ns;
+  state.counters["p999_ns"] = p.p999_ns;
+}
+
+void BM_FutexRoundTrip(benchmark::State& state) {
+  Percentiles p;
+  for (auto _ : state) p = Summarize(FutexPingPong(2000));
+  state.counters["median_ns"] = p.median_ns;
+  state.counters["p99_ns"] = p.p99_ns;
+  state.counters["p999_ns"] = p.p999_ns;
+}
+
+void BM_SpinRoundTrip(benchmark::State& state) {
+  Percentiles p;
+  for (auto _ : state) p = Summarize(SpinPingPong(20000));
+  state.counters["median_ns"] = p.median_ns;
+  state.counters["p99_ns"] = p.p99_ns;
+}
+
+template <typename Api>
+void BM_ProducersToLoop(benchmark::State& state) {
+  double rate = 0;
+  for (auto _ : state) rate = ProducersToLoop<Api>(static_cast<int>(state.range(0)), 100000);
+  state.counters["events_per_s"] = rate;
+}
+
+int KernelFdHeadroom() {
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  return static_cast<int>(rl.rlim_cur) - 64;
+}
+
+void Register() {
+  auto both = [](const std::string& name, auto kernel_fn, auto uepoll_fn, auto&& configure) {
+    configure(benchmark::RegisterBenchmark((name + "/kernel").c_str(), kernel_fn));
+    configure(benchmark::RegisterBenchmark((name + "/uepoll").c_str(), uepoll_fn));
+  };
+  auto none = [](benchmark::internal::Benchmark*) {};
+  both("EventfdWriteWaitRead", BM_EventfdWriteWaitRead<Kernel>, BM_EventfdWriteWaitRead<Uepoll>,
+       [](auto* b) { b->ArgName("et")->Arg(0)->Arg(1); });
+  both("WaitNothingReady", BM_WaitNothingReady<Kernel>, BM_WaitNothingReady<Uepoll>, none);
+  both("Ctl", BM_Ctl<Kernel>, BM_Ctl<Uepoll>, [](auto* b) {
+    b->ArgName("add_del=0,mod=1,oneshot_rearm=2")->DenseRange(0, 2);
+  });
+  both("CreateWatchClose", BM_CreateWatchClose<Kernel>, BM_CreateWatchClose<Uepoll>, none);
+  const int headroom = KernelFdHeadroom();
+  for (int n : {1000, 100000}) {
+    for (int k : {1, 16, 256}) {
+      if (n <= headroom) {
+        benchmark::RegisterBenchmark("Batch/kernel", BM_Batch<Kernel>)->Args({n, k});
+      }
+      benchmark::RegisterBenchmark("Batch/uepoll", BM_Batch<Uepoll>)->Args({n, k});
+    }
+  }
+  for (int n : {10, 100, 1000, 10000, 100000, 1000000}) {
+    if (n <= headroom) {
+      benchmark::RegisterBenchmark("OneReadyAmongN/kernel", BM_OneReadyAmongN<Kernel>)->Arg(n);
+      benchmark::RegisterBenchmark("OneReadyAmongN/poll", BM_PollOneReadyAmongN)->Arg(n);
+      if (n < FD_SETSIZE - 64) {
+        benchmark::RegisterBenchmark("OneReadyAmongN/select", BM_SelectOneReadyAmongN)->Arg(n);
+      }
+    }
+    benchmark::RegisterBenchmark("OneReadyAmongN/uepoll", BM_OneReadyAmongN<Uepoll>)->Arg(n);
+  }
+  both("SleepingRoundTrip", BM_SleepingRoundTrip<Kernel>, BM_SleepingRoundTrip<Uepoll>,
+       [](auto* b) { b->ArgName("busy_poll")->Arg(0)->Arg(1000000)->Iterations(3)->UseRealTime(); });
+  benchmark::RegisterBenchmark("SleepingRoundTrip/futex", BM_FutexRoundTrip)->Iterations(3)->UseRealTime();
+  benchmark::RegisterBenchmark("SleepingRoundTrip/spin", BM_SpinRoundTrip)->Iterations(3)->UseRealTime();
+  both("ProducersToLoop", BM_ProducersToLoop<Kernel>, BM_ProducersToLoop<Uepoll>,
+       [](auto* b) { b->Arg(1)->Arg(4)->Iterations(1)->UseRealTime(); });
+}
+
+}  // namespace
+}  // namespace uep::bench
+
+int main(int argc, char** argv) {
+  uep::bench::Register();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,208 @@
+// Benchmark scenarios, written once and instantiated for Kernel and Uepoll (apis.h). Each
+// is a class: the constructor sets up, Op() is one timed operation, the destructor tears
+// down. Used by the Google Benchmark suite (epoll_bench.cc) and by `uepoll bench`.
+#pragma once
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+namespace uep::bench {
+
+inline void Check(bool ok, const char* what) {
+  if (!ok) throw std::runtime_error(what);
+}
+
+// write 1 to an eventfd, harvest it with wait(0), read it back.
+template <typename Api>
+class EventfdRoundTrip {
+ public:
+  explicit EventfdRoundTrip(bool edge) : ep_(Api::EpollCreate()), fd_(Api::EventFd(0, EFD_NONBLOCK)) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | (edge ? EPOLLET : 0U);
+    Check(Api::Ctl(ep_, EPOLL_CTL_ADD, fd_, &ev) == 0, "ctl add");
+  }
+  ~EventfdRoundTrip() {
+    Api::Close(fd_);
+    Api::Close(ep_);
+  }
+  void Op() {
+    const uint64_t one = 1;
+    uint64_t value = 0;
+    epoll_event out[4];
+    Api::Write(fd_, &one, sizeof one);
+    harvested_ += Api::Wait(ep_, out, 4, 0);
+    Api::Read(fd_, &value, sizeof value);
+  }
+  [[nodiscard]] int64_t harvested() const { return harvested_; }
+
+ private:
+  int ep_;
+  int fd_;
+  int64_t harvested_ = 0;
+};
+
+// wait(0) on an instance with one idle item.
+template <typename Api>
+class WaitNothingReady {
+ public:
+  WaitNothingReady() : ep_(Api::EpollCreate()), fd_(Api::EventFd(0, EFD_NONBLOCK)) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    Check(Api::Ctl(ep_, EPOLL_CTL_ADD, fd_, &ev) == 0, "ctl add");
+  }
+  ~WaitNothingReady() {
+    Api::Close(fd_);
+    Api::Close(ep_);
+  }
+  void Op() {
+    epoll_event out[4];
+    harvested_ += Api::Wait(ep_, out, 4, 0);
+  }
+  [[nodiscard]] int64_t harvested() const { return harvested_; }
+
+ private:
+  int ep_;
+  int fd_;
+  int64_t harvested_ = 0;
+};
+
+enum class CtlKind { kAddDel, kMod, kOneshotRearm };
+
+// ctl ADD+DEL, ctl MOD, or a one-shot item re-armed by MOD after each delivery.
+template <typename Api>
+class CtlOps {
+ public:
+  explicit CtlOps(CtlKind kind)
+      : kind_(kind), ep_(Api::EpollCreate()), fd_(Api::EventFd(kind == CtlKind::kOneshotRearm, EFD_NONBLOCK)) {
+    ev_.events = EPOLLIN | (kind == CtlKind::kOneshotRearm ? EPOLLONESHOT : 0U);
+    if (kind != CtlKind::kAddDel) Check(Api::Ctl(ep_, EPOLL_CTL_ADD, fd_, &ev_) == 0, "ctl add");
+  }
+  ~CtlOps() {
+    Api::Close(fd_);
+    Api::Close(ep_);
+  }
+  void Op() {
+    switch (kind_) {
+      case CtlKind::kAddDel:
+        Api::Ctl(ep_, EPOLL_CTL_ADD, fd_, &ev_);
+        Api::Ctl(ep_, EPOLL_CTL_DEL, fd_, nullptr);
+        break;
+      case CtlKind::kMod:
+        Api::Ctl(ep_, EPOLL_CTL_MOD, fd_, &ev_);
+        break;
+      case CtlKind::kOneshotRearm: {
+        epoll_event out;
+        harvested_ += Api::Wait(ep_, &out, 1, 0);
+        Api::Ctl(ep_, EPOLL_CTL_MOD, fd_, &ev_);
+        break;
+      }
+    }
+  }
+  [[nodiscard]] int64_t harvested() const { return harvested_; }
+
+ private:
+  CtlKind kind_;
+  int ep_;
+  int fd_;
+  epoll_event ev_{};
+  int64_t harvested_ = 0;
+};
+
+// eventfd create, ADD to an instance, close (the close removes the item).
+template <typename Api>
+class CreateWatchClose {
+ public:
+  CreateWatchClose() : ep_(Api::EpollCreate()) {}
+  ~CreateWatchClose() { Api::Close(ep_); }
+  void Op() {
+    const int fd = Api::EventFd(0, EFD_NONBLOCK);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    Api::Ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+    Api::Close(fd);
+  }
+
+ private:
+  int ep_;
+};
+
+// N watched eventfds, K of them signalled, one wait harvests K (LT items are then reset).
+template <typename Api>
+class Batch {
+ public:
+  Batch(int watched, int ready) : ep_(Api::EpollCreate()), out_(static_cast<size_t>(ready)) {
+    for (int i = 0; i < watched; ++i) {
+      const int fd = Api::EventFd(0, EFD_NONBLOCK);
+      Check(fd >= 0, "eventfd (descriptor limit?)");
+      fds_.push_back(fd);
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLET;
+      ev.data.u32 = static_cast<uint32_t>(i);
+      Check(Api::Ctl(ep_, EPOLL_CTL_ADD, fd, &ev) == 0, "ctl add");
+    }
+    const size_t stride = static_cast<size_t>(watched / ready);
+    for (int i = 0; i < ready; ++i) signalled_.push_back(fds_[static_cast<size_t>(i) * stride]);
+  }
+  ~Batch() {
+    for (int fd : fds_) Api::Close(fd);
+    Api::Close(ep_);
+  }
+  // Untimed: signal the K files.
+  void Prepare() {
+    const uint64_t one = 1;
+    for (int fd : signalled_) Api::Write(fd, &one, sizeof one);
+  }
+  // Timed: one wait that harvests them all.
+  void Op() { harvested_ += Api::Wait(ep_, out_.data(), static_cast<int>(out_.size()), 0); }
+  // Untimed: drain the counters.
+  void Drain() {
+    uint64_t value = 0;
+    for (int fd : signalled_) Api::Read(fd, &value, sizeof value);
+  }
+  [[nodiscard]] int64_t harvested() const { return harvested_; }
+
+ private:
+  int ep_;
+  std::vector<int> fds_;
+  std::vector<int> signalled_;
+  std::vector<epoll_event> out_;
+  int64_t harvested_ = 0;
+};
+
+// N watched, exactly one ready (level-triggered, stays ready): the cost of one wait.
+template <typename Api>
+class OneReadyAmongN {
+ public:
+  explicit OneReadyAmongN(int watched) : ep_(Api::EpollCreate()) {
+    for (int i = 0; i < watched; ++i) {
+      const int fd = Api::EventFd(0, EFD_NONBLOCK);
+      Check(fd >= 0, "eventfd (descriptor limit?)");
+      fds_.push_back(fd);
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      Check(Api::Ctl(ep_, EPOLL_CTL_ADD, fd, &ev) == 0, "ctl add");
+    }
+    const uint64_t one = 1;
+    Api::Write(fds_[fds_.size() / 2], &one, sizeof one);
+  }
+  ~OneReadyAmongN() {
+    for (int fd : fds_) Api::Close(fd);
+    Api::Close(ep_);
+  }
+  void Op() {
+    epoll_event out[4];
+    harvested_ += Api::Wait(ep_, out, 4, 0);
+  }
+  [[nodiscard]] int64_t harvested() const { return harvested_; }
+
+ private:
+  int ep_;
+  std::vector<int> fds_;
+  int64_t harvested_ = 0;
+};
+
+}  // namespace uep::bench

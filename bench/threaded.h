@@ -1,0 +1,172 @@
+// Two-thread and many-thread scenarios: a sleeping round trip (with its floors: a raw
+// futex ping-pong and two threads spinning on a shared word) and producers feeding one
+// event loop. These measure themselves and return samples or rates.
+#pragma once
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "apis.h"
+#include "scenarios.h"
+
+namespace uep::bench {
+
+using Clock = std::chrono::steady_clock;
+
+struct Percentiles {
+  double median_ns = 0;
+  double p99_ns = 0;
+  double p999_ns = 0;
+};
+
+inline Percentiles Summarize(std::vector<double> samples) {
+  std::sort(samples.begin(), samples.end());
+  auto at = [&](double q) { return samples[static_cast<size_t>(q * static_cast<double>(samples.size() - 1))]; };
+  return {at(0.5), at(0.99), at(0.999)};
+}
+
+// Thread A writes a token to eventfd 1 and waits on its instance for eventfd 2; thread B
+// does the reverse. Both block in wait(-1) between tokens (ET items, drained by read).
+template <typename Api>
+std::vector<double> EpollPingPong(int rounds, int busy_poll_rounds) {
+  const int ep_a = Api::EpollCreate();
+  const int ep_b = Api::EpollCreate();
+  Api::SetBusyPoll(ep_a, busy_poll_rounds);
+  Api::SetBusyPoll(ep_b, busy_poll_rounds);
+  const int to_b = Api::EventFd(0, EFD_NONBLOCK);
+  const int to_a = Api::EventFd(0, EFD_NONBLOCK);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  Check(Api::Ctl(ep_a, EPOLL_CTL_ADD, to_a, &ev) == 0, "ctl");
+  Check(Api::Ctl(ep_b, EPOLL_CTL_ADD, to_b, &ev) == 0, "ctl");
+  auto await = [](int ep, int fd) {
+    epoll_event out;
+    uint64_t value = 0;
+    while (Api::Wait(ep, &out, 1, -1) != 1) {
+    }
+    Api::Read(fd, &value, sizeof value);
+  };
+  std::thread b([&] {
+    const uint64_t one = 1;
+    for (int i = 0; i < rounds; ++i) {
+      await(ep_b, to_b);
+      Api::Write(to_a, &one, sizeof one);
+    }
+  });
+  std::vector<double> samples;
+  samples.reserve(static_cast<size_t>(rounds));
+  const uint64_t one = 1;
+  for (int i = 0; i < rounds; ++i) {
+    const auto start = Clock::now();
+    Api::Write(to_b, &one, sizeof one);
+    await(ep_a, to_a);
+    samples.push_back(std::chrono::duration<double, std::nano>(Clock::now() - start).count());
+  }
+  b.join();
+  for (int fd : {to_a, to_b, ep_a, ep_b}) Api::Close(fd);
+  return samples;
+}
+
+// The floor for a sleeping wake-up: two threads passing a token through futex words.
+inline std::vector<double> FutexPingPong(int rounds) {
+  std::atomic<uint32_t> to_a{0};
+  std::atomic<uint32_t> to_b{0};
+  auto futex = [](std::atomic<uint32_t>* w, int op, uint32_t v) {
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), op | FUTEX_PRIVATE_FLAG, v, nullptr, nullptr, 0);
+  };
+  auto await = [&](std::atomic<uint32_t>* w) {
+    while (w->load(std::memory_order_acquire) == 0) futex(w, FUTEX_WAIT, 0);
+    w->store(0, std::memory_order_relaxed);
+  };
+  auto post = [&](std::atomic<uint32_t>* w) {
+    w->store(1, std::memory_order_release);
+    futex(w, FUTEX_WAKE, 1);
+  };
+  std::thread b([&] {
+    for (int i = 0; i < rounds; ++i) {
+      await(&to_b);
+      post(&to_a);
+    }
+  });
+  std::vector<double> samples;
+  samples.reserve(static_cast<size_t>(rounds));
+  for (int i = 0; i < rounds; ++i) {
+    const auto start = Clock::now();
+    post(&to_b);
+    await(&to_a);
+    samples.push_back(std::chrono::duration<double, std::nano>(Clock::now() - start).count());
+  }
+  b.join();
+  return samples;
+}
+
+// The floor for a spinning hand-off: two threads spinning on shared words.
+inline std::vector<double> SpinPingPong(int rounds) {
+  std::atomic<int> turn{0};
+  std::thread b([&] {
+    for (int i = 0; i < rounds; ++i) {
+      while (turn.load(std::memory_order_acquire) != 2 * i + 1) {
+      }
+      turn.store(2 * i + 2, std::memory_order_release);
+    }
+  });
+  std::vector<double> samples;
+  samples.reserve(static_cast<size_t>(rounds));
+  for (int i = 0; i < rounds; ++i) {
+    const auto start = Clock::now();
+    turn.store(2 * i + 1, std::memory_order_release);
+    while (turn.load(std::memory_order_acquire) != 2 * i + 2) {
+    }
+    samples.push_back(std::chrono::duration<double, std::nano>(Clock::now() - start).count());
+  }
+  b.join();
+  return samples;
+}
+
+// `producers` threads each signal their own eventfd `per_producer` times; one loop thread
+// waits on all of them and drains. Returns events (writes) per second seen by the loop.
+template <typename Api>
+double ProducersToLoop(int producers, int per_producer) {
+  const int ep = Api::EpollCreate();
+  std::vector<int> fds;
+  for (int i = 0; i < producers; ++i) {
+    fds.push_back(Api::EventFd(0, EFD_NONBLOCK));
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.fd = fds.back();
+    Check(Api::Ctl(ep, EPOLL_CTL_ADD, fds.back(), &ev) == 0, "ctl");
+  }
+  const uint64_t total = static_cast<uint64_t>(producers) * static_cast<uint64_t>(per_producer);
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < producers; ++i) {
+    threads.emplace_back([&, fd = fds[static_cast<size_t>(i)]] {
+      const uint64_t one = 1;
+      for (int n = 0; n < per_producer; ++n) Api::Write(fd, &one, sizeof one);
+    });
+  }
+  uint64_t seen = 0;
+  std::vector<epoll_event> out(static_cast<size_t>(producers));
+  while (seen < total) {
+    const int n = Api::Wait(ep, out.data(), static_cast<int>(out.size()), 1000);
+    for (int i = 0; i < n; ++i) {
+      uint64_t value = 0;
+      if (Api::Read(out[static_cast<size_t>(i)].data.fd, &value, sizeof value) == sizeof value) seen += value;
+    }
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  for (auto& t : threads) t.join();
+  for (int fd : fds) Api::Close(fd);
+  Api::Close(ep);
+  return static_cast<double>(total) / secs;
+}
+
+}  // namespace uep::bench
