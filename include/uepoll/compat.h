@@ -1,0 +1,103 @@
+/*
+ * uepoll/compat.h: serve the libc epoll, eventfd and descriptor calls with uepoll.
+ *
+ * Compile an unmodified program with this header forced in first, and link uepoll:
+ *
+ *   cc -include uepoll/compat.h -I<uepoll>/include prog.c -L<build> -luepoll -lstdc++ -lpthread
+ *   (with CMake: target_compile_options(prog PRIVATE -include uepoll/compat.h)
+ *                target_link_libraries(prog PRIVATE uepoll::uepoll))
+ *
+ * The names below become macros for their uep_* counterparts (uepoll.h), which take the
+ * same arguments, return the same values and set the same errno:
+ *
+ *   epoll_create epoll_create1 epoll_ctl epoll_wait epoll_pwait epoll_pwait2
+ *   eventfd eventfd_read eventfd_write
+ *   read write readv writev close dup dup2 dup3 fcntl
+ *
+ * so the program's epoll instances and eventfds are uepoll's (numbered from uep_fd_base(),
+ * costing no kernel descriptor), while every kernel descriptor it has (files, sockets,
+ * pipes, stdin/stdout) still works: read/write/close/dup/fcntl on a descriptor below
+ * uep_fd_base() go straight to the kernel. Nothing else is renamed (open, pipe, socket,
+ * poll, select, printf ... are libc's).
+ *
+ * What does not carry over (see docs/semantics.md for the full list):
+ *   - a kernel descriptor (a socket, a pipe) cannot yet be added to a uepoll instance:
+ *     epoll_ctl(ADD) refuses it with EPERM, as the kernel refuses a file it cannot poll;
+ *   - a uepoll descriptor means nothing to the kernel: passing one to poll(), select(),
+ *     a child process (fork/exec) or any call not listed above gives EBADF or worse;
+ *   - the macros are object-like: every identifier spelt like a mapped name is renamed,
+ *     including function pointers (good: `&close` becomes `&uep_close`) and struct
+ *     members or methods (harmless when the whole program sees the header, since the
+ *     renaming is consistent).
+ *
+ * Feature-test macros (_GNU_SOURCE, _FILE_OFFSET_BITS ...) must be on the command line
+ * (-D_GNU_SOURCE): this header includes the system headers first, so a #define in the
+ * program's source comes too late for them.
+ *
+ * C++: the system headers and the standard stream headers (whose classes have read,
+ * write and close members compiled into libstdc++) are included here first, before the
+ * macros exist. Code after this header that calls stream members of those names
+ * (`file.close()`, `std::cin.read(...)`) is renamed too and does not compile: in C++,
+ * force this header only on the sources that make the libc calls, or use uepoll.hpp.
+ */
+#ifndef UEPOLL_COMPAT_H_
+#define UEPOLL_COMPAT_H_
+
+/* Everything that declares the names below, before they become macros. */
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifdef __cplusplus
+#include <fstream>
+#include <istream>
+#include <ostream>
+#endif
+
+#include "uepoll/uepoll.h"
+
+/* epoll(7). #undef first: some libcs make a few of these macros of their own (time64). */
+#undef epoll_create
+#define epoll_create uep_epoll_create
+#undef epoll_create1
+#define epoll_create1 uep_epoll_create1
+#undef epoll_ctl
+#define epoll_ctl uep_epoll_ctl
+#undef epoll_wait
+#define epoll_wait uep_epoll_wait
+#undef epoll_pwait
+#define epoll_pwait uep_epoll_pwait
+#undef epoll_pwait2
+#define epoll_pwait2 uep_epoll_pwait2
+
+/* eventfd(2) */
+#undef eventfd
+#define eventfd uep_eventfd
+#undef eventfd_read
+#define eventfd_read uep_eventfd_read
+#undef eventfd_write
+#define eventfd_write uep_eventfd_write
+
+/* Descriptors and I/O (kernel descriptors pass through to the kernel) */
+#undef read
+#define read uep_read
+#undef write
+#define write uep_write
+#undef readv
+#define readv uep_readv
+#undef writev
+#define writev uep_writev
+#undef close
+#define close uep_close
+#undef dup
+#define dup uep_dup
+#undef dup2
+#define dup2 uep_dup2
+#undef dup3
+#define dup3 uep_dup3
+#undef fcntl
+#define fcntl uep_fcntl
+
+#endif /* UEPOLL_COMPAT_H_ */
