@@ -5,6 +5,8 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "uepoll/uepoll.h"
@@ -23,6 +25,12 @@ struct Kernel {
   static ssize_t Write(int fd, const void* buf, size_t n) { return ::write(fd, buf, n); }
   static int Close(int fd) { return ::close(fd); }
   static void SetBusyPoll(int /*ep*/, int /*rounds*/) {}
+  static int Pipe2(int fds[2], int flags) { return ::pipe2(fds, flags); }
+  static int SocketPair(int type, int sv[2]) { return ::socketpair(AF_UNIX, type, 0, sv); }
+  static int TimerfdCreate(int clock, int flags) { return ::timerfd_create(clock, flags); }
+  static int TimerfdSettime(int fd, int flags, const itimerspec* v) {
+    return ::timerfd_settime(fd, flags, v, nullptr);
+  }
 };
 
 struct Uepoll {
@@ -36,7 +44,16 @@ struct Uepoll {
   static ssize_t Read(int fd, void* buf, size_t n) { return uep_read(fd, buf, n); }
   static ssize_t Write(int fd, const void* buf, size_t n) { return uep_write(fd, buf, n); }
   static int Close(int fd) { return uep_close(fd); }
-  static void SetBusyPoll(int ep, int rounds) { uep_epoll_set_busy_poll(ep, rounds); }
+  // rounds < 0 keeps the instance's default.
+  static void SetBusyPoll(int ep, int rounds) {
+    if (rounds >= 0) uep_epoll_set_busy_poll(ep, rounds);
+  }
+  static int Pipe2(int fds[2], int flags) { return uep_pipe2(fds, flags); }
+  static int SocketPair(int type, int sv[2]) { return uep_socketpair(AF_UNIX, type, 0, sv); }
+  static int TimerfdCreate(int clock, int flags) { return uep_timerfd_create(clock, flags); }
+  static int TimerfdSettime(int fd, int flags, const itimerspec* v) {
+    return uep_timerfd_settime(fd, flags, v, nullptr);
+  }
 };
 
 }  // namespace uep::bench

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <sys/select.h>
 
+#include <exception>
 #include <string>
 
 #include "apis.h"
@@ -17,6 +18,14 @@ namespace {
 template <typename Api>
 void BM_EventfdWriteWaitRead(benchmark::State& state) {
   EventfdRoundTrip<Api> s(state.range(0) != 0);
+  for (auto _ : state) s.Op();
+  state.counters["events"] = static_cast<double>(s.harvested());
+}
+
+// write one byte into a pipe or an AF_UNIX stream socket pair, wait(0), read it back.
+template <typename Api, PairKind kKind>
+void BM_PairWriteWaitRead(benchmark::State& state) {
+  PairRoundTrip<Api> s(kKind, state.range(0) != 0);
   for (auto _ : state) s.Op();
   state.counters["events"] = static_cast<double>(s.harvested());
 }
@@ -51,9 +60,9 @@ void BM_Batch(benchmark::State& state) {
     s.Drain();
     state.ResumeTiming();
   }
-  state.counters["per_event_ns"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * state.range(1)),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["per_event_ns"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * state.range(1)),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 template <typename Api>
@@ -64,38 +73,17 @@ void BM_OneReadyAmongN(benchmark::State& state) {
 
 // poll() and select() over N kernel eventfds, one ready.
 void BM_PollOneReadyAmongN(benchmark::State& state) {
-  const int n = static_cast<int>(state.range(0));
-  std::vector<pollfd> fds(static_cast<size_t>(n));
-  for (auto& p : fds) p = {::eventfd(0, EFD_NONBLOCK), POLLIN, 0};
-  const uint64_t one = 1;
-  ::write(fds[fds.size() / 2].fd, &one, sizeof one);
-  for (auto _ : state) benchmark::DoNotOptimize(::poll(fds.data(), fds.size(), 0));
-  for (auto& p : fds) ::close(p.fd);
+  PollOneReadyAmongN s(static_cast<int>(state.range(0)));
+  for (auto _ : state) s.Op();
 }
 
 void BM_SelectOneReadyAmongN(benchmark::State& state) {
-  const int n = static_cast<int>(state.range(0));
-  std::vector<int> fds;
-  int maxfd = 0;
-  for (int i = 0; i < n; ++i) {
-    fds.push_back(::eventfd(0, EFD_NONBLOCK));
-    maxfd = std::max(maxfd, fds.back());
+  try {
+    SelectOneReadyAmongN s(static_cast<int>(state.range(0)));
+    for (auto _ : state) s.Op();
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
   }
-  if (maxfd >= FD_SETSIZE) {
-    for (int fd : fds) ::close(fd);
-    state.SkipWithError("select() cannot hold descriptors >= FD_SETSIZE");
-    return;
-  }
-  const uint64_t one = 1;
-  ::write(fds[fds.size() / 2], &one, sizeof one);
-  fd_set set;
-  for (auto _ : state) {
-    FD_ZERO(&set);
-    for (int fd : fds) FD_SET(fd, &set);
-    timeval tv{0, 0};
-    benchmark::DoNotOptimize(::select(maxfd + 1, &set, nullptr, nullptr, &tv));
-  }
-  for (int fd : fds) ::close(fd);
 }
 
 template <typename Api>
@@ -144,10 +132,15 @@ void Register() {
   auto none = [](benchmark::internal::Benchmark*) {};
   both("EventfdWriteWaitRead", BM_EventfdWriteWaitRead<Kernel>, BM_EventfdWriteWaitRead<Uepoll>,
        [](auto* b) { b->ArgName("et")->Arg(0)->Arg(1); });
+  both("PipeWriteWaitRead", BM_PairWriteWaitRead<Kernel, PairKind::kPipe>,
+       BM_PairWriteWaitRead<Uepoll, PairKind::kPipe>,
+       [](auto* b) { b->ArgName("et")->Arg(0)->Arg(1); });
+  both("SocketpairWriteWaitRead", BM_PairWriteWaitRead<Kernel, PairKind::kSocketPair>,
+       BM_PairWriteWaitRead<Uepoll, PairKind::kSocketPair>,
+       [](auto* b) { b->ArgName("et")->Arg(0)->Arg(1); });
   both("WaitNothingReady", BM_WaitNothingReady<Kernel>, BM_WaitNothingReady<Uepoll>, none);
-  both("Ctl", BM_Ctl<Kernel>, BM_Ctl<Uepoll>, [](auto* b) {
-    b->ArgName("add_del=0,mod=1,oneshot_rearm=2")->DenseRange(0, 2);
-  });
+  both("Ctl", BM_Ctl<Kernel>, BM_Ctl<Uepoll>,
+       [](auto* b) { b->ArgName("add_del=0,mod=1,oneshot_rearm=2")->DenseRange(0, 2); });
   both("CreateWatchClose", BM_CreateWatchClose<Kernel>, BM_CreateWatchClose<Uepoll>, none);
   const int headroom = KernelFdHeadroom();
   for (int n : {1000, 100000}) {
@@ -168,10 +161,15 @@ void Register() {
     }
     benchmark::RegisterBenchmark("OneReadyAmongN/uepoll", BM_OneReadyAmongN<Uepoll>)->Arg(n);
   }
-  both("SleepingRoundTrip", BM_SleepingRoundTrip<Kernel>, BM_SleepingRoundTrip<Uepoll>,
-       [](auto* b) { b->ArgName("busy_poll")->Arg(0)->Arg(1000000)->Iterations(3)->UseRealTime(); });
-  benchmark::RegisterBenchmark("SleepingRoundTrip/futex", BM_FutexRoundTrip)->Iterations(3)->UseRealTime();
-  benchmark::RegisterBenchmark("SleepingRoundTrip/spin", BM_SpinRoundTrip)->Iterations(3)->UseRealTime();
+  both(
+      "SleepingRoundTrip", BM_SleepingRoundTrip<Kernel>, BM_SleepingRoundTrip<Uepoll>,
+      [](auto* b) { b->ArgName("busy_poll")->Arg(0)->Arg(1000000)->Iterations(3)->UseRealTime(); });
+  benchmark::RegisterBenchmark("SleepingRoundTrip/futex", BM_FutexRoundTrip)
+      ->Iterations(3)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("SleepingRoundTrip/spin", BM_SpinRoundTrip)
+      ->Iterations(3)
+      ->UseRealTime();
   both("ProducersToLoop", BM_ProducersToLoop<Kernel>, BM_ProducersToLoop<Uepoll>,
        [](auto* b) { b->Arg(1)->Arg(4)->Iterations(1)->UseRealTime(); });
 }

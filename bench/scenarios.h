@@ -3,9 +3,15 @@
 // down. Used by the Google Benchmark suite (epoll_bench.cc) and by `uepoll bench`.
 #pragma once
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <vector>
@@ -20,7 +26,8 @@ inline void Check(bool ok, const char* what) {
 template <typename Api>
 class EventfdRoundTrip {
  public:
-  explicit EventfdRoundTrip(bool edge) : ep_(Api::EpollCreate()), fd_(Api::EventFd(0, EFD_NONBLOCK)) {
+  explicit EventfdRoundTrip(bool edge)
+      : ep_(Api::EpollCreate()), fd_(Api::EventFd(0, EFD_NONBLOCK)) {
     epoll_event ev{};
     ev.events = EPOLLIN | (edge ? EPOLLET : 0U);
     Check(Api::Ctl(ep_, EPOLL_CTL_ADD, fd_, &ev) == 0, "ctl add");
@@ -42,6 +49,41 @@ class EventfdRoundTrip {
  private:
   int ep_;
   int fd_;
+  int64_t harvested_ = 0;
+};
+
+enum class PairKind { kPipe, kSocketPair };
+
+// write one byte into a pipe (pipe2) or an AF_UNIX stream socket pair, harvest the read
+// end with wait(0), read the byte back.
+template <typename Api>
+class PairRoundTrip {
+ public:
+  PairRoundTrip(PairKind kind, bool edge) : ep_(Api::EpollCreate()) {
+    const int rc = kind == PairKind::kPipe ? Api::Pipe2(fds_, O_NONBLOCK)
+                                           : Api::SocketPair(SOCK_STREAM | SOCK_NONBLOCK, fds_);
+    Check(rc == 0, kind == PairKind::kPipe ? "pipe2" : "socketpair");
+    epoll_event ev{};
+    ev.events = EPOLLIN | (edge ? EPOLLET : 0U);
+    Check(Api::Ctl(ep_, EPOLL_CTL_ADD, fds_[0], &ev) == 0, "ctl add");
+  }
+  ~PairRoundTrip() {
+    Api::Close(fds_[0]);
+    Api::Close(fds_[1]);
+    Api::Close(ep_);
+  }
+  void Op() {
+    char byte = 'x';
+    epoll_event out[4];
+    Api::Write(fds_[1], &byte, 1);
+    harvested_ += Api::Wait(ep_, out, 4, 0);
+    Api::Read(fds_[0], &byte, 1);
+  }
+  [[nodiscard]] int64_t harvested() const { return harvested_; }
+
+ private:
+  int ep_;
+  int fds_[2] = {-1, -1};
   int64_t harvested_ = 0;
 };
 
@@ -77,7 +119,9 @@ template <typename Api>
 class CtlOps {
  public:
   explicit CtlOps(CtlKind kind)
-      : kind_(kind), ep_(Api::EpollCreate()), fd_(Api::EventFd(kind == CtlKind::kOneshotRearm, EFD_NONBLOCK)) {
+      : kind_(kind),
+        ep_(Api::EpollCreate()),
+        fd_(Api::EventFd(kind == CtlKind::kOneshotRearm, EFD_NONBLOCK)) {
     ev_.events = EPOLLIN | (kind == CtlKind::kOneshotRearm ? EPOLLONESHOT : 0U);
     if (kind != CtlKind::kAddDel) Check(Api::Ctl(ep_, EPOLL_CTL_ADD, fd_, &ev_) == 0, "ctl add");
   }
@@ -202,6 +246,65 @@ class OneReadyAmongN {
  private:
   int ep_;
   std::vector<int> fds_;
+  int64_t harvested_ = 0;
+};
+
+// poll(0) over N kernel eventfds, one ready (the middle one). Kernel only.
+class PollOneReadyAmongN {
+ public:
+  explicit PollOneReadyAmongN(int watched) {
+    for (int i = 0; i < watched; ++i) {
+      const int fd = ::eventfd(0, EFD_NONBLOCK);
+      Check(fd >= 0, "eventfd (descriptor limit?)");
+      fds_.push_back({fd, POLLIN, 0});
+    }
+    const uint64_t one = 1;
+    Check(::write(fds_[fds_.size() / 2].fd, &one, sizeof one) == sizeof one, "write");
+  }
+  ~PollOneReadyAmongN() {
+    for (auto& p : fds_) ::close(p.fd);
+  }
+  void Op() { harvested_ += ::poll(fds_.data(), fds_.size(), 0); }
+  [[nodiscard]] int64_t harvested() const { return harvested_; }
+
+ private:
+  std::vector<pollfd> fds_;
+  int64_t harvested_ = 0;
+};
+
+// select(0) over N kernel eventfds, one ready; the fd_set is rebuilt each call, as a
+// select() loop must. Kernel only; every descriptor must be below FD_SETSIZE.
+class SelectOneReadyAmongN {
+ public:
+  explicit SelectOneReadyAmongN(int watched) {
+    for (int i = 0; i < watched; ++i) {
+      const int fd = ::eventfd(0, EFD_NONBLOCK);
+      Check(fd >= 0, "eventfd (descriptor limit?)");
+      fds_.push_back(fd);
+      maxfd_ = std::max(maxfd_, fd);
+    }
+    if (maxfd_ >= FD_SETSIZE) {
+      for (int fd : fds_) ::close(fd);
+      throw std::runtime_error("select() cannot hold descriptors >= FD_SETSIZE");
+    }
+    const uint64_t one = 1;
+    Check(::write(fds_[fds_.size() / 2], &one, sizeof one) == sizeof one, "write");
+  }
+  ~SelectOneReadyAmongN() {
+    for (int fd : fds_) ::close(fd);
+  }
+  void Op() {
+    fd_set set;
+    FD_ZERO(&set);
+    for (int fd : fds_) FD_SET(fd, &set);
+    timeval tv{0, 0};
+    harvested_ += ::select(maxfd_ + 1, &set, nullptr, nullptr, &tv);
+  }
+  [[nodiscard]] int64_t harvested() const { return harvested_; }
+
+ private:
+  std::vector<int> fds_;
+  int maxfd_ = 0;
   int64_t harvested_ = 0;
 };
 

@@ -5,6 +5,8 @@
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,12 +31,15 @@ struct Percentiles {
 
 inline Percentiles Summarize(std::vector<double> samples) {
   std::sort(samples.begin(), samples.end());
-  auto at = [&](double q) { return samples[static_cast<size_t>(q * static_cast<double>(samples.size() - 1))]; };
+  auto at = [&](double q) {
+    return samples[static_cast<size_t>(q * static_cast<double>(samples.size() - 1))];
+  };
   return {at(0.5), at(0.99), at(0.999)};
 }
 
 // Thread A writes a token to eventfd 1 and waits on its instance for eventfd 2; thread B
 // does the reverse. Both block in wait(-1) between tokens (ET items, drained by read).
+// busy_poll_rounds: uep_epoll_set_busy_poll on both instances (< 0: leave the default).
 template <typename Api>
 std::vector<double> EpollPingPong(int rounds, int busy_poll_rounds) {
   const int ep_a = Api::EpollCreate();
@@ -80,7 +85,8 @@ inline std::vector<double> FutexPingPong(int rounds) {
   std::atomic<uint32_t> to_a{0};
   std::atomic<uint32_t> to_b{0};
   auto futex = [](std::atomic<uint32_t>* w, int op, uint32_t v) {
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), op | FUTEX_PRIVATE_FLAG, v, nullptr, nullptr, 0);
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), op | FUTEX_PRIVATE_FLAG, v, nullptr, nullptr,
+            0);
   };
   auto await = [&](std::atomic<uint32_t>* w) {
     while (w->load(std::memory_order_acquire) == 0) futex(w, FUTEX_WAIT, 0);
@@ -159,7 +165,8 @@ double ProducersToLoop(int producers, int per_producer) {
     const int n = Api::Wait(ep, out.data(), static_cast<int>(out.size()), 1000);
     for (int i = 0; i < n; ++i) {
       uint64_t value = 0;
-      if (Api::Read(out[static_cast<size_t>(i)].data.fd, &value, sizeof value) == sizeof value) seen += value;
+      if (Api::Read(out[static_cast<size_t>(i)].data.fd, &value, sizeof value) == sizeof value)
+        seen += value;
     }
   }
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
@@ -167,6 +174,42 @@ double ProducersToLoop(int producers, int per_producer) {
   for (int fd : fds) Api::Close(fd);
   Api::Close(ep);
   return static_cast<double>(total) / secs;
+}
+
+// Lateness of short one-shot timers: arm a CLOCK_MONOTONIC timerfd `delay_ns` ahead, sleep
+// in wait(-1) on an instance watching it, and record how long after the deadline the
+// waiter had the expiration in hand. One sample per timer.
+template <typename Api>
+std::vector<double> TimerLateness(int samples, long delay_ns) {
+  const int ep = Api::EpollCreate();
+  const int tfd = Api::TimerfdCreate(CLOCK_MONOTONIC, TFD_NONBLOCK);
+  Check(ep >= 0 && tfd >= 0, "timerfd_create");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  Check(Api::Ctl(ep, EPOLL_CTL_ADD, tfd, &ev) == 0, "ctl");
+  std::vector<double> late;
+  late.reserve(static_cast<size_t>(samples));
+  for (int i = 0; i < samples; ++i) {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long nsec = now.tv_nsec + delay_ns;
+    itimerspec its{};
+    its.it_value.tv_sec = now.tv_sec + nsec / 1000000000L;
+    its.it_value.tv_nsec = nsec % 1000000000L;
+    Check(Api::TimerfdSettime(tfd, TFD_TIMER_ABSTIME, &its) == 0, "timerfd_settime");
+    epoll_event out;
+    while (Api::Wait(ep, &out, 1, -1) != 1) {
+    }
+    timespec fired{};
+    clock_gettime(CLOCK_MONOTONIC, &fired);
+    uint64_t expirations = 0;
+    Api::Read(tfd, &expirations, sizeof expirations);
+    late.push_back(static_cast<double>(fired.tv_sec - its.it_value.tv_sec) * 1e9 +
+                   static_cast<double>(fired.tv_nsec - its.it_value.tv_nsec));
+  }
+  Api::Close(tfd);
+  Api::Close(ep);
+  return late;
 }
 
 }  // namespace uep::bench

@@ -12,19 +12,23 @@
  *
  *   epoll_create epoll_create1 epoll_ctl epoll_wait epoll_pwait epoll_pwait2
  *   eventfd eventfd_read eventfd_write
- *   read write readv writev close dup dup2 dup3 fcntl
+ *   pipe pipe2 socketpair send sendto sendmsg recv recvfrom recvmsg shutdown
+ *   getsockopt setsockopt timerfd_create timerfd_settime timerfd_gettime
+ *   poll ppoll select pselect
+ *   read write readv writev ioctl close dup dup2 dup3 fcntl
  *
- * so the program's epoll instances and eventfds are uepoll's (numbered from uep_fd_base(),
- * costing no kernel descriptor), while every kernel descriptor it has (files, sockets,
- * pipes, stdin/stdout) still works: read/write/close/dup/fcntl on a descriptor below
- * uep_fd_base() go straight to the kernel. Nothing else is renamed (open, pipe, socket,
- * poll, select, printf ... are libc's).
+ * so the program's epoll instances, eventfds, pipes, socket pairs and timers are uepoll's
+ * (numbered from uep_fd_base(), costing no kernel descriptor), while every kernel
+ * descriptor it has (files, network sockets, stdin/stdout) still works: each of these calls
+ * on a descriptor below uep_fd_base() goes straight to the kernel. Nothing else is renamed
+ * (open, socket, accept, printf ... are libc's). select/pselect can only carry kernel
+ * descriptors (an fd_set cannot hold uepoll's numbers): use poll for uepoll descriptors.
  *
  * What does not carry over (see docs/semantics.md for the full list):
  *   - a kernel descriptor (a socket, a pipe) cannot yet be added to a uepoll instance:
  *     epoll_ctl(ADD) refuses it with EPERM, as the kernel refuses a file it cannot poll;
- *   - a uepoll descriptor means nothing to the kernel: passing one to poll(), select(),
- *     a child process (fork/exec) or any call not listed above gives EBADF or worse;
+ *   - a uepoll descriptor means nothing to the kernel: passing one to a child process
+ *     (fork/exec) or any call not listed above gives EBADF or worse;
  *   - the macros are object-like: every identifier spelt like a mapped name is renamed,
  *     including function pointers (good: `&close` becomes `&uep_close`) and struct
  *     members or methods (harmless when the whole program sees the header, since the
@@ -45,8 +49,13 @@
 
 /* Everything that declares the names below, before they become macros. */
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -80,7 +89,51 @@
 #undef eventfd_write
 #define eventfd_write uep_eventfd_write
 
+/* pipe(2), socketpair(2) and the socket calls, timerfd(2) */
+#undef pipe
+#define pipe uep_pipe
+#undef pipe2
+#define pipe2 uep_pipe2
+#undef socketpair
+#define socketpair uep_socketpair
+#undef send
+#define send uep_send
+#undef sendto
+#define sendto uep_sendto
+#undef sendmsg
+#define sendmsg uep_sendmsg
+#undef recv
+#define recv uep_recv
+#undef recvfrom
+#define recvfrom uep_recvfrom
+#undef recvmsg
+#define recvmsg uep_recvmsg
+#undef shutdown
+#define shutdown uep_shutdown
+#undef getsockopt
+#define getsockopt uep_getsockopt
+#undef setsockopt
+#define setsockopt uep_setsockopt
+#undef timerfd_create
+#define timerfd_create uep_timerfd_create
+#undef timerfd_settime
+#define timerfd_settime uep_timerfd_settime
+#undef timerfd_gettime
+#define timerfd_gettime uep_timerfd_gettime
+
+/* poll(2), select(2) */
+#undef poll
+#define poll uep_poll
+#undef ppoll
+#define ppoll uep_ppoll
+#undef select
+#define select uep_select
+#undef pselect
+#define pselect uep_pselect
+
 /* Descriptors and I/O (kernel descriptors pass through to the kernel) */
+#undef ioctl
+#define ioctl uep_ioctl
 #undef read
 #define read uep_read
 #undef write

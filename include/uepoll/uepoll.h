@@ -20,6 +20,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/types.h>
@@ -61,12 +62,58 @@ int uep_dup3(int oldfd, int newfd, int flags);
 int uep_fcntl(int fd, int cmd, ...);
 
 /* pipe(2) -- section owned by the pipe work */
+/* pipefd[0] is the read end, pipefd[1] the write end. flags: O_NONBLOCK, O_CLOEXEC,
+ * O_DIRECT (packet mode); O_NOTIFICATION_PIPE fails with ENOPKG, as on a kernel without
+ * CONFIG_WATCH_QUEUE. F_GETPIPE_SZ/F_SETPIPE_SZ work through uep_fcntl, FIONREAD through
+ * uep_ioctl. */
+int uep_pipe(int pipefd[2]);
+int uep_pipe2(int pipefd[2], int flags);
+/* ioctl(2): kernel descriptors go to the kernel; on uepoll descriptors FIONREAD (pipes ...),
+ * FIONBIO, FIOCLEX and FIONCLEX, else ENOTTY. */
+int uep_ioctl(int fd, unsigned long request, ...);
 
 /* socketpair(2) and socket calls -- section owned by the socket work */
+/* AF_UNIX pairs of SOCK_STREAM, SOCK_SEQPACKET or SOCK_DGRAM (SOCK_RAW is SOCK_DGRAM, as
+ * in the kernel), with SOCK_NONBLOCK / SOCK_CLOEXEC; any other family goes to the kernel.
+ * read/write/readv/writev, uep_ioctl (FIONREAD/SIOCINQ, SIOCOUTQ) and epoll work on them.
+ * Not supported: passing descriptors (SCM_RIGHTS with descriptors fails with EOPNOTSUPP),
+ * MSG_OOB on SOCK_STREAM (EOPNOTSUPP, as a kernel built without CONFIG_AF_UNIX_OOB), and
+ * socket options other than SO_TYPE, SO_ERROR, SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN,
+ * SO_SNDBUF(FORCE), SO_RCVBUF(FORCE), SO_RCVLOWAT, SO_SNDLOWAT (ENOPROTOOPT). */
+int uep_socketpair(int domain, int type, int protocol, int sv[2]);
+ssize_t uep_send(int fd, const void *buf, size_t len, int flags);
+ssize_t uep_sendto(int fd, const void *buf, size_t len, int flags,
+                   const struct sockaddr *dest_addr, socklen_t addrlen);
+ssize_t uep_recv(int fd, void *buf, size_t len, int flags);
+ssize_t uep_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *src_addr,
+                     socklen_t *addrlen);
+ssize_t uep_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t uep_recvmsg(int fd, struct msghdr *msg, int flags);
+int uep_shutdown(int fd, int how);
+int uep_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen);
+int uep_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen);
 
 /* timerfd_create(2) -- section owned by the timerfd work */
+/* CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME and (with CAP_WAKE_ALARM) the _ALARM
+ * clocks, which behave as CLOCK_REALTIME / CLOCK_BOOTTIME (no wake-up from suspend).
+ * TFD_TIMER_ABSTIME and TFD_TIMER_CANCEL_ON_SET; read() of the 8-byte count, epoll, and
+ * uep_ioctl(TFD_IOC_SET_TICKS). One service thread fires every timer. */
+int uep_timerfd_create(int clockid, int flags);
+int uep_timerfd_settime(int fd, int flags, const struct itimerspec *new_value,
+                        struct itimerspec *old_value);
+int uep_timerfd_gettime(int fd, struct itimerspec *curr_value);
 
 /* poll(2), select(2) -- section owned by the poll work */
+/* Over any mix of uepoll and kernel descriptors. */
+int uep_poll(struct pollfd *fds, nfds_t nfds, int timeout);
+int uep_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
+              const sigset_t *sigmask);
+/* Kernel descriptors only: a uepoll descriptor (>= uep_fd_base(), far above FD_SETSIZE)
+ * cannot be put in an fd_set. Use uep_poll/uep_ppoll or epoll for those. */
+int uep_select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
+               struct timeval *timeout);
+int uep_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
+                const struct timespec *timeout, const sigset_t *sigmask);
 
 /* uepoll's own */
 
@@ -77,6 +124,13 @@ int uep_is_uepoll_fd(int fd);
 /* Rounds a waiter of this instance spins before it sleeps (default 64; 0 sleeps at once),
  * like the busy-poll parameters of the kernel's epoll. */
 int uep_epoll_set_busy_poll(int epfd, int rounds);
+
+/* Tracing (issue 7): trace points along epoll's path (registration, wake-ups, the callback's
+ * decision, sleeps, the transfer, nested wake-ups), off by default. start discards earlier
+ * records and keeps up to `capacity` new ones (0: 65536); dump writes them as JSON lines. */
+int uep_trace_start(size_t capacity);
+int uep_trace_stop(void);
+int uep_trace_dump(FILE *out);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
 
 #include "core/fd_table.h"
 #include "core/file.h"
@@ -20,5 +22,14 @@ inline T Ret(T r) {
 }
 
 inline FdTable& Table() { return FdTable::Get(); }
+
+// access_ok(): the range lies in the user address space. The kernel's end of it (TASK_SIZE)
+// depends on the machine (47 or 56 bits on x86-64, up to 52 on arm64); no 64-bit Linux
+// has user addresses at or above 2^57, so a range reaching beyond is EFAULT everywhere.
+// (NULL passes: the kernel faults on it only when it copies.)
+inline bool AccessOk(const void* addr, size_t size) {
+  constexpr uintptr_t kUserAddressEnd = uintptr_t{1} << 57;
+  return size <= kUserAddressEnd && reinterpret_cast<uintptr_t>(addr) <= kUserAddressEnd - size;
+}
 
 }  // namespace uep::capi

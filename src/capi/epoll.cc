@@ -13,6 +13,7 @@
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 
+using uep::capi::AccessOk;
 using uep::capi::Ret;
 using uep::capi::Table;
 
@@ -29,7 +30,8 @@ int DoEpollCreate(int flags) {
 }
 
 int DoEpollCtl(int epfd, int op, int fd, epoll_event* event) {
-  if (op != EPOLL_CTL_DEL && event == nullptr) return -EFAULT;
+  // copy_from_user() of the event comes before everything else.
+  if (op != EPOLL_CTL_DEL && (event == nullptr || !AccessOk(event, sizeof *event))) return -EFAULT;
   if (!Table().Owns(epfd)) {
     // A kernel epoll instance: the kernel decides (a uepoll fd is EBADF to it).
     return static_cast<int>(syscall(SYS_epoll_ctl, epfd, op, fd, event)) < 0 ? -errno : 0;
@@ -40,7 +42,7 @@ int DoEpollCtl(int epfd, int op, int fd, epoll_event* event) {
   if (file == nullptr) return -EBADF;
   File* tfile = Table().Lookup(fd);
   if (tfile == nullptr) {
-    if (Table().Owns(fd) || !kernel::IsOpen(fd)) return -EBADF;
+    if (Table().Owns(fd) || !kernel::FdgetFinds(fd)) return -EBADF;
     // Kernel descriptors inside a uepoll instance are not supported yet: refuse them as
     // the kernel refuses a file it cannot poll.
     return -EPERM;
@@ -51,6 +53,8 @@ int DoEpollCtl(int epfd, int op, int fd, epoll_event* event) {
 
 int DoEpollWait(int epfd, epoll_event* events, int maxevents, platform::Timeout timeout,
                 const sigset_t* sigmask) {
+  // set_user_sigmask() copies the mask (8 bytes in the kernel) before anything else.
+  if (sigmask != nullptr && !AccessOk(sigmask, sizeof(uint64_t))) return -EFAULT;
   if (!Table().Owns(epfd)) {
     // A kernel instance: the kernel waits.
     const timespec* ts = nullptr;
@@ -61,8 +65,10 @@ int DoEpollWait(int epfd, epoll_event* events, int maxevents, platform::Timeout 
       rel = platform::Remaining(deadline);
       ts = &rel;
     }
-    const long r = syscall(SYS_epoll_pwait2, epfd, events, maxevents, ts, sigmask,
-                           sigmask != nullptr ? _NSIG / 8 : 0);
+    // The 6th argument travels on the stack and syscall() reads it as a long: pass a
+    // size_t, or its upper half is garbage and the kernel refuses the size (EINVAL).
+    const size_t sigsetsize = sigmask != nullptr ? size_t{_NSIG / 8} : 0;
+    const long r = syscall(SYS_epoll_pwait2, epfd, events, maxevents, ts, sigmask, sigsetsize);
     return r < 0 ? -errno : static_cast<int>(r);
   }
   WakeScope wake_scope;
@@ -72,9 +78,18 @@ int DoEpollWait(int epfd, epoll_event* events, int maxevents, platform::Timeout 
     RcuReadUnlock();
     return -EBADF;
   }
-  if (maxevents <= 0 || maxevents > kEpMaxEvents || !file->IsEventPoll()) {
+  // The kernel's order: maxevents, then the events buffer (access_ok()), then the type.
+  int error = 0;
+  if (maxevents <= 0 || maxevents > kEpMaxEvents) {
+    error = -EINVAL;
+  } else if (!AccessOk(events, static_cast<size_t>(maxevents) * sizeof(epoll_event))) {
+    error = -EFAULT;
+  } else if (!file->IsEventPoll()) {
+    error = -EINVAL;
+  }
+  if (error != 0) {
     RcuReadUnlock();
-    return -EINVAL;
+    return error;
   }
   auto* ep = static_cast<EventPoll*>(file);
   SleepPermit permit(ep);  // owns the read section from here
@@ -112,6 +127,7 @@ int uep_epoll_pwait2(int epfd, struct epoll_event* events, int maxevents,
                      const struct timespec* timeout, const sigset_t* sigmask) {
   auto to = uep::platform::Timeout::Never();
   if (timeout != nullptr) {
+    if (!AccessOk(timeout, sizeof *timeout)) return Ret(-EFAULT);  // get_timespec64()
     if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000L) {
       return Ret(-EINVAL);
     }

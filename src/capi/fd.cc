@@ -10,6 +10,7 @@
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 
+using uep::capi::AccessOk;
 using uep::capi::Ret;
 using uep::capi::Table;
 
@@ -19,18 +20,33 @@ namespace {
 constexpr size_t kMaxRwCount = INT_MAX & ~static_cast<size_t>(4095);  // MAX_RW_COUNT
 constexpr int kUioMaxIov = 1024;
 
-// import_iovec(): the checks every vector call makes before it looks at the file.
+// import_iovec(): the checks every vector call makes before it looks at the file. Every
+// length is checked for sign first; then each segment's range, as given when there are
+// several, capped to MAX_RW_COUNT when there is one (import_ubuf()).
 ssize_t CheckIovec(const iovec* iov, int iovcnt, iovec* capped, size_t* total) {
   if (iovcnt < 0 || iovcnt > kUioMaxIov) return -EINVAL;
   if (iovcnt > 0 && iov == nullptr) return -EFAULT;
-  size_t sum = 0;
   for (int i = 0; i < iovcnt; ++i) {
     if (static_cast<ssize_t>(iov[i].iov_len) < 0) return -EINVAL;
+  }
+  size_t sum = 0;
+  for (int i = 0; i < iovcnt; ++i) {
+    const size_t checked = iovcnt == 1 ? std::min(iov[i].iov_len, kMaxRwCount) : iov[i].iov_len;
+    if (!AccessOk(iov[i].iov_base, checked)) return -EFAULT;
     capped[i] = iov[i];
     if (capped[i].iov_len > kMaxRwCount - sum) capped[i].iov_len = kMaxRwCount - sum;
     sum += capped[i].iov_len;
   }
   *total = sum;
+  return 0;
+}
+
+// vfs_read/vfs_write and vfs_readv/vfs_writev, in their order: FMODE_READ/FMODE_WRITE
+// (the access mode, EBADF), then FMODE_CAN_READ/FMODE_CAN_WRITE (EINVAL), then the vector.
+ssize_t CheckMode(const File* file, bool is_write) {
+  const uint32_t accmode = file->f_flags.load(std::memory_order_relaxed) & O_ACCMODE;
+  if (accmode == (is_write ? O_RDONLY : O_WRONLY)) return -EBADF;
+  if (is_write ? !file->CanWrite() : !file->CanRead()) return -EINVAL;
   return 0;
 }
 
@@ -44,14 +60,26 @@ ssize_t DoIo(int fd, const iovec* iov, int iovcnt, size_t total, bool is_write, 
     return -EBADF;
   }
   SleepPermit permit(file);  // owns the read section from here
-  if (is_write ? !file->CanWrite() : !file->CanRead()) return -EINVAL;
+  if (const ssize_t mode = CheckMode(file, is_write); mode < 0) return mode;
   if (vector && total == 0) return 0;
   const int flags = file->Nonblocking() ? kIoNonblock : 0;
   return is_write ? file->Write(iov, iovcnt, flags, &permit)
                   : file->Read(iov, iovcnt, flags, &permit);
 }
 
+// A buffer check failed with `error`; the kernel looks up the descriptor (fdget()) and
+// checks its mode before that, so those errors win.
+ssize_t BufferError(int fd, bool is_write, ssize_t error) {
+  RcuReadGuard guard;
+  const File* file = Table().Lookup(fd);
+  if (file == nullptr) return -EBADF;
+  const ssize_t mode = CheckMode(file, is_write);
+  return mode < 0 ? mode : error;
+}
+
 ssize_t DoIoScalar(int fd, void* buf, size_t count, bool is_write) {
+  // vfs_read()/vfs_write() check the whole range, before capping it to MAX_RW_COUNT.
+  if (!AccessOk(buf, count)) return BufferError(fd, is_write, -EFAULT);
   const iovec iov{buf, std::min(count, kMaxRwCount)};
   return DoIo(fd, &iov, 1, iov.iov_len, is_write, false);
 }
@@ -60,9 +88,7 @@ ssize_t DoIoVector(int fd, const iovec* iov, int iovcnt, bool is_write) {
   iovec capped[kUioMaxIov];
   size_t total = 0;
   if (const ssize_t r = CheckIovec(iov, iovcnt, capped, &total); r < 0) {
-    // fdget() comes first in the kernel.
-    RcuReadGuard guard;
-    return Table().Lookup(fd) == nullptr ? -EBADF : r;
+    return BufferError(fd, is_write, r);
   }
   return DoIo(fd, capped, iovcnt, total, is_write, true);
 }
@@ -115,11 +141,8 @@ int DoFcntl(int fd, int cmd, unsigned long arg) {
       return static_cast<int>(file->f_flags.load(std::memory_order_relaxed));
     case F_SETFL:
       return file->SetFlags(static_cast<uint32_t>(arg));
-    case F_GETPIPE_SZ:
-    case F_SETPIPE_SZ:
-      return -EBADF;  // not a pipe
     default:
-      return -EINVAL;
+      return file->Fcntl(cmd, arg);  // F_GETPIPE_SZ/F_SETPIPE_SZ ...; -EINVAL if unknown
   }
 }
 

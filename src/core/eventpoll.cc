@@ -30,6 +30,12 @@
  * callbacks simply wait for it, and removal, which unlinks under 5, cannot free an item or
  * its file under it. Nested instances and other locking targets use the path with 2.
  *
+ * Files' private locks stay outside this chain: none is taken by a callback or by Poll().
+ * A unix socket pair's reader mutex and state lock (files/unix_socket.h) are taken before
+ * its ends' wait-queue locks (4), which they wake; the timer service's lock
+ * (core/timer_service.h) is a leaf taken under a timerfd's wait-queue lock (4), and the
+ * service thread fires timers with no lock held.
+ *
  * Descriptor lookups hold no lock: they run in an RCU read section (core/rcu.h), and a file
  * is only torn down (EventPollReleaseFile, then File::Release) after every section that may
  * have seen it has ended. Nothing here calls FilePut() with a lock held.
@@ -46,8 +52,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <typeinfo>
 #include <unordered_set>
 
+#include "core/trace.h"
+#include "core/waiter.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
 
@@ -101,7 +110,7 @@ size_t HashKey(const File* file, int fd) {
 }
 
 // ep_ptable_queue_proc(): called by the target's Poll() for each queue it will wake.
-void EpPtableQueueProc(File* /*file*/, WaitQueueHead* whead, PollTable* pt) {
+void EpPtableQueueProc(File* file, WaitQueueHead* whead, PollTable* pt) {
   auto* epq = UEP_CONTAINER_OF(pt, EpPqueue, pt);
   EpItem* epi = epq->epi;
   if (epi->nwait < 0) return;
@@ -128,6 +137,7 @@ void EpPtableQueueProc(File* /*file*/, WaitQueueHead* whead, PollTable* pt) {
   pwq->next = epi->pwqlist;
   epi->pwqlist = pwq;
   epi->nwait++;
+  UEP_TRACE(kRegister, file, whead, epi, epi->ep, epi->events.load(std::memory_order_relaxed), 0, trace::TypeName(typeid(*file).name()));
 }
 
 void ListFile(File* file) {
@@ -246,14 +256,21 @@ int EpPollCallback(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32
   EventPoll* ep = epi->ep;
   bool pwake = false;
   int ewake = 0;
-  const uint32_t events = epi->events.load(std::memory_order_relaxed);
-  // Disabled by EPOLLONESHOT until the next MOD, or a key the item does not watch. The
-  // mask only changes under ep->mtx, never under ep->lock, so it needs no lock here.
-  if ((events & ~kEpPrivateBits) == 0 || (key != 0 && (key & events) == 0)) {
-    return (events & EPOLLEXCLUSIVE) != 0 ? 0 : 1;
-  }
+  uint32_t events = 0;
   {
     std::lock_guard guard(ep->wq_.lock);
+    // The mask is read under ep->lock, as the kernel does: Modify() writes it under ep->lock
+    // too, so a MOD re-arming the item and the wake-up of a target whose state changed just
+    // before (eventfd: count_ stored, then this callback) are ordered by the lock: either
+    // the callback comes second and sees the new mask, or the MOD comes second and its poll
+    // sees the new state. Read before the lock, both could miss (store->load reordering).
+    events = epi->events.load(std::memory_order_relaxed);
+    // Disabled by EPOLLONESHOT until the next MOD, or a key the item does not watch.
+    if ((events & ~kEpPrivateBits) == 0 || (key != 0 && (key & events) == 0)) {
+      UEP_TRACE(kCallback, nullptr, UEP_CONTAINER_OF(wait, EpPollEntry, wait)->whead, epi, ep, key, uint32_t((events & ~kEpPrivateBits) == 0 ? trace::Decision::kDisabled : trace::Decision::kIgnoredKey));
+      return (events & EPOLLEXCLUSIVE) != 0 ? 0 : 1;
+    }
+    UEP_TRACE(kCallback, nullptr, UEP_CONTAINER_OF(wait, EpPollEntry, wait)->whead, epi, ep, key, uint32_t(ep->ovflist_.load(std::memory_order_relaxed) != kEpUnactive ? (epi->next == kEpUnactive ? trace::Decision::kOverflow : trace::Decision::kOverflowAlready) : (epi->rdllink.Linked() ? trace::Decision::kAlreadyLinked : trace::Decision::kLinked)));
     if (ep->ovflist_.load(std::memory_order_relaxed) != kEpUnactive) {
       // A transfer is running without ep->lock: chain the item for DoneScan().
       if (epi->next == kEpUnactive) {
@@ -401,6 +418,7 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
   bool pwake = false;
   {
     std::lock_guard guard(wq_.lock);
+    if (revents != 0) UEP_TRACE(kReadyOnCtl, nullptr, nullptr, epi, this, revents, 1);
     if (revents != 0) pwake = ReadyLocked(epi);
   }
   if (pwake) WakeUpPoll(&poll_wait_, EPOLLIN);
@@ -408,8 +426,15 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
 }
 
 int EventPoll::Modify(EpItem* epi, const epoll_event& event) {
-  epi->events.store(event.events, std::memory_order_relaxed);
-  epi->data.store(event.data.u64, std::memory_order_relaxed);
+  {
+    // A lockless transfer (SendEvents under ep->lock alone) reads the mask and data of a
+    // reported item and disarms a one-shot one without ep->mtx: under ep->lock the new
+    // mask and data land wholly before or after it, never between its load and its
+    // disarming store (which would undo this re-arm).
+    std::lock_guard guard(wq_.lock);
+    epi->events.store(event.events, std::memory_order_relaxed);
+    epi->data.store(event.data.u64, std::memory_order_relaxed);
+  }
   // Pairs with the target's wake-up: either our poll below sees its new state, or its
   // callback sees the new mask (ep_modify()'s smp_mb()).
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -417,6 +442,7 @@ int EventPoll::Modify(EpItem* epi, const epoll_event& event) {
   const uint32_t revents = ItemPoll(epi, &pt, 1);
   bool pwake = false;
   if ((revents & event.events) != 0) {
+    UEP_TRACE(kReadyOnCtl, nullptr, nullptr, epi, this, revents, 2);
     std::lock_guard guard(wq_.lock);
     pwake = ReadyLocked(epi);
   }
@@ -546,6 +572,7 @@ void EventPoll::DoneScan(ListHead* txlist, ListHead* requeue) {
     nepi = epi->next;
     epi->next = kEpUnactive;
     // Items still on txlist or requeued are linked already and keep their place.
+    if (!epi->rdllink.Linked()) UEP_TRACE(kOvfRequeue, nullptr, nullptr, epi, this, 0, 0);
     if (!epi->rdllink.Linked()) rdllist_.AddHead(&epi->rdllink);
   }
   ovflist_.store(kEpUnactive, std::memory_order_relaxed);
@@ -559,12 +586,14 @@ int EventPoll::TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* e
                              int maxevents) {
   PollTable pt;
   int res = 0;
+  UEP_TRACE(kTransferBegin, nullptr, nullptr, nullptr, this, 0, uint32_t(txlist == &rdllist_ ? trace::TransferPath::kLockless : trace::TransferPath::kScan));
   for (ListHead *pos = txlist->next(), *tmp = pos->next(); pos != txlist;
        pos = tmp, tmp = pos->next()) {
     if (res >= maxevents) break;
     EpItem* epi = ItemFromRdllink(pos);
     epi->rdllink.DelInit();
     const uint32_t revents = ItemPoll(epi, &pt, 1);
+    if (revents == 0) UEP_TRACE(kTransferItem, nullptr, nullptr, epi, this, 0, uint32_t(trace::ItemFate::kNotReady));
     if (revents == 0) continue;
     if (events == nullptr) {
       // The kernel's failed copy to user memory: the item stays ready.
@@ -576,12 +605,14 @@ int EventPoll::TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* e
     events[res].data.u64 = epi->data.load(std::memory_order_relaxed);
     ++res;
     const uint32_t ev = epi->events.load(std::memory_order_relaxed);
+    UEP_TRACE(kTransferItem, nullptr, nullptr, epi, this, revents, uint32_t((ev & EPOLLONESHOT) != 0 ? trace::ItemFate::kDisarmed : (ev & EPOLLET) == 0 ? trace::ItemFate::kRequeued : trace::ItemFate::kReportedEt));
     if ((ev & EPOLLONESHOT) != 0) {
       epi->events.store(ev & kEpPrivateBits, std::memory_order_relaxed);
     } else if ((ev & EPOLLET) == 0) {
       requeue->AddTail(&epi->rdllink);
     }
   }
+  UEP_TRACE(kTransferEnd, nullptr, nullptr, nullptr, this, uint32_t(res), 0);
   return res;
 }
 
@@ -630,11 +661,13 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
     {
       std::lock_guard guard(wq_.lock);
       eavail = EventsAvailable();
-      if (!eavail) AddWaitQueueExclusiveLocked(&wq_, &waiter.wait);
+      if (!eavail) AddWaitQueueExclusiveHeadLocked(&wq_, &waiter.wait);
     }
     if (eavail) continue;
+    UEP_TRACE(kEpWait, &waiter, &wq_, nullptr, this, 0, 0);
     const int r = WaiterSleep(&waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask,
                               busy_poll_rounds_.load(std::memory_order_relaxed));
+    UEP_TRACE(kSleepEnd, &waiter, &wq_, nullptr, this, uint32_t(r), 0);
     timed_out = r == -ETIMEDOUT;
     interrupted = r == -EINTR;
     eavail = true;
@@ -666,6 +699,7 @@ uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
     epi->rdllink.DelInit();
   }
   DoneScan(&txlist, &requeue);
+  UEP_TRACE(kPollAtDepth, nullptr, &poll_wait_, nullptr, this, res, uint32_t(depth));
   return res;
 }
 

@@ -1,11 +1,13 @@
 #include "core/file.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <cerrno>
 
 #include "core/eventpoll.h"
 #include "core/rcu.h"
+#include "platform/capability.h"
 
 namespace uep {
 
@@ -16,11 +18,20 @@ ssize_t File::Write(const iovec* /*iov*/, int /*iovcnt*/, int /*io_flags*/, Slee
   return -EINVAL;
 }
 int File::Ioctl(unsigned long /*request*/, void* /*arg*/) { return -ENOTTY; }
+int File::Fcntl(int cmd, unsigned long /*arg*/) {
+  return cmd == F_GETPIPE_SZ || cmd == F_SETPIPE_SZ ? -EBADF : -EINVAL;
+}
 
 bool File::Nonblocking() const { return (f_flags.load(std::memory_order_relaxed) & O_NONBLOCK) != 0; }
 
 int File::SetFlags(uint32_t arg) {
   constexpr uint32_t kSetflMask = O_APPEND | O_NONBLOCK | O_NDELAY | O_DIRECT | O_NOATIME;
+  // O_NOATIME is for the inode's owner or CAP_FOWNER, checked only when it is being set.
+  // uepoll's files have the kernel's anonymous inode as model: root owns it.
+  if ((arg & O_NOATIME) != 0 && (f_flags.load(std::memory_order_relaxed) & O_NOATIME) == 0 &&
+      geteuid() != 0 && !platform::HasEffectiveCapability(CAP_FOWNER)) {
+    return -EPERM;
+  }
   if ((arg & O_NDELAY) != 0) arg |= O_NONBLOCK;
   if ((arg & O_DIRECT) != 0 && !AllowsODirect()) return -EINVAL;
   uint32_t old = f_flags.load(std::memory_order_relaxed);

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "core/list.h"
+#include "core/rcu.h"
 #include "core/poll_table.h"
 #include "platform/spinlock.h"
 
@@ -31,7 +32,14 @@ inline constexpr int kIoNonblock = 0x1;  // O_NONBLOCK on the file or MSG_DONTWA
 class SleepPermit {
  public:
   explicit SleepPermit(File* file) : file_(file) {}
-  ~SleepPermit() { Finish(); }
+  ~SleepPermit() {
+    if (in_read_section_ && !pinned_) {
+      in_read_section_ = false;
+      RcuReadUnlock();
+    } else {
+      Finish();
+    }
+  }
   SleepPermit(const SleepPermit&) = delete;
   SleepPermit& operator=(const SleepPermit&) = delete;
 
@@ -65,6 +73,10 @@ class File {
   virtual ssize_t Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit);
   virtual ssize_t Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit);
   virtual int Ioctl(unsigned long request, void* arg);
+  // fcntl() commands the file type handles itself (F_GETPIPE_SZ/F_SETPIPE_SZ ...), called
+  // inside the caller's RCU read section; must not sleep. Default: -EBADF for the pipe
+  // commands (not a pipe, as the kernel's pipe_fcntl says), -EINVAL for anything else.
+  virtual int Fcntl(int cmd, unsigned long arg);
   // O_DIRECT may be set with F_SETFL (the kernel allows it on pipes and direct-I/O files).
   [[nodiscard]] virtual bool AllowsODirect() const { return false; }
   // The last reference is gone and no epoll item watches the file any more.

@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "core/trace.h"
+
 namespace uep {
 
 void AddWaitQueue(WaitQueueHead* wq_head, WaitQueueEntry* wait) {
@@ -20,6 +22,7 @@ void RemoveWaitQueue(WaitQueueHead* wq_head, WaitQueueEntry* wait) {
 }
 
 void WakeUpLocked(WaitQueueHead* wq_head, int nr_exclusive, uint32_t key, int sync) {
+  UEP_TRACE(kWake, nullptr, wq_head, nullptr, nullptr, key, static_cast<uint32_t>(nr_exclusive));
   ListHead* head = &wq_head->head;
   // The function may unlink its own entry (autoremove), so fetch `next` first.
   for (ListHead *pos = head->next(), *next = pos->next(); pos != head; pos = next, next = pos->next()) {

@@ -28,7 +28,8 @@ struct WaitQueueEntry {
 
 struct WaitQueueHead {
   SpinLock lock;
-  ListHead head;  // non-exclusive entries first, exclusive ones at the tail
+  ListHead head;  // non-exclusive entries first, exclusive ones at the tail (an epoll
+                  // instance's own queue holds only exclusive sleepers, newest first)
 
   // True if someone is queued. Only exact under `lock`; a hint otherwise.
   [[nodiscard]] bool Active() const { return !head.Empty(); }
@@ -52,6 +53,12 @@ inline void AddWaitQueueTailLocked(WaitQueueHead* wq_head, WaitQueueEntry* wait)
 inline void AddWaitQueueExclusiveLocked(WaitQueueHead* wq_head, WaitQueueEntry* wait) {
   wait->flags |= kWqFlagExclusive;
   wq_head->head.AddTail(&wait->entry);
+}
+// __add_wait_queue_exclusive(): an exclusive entry at the head. epoll_wait() queues its
+// sleepers so, making the newest sleeper the first woken (LIFO, as the kernel's ep_poll()).
+inline void AddWaitQueueExclusiveHeadLocked(WaitQueueHead* wq_head, WaitQueueEntry* wait) {
+  wait->flags |= kWqFlagExclusive;
+  wq_head->head.AddHead(&wait->entry);
 }
 
 // __wake_up_common: calls every non-exclusive entry and stops after `nr_exclusive`

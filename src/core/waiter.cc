@@ -10,25 +10,20 @@
 #include <mutex>
 #include <vector>
 
+#include "core/trace.h"
 #include "platform/clock.h"
 #include "platform/cpu.h"
 #include "platform/futex.h"
 
 namespace uep {
+
+thread_local waiter_detail::DeferredWakes waiter_detail::tls_wakes
+    __attribute__((tls_model("initial-exec")));
+
 namespace {
 
-// A wake-up that waits for the end of the scope: the futex word or the doorbell.
-struct DeferredWake {
-  std::atomic<uint32_t>* word;
-  int doorbell;
-};
-
-struct DeferredWakes {
-  int depth = 0;
-  int count = 0;
-  DeferredWake wakes[16];
-};
-thread_local DeferredWakes tls_wakes;
+using waiter_detail::DeferredWakes;
+using waiter_detail::tls_wakes;
 
 void RingOrPost(std::atomic<uint32_t>* word, int doorbell) {
   if (doorbell >= 0) {
@@ -39,19 +34,26 @@ void RingOrPost(std::atomic<uint32_t>* word, int doorbell) {
   }
 }
 
-int WaiterWakeFunction(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32_t /*key*/) {
+// Wakes the thread sleeping on `word` (or ringing its doorbell), now or at the end of the
+// current WakeScope.
+void PostWake(std::atomic<uint32_t>* word, int doorbell) {
+  DeferredWakes& q = tls_wakes;
+  if (q.depth > 0 && q.count < static_cast<int>(std::size(q.wakes))) {
+    q.wakes[q.count++] = {word, doorbell};
+  } else {
+    RingOrPost(word, doorbell);
+  }
+}
+
+int WaiterWakeFunction(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32_t key) {
   auto* waiter = static_cast<Waiter*>(wait->private_data);
+  UEP_TRACE(kWaiterWoken, waiter, nullptr, nullptr, nullptr, key, 0);
   const int doorbell = waiter->doorbell;
   wait->entry.DelInit();
   // After this store the waiter may return and its memory go; only the syscalls below
   // follow, and a stray futex wake or doorbell ring is harmless (sleepers re-check).
   waiter->woken.store(1, std::memory_order_release);
-  DeferredWakes& q = tls_wakes;
-  if (q.depth > 0 && q.count < static_cast<int>(std::size(q.wakes))) {
-    q.wakes[q.count++] = {&waiter->woken, doorbell};
-  } else {
-    RingOrPost(&waiter->woken, doorbell);
-  }
+  PostWake(&waiter->woken, doorbell);
   return 1;
 }
 
@@ -108,12 +110,6 @@ int SleepWithMask(Waiter* waiter, const timespec& deadline, const sigset_t* sigm
 
 }  // namespace
 
-WakeScope::WakeScope() { ++tls_wakes.depth; }
-
-WakeScope::~WakeScope() {
-  if (--tls_wakes.depth == 0) FlushDeferredWakes();
-}
-
 void FlushDeferredWakes() {
   DeferredWakes& q = tls_wakes;
   for (int i = 0; i < q.count; ++i) RingOrPost(q.wakes[i].word, q.wakes[i].doorbell);
@@ -127,6 +123,7 @@ Waiter::Waiter() {
 
 int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
                 const sigset_t* sigmask, int spin) {
+  UEP_TRACE(kSleep, waiter, nullptr, nullptr, nullptr, static_cast<uint32_t>(spin), sigmask != nullptr ? 1U : 0U);
   FlushDeferredWakes();
   for (int i = 0; i < spin; ++i) {
     if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
@@ -145,6 +142,13 @@ int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
     if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
     return r;
   }
+}
+
+void WaiterWake(Waiter* waiter) {
+  const int doorbell = waiter->doorbell;
+  // Already woken and not yet re-armed by its owner: that wake-up is on its way.
+  if (waiter->woken.exchange(1, std::memory_order_acq_rel) != 0) return;
+  PostWake(&waiter->woken, doorbell);
 }
 
 // Used by the eventpoll code to give a waiter a doorbell before it sleeps with a mask.

@@ -34,6 +34,11 @@ enum class SleepKind {
 int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
                 const sigset_t* sigmask, int spin);
 
+// Wakes the waiter without touching its entry: for owners that hang entries of their own on
+// several queues (poll(2)'s pollwake) and sleep on the one waiter. Safe from several queues
+// at once; the owner re-arms with `woken = 0` before it re-checks and sleeps again.
+void WaiterWake(Waiter* waiter);
+
 }  // namespace uep
 
 namespace uep {
@@ -44,12 +49,30 @@ int WaiterDoorbell();
 // i.e. until the locks taken after the scope began are released: a woken thread then
 // never runs into a lock its waker still holds (the kernel's wake_q). Outside any scope
 // waiters are woken at once. A thread flushes its deferred wakes before it sleeps itself.
+void FlushDeferredWakes();
+
+namespace waiter_detail {
+// A wake-up waiting for the end of the scope: the futex word or the doorbell to post.
+struct DeferredWake {
+  std::atomic<uint32_t>* word;
+  int doorbell;
+};
+struct DeferredWakes {
+  int depth = 0;
+  int count = 0;
+  DeferredWake wakes[16];
+};
+extern thread_local DeferredWakes tls_wakes __attribute__((tls_model("initial-exec")));
+}  // namespace waiter_detail
+
 class WakeScope {
  public:
-  WakeScope();
-  ~WakeScope();
+  WakeScope() { ++waiter_detail::tls_wakes.depth; }
+  ~WakeScope() {
+    waiter_detail::DeferredWakes& q = waiter_detail::tls_wakes;
+    if (--q.depth == 0 && q.count != 0) FlushDeferredWakes();
+  }
   WakeScope(const WakeScope&) = delete;
   WakeScope& operator=(const WakeScope&) = delete;
 };
-void FlushDeferredWakes();
 }  // namespace uep

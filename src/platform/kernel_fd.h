@@ -27,6 +27,12 @@ inline int Fcntl(int fd, int cmd, unsigned long arg) {
   return static_cast<int>(syscall(SYS_fcntl, fd, cmd, arg));
 }
 inline bool IsOpen(int fd) { return syscall(SYS_fcntl, fd, F_GETFD, 0) >= 0; }
+// Whether fdget() finds the descriptor, as every I/O and epoll call does: open and not an
+// O_PATH one (those serve only *at(), fstat, close, dup and fcntl; the rest is EBADF).
+inline bool FdgetFinds(int fd) {
+  const long flags = syscall(SYS_fcntl, fd, F_GETFL, 0);
+  return flags >= 0 && (flags & O_PATH) == 0;
+}
 
 }  // namespace uep::kernel
 

@@ -1,10 +1,31 @@
 #include "platform/spinlock.h"
 
+#include <sched.h>
+#include <time.h>
+
 #include "platform/cpu.h"
 
 namespace uep {
 
 void SpinLock::LockSlow() {
+  for (unsigned round = 0;; ++round) {
+    if (!locked_.load(std::memory_order_relaxed) &&
+        !locked_.exchange(true, std::memory_order_acquire)) {
+      return;
+    }
+    if (round < 128) {
+      platform::CpuRelax();
+    } else if (round < 256) {
+      sched_yield();
+    } else {
+      // The holder may be a lower-priority thread that yielding never lets run.
+      const timespec nap{0, 20000};
+      nanosleep(&nap, nullptr);
+    }
+  }
+}
+
+void Mutex::LockSlow() {
   for (int spin = 0; spin < 128; ++spin) {
     platform::CpuRelax();
     uint32_t expected = kUnlocked;

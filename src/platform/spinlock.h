@@ -1,6 +1,13 @@
-// SpinLock: the lock the kernel would make a spinlock (wait-queue heads, the instance's
-// ready list, a file's list of watchers). In user space the holder can be preempted, so it
-// spins only briefly and then sleeps on a futex instead of burning the other core.
+// The two lock types of the core.
+//
+// SpinLock: where the kernel uses a spinlock (wait-queue heads, the instance's ready list,
+// a file's list of watchers). Critical sections are a few dozen instructions and never
+// make a system call (wake-ups are posted after unlock, see WakeScope), so unlock is a
+// plain release store: the uncontended pair costs one atomic instruction, not two. A
+// user-space holder can be preempted, so a waiter spins briefly, then yields, then naps.
+//
+// Mutex: where the kernel uses a mutex (ep->mtx), held across longer work; spins briefly,
+// then sleeps on a futex and is woken by unlock.
 #pragma once
 
 #include <atomic>
@@ -11,6 +18,20 @@
 namespace uep {
 
 class SpinLock {
+ public:
+  void lock() {
+    if (!locked_.exchange(true, std::memory_order_acquire)) [[likely]] return;
+    LockSlow();
+  }
+  bool try_lock() { return !locked_.exchange(true, std::memory_order_acquire); }
+  void unlock() { locked_.store(false, std::memory_order_release); }
+
+ private:
+  void LockSlow();
+  std::atomic<bool> locked_{false};
+};
+
+class Mutex {
  public:
   void lock() {
     uint32_t expected = kUnlocked;
@@ -42,9 +63,5 @@ class SpinLock {
 
   std::atomic<uint32_t> state_{kUnlocked};
 };
-
-// The kernel's mutex also spins while the owner runs before it sleeps; in user space the
-// same algorithm serves both roles, so ep->mtx is this lock under its kernel name.
-using Mutex = SpinLock;
 
 }  // namespace uep

@@ -91,7 +91,7 @@ TEST_P(BlockingTest, WakesOnEventFromAnotherThread) {
   });
   epoll_event out{};
   EXPECT_EQ(1, api().epoll_wait(ep, &out, 1, -1));
-  EXPECT_EQ(9u, out.data.u64);
+  EXPECT_EQ(9u, uint64_t{out.data.u64});  // a copy: epoll_event is packed
   writer.join();
   api().close(efd);
   api().close(ep);

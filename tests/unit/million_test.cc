@@ -33,7 +33,7 @@ TEST(Million, OneInstanceWatchesAMillionEventfdsUnderAKernelLimitOf20000) {
   for (int i : {0, 123456, kCount - 1}) {
     ASSERT_EQ(0, uep_eventfd_write(fds[i], 1));
     ASSERT_EQ(1, uep_epoll_wait(ep, out, 8, 0));
-    EXPECT_EQ(static_cast<uint64_t>(i), out[0].data.u64);
+    EXPECT_EQ(static_cast<uint64_t>(i), uint64_t{out[0].data.u64});  // packed: copy
     eventfd_t v = 0;
     ASSERT_EQ(0, uep_eventfd_read(fds[i], &v));
   }

@@ -17,8 +17,8 @@ TEST(Smoke, EventfdThroughEpoll) {
   EXPECT_EQ(0, uep_epoll_wait(ep, out, 4, 0));
   ASSERT_EQ(0, uep_eventfd_write(ev, 3));
   ASSERT_EQ(1, uep_epoll_wait(ep, out, 4, 0));
-  EXPECT_EQ(42u, out[0].data.u64);
-  EXPECT_EQ(static_cast<uint32_t>(EPOLLIN), out[0].events);
+  EXPECT_EQ(42u, uint64_t{out[0].data.u64});  // epoll_event is packed: copy
+  EXPECT_EQ(static_cast<uint32_t>(EPOLLIN), uint32_t{out[0].events});
   eventfd_t v = 0;
   ASSERT_EQ(0, uep_eventfd_read(ev, &v));
   EXPECT_EQ(3u, v);

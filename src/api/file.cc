@@ -1,0 +1,124 @@
+// The public extension point (include/uepoll/file.hpp) on top of the file contract
+// (core/file.h): UserFileAdapter is a File that forwards to a user's Pollable, WaitQueue
+// is a WaitQueueHead, PollContext a PollTable.
+#include "uepoll/file.hpp"
+
+#include <fcntl.h>
+
+#include <memory>
+#include <mutex>
+#include <new>
+#include <utility>
+
+#include "core/fd_table.h"
+#include "core/file.h"
+#include "core/poll_table.h"
+#include "core/wait_queue.h"
+#include "core/waiter.h"
+#include "platform/clock.h"
+
+namespace uep {
+
+// A File running a Pollable. The file holds the Pollable's last reference on the library
+// side: it drops it when the file is deleted, after every epoll item went and Release().
+class UserFileAdapter final : public File {
+ public:
+  UserFileAdapter(std::shared_ptr<api::Pollable> impl, uint32_t flags)
+      : File(flags), impl_(std::move(impl)) {
+    if (impl_->lockless_poll()) SetPollLockless();
+  }
+
+  uint32_t Poll(PollTable* pt) override {
+    api::PollContext ctx(this, pt);
+    return impl_->poll(ctx);
+  }
+  [[nodiscard]] bool CanRead() const override { return impl_->can_read(); }
+  [[nodiscard]] bool CanWrite() const override { return impl_->can_write(); }
+
+  // A user's operation may sleep whenever it is blocking: pin the file first (it leaves the
+  // RCU read section), so that the sleep neither stalls RcuSynchronize() nor outlives it.
+  ssize_t Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) override {
+    const bool nonblock = (io_flags & kIoNonblock) != 0;
+    if (!nonblock && !permit->Acquire()) return -EBADF;
+    return impl_->read({iov, static_cast<size_t>(iovcnt)}, nonblock);
+  }
+  ssize_t Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) override {
+    const bool nonblock = (io_flags & kIoNonblock) != 0;
+    if (!nonblock && !permit->Acquire()) return -EBADF;
+    return impl_->write({iov, static_cast<size_t>(iovcnt)}, nonblock);
+  }
+  void Release() override { impl_->release(); }
+
+ private:
+  std::shared_ptr<api::Pollable> impl_;
+};
+
+inline namespace api {
+
+struct WaitQueue::Impl {
+  WaitQueueHead head;
+};
+
+WaitQueue::WaitQueue() : impl_(std::make_unique<Impl>()) {}
+WaitQueue::~WaitQueue() = default;
+
+// Sleeping threads are woken once the queue's lock is dropped (WakeScope), so they do
+// not run straight into it.
+void WaitQueue::wake(std::uint32_t key) noexcept {
+  WakeScope scope;
+  WakeUpPoll(&impl_->head, key);
+}
+
+void WaitQueue::wake_all(std::uint32_t key) noexcept {
+  WakeScope scope;
+  std::lock_guard guard(impl_->head.lock);
+  WakeUpLocked(&impl_->head, 0, key);
+}
+
+// prepare_to_wait / check / sleep / finish_wait. The entry is queued (under the queue's
+// lock) before the condition is read; a waker changes the state before it takes that lock
+// to wake. So either the check sees the change, or the wake finds the entry.
+int WaitQueue::wait_impl(bool (*ready)(void*), void* ctx, const timespec* rel) {
+  if (ready(ctx)) return 0;
+  if (rel != nullptr && rel->tv_sec == 0 && rel->tv_nsec == 0) return -ETIMEDOUT;
+  const timespec deadline = rel != nullptr ? platform::DeadlineAfter(*rel) : platform::kNever;
+  WaitQueueHead* wq = &impl_->head;
+  Waiter waiter;
+  int result = 0;
+  for (;;) {
+    {
+      std::lock_guard guard(wq->lock);
+      waiter.woken.store(0, std::memory_order_relaxed);
+      if (!waiter.wait.entry.Linked()) AddWaitQueueTailLocked(wq, &waiter.wait);
+    }
+    if (ready(ctx)) break;
+    const int r = WaiterSleep(&waiter, deadline, SleepKind::kRestartable, nullptr, 0);
+    if (r < 0) {
+      if (!ready(ctx)) result = r;
+      break;
+    }
+  }
+  std::lock_guard guard(wq->lock);
+  if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
+  return result;
+}
+
+void PollContext::wait_on(WaitQueue& wq) noexcept { PollWait(file_, &wq.impl_->head, pt_); }
+
+std::uint32_t PollContext::key() const noexcept { return pt_ != nullptr ? pt_->key : ~0U; }
+
+namespace detail {
+
+int install_pollable(std::shared_ptr<Pollable> file, int flags) noexcept {
+  if (file == nullptr || (flags & ~(O_CLOEXEC | O_NONBLOCK)) != 0) return -EINVAL;
+  auto* adapter = new (std::nothrow)
+      UserFileAdapter(std::move(file), O_RDWR | (static_cast<uint32_t>(flags) & O_NONBLOCK));
+  if (adapter == nullptr) return -ENOMEM;
+  const int fd = FdTable::Get().Install(adapter, (flags & O_CLOEXEC) != 0);
+  if (fd < 0) delete adapter;  // never published
+  return fd;
+}
+
+}  // namespace detail
+}  // namespace api
+}  // namespace uep

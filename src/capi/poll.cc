@@ -1,0 +1,365 @@
+// poll(2), ppoll(2), select(2), pselect(2) (fs/select.c).
+//
+// poll over uepoll descriptors is the kernel's do_poll(): every pass asks each file for its
+// mask; the first pass also hangs a hook on each wait queue the file names (the poll
+// table's queue procedure, __pollwait), whose function wakes this thread (pollwake); then
+// the caller sleeps until a hook fires, the timeout passes or a signal arrives, and scans
+// again. Kernel descriptors in the same set are asked with one poll(2) of timeout 0 per
+// pass, and the sleep becomes a ppoll(2) on them plus the thread's doorbell eventfd, which
+// the hooks ring instead of the futex: whichever kind becomes ready ends the sleep.
+//
+// A set without uepoll descriptors is handed to the kernel as it is, and so is every
+// select: uepoll descriptors (>= uep_fd_base()) cannot be put in an fd_set.
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <new>
+#include <vector>
+
+#include "capi/capi.h"
+#include "core/poll_table.h"
+#include "core/wait_queue.h"
+#include "core/waiter.h"
+#include "platform/clock.h"
+#include "uepoll/uepoll.h"
+
+using uep::capi::Ret;
+using uep::capi::Table;
+
+namespace uep {
+namespace {
+
+constexpr size_t kSigsetSize = _NSIG / 8;  // the kernel's sigset_t
+
+// poll_table_entry: one hook of this call on one wait queue.
+struct PollHook {
+  WaitQueueEntry wait;
+  WaitQueueHead* wq_head = nullptr;
+  uint32_t key = 0;  // what the caller asked of that descriptor, plus EPOLLERR | EPOLLHUP
+  Waiter* waiter = nullptr;
+};
+
+// poll_table_page: hooks never move once queued, so they live in fixed chunks.
+struct PollHookChunk {
+  static constexpr int kSize = 32;
+  PollHookChunk* next = nullptr;
+  int used = 0;
+  PollHook hooks[kSize];
+};
+
+// pollwake(): a wake-up whose key says nothing the caller asked for is ignored.
+int PollWake(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32_t key) {
+  auto* hook = static_cast<PollHook*>(wait->private_data);
+  if (key != 0 && (key & hook->key) == 0) return 0;
+  WaiterWake(hook->waiter);
+  return 1;
+}
+
+// poll_wqueues: the table handed to the files, the hooks it hung and the files they pin.
+struct PollWqueues : PollTable {
+  PollWqueues();
+  ~PollWqueues();  // poll_freewait(): unhook, then unpin (no lock held)
+  PollWqueues(const PollWqueues&) = delete;
+  PollWqueues& operator=(const PollWqueues&) = delete;
+
+  PollHook* NewHook();
+
+  Waiter waiter;
+  int error = 0;  // -ENOMEM when a hook could not be allocated
+  PollHookChunk inline_chunk;
+  PollHookChunk* last = &inline_chunk;
+  std::vector<File*> pinned;  // files with hooks on their queues (get_file in __pollwait)
+};
+
+// __pollwait().
+void PollQueueProc(File* /*file*/, WaitQueueHead* wq_head, PollTable* pt) {
+  auto* table = static_cast<PollWqueues*>(pt);
+  PollHook* hook = table->NewHook();
+  if (hook == nullptr) {
+    table->error = -ENOMEM;
+    return;
+  }
+  hook->wait.func = PollWake;
+  hook->wait.private_data = hook;
+  hook->wq_head = wq_head;
+  hook->key = pt->key;
+  hook->waiter = &table->waiter;
+  AddWaitQueue(wq_head, &hook->wait);
+}
+
+PollWqueues::PollWqueues() { qproc = PollQueueProc; }
+
+PollWqueues::~PollWqueues() {
+  for (PollHookChunk* chunk = &inline_chunk; chunk != nullptr; chunk = chunk->next) {
+    for (int i = 0; i < chunk->used; ++i) RemoveWaitQueue(chunk->hooks[i].wq_head, &chunk->hooks[i].wait);
+  }
+  for (PollHookChunk* chunk = inline_chunk.next; chunk != nullptr;) {
+    PollHookChunk* next = chunk->next;
+    delete chunk;
+    chunk = next;
+  }
+  for (File* file : pinned) FilePut(file);
+}
+
+PollHook* PollWqueues::NewHook() {
+  if (last->used == PollHookChunk::kSize) {
+    auto* chunk = new (std::nothrow) PollHookChunk;
+    if (chunk == nullptr) return nullptr;
+    last->next = chunk;
+    last = chunk;
+  }
+  return &last->hooks[last->used++];
+}
+
+// do_pollfd() for a uepoll descriptor.
+uint32_t PollUepollFd(const pollfd& pfd, PollWqueues* table) {
+  const uint32_t filter = static_cast<uint16_t>(pfd.events) | POLLERR | POLLHUP;
+  table->key = filter;
+  if (table->qproc == nullptr) {
+    RcuReadGuard guard;
+    File* file = Table().Lookup(pfd.fd);
+    if (file == nullptr) return POLLNVAL;
+    return file->Poll(table) & filter;
+  }
+  // The first pass hooks onto the file's queues: pin the file until the hooks are gone.
+  File* file = nullptr;
+  {
+    RcuReadGuard guard;
+    file = Table().Lookup(pfd.fd);
+    if (file == nullptr || !FileTryGet(file)) return POLLNVAL;
+  }
+  try {
+    table->pinned.push_back(file);
+  } catch (const std::bad_alloc&) {
+    FilePut(file);
+    table->error = -ENOMEM;
+    table->qproc = nullptr;
+    return PollUepollFd(pfd, table);
+  }
+  return file->Poll(table) & filter;
+}
+
+// do_sys_poll()'s "nfds > RLIMIT_NOFILE: EINVAL", without a system call per poll: the limit
+// is read once and again only when a call asks for more entries than the last reading
+// allowed. (Deliberate difference: a limit lowered after that reading is not noticed until
+// a call exceeds the old one; docs/semantics.md.)
+std::atomic<rlim_t> nofile_seen{0};
+
+int CheckNfds(nfds_t nfds) {
+  if (nfds <= nofile_seen.load(std::memory_order_relaxed)) return 0;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return -errno;
+  nofile_seen.store(lim.rlim_cur, std::memory_order_relaxed);
+  return nfds > lim.rlim_cur ? -EINVAL : 0;
+}
+
+// The sleep of a set that holds kernel descriptors: ppoll() on them and on the doorbell.
+// Returns 0 (something may be ready: scan again), -ETIMEDOUT or -EINTR.
+int SleepWithKernelFds(Waiter* waiter, std::vector<pollfd>* sleep_set, platform::Timeout* timeout,
+                       const sigset_t* sigmask) {
+  pollfd& bell = sleep_set->back();
+  for (;;) {
+    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
+    timespec left{};
+    const timespec* tmo = nullptr;
+    if (const timespec& deadline = timeout->Deadline(); !platform::IsNever(deadline)) {
+      left = platform::Remaining(deadline);
+      tmo = &left;
+    }
+    const long r = syscall(SYS_ppoll, sleep_set->data(), sleep_set->size(), tmo, sigmask, kSigsetSize);
+    if (r > 0) {
+      if (bell.revents != 0) {
+        uint64_t drained = 0;
+        [[maybe_unused]] ssize_t n = read(bell.fd, &drained, sizeof drained);
+        // A stale ring (a late wake of an earlier sleep) wakes nobody: sleep again.
+        if (r == 1 && waiter->woken.load(std::memory_order_acquire) == 0) continue;
+      }
+      return 0;
+    }
+    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
+    if (r == 0) return -ETIMEDOUT;
+    if (errno == EINTR) return -EINTR;
+    return -errno;
+  }
+}
+
+// do_sys_poll() and do_poll() over a set that holds at least one uepoll descriptor.
+int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* sigmask) {
+  PollWqueues table;
+  // Kernel descriptors: asked together, in the set's order.
+  std::vector<pollfd> kfds;
+  for (nfds_t i = 0; i < nfds; ++i) {
+    if (fds[i].fd >= 0 && !Table().Owns(fds[i].fd)) kfds.push_back({fds[i].fd, fds[i].events, 0});
+  }
+  bool timed_out = false;
+  if (timeout.nonblocking()) {
+    table.qproc = nullptr;
+    timed_out = true;
+  } else if (!kfds.empty() || sigmask != nullptr) {
+    // Hooks must ring the doorbell: set it before the first one is hung.
+    table.waiter.doorbell = WaiterDoorbell();
+    if (table.waiter.doorbell < 0) return -ENOMEM;
+  }
+  std::vector<pollfd> sleep_set;
+  bool interrupted = false;
+  int count = 0;
+  for (;;) {
+    count = 0;
+    if (!kfds.empty()) {
+      for (pollfd& k : kfds) k.revents = 0;
+      const timespec zero{0, 0};
+      if (syscall(SYS_ppoll, kfds.data(), kfds.size(), &zero, nullptr, kSigsetSize) < 0) {
+        return errno == EINTR ? -EINTR : -errno;
+      }
+    }
+    size_t k = 0;
+    for (nfds_t i = 0; i < nfds; ++i) {
+      pollfd& pfd = fds[i];
+      uint32_t mask = 0;
+      if (pfd.fd < 0) {
+        mask = 0;
+      } else if (Table().Owns(pfd.fd)) {
+        mask = PollUepollFd(pfd, &table);
+      } else {
+        mask = static_cast<uint16_t>(kfds[k++].revents);
+      }
+      pfd.revents = static_cast<short>(mask);
+      if (mask != 0) {
+        // Found one: hang no more hooks, they would be taken down at once.
+        ++count;
+        table.qproc = nullptr;
+      }
+    }
+    table.qproc = nullptr;  // every hook is hung after the first pass
+    if (count == 0) {
+      count = table.error;
+      if (interrupted) count = -EINTR;
+    }
+    if (count == 0 && timed_out && sigmask != nullptr && !interrupted) {
+      // The kernel's last pass still sees a signal the mask lets in (signal_pending()),
+      // even with a zero timeout: let the mask in for an instant.
+      const timespec zero{0, 0};
+      if (syscall(SYS_ppoll, nullptr, 0, &zero, sigmask, kSigsetSize) < 0 && errno == EINTR) {
+        count = -EINTR;
+      }
+    }
+    if (count != 0 || timed_out) break;
+
+    int r = 0;
+    if (kfds.empty()) {
+      r = WaiterSleep(&table.waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask, 0);
+    } else {
+      if (sleep_set.empty()) {
+        sleep_set = kfds;
+        sleep_set.push_back({table.waiter.doorbell, POLLIN, 0});
+      }
+      r = SleepWithKernelFds(&table.waiter, &sleep_set, &timeout, sigmask);
+    }
+    if (r == -ETIMEDOUT) {
+      timed_out = true;
+    } else if (r == -EINTR) {
+      interrupted = true;  // one more pass: events found now still win over the signal
+    } else if (r < 0) {
+      return r;
+    }
+    // Re-arm (poll_schedule_timeout's triggered = 0) before the next pass reads the files:
+    // a hook that fires from here on makes the next sleep return at once.
+    table.waiter.woken.exchange(0, std::memory_order_seq_cst);
+  }
+  return count;
+}
+
+bool HasUepollFd(const pollfd* fds, nfds_t nfds) {
+  for (nfds_t i = 0; i < nfds; ++i) {
+    if (fds[i].fd >= 0 && Table().Owns(fds[i].fd)) return true;
+  }
+  return false;
+}
+
+// poll_select_set_timeout()'s check.
+bool ValidTimespec(const timespec& ts) {
+  return ts.tv_sec >= 0 && ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L;
+}
+
+int Poll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const timespec* kernel_timeout,
+         const sigset_t* sigmask) {
+  if (fds == nullptr || !HasUepollFd(fds, nfds)) {
+    // Only the kernel's descriptors: the kernel's poll, exactly. `kernel_timeout` is a
+    // copy, as glibc passes one, so the caller's timespec is never updated.
+    const long r = syscall(SYS_ppoll, fds, nfds, kernel_timeout, sigmask, kSigsetSize);
+    return r < 0 ? -errno : static_cast<int>(r);
+  }
+  // nfds is at least 1 here, and the set fits in memory: the one check left is the limit.
+  if (const int r = CheckNfds(nfds); r < 0) return r;
+  return DoPoll(fds, nfds, timeout, sigmask);
+}
+
+}  // namespace
+}  // namespace uep
+
+extern "C" {
+
+int uep_poll(struct pollfd* fds, nfds_t nfds, int timeout) {
+  // A negative timeout waits forever.
+  timespec ts{timeout / 1000, (timeout % 1000) * 1000000L};
+  return Ret(uep::Poll(fds, nfds, uep::platform::Timeout::AfterMs(timeout), timeout < 0 ? nullptr : &ts,
+                       nullptr));
+}
+
+int uep_ppoll(struct pollfd* fds, nfds_t nfds, const struct timespec* timeout,
+              const sigset_t* sigmask) {
+  timespec copy{};
+  uep::platform::Timeout tmo = uep::platform::Timeout::Never();
+  if (timeout != nullptr) {
+    copy = *timeout;
+    if (!uep::ValidTimespec(copy)) return Ret(-EINVAL);
+    tmo = copy.tv_sec == 0 && copy.tv_nsec == 0 ? uep::platform::Timeout::Nonblocking()
+                                               : uep::platform::Timeout::After(copy);
+  }
+  return Ret(uep::Poll(fds, nfds, tmo, timeout != nullptr ? &copy : nullptr, sigmask));
+}
+
+int uep_select(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
+               struct timeval* timeout) {
+  // The kernel updates *timeout with the time left, as glibc's select shows it.
+#ifdef SYS_select
+  const long r = syscall(SYS_select, nfds, readfds, writefds, exceptfds, timeout);
+  return static_cast<int>(r);
+#else
+  timespec ts{};
+  timespec* tsp = nullptr;
+  if (timeout != nullptr) {
+    ts.tv_sec = timeout->tv_sec + timeout->tv_usec / 1000000;
+    ts.tv_nsec = (timeout->tv_usec % 1000000) * 1000;
+    tsp = &ts;
+  }
+  const long r = syscall(SYS_pselect6, nfds, readfds, writefds, exceptfds, tsp, nullptr);
+  if (timeout != nullptr && (r >= 0 || errno == EINTR)) {
+    timeout->tv_sec = ts.tv_sec;
+    timeout->tv_usec = ts.tv_nsec / 1000;
+  }
+  return static_cast<int>(r);
+#endif
+}
+
+int uep_pselect(int nfds, fd_set* readfds, fd_set* writefds, fd_set* exceptfds,
+                const struct timespec* timeout, const sigset_t* sigmask) {
+  // A copy of the timeout, as glibc passes one; the mask as pselect6's {pointer, size}.
+  timespec copy{};
+  if (timeout != nullptr) copy = *timeout;
+  struct {
+    const sigset_t* ss;
+    size_t ss_len;
+  } mask{sigmask, uep::kSigsetSize};
+  const long r = syscall(SYS_pselect6, nfds, readfds, writefds, exceptfds,
+                         timeout != nullptr ? &copy : nullptr, sigmask != nullptr ? &mask : nullptr);
+  return static_cast<int>(r);
+}
+
+}  // extern "C"

@@ -1,0 +1,338 @@
+// socketpair(2) and the socket calls: argument checks in the kernel's order (net/socket.c),
+// then the protocol (files/unix_socket.cc). Descriptors below uep_fd_base() are the
+// kernel's: the call goes to the kernel as it is, with a raw system call.
+#include <limits.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "capi/capi.h"
+#include "core/waiter.h"
+#include "files/unix_socket.h"
+#include "platform/capability.h"
+#include "uepoll/uepoll.h"
+
+using uep::capi::Ret;
+using uep::capi::Table;
+
+namespace uep {
+namespace {
+
+constexpr size_t kMaxRwCount = INT_MAX & ~static_cast<size_t>(4095);  // MAX_RW_COUNT
+constexpr size_t kUioMaxIov = 1024;
+constexpr int kSockTypeMask = 0xf;
+constexpr int kSockMax = SOCK_PACKET + 1;
+constexpr unsigned kMsgCmsgCompat = 0x80000000U;
+constexpr int kScmMaxFd = 253;
+
+// Looks `fd` up and runs `op(socket, permit)`: EBADF for no descriptor, ENOTSOCK for one
+// that is not a socket.
+template <typename Op>
+ssize_t WithSocket(int fd, Op&& op) {
+  RcuReadLock();
+  File* file = Table().Lookup(fd);
+  if (file == nullptr) {
+    RcuReadUnlock();
+    return -EBADF;
+  }
+  SleepPermit permit(file);  // owns the read section from here
+  auto* sock = dynamic_cast<UnixSocket*>(file);
+  if (sock == nullptr) return -ENOTSOCK;
+  return op(sock, &permit);
+}
+
+// import_iovec(): the segments a msghdr names, capped at MAX_RW_COUNT in total.
+ssize_t ImportIovec(const iovec* iov, size_t iovlen, iovec* capped, size_t* total) {
+  if (iovlen > kUioMaxIov) return -EMSGSIZE;
+  if (iovlen > 0 && iov == nullptr) return -EFAULT;
+  size_t sum = 0;
+  for (size_t i = 0; i < iovlen; ++i) {
+    if (static_cast<ssize_t>(iov[i].iov_len) < 0) return -EINVAL;
+    capped[i] = iov[i];
+    if (capped[i].iov_len > kMaxRwCount - sum) capped[i].iov_len = kMaxRwCount - sum;
+    sum += capped[i].iov_len;
+  }
+  *total = sum;
+  return 0;
+}
+
+int OptmemMax() {
+  static const int v = [] {
+    int n = 131072;
+    if (FILE* f = std::fopen("/proc/sys/net/core/optmem_max", "re")) {
+      if (std::fscanf(f, "%d", &n) != 1) n = 131072;
+      std::fclose(f);
+    }
+    return n;
+  }();
+  return v;
+}
+
+// scm_creds check: one's own pid, uid and gid unless privileged.
+int CheckCreds(const ucred& creds) {
+  if (creds.uid == static_cast<uid_t>(-1) || creds.gid == static_cast<gid_t>(-1)) return -EINVAL;
+  uid_t ruid = 0;
+  uid_t euid = 0;
+  uid_t suid = 0;
+  gid_t rgid = 0;
+  gid_t egid = 0;
+  gid_t sgid = 0;
+  getresuid(&ruid, &euid, &suid);
+  getresgid(&rgid, &egid, &sgid);
+  const bool pid_ok = creds.pid == getpid() || platform::HasEffectiveCapability(CAP_SYS_ADMIN);
+  const bool uid_ok = creds.uid == ruid || creds.uid == euid || creds.uid == suid ||
+                      platform::HasEffectiveCapability(CAP_SETUID);
+  const bool gid_ok = creds.gid == rgid || creds.gid == egid || creds.gid == sgid ||
+                      platform::HasEffectiveCapability(CAP_SETGID);
+  return pid_ok && uid_ok && gid_ok ? 0 : -EPERM;
+}
+
+// __scm_send(): walks the control messages as the kernel does. Descriptor passing
+// (SCM_RIGHTS with descriptors) is not supported: EOPNOTSUPP. Credentials are checked
+// and otherwise ignored (no receiver can ask for them: SO_PASSCRED is not supported).
+int ScmSend(const msghdr* msg) {
+  const auto* base = static_cast<const unsigned char*>(msg->msg_control);
+  const size_t len = msg->msg_controllen;
+  size_t off = 0;
+  while (len - off >= sizeof(cmsghdr)) {
+    cmsghdr c{};
+    std::memcpy(&c, base + off, sizeof c);
+    if (c.cmsg_len < sizeof(cmsghdr) || c.cmsg_len > len - off) return -EINVAL;  // CMSG_OK
+    if (c.cmsg_level == SOL_SOCKET) {
+      switch (c.cmsg_type) {
+        case SCM_RIGHTS: {
+          const auto num = static_cast<long>((c.cmsg_len - sizeof(cmsghdr)) / sizeof(int));
+          if (num <= 0) break;
+          if (num > kScmMaxFd) return -EINVAL;
+          return -EOPNOTSUPP;
+        }
+        case SCM_CREDENTIALS: {
+          if (c.cmsg_len != CMSG_LEN(sizeof(ucred))) return -EINVAL;
+          ucred creds{};
+          std::memcpy(&creds, base + off + CMSG_LEN(0), sizeof creds);
+          if (const int err = CheckCreds(creds); err != 0) return err;
+          break;
+        }
+        default:
+          return -EINVAL;
+      }
+    }
+    const size_t step = CMSG_ALIGN(c.cmsg_len);
+    if (step > len - off) break;
+    off += step;
+  }
+  return 0;
+}
+
+int SockFlags(UnixSocket* sock, int flags) {
+  return sock->Nonblocking() ? (flags | MSG_DONTWAIT) : flags;
+}
+
+ssize_t DoSendTo(int fd, const void* buf, size_t len, int flags, const sockaddr* addr,
+                 socklen_t addrlen) {
+  WakeScope wake_scope;
+  if (len > kMaxRwCount) len = kMaxRwCount;
+  const iovec iov{const_cast<void*>(buf), len};
+  return WithSocket(fd, [&](UnixSocket* sock, SleepPermit* permit) -> ssize_t {
+    UnixSendExtra extra;
+    if (addr != nullptr) {
+      // move_addr_to_kernel()
+      if (static_cast<int>(addrlen) < 0 || addrlen > sizeof(sockaddr_storage)) return -EINVAL;
+      extra.name = addr;
+      extra.namelen = addrlen;
+    }
+    return sock->SendMsg(&iov, 1, len, SockFlags(sock, flags), extra, permit);
+  });
+}
+
+// move_addr_to_user() with the unbound peer's empty address.
+ssize_t PutEmptyAddress(socklen_t* addrlen) {
+  if (addrlen == nullptr) return -EFAULT;
+  if (static_cast<int>(*addrlen) < 0) return -EINVAL;
+  *addrlen = 0;
+  return 0;
+}
+
+ssize_t DoRecvFrom(int fd, void* buf, size_t len, int flags, sockaddr* addr, socklen_t* addrlen) {
+  WakeScope wake_scope;
+  if (len > kMaxRwCount) len = kMaxRwCount;
+  const iovec iov{buf, len};
+  return WithSocket(fd, [&](UnixSocket* sock, SleepPermit* permit) -> ssize_t {
+    int msg_flags = 0;
+    const ssize_t r = sock->RecvMsg(&iov, 1, len, SockFlags(sock, flags), &msg_flags, permit);
+    if (r < 0 || addr == nullptr) return r;
+    const ssize_t e = PutEmptyAddress(addrlen);
+    return e < 0 ? e : r;
+  });
+}
+
+ssize_t DoSendMsg(int fd, const msghdr* msg, int flags) {
+  if ((static_cast<unsigned>(flags) & kMsgCmsgCompat) != 0) return -EINVAL;
+  WakeScope wake_scope;
+  return WithSocket(fd, [&](UnixSocket* sock, SleepPermit* permit) -> ssize_t {
+    if (msg == nullptr) return -EFAULT;
+    UnixSendExtra extra;
+    if (msg->msg_name != nullptr) {
+      if (static_cast<int>(msg->msg_namelen) < 0) return -EINVAL;
+      extra.name = msg->msg_name;
+      extra.namelen = std::min<socklen_t>(msg->msg_namelen, sizeof(sockaddr_storage));
+    }
+    iovec capped[kUioMaxIov];
+    size_t total = 0;
+    if (const ssize_t r = ImportIovec(msg->msg_iov, msg->msg_iovlen, capped, &total); r < 0) return r;
+    if (msg->msg_controllen > INT_MAX) return -ENOBUFS;
+    if (msg->msg_controllen > 0) {
+      // Longer than the on-stack buffer: sock_kmalloc() within optmem_max.
+      if (msg->msg_controllen > sizeof(cmsghdr) + 20 &&
+          msg->msg_controllen >= static_cast<size_t>(OptmemMax())) {
+        return -ENOBUFS;
+      }
+      if (msg->msg_control == nullptr) return -EFAULT;
+      extra.scm_err = ScmSend(msg);
+    }
+    return sock->SendMsg(capped, static_cast<int>(msg->msg_iovlen), total, SockFlags(sock, flags),
+                         extra, permit);
+  });
+}
+
+ssize_t DoRecvMsg(int fd, msghdr* msg, int flags) {
+  if ((static_cast<unsigned>(flags) & kMsgCmsgCompat) != 0) return -EINVAL;
+  WakeScope wake_scope;
+  return WithSocket(fd, [&](UnixSocket* sock, SleepPermit* permit) -> ssize_t {
+    if (msg == nullptr) return -EFAULT;
+    if (msg->msg_name != nullptr && static_cast<int>(msg->msg_namelen) < 0) return -EINVAL;
+    iovec capped[kUioMaxIov];
+    size_t total = 0;
+    if (const ssize_t r = ImportIovec(msg->msg_iov, msg->msg_iovlen, capped, &total); r < 0) return r;
+    int msg_flags = flags & MSG_CMSG_CLOEXEC;
+    const ssize_t r = sock->RecvMsg(capped, static_cast<int>(msg->msg_iovlen), total,
+                                    SockFlags(sock, flags), &msg_flags, permit);
+    if (r < 0) return r;
+    if (msg->msg_name != nullptr) msg->msg_namelen = 0;  // the peer is unbound
+    msg->msg_flags = msg_flags;
+    msg->msg_controllen = 0;  // no control messages are ever received
+    return r;
+  });
+}
+
+int DoSocketpair(int type, int protocol, int sv[2]) {
+  const int flags = type & ~kSockTypeMask;
+  if ((flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) return -EINVAL;
+  type &= kSockTypeMask;
+  if (sv == nullptr) return -EFAULT;
+  if (type >= kSockMax) return -EINVAL;
+  if (protocol != 0 && protocol != PF_UNIX) return -EPROTONOSUPPORT;
+  switch (type) {
+    case SOCK_STREAM:
+    case SOCK_SEQPACKET:
+    case SOCK_DGRAM:
+      break;
+    case SOCK_RAW:  // "Believe it or not BSD has AF_UNIX, SOCK_RAW though nothing uses it."
+      type = SOCK_DGRAM;
+      break;
+    default:
+      return -ESOCKTNOSUPPORT;
+  }
+  UnixSocket* a = nullptr;
+  UnixSocket* b = nullptr;
+  if (const int r = UnixSocket::CreatePair(type, flags & SOCK_NONBLOCK, &a, &b); r < 0) return r;
+  const bool cloexec = (flags & SOCK_CLOEXEC) != 0;
+  const int fd0 = Table().Install(a, cloexec);
+  if (fd0 < 0) {
+    FilePut(a);
+    FilePut(b);
+    return fd0;
+  }
+  const int fd1 = Table().Install(b, cloexec);
+  if (fd1 < 0) {
+    if (File* f = Table().Remove(fd0)) FilePut(f);
+    FilePut(b);
+    return fd1;
+  }
+  sv[0] = fd0;
+  sv[1] = fd1;
+  return 0;
+}
+
+}  // namespace
+}  // namespace uep
+
+extern "C" {
+
+int uep_socketpair(int domain, int type, int protocol, int sv[2]) {
+  if (domain != AF_UNIX) {
+    // Any other family is the kernel's, errno included (EAFNOSUPPORT, EOPNOTSUPP, ...).
+    return static_cast<int>(syscall(SYS_socketpair, domain, type, protocol, sv));
+  }
+  uep::WakeScope wake_scope;
+  return Ret(uep::DoSocketpair(type, protocol, sv));
+}
+
+ssize_t uep_send(int fd, const void* buf, size_t len, int flags) {
+  if (!Table().Owns(fd)) return syscall(SYS_sendto, fd, buf, len, flags, nullptr, 0);
+  return Ret(uep::DoSendTo(fd, buf, len, flags, nullptr, 0));
+}
+
+ssize_t uep_sendto(int fd, const void* buf, size_t len, int flags,
+                   const struct sockaddr* dest_addr, socklen_t addrlen) {
+  if (!Table().Owns(fd)) return syscall(SYS_sendto, fd, buf, len, flags, dest_addr, addrlen);
+  return Ret(uep::DoSendTo(fd, buf, len, flags, dest_addr, addrlen));
+}
+
+ssize_t uep_recv(int fd, void* buf, size_t len, int flags) {
+  if (!Table().Owns(fd)) return syscall(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr);
+  return Ret(uep::DoRecvFrom(fd, buf, len, flags, nullptr, nullptr));
+}
+
+ssize_t uep_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr* src_addr,
+                     socklen_t* addrlen) {
+  if (!Table().Owns(fd)) return syscall(SYS_recvfrom, fd, buf, len, flags, src_addr, addrlen);
+  return Ret(uep::DoRecvFrom(fd, buf, len, flags, src_addr, addrlen));
+}
+
+ssize_t uep_sendmsg(int fd, const struct msghdr* msg, int flags) {
+  if (!Table().Owns(fd)) return syscall(SYS_sendmsg, fd, msg, flags);
+  return Ret(uep::DoSendMsg(fd, msg, flags));
+}
+
+ssize_t uep_recvmsg(int fd, struct msghdr* msg, int flags) {
+  if (!Table().Owns(fd)) return syscall(SYS_recvmsg, fd, msg, flags);
+  return Ret(uep::DoRecvMsg(fd, msg, flags));
+}
+
+int uep_shutdown(int fd, int how) {
+  if (!Table().Owns(fd)) return static_cast<int>(syscall(SYS_shutdown, fd, how));
+  uep::WakeScope wake_scope;
+  return static_cast<int>(Ret(uep::WithSocket(
+      fd, [how](uep::UnixSocket* sock, uep::SleepPermit* /*permit*/) -> ssize_t {
+        return sock->Shutdown(how);
+      })));
+}
+
+int uep_getsockopt(int fd, int level, int optname, void* optval, socklen_t* optlen) {
+  if (!Table().Owns(fd)) {
+    return static_cast<int>(syscall(SYS_getsockopt, fd, level, optname, optval, optlen));
+  }
+  return static_cast<int>(Ret(uep::WithSocket(
+      fd, [&](uep::UnixSocket* sock, uep::SleepPermit* /*permit*/) -> ssize_t {
+        return sock->GetSockOpt(level, optname, optval, optlen);
+      })));
+}
+
+int uep_setsockopt(int fd, int level, int optname, const void* optval, socklen_t optlen) {
+  if (!Table().Owns(fd)) {
+    return static_cast<int>(syscall(SYS_setsockopt, fd, level, optname, optval, optlen));
+  }
+  uep::WakeScope wake_scope;
+  return static_cast<int>(Ret(uep::WithSocket(
+      fd, [&](uep::UnixSocket* sock, uep::SleepPermit* /*permit*/) -> ssize_t {
+        return sock->SetSockOpt(level, optname, optval, optlen);
+      })));
+}
+
+}  // extern "C"

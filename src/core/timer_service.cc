@@ -1,0 +1,310 @@
+#include "core/timer_service.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+#include <pthread.h>
+#include <thread>
+
+#include "platform/futex.h"
+
+namespace uep {
+namespace {
+
+constexpr size_t kFireBatch = 64;
+
+clockid_t ClockOf(ClockBase base) {
+  switch (base) {
+    case ClockBase::kRealtime:
+      return CLOCK_REALTIME;
+    case ClockBase::kBoottime:
+      return CLOCK_BOOTTIME;
+    case ClockBase::kMonotonic:
+      break;
+  }
+  return CLOCK_MONOTONIC;
+}
+
+timespec ToTimespec(int64_t ns) {
+  return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+}
+
+// Runs `body` on a new detached thread that has every signal blocked: no handler of the
+// program ever runs on a service thread.
+template <typename Body>
+void StartDetached(Body body) {
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  std::thread(body).detach();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+}  // namespace
+
+TimerService& TimerService::Get() {
+  // Never destroyed: the thread may run until the process ends.
+  static TimerService* service = new TimerService;
+  return *service;
+}
+
+int64_t TimerService::Now(ClockBase base) {
+  timespec ts{};
+  clock_gettime(ClockOf(base), &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// ---------------------------------------------------------------------------------------
+// Heaps (lock held)
+
+void TimerService::SiftUp(std::vector<TimerNode*>& heap, size_t i) {
+  TimerNode* node = heap[i];
+  while (i > 0) {
+    const size_t parent = (i - 1) / 2;
+    if (heap[parent]->expires_ <= node->expires_) break;
+    heap[i] = heap[parent];
+    heap[i]->heap_index_ = i;
+    i = parent;
+  }
+  heap[i] = node;
+  node->heap_index_ = i;
+}
+
+void TimerService::SiftDown(std::vector<TimerNode*>& heap, size_t i) {
+  TimerNode* node = heap[i];
+  const size_t n = heap.size();
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap[child + 1]->expires_ < heap[child]->expires_) ++child;
+    if (node->expires_ <= heap[child]->expires_) break;
+    heap[i] = heap[child];
+    heap[i]->heap_index_ = i;
+    i = child;
+  }
+  heap[i] = node;
+  node->heap_index_ = i;
+}
+
+void TimerService::HeapPush(TimerNode* node) {
+  auto& heap = heaps_[static_cast<int>(node->base_)];
+  heap.push_back(node);
+  SiftUp(heap, heap.size() - 1);
+}
+
+void TimerService::HeapRemove(TimerNode* node) {
+  auto& heap = heaps_[static_cast<int>(node->base_)];
+  const size_t i = node->heap_index_;
+  node->heap_index_ = TimerNode::kNotQueued;
+  TimerNode* last = heap.back();
+  heap.pop_back();
+  if (last == node) return;
+  heap[i] = last;
+  last->heap_index_ = i;
+  if (i > 0 && heap[(i - 1) / 2]->expires_ > last->expires_) {
+    SiftUp(heap, i);
+  } else {
+    SiftDown(heap, i);
+  }
+}
+
+int64_t TimerService::EarliestMonotonicLocked(const int64_t now[kClockBases]) const {
+  int64_t earliest = kKtimeMax;
+  for (int b = 0; b < kClockBases; ++b) {
+    if (heaps_[b].empty()) continue;
+    const int64_t expires = heaps_[b].front()->expires_;
+    // expires - now[b] + now[mono], saturating.
+    const int64_t left = expires - now[b];
+    int64_t mono = kKtimeMax;
+    if (left <= 0) {
+      mono = now[0];
+    } else if (left < kKtimeMax - now[0]) {
+      mono = now[0] + left;
+    }
+    earliest = std::min(earliest, mono);
+  }
+  return earliest;
+}
+
+// ---------------------------------------------------------------------------------------
+// Arming
+
+uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires) {
+  bool kick = false;
+  bool start = false;
+  bool start_watcher = false;
+  uint64_t gen = 0;
+  {
+    std::lock_guard guard(lock_);
+    if (node->heap_index_ != TimerNode::kNotQueued) HeapRemove(node);
+    node->base_ = base;
+    node->expires_ = expires;
+    gen = ++node->gen_;
+    HeapPush(node);
+    if (!thread_started_) {
+      thread_started_ = true;
+      start = true;
+    }
+    if (base != ClockBase::kMonotonic && !watcher_started_) {
+      watcher_started_ = true;
+      start_watcher = true;
+    }
+    // Due before the thread means to wake: wake it now. Its own clock reads decide what is
+    // due, so converting with a fresh reading here is only about when to look.
+    if (!start) {
+      int64_t now[kClockBases] = {Now(ClockBase::kMonotonic), 0, 0};
+      int64_t mono = now[0];
+      if (base != ClockBase::kMonotonic) now[static_cast<int>(base)] = Now(base);
+      const int64_t left = expires - now[static_cast<int>(base)];
+      if (left > 0) mono = left < kKtimeMax - now[0] ? now[0] + left : kKtimeMax;
+      if (mono < sleeping_until_) {
+        sleeping_until_ = mono;
+        kick = true;
+      }
+    }
+  }
+  if (start || start_watcher) StartThreads(start, start_watcher);
+  if (kick) Kick();
+  return gen;
+}
+
+void TimerService::Cancel(TimerNode* node) {
+  std::lock_guard guard(lock_);
+  if (node->heap_index_ != TimerNode::kNotQueued) HeapRemove(node);
+  ++node->gen_;
+}
+
+void TimerService::RegisterClockSet(TimerNode* node) {
+  bool start_watcher = false;
+  {
+    std::lock_guard guard(lock_);
+    if (node->clock_set_registered_) return;
+    node->clock_set_registered_ = true;
+    clock_set_nodes_.push_back(node);
+    if (!watcher_started_) {
+      watcher_started_ = true;
+      start_watcher = true;
+    }
+  }
+  if (start_watcher) StartThreads(false, true);
+}
+
+void TimerService::UnregisterClockSet(TimerNode* node) {
+  std::lock_guard guard(lock_);
+  if (!node->clock_set_registered_) return;
+  node->clock_set_registered_ = false;
+  clock_set_nodes_.erase(std::find(clock_set_nodes_.begin(), clock_set_nodes_.end(), node));
+}
+
+size_t TimerService::QueuedForTest() {
+  std::lock_guard guard(lock_);
+  return heaps_[0].size() + heaps_[1].size() + heaps_[2].size();
+}
+
+void TimerService::Kick() {
+  seq_.fetch_add(1, std::memory_order_release);
+  platform::FutexWake(&seq_, 1);
+}
+
+// Each flag is true at most once in the life of the process (thread_started_,
+// watcher_started_).
+void TimerService::StartThreads(bool service, bool watcher) {
+  if (service) StartDetached([this] { Run(); });
+  if (watcher) StartDetached([this] { WatchClock(); });
+}
+
+// ---------------------------------------------------------------------------------------
+// The service thread
+
+void TimerService::Run() {
+  // Sleep to the nanosecond: futex timeouts otherwise get the default 50 us of slack.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  TimerNode* batch[kFireBatch];
+  uint64_t gens[kFireBatch];
+  for (;;) {
+    size_t n = 0;
+    int64_t deadline = kKtimeMax;
+    uint32_t seq = 0;
+    {
+      std::lock_guard guard(lock_);
+      seq = seq_.load(std::memory_order_acquire);
+      int64_t now[kClockBases] = {Now(ClockBase::kMonotonic), 0, 0};
+      for (int b = 0; b < kClockBases; ++b) {
+        auto& heap = heaps_[b];
+        if (heap.empty()) continue;
+        if (b != 0) now[b] = Now(static_cast<ClockBase>(b));
+        while (!heap.empty() && n < kFireBatch && heap.front()->expires_ <= now[b]) {
+          TimerNode* node = heap.front();
+          HeapRemove(node);
+          if (node->TryPin()) {  // else it is being destroyed: drop the expiry
+            batch[n] = node;
+            gens[n] = node->gen_;
+            ++n;
+          }
+        }
+      }
+      if (n == 0) {
+        for (int b = 1; b < kClockBases; ++b) {
+          if (!heaps_[b].empty() && now[b] == 0) now[b] = Now(static_cast<ClockBase>(b));
+        }
+        deadline = EarliestMonotonicLocked(now);
+      }
+      sleeping_until_ = n > 0 ? now[0] : deadline;
+    }
+    if (n > 0) {
+      for (size_t i = 0; i < n; ++i) {
+        batch[i]->Fire(gens[i]);
+        batch[i]->Unpin();
+      }
+      fired_.fetch_add(n, std::memory_order_relaxed);
+      continue;  // time went on: look again before sleeping
+    }
+    const timespec until = deadline == kKtimeMax ? timespec{INT64_MAX / 4, 0} : ToTimespec(deadline);
+    platform::FutexWaitUntil(&seq_, seq, until);
+  }
+}
+
+// A kernel timerfd on CLOCK_REALTIME with TFD_TIMER_CANCEL_ON_SET: its read fails with
+// ECANCELED each time the clock is set (and on resume), and blocks otherwise.
+void TimerService::WatchClock() {
+  const int tfd = static_cast<int>(syscall(SYS_timerfd_create, CLOCK_REALTIME, TFD_CLOEXEC));
+  if (tfd < 0) return;  // no notice of clock changes: REALTIME timers may fire late
+  itimerspec far{};
+  far.it_value.tv_sec = INT64_MAX / 4;  // saturates to KTIME_MAX: never
+  if (syscall(SYS_timerfd_settime, tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &far,
+              nullptr) != 0) {
+    syscall(SYS_close, tfd);
+    return;
+  }
+  for (;;) {
+    uint64_t ticks = 0;
+    const long r = syscall(SYS_read, tfd, &ticks, sizeof ticks);
+    if (r < 0 && errno == ECANCELED) OnClockWasSet();
+  }
+}
+
+void TimerService::OnClockWasSet() {
+  std::vector<TimerNode*> pinned;
+  {
+    std::lock_guard guard(lock_);
+    pinned.reserve(clock_set_nodes_.size());
+    for (TimerNode* node : clock_set_nodes_) {
+      if (node->TryPin()) pinned.push_back(node);
+    }
+    sleeping_until_ = kKtimeMax;
+  }
+  Kick();  // the REALTIME and BOOTTIME deadlines moved
+  for (TimerNode* node : pinned) {
+    node->ClockWasSet();
+    node->Unpin();
+  }
+}
+
+}  // namespace uep

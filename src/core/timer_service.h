@@ -1,0 +1,117 @@
+// The timer service: every armed uepoll timer, in one min-heap per clock base, fired by a
+// single thread (the kernel's hrtimer base and its interrupt). The thread sleeps on a futex
+// with an absolute CLOCK_MONOTONIC deadline, the earliest expiry over all bases, with a
+// timer slack of 1 ns; it neither ticks nor polls. Arming a timer that is due before the
+// thread's deadline wakes it (one futex wake); arming a later one costs no system call.
+// The thread is started by the first Arm() and runs for the life of the process, with
+// every signal blocked.
+//
+// Expiries are kept on their own clock. The thread converts them to CLOCK_MONOTONIC when
+// it goes to sleep, as the kernel programs its clock event device; a discontinuous change
+// of CLOCK_REALTIME (settimeofday, clock_settime, resume from suspend, which also moves
+// CLOCK_BOOTTIME) is learnt from a kernel timerfd armed with TFD_TIMER_CANCEL_ON_SET, read
+// by a second thread that exists only once a REALTIME or BOOTTIME timer, or a
+// cancel-on-set timer, was armed. That thread re-evaluates the deadline and calls
+// TimerNode::ClockWasSet() on the nodes that asked for it.
+//
+// Locking. The service lock (a SpinLock) protects the heaps, each node's queue position,
+// expiry and generation, and the clock-set list. Arm/Cancel/Register may be called under a
+// timer owner's wait-queue lock: the order is owner's wait-queue lock (level 4 of
+// core/eventpoll.cc) -> service lock. The service thread never holds its lock while it
+// calls a node (TryPin excepted, which only counts a reference), so a node's Fire() takes
+// the owner's wait-queue lock with nothing held.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <vector>
+
+#include "platform/spinlock.h"
+
+namespace uep {
+
+enum class ClockBase : int { kMonotonic = 0, kRealtime = 1, kBoottime = 2 };
+inline constexpr int kClockBases = 3;
+
+inline constexpr int64_t kKtimeMax = INT64_MAX;
+
+class TimerNode {
+ public:
+  TimerNode() = default;
+  TimerNode(const TimerNode&) = delete;
+  TimerNode& operator=(const TimerNode&) = delete;
+
+  // Keeps the owner alive while the service calls it; false if it is being destroyed.
+  // Called under the service lock: must only count a reference.
+  virtual bool TryPin() = 0;
+  virtual void Unpin() = 0;
+  // The node expired while armed with generation `gen` (compare with generation(), read
+  // under a lock held across Arm/Cancel). Called with no service lock held.
+  virtual void Fire(uint64_t gen) = 0;
+  // CLOCK_REALTIME was set (only for nodes registered with RegisterClockSet()).
+  virtual void ClockWasSet() {}
+
+  // Changes in every Arm() and Cancel(): a fire for an older generation is stale.
+  [[nodiscard]] uint64_t generation() const { return gen_; }
+
+ protected:
+  ~TimerNode() = default;
+
+ private:
+  friend class TimerService;
+  static constexpr size_t kNotQueued = SIZE_MAX;
+  ClockBase base_ = ClockBase::kMonotonic;
+  int64_t expires_ = 0;  // ns on base_'s clock
+  size_t heap_index_ = kNotQueued;
+  uint64_t gen_ = 0;
+  bool clock_set_registered_ = false;
+};
+
+class TimerService {
+ public:
+  static TimerService& Get();
+
+  // Queues `node` to fire once its base's clock reads `expires` ns or later (re-queues a
+  // queued node). Returns the node's new generation.
+  uint64_t Arm(TimerNode* node, ClockBase base, int64_t expires);
+  // Takes `node` off the queue; a fire already on its way sees a new generation.
+  void Cancel(TimerNode* node);
+  // Nodes told about CLOCK_REALTIME changes (TFD_TIMER_CANCEL_ON_SET).
+  void RegisterClockSet(TimerNode* node);
+  void UnregisterClockSet(TimerNode* node);
+
+  // The base's clock in ns (CLOCK_MONOTONIC / CLOCK_REALTIME / CLOCK_BOOTTIME).
+  static int64_t Now(ClockBase base);
+
+  // For tests and statistics: timers queued now, and expiries fired so far.
+  size_t QueuedForTest();
+  uint64_t FiredForTest() const { return fired_.load(std::memory_order_relaxed); }
+
+ private:
+  TimerService() = default;
+  void StartThreads(bool service, bool watcher);
+  void Run();
+  void WatchClock();
+  void OnClockWasSet();
+  void Kick();
+
+  void HeapPush(TimerNode* node);
+  void HeapRemove(TimerNode* node);
+  void SiftUp(std::vector<TimerNode*>& heap, size_t i);
+  void SiftDown(std::vector<TimerNode*>& heap, size_t i);
+  // The earliest expiry, as a CLOCK_MONOTONIC time in ns (kKtimeMax if none). Lock held.
+  int64_t EarliestMonotonicLocked(const int64_t now[kClockBases]) const;
+
+  SpinLock lock_;
+  std::vector<TimerNode*> heaps_[kClockBases];
+  std::vector<TimerNode*> clock_set_nodes_;
+  int64_t sleeping_until_ = kKtimeMax;  // monotonic deadline the thread sleeps to
+  bool thread_started_ = false;         // under lock_
+  bool watcher_started_ = false;        // under lock_
+  std::atomic<uint32_t> seq_{0};        // futex word: bumped to wake the thread early
+  std::atomic<uint64_t> fired_{0};
+};
+
+}  // namespace uep

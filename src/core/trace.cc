@@ -1,0 +1,195 @@
+#include "core/trace.h"
+
+#include <time.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+
+#include "uepoll/uepoll.h"
+
+namespace uep::trace {
+
+std::atomic<bool> g_enabled{false};
+
+namespace {
+
+struct Slot {
+  Record rec;
+  std::atomic<uint32_t> ready{0};  // release-stored once rec is written
+};
+
+struct Buffer {
+  explicit Buffer(size_t cap) : capacity(cap), slots(new Slot[cap]) {}
+  const size_t capacity;
+  std::unique_ptr<Slot[]> slots;
+  std::atomic<uint64_t> next{0};
+  std::atomic<uint64_t> dropped{0};
+};
+
+std::atomic<Buffer*> current{nullptr};
+std::mutex control_lock;
+// Buffers are never freed while the process runs: a writer that loaded one just before a
+// Start() replaced it may still be filling a slot. (One per Start(); scenarios start a few.)
+std::vector<std::unique_ptr<Buffer>>& Retired() {
+  static auto* retired = new std::vector<std::unique_ptr<Buffer>>;
+  return *retired;
+}
+
+std::atomic<uint32_t> next_tid{1};
+thread_local uint32_t tls_tid = 0;
+
+uint32_t ThreadId() {
+  if (tls_tid == 0) tls_tid = next_tid.fetch_add(1, std::memory_order_relaxed);
+  return tls_tid;
+}
+
+const char* KindName(Kind k) {
+  switch (k) {
+    case Kind::kRegister: return "register";
+    case Kind::kWake: return "wake";
+    case Kind::kCallback: return "callback";
+    case Kind::kReadyOnCtl: return "ready_on_ctl";
+    case Kind::kEpWait: return "ep_wait";
+    case Kind::kSleep: return "sleep";
+    case Kind::kSleepEnd: return "sleep_end";
+    case Kind::kWaiterWoken: return "waiter_woken";
+    case Kind::kTransferBegin: return "transfer_begin";
+    case Kind::kTransferItem: return "transfer_item";
+    case Kind::kTransferEnd: return "transfer_end";
+    case Kind::kOvfRequeue: return "ovf_requeue";
+    case Kind::kPollAtDepth: return "poll_at_depth";
+    case Kind::kThreadName: return "thread_name";
+    case Kind::kMark: return "mark";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void Emit(Kind kind, const void* a, const void* b, const void* c, const void* d, uint32_t x,
+          uint32_t y, const char* tag) {
+  Buffer* buf = current.load(std::memory_order_acquire);
+  if (buf == nullptr) return;
+  const uint64_t i = buf->next.fetch_add(1, std::memory_order_relaxed);
+  if (i >= buf->capacity) {
+    buf->dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  Slot& s = buf->slots[i];
+  s.rec.seq = i;
+  s.rec.ts_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+  s.rec.tid = ThreadId();
+  s.rec.kind = kind;
+  s.rec.pad = 0;
+  s.rec.x = x;
+  s.rec.y = y;
+  s.rec.a = reinterpret_cast<uintptr_t>(a);
+  s.rec.b = reinterpret_cast<uintptr_t>(b);
+  s.rec.c = reinterpret_cast<uintptr_t>(c);
+  s.rec.d = reinterpret_cast<uintptr_t>(d);
+  s.rec.tag = tag;
+  s.ready.store(1, std::memory_order_release);
+}
+
+int Start(size_t capacity) {
+  if (capacity == 0) capacity = 1 << 16;
+  if (capacity > (size_t{1} << 26)) return -EINVAL;
+  std::lock_guard guard(control_lock);
+  std::unique_ptr<Buffer> buf;
+  try {
+    buf = std::make_unique<Buffer>(capacity);
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+  current.store(buf.get(), std::memory_order_release);
+  Retired().push_back(std::move(buf));
+  g_enabled.store(true, std::memory_order_relaxed);
+  return 0;
+}
+
+int Stop() {
+  std::lock_guard guard(control_lock);
+  g_enabled.store(false, std::memory_order_relaxed);
+  return 0;
+}
+
+std::vector<Record> Snapshot(uint64_t* dropped) {
+  std::vector<Record> out;
+  Buffer* buf = current.load(std::memory_order_acquire);
+  if (dropped != nullptr) *dropped = 0;
+  if (buf == nullptr) return out;
+  const uint64_t n = std::min<uint64_t>(buf->next.load(std::memory_order_relaxed), buf->capacity);
+  out.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    if (buf->slots[i].ready.load(std::memory_order_acquire) != 0) out.push_back(buf->slots[i].rec);
+  }
+  if (dropped != nullptr) *dropped = buf->dropped.load(std::memory_order_relaxed);
+  return out;
+}
+
+void SetThreadName(const char* static_name) {
+  UEP_TRACE(kThreadName, nullptr, nullptr, nullptr, nullptr, 0, 0, static_name);
+}
+
+const char* TypeName(const char* mangled) {
+  if (mangled == nullptr) return "file";
+  if (std::strstr(mangled, "EventPoll") != nullptr) return "epoll";
+  if (std::strstr(mangled, "EventFd") != nullptr) return "eventfd";
+  if (std::strstr(mangled, "Pipe") != nullptr) return "pipe";
+  if (std::strstr(mangled, "Socket") != nullptr || std::strstr(mangled, "Unix") != nullptr) {
+    return "socket";
+  }
+  if (std::strstr(mangled, "Timer") != nullptr) return "timerfd";
+  return "file";
+}
+
+int Dump(FILE* out) {
+  uint64_t dropped = 0;
+  const std::vector<Record> recs = Snapshot(&dropped);
+  for (const Record& r : recs) {
+    std::fprintf(out,
+                 "{\"seq\":%" PRIu64 ",\"ts_ns\":%" PRIu64 ",\"tid\":%u,\"kind\":\"%s\","
+                 "\"a\":\"0x%" PRIxPTR "\",\"b\":\"0x%" PRIxPTR "\",\"c\":\"0x%" PRIxPTR
+                 "\",\"d\":\"0x%" PRIxPTR "\",\"x\":%u,\"y\":%u,\"tag\":\"%s\"}\n",
+                 r.seq, r.ts_ns, r.tid, KindName(r.kind), r.a, r.b, r.c, r.d, r.x, r.y,
+                 r.tag != nullptr ? r.tag : "");
+  }
+  if (dropped != 0) std::fprintf(out, "{\"dropped\":%" PRIu64 "}\n", dropped);
+  return std::ferror(out) != 0 ? -EIO : 0;
+}
+
+}  // namespace uep::trace
+
+extern "C" {
+
+int uep_trace_start(size_t capacity) {
+  const int r = uep::trace::Start(capacity);
+  if (r < 0) {
+    errno = -r;
+    return -1;
+  }
+  return 0;
+}
+
+int uep_trace_stop(void) { return uep::trace::Stop(); }
+
+int uep_trace_dump(FILE* out) {
+  if (out == nullptr) {
+    errno = EINVAL;
+    return -1;
+  }
+  const int r = uep::trace::Dump(out);
+  if (r < 0) {
+    errno = -r;
+    return -1;
+  }
+  return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,95 @@
+// Trace points: make the seed's path visible (registration, a file's wake-up, the callback's
+// decision, a waiter's sleep and wake-up, the transfer, nested wake-ups).
+//
+// Always compiled in. Off by default: each point costs one relaxed load of a global flag and
+// a predictable branch; the arguments are evaluated only when tracing is on. When on, a
+// record goes into a preallocated buffer (one atomic fetch_add to claim a slot, a release
+// store to publish it): no lock, no allocation, no system call other than clock_gettime's
+// vDSO read, so points may sit in wait-queue functions that run under spin locks.
+// The buffer does not wrap: once full, further records are counted as dropped.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <vector>
+
+namespace uep::trace {
+
+enum class Kind : uint16_t {
+  kRegister,      // queue procedure hung a hook: a=file b=queue c=item d=instance x=item events, tag=file type
+  kWake,          // a wait queue is woken: b=queue x=key y=nr_exclusive
+  kCallback,      // EpPollCallback: b=queue c=item d=instance x=key y=Decision
+  kReadyOnCtl,    // ADD/MOD found the file ready: c=item d=instance x=revents y=1 ADD, 2 MOD
+  kEpWait,        // epoll_wait queues a waiter: a=waiter b=instance's queue d=instance
+  kSleep,         // WaiterSleep: a=waiter, about to spin/sleep
+  kSleepEnd,      // WaiterSleep returns: a=waiter x=result (0, -ETIMEDOUT, -EINTR) y=1 if spun
+  kWaiterWoken,   // a waiter's wake function ran (on the waker's thread): a=waiter x=key
+  kTransferBegin, // SendEvents / PollAtDepth scan: d=instance y=TransferPath
+  kTransferItem,  // an item re-polled: c=item d=instance x=revents y=ItemFate
+  kTransferEnd,   // d=instance x=result (events or -errno)
+  kOvfRequeue,    // DoneScan put an item readied during the transfer back: c=item d=instance
+  kPollAtDepth,   // an instance polled as a file: d=instance x=result y=depth
+  kThreadName,    // tag = name of the recording thread
+  kMark,          // a scenario's own annotation: tag = text, x = value
+};
+
+enum class Decision : uint32_t {
+  kLinked,           // appended to the ready list
+  kAlreadyLinked,    // already on the ready list
+  kOverflow,         // a transfer runs: chained on the overflow list
+  kOverflowAlready,  // a transfer runs and the item is chained already
+  kIgnoredKey,       // the key holds none of the item's events
+  kDisabled,         // one-shot item disarmed until EPOLL_CTL_MOD
+};
+
+enum class TransferPath : uint32_t { kLockless, kScan, kPoll };
+
+enum class ItemFate : uint32_t {
+  kRequeued,    // reported, back on the ready list (level-triggered)
+  kReportedEt,  // reported, left off the list (edge-triggered)
+  kDisarmed,    // reported, disarmed (one-shot)
+  kNotReady,    // re-poll found nothing: dropped
+  kFault,       // could not be copied out: stays ready
+  kPolledReady, // nested poll: the child has something ready
+};
+
+struct Record {
+  uint64_t seq;     // order of claiming the slot
+  uint64_t ts_ns;   // CLOCK_MONOTONIC
+  uint32_t tid;     // small per-thread id, from 1
+  Kind kind;
+  uint16_t pad;
+  uint32_t x;
+  uint32_t y;
+  uintptr_t a, b, c, d;  // object addresses (see Kind)
+  const char* tag;       // static string or nullptr
+};
+
+extern std::atomic<bool> g_enabled;
+
+inline bool On() { return __builtin_expect(g_enabled.load(std::memory_order_relaxed), 0); }
+
+[[gnu::cold, gnu::noinline]] void Emit(Kind kind, const void* a, const void* b, const void* c,
+                                       const void* d, uint32_t x, uint32_t y,
+                                       const char* tag = nullptr);
+
+// Control (the C API wraps these). Start discards earlier records.
+int Start(size_t capacity);
+int Stop();
+// Published records of the current buffer in order, and how many were dropped.
+std::vector<Record> Snapshot(uint64_t* dropped = nullptr);
+// Names the calling thread in the trace (a kThreadName record).
+void SetThreadName(const char* static_name);
+// Simplified type name of a file (eventfd, pipe, epoll, socket, timerfd ...), static storage.
+const char* TypeName(const char* mangled);
+// One JSON object per line.
+int Dump(FILE* out);
+
+}  // namespace uep::trace
+
+// One line per trace point: UEP_TRACE(kWake, nullptr, wq, nullptr, nullptr, key, nr).
+#define UEP_TRACE(kind, ...)                                                 \
+  do {                                                                       \
+    if (::uep::trace::On()) ::uep::trace::Emit(::uep::trace::Kind::kind, __VA_ARGS__); \
+  } while (0)

@@ -1,0 +1,69 @@
+// timerfd: an expiration counter driven by the timer service (fs/timerfd.c).
+//
+// As in the kernel, an expiry only adds one tick and marks the timer expired; an interval
+// timer is not re-armed by the expiry but by the next read or timerfd_gettime(), which
+// forwards it past now and adds the periods it missed (hrtimer_forward_now()). So a timer
+// nobody reads costs nothing after its first expiry, and epoll sees one EPOLLIN wake-up,
+// not one per period.
+//
+// Locks: wqh_.lock (level 4 of core/eventpoll.cc) protects everything here and is taken
+// before the timer service's lock (Arm/Cancel run under it). The service calls Fire()
+// with no lock held.
+#pragma once
+
+#include <time.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/file.h"
+#include "core/timer_service.h"
+#include "core/wait_queue.h"
+
+namespace uep {
+
+class TimerFd final : public File, public TimerNode {
+ public:
+  TimerFd(int clockid, int flags);
+
+  uint32_t Poll(PollTable* pt) override;
+  [[nodiscard]] bool CanRead() const override { return true; }
+  ssize_t Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) override;
+  // TFD_IOC_SET_TICKS.
+  int Ioctl(unsigned long request, void* arg) override;
+  void Release() override;
+
+  // timerfd_settime()/timerfd_gettime() after their argument checks. SetTime returns 0,
+  // -EPERM (alarm clock without CAP_WAKE_ALARM) or -ECANCELED (the timer is armed).
+  int SetTime(int flags, const itimerspec& new_value, itimerspec* old_value);
+  void GetTime(itimerspec* curr_value);
+
+  [[nodiscard]] bool IsAlarm() const;
+
+  // TimerNode
+  bool TryPin() override;
+  void Unpin() override;
+  void Fire(uint64_t gen) override;
+  void ClockWasSet() override;
+
+ private:
+  // Lock held for all of these.
+  [[nodiscard]] int64_t NowLocked() const { return TimerService::Now(base_); }
+  uint64_t ForwardNowLocked();  // hrtimer_forward_now(timer, tintv)
+  void RestartLocked();         // hrtimer_restart(): queue at expires_ again
+  [[nodiscard]] int64_t RemainingLocked() const;
+  bool CanceledLocked();        // timerfd_canceled()
+
+  WaitQueueHead wqh_;
+  const int clockid_;
+  // Under wqh_.lock.
+  ClockBase base_;          // the hrtimer's base: REALTIME relative timers run on MONOTONIC
+  int64_t expires_ = 0;     // ns on base_'s clock
+  int64_t tintv_ = 0;       // interval, ns
+  bool expired_ = false;    // fired and not yet forwarded
+  bool might_cancel_ = false;
+  bool canceled_ = false;   // the clock was set while might_cancel_ (moffs == KTIME_MAX)
+  std::atomic<uint64_t> ticks_{0};  // written under wqh_.lock; Poll() reads it without
+};
+
+}  // namespace uep

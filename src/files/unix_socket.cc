@@ -1,0 +1,866 @@
+#include "files/unix_socket.h"
+
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/waiter.h"
+#include "platform/capability.h"
+#include "platform/clock.h"
+
+namespace uep {
+
+// One skb: `len` bytes of data after the header. `consumed` counts what stream readers
+// took already (UNIXCB(skb).consumed). The owner is charged `truesize` until it is freed.
+struct UnixSkb {
+  UnixSkb* next = nullptr;
+  UnixSocket* owner = nullptr;  // nullptr once the sender is gone
+  size_t len = 0;
+  size_t consumed = 0;
+  int64_t truesize = 0;
+  char* data() { return reinterpret_cast<char*>(this + 1); }
+};
+
+struct UnixPairCore {
+  SpinLock lock;
+  std::atomic<int> refs{2};
+};
+
+namespace {
+
+constexpr uint8_t kRcvShutdown = 1;   // RCV_SHUTDOWN
+constexpr uint8_t kSendShutdown = 2;  // SEND_SHUTDOWN
+constexpr uint8_t kShutdownMask = 3;
+
+constexpr uint32_t kReadableKey = EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND;
+constexpr uint32_t kWritableKey = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+
+// Memory accounting of the 6.18 kernel on x86-64 with 4 KiB pages (measured with SIOCOUTQ
+// against the running kernel): an skb costs its head's kmalloc bucket, which holds the
+// cache-aligned head plus struct skb_shared_info, plus struct sk_buff, plus whole pages
+// for data kept in fragments.
+constexpr int64_t kPageSize = 4096;
+constexpr int64_t kSkbStructSize = 256;  // SKB_DATA_ALIGN(sizeof(struct sk_buff))
+constexpr int64_t kShinfoSize = 320;     // SKB_DATA_ALIGN(sizeof(struct skb_shared_info))
+constexpr int64_t kMaxSkbFrags = 17;     // MAX_SKB_FRAGS
+constexpr int64_t kKmallocMaxSize = kPageSize << 10;               // KMALLOC_MAX_SIZE
+constexpr int64_t kSkbMaxHead0 = kPageSize - kShinfoSize;          // SKB_MAX_HEAD(0)
+constexpr int64_t kSkbMaxAlloc = (kPageSize << 2) - kShinfoSize;   // SKB_MAX_ALLOC
+constexpr int64_t kUnixSkbFragsSize = 32768;                       // UNIX_SKB_FRAGS_SZ
+constexpr int kSockMinSndbuf = 2 * (2048 + static_cast<int>(kSkbStructSize));  // 4608
+constexpr int kSockMinRcvbuf = 2048 + static_cast<int>(kSkbStructSize);        // 2304
+
+int64_t DataAlign(int64_t x) { return (x + 63) & ~int64_t{63}; }
+int64_t PageAlign(int64_t x) { return (x + kPageSize - 1) & ~(kPageSize - 1); }
+
+// kmalloc_size_roundup().
+int64_t KmallocSize(int64_t n) {
+  static constexpr int64_t kBuckets[] = {8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192};
+  for (const int64_t b : kBuckets) {
+    if (n <= b) return b;
+  }
+  int64_t size = kPageSize;
+  while (size < n) size <<= 1;
+  return size;
+}
+
+// The truesize of an skb with a `head`-byte linear part and `data_len` bytes in pages;
+// -1 when the kernel could not allocate the head (ENOBUFS).
+int64_t SkbTruesize(int64_t head, int64_t data_len) {
+  const int64_t alloc = KmallocSize(DataAlign(head) + kShinfoSize);
+  if (alloc > kKmallocMaxSize) return -1;
+  return alloc + kSkbStructSize + PageAlign(data_len);
+}
+
+int ReadSysctl(const char* path, int fallback) {
+  int v = fallback;
+  if (FILE* f = std::fopen(path, "re")) {
+    if (std::fscanf(f, "%d", &v) != 1) v = fallback;
+    std::fclose(f);
+  }
+  return v;
+}
+
+// sysctl_wmem_default / rmem_default: read once (sockets take them when created).
+int DefaultSndbuf() {
+  static const int v = ReadSysctl("/proc/sys/net/core/wmem_default", 212992);
+  return v;
+}
+int DefaultRcvbuf() {
+  static const int v = ReadSysctl("/proc/sys/net/core/rmem_default", 212992);
+  return v;
+}
+
+// A position in the caller's segments. A NULL base with a non-zero length faults.
+class IovCursor {
+ public:
+  IovCursor(const iovec* iov, int iovcnt) : iov_(iov), iovcnt_(iovcnt) {}
+
+  bool CopyFrom(char* dst, size_t n) { return Copy(dst, n, true); }
+  bool CopyTo(const char* src, size_t n) { return Copy(const_cast<char*>(src), n, false); }
+
+ private:
+  bool Copy(char* buf, size_t n, bool from_user) {
+    while (n > 0) {
+      if (idx_ >= iovcnt_) return false;
+      const size_t left = iov_[idx_].iov_len - off_;
+      if (left == 0) {
+        ++idx_;
+        off_ = 0;
+        continue;
+      }
+      if (iov_[idx_].iov_base == nullptr) return false;
+      const size_t k = std::min(left, n);
+      char* user = static_cast<char*>(iov_[idx_].iov_base) + off_;
+      if (from_user) {
+        std::memcpy(buf, user, k);
+      } else {
+        std::memcpy(user, buf, k);
+      }
+      buf += k;
+      n -= k;
+      off_ += k;
+    }
+    return true;
+  }
+
+  const iovec* iov_;
+  int iovcnt_;
+  int idx_ = 0;
+  size_t off_ = 0;
+};
+
+UnixSkb* NewSkb(size_t len) {
+  void* mem = std::malloc(sizeof(UnixSkb) + len);
+  if (mem == nullptr) return nullptr;
+  return new (mem) UnixSkb;
+}
+
+void FreeSkbMemory(UnixSkb* skb) {
+  while (skb != nullptr) {
+    UnixSkb* next = skb->next;
+    skb->~UnixSkb();
+    std::free(skb);
+    skb = next;
+  }
+}
+
+// send_sig(SIGPIPE, current, 0): to the calling thread.
+void RaiseSigpipe() {
+  syscall(SYS_tgkill, getpid(), static_cast<pid_t>(syscall(SYS_gettid)), SIGPIPE);
+}
+
+// unix_find_other() for an address no uepoll socket can have: the kernel finds no socket
+// of ours there. A path that does not exist fails the lookup itself.
+int LookupUnixAddress(const void* name, socklen_t namelen) {
+  const auto* sun = static_cast<const sockaddr_un*>(name);
+  if (sun->sun_path[0] == '\0') return -ECONNREFUSED;  // abstract: none bound
+  char path[sizeof(sun->sun_path) + 1];
+  const size_t n = namelen - offsetof(sockaddr_un, sun_path);
+  std::memcpy(path, sun->sun_path, n);
+  path[n] = '\0';
+  if (access(path, F_OK) != 0) return -errno;
+  return -ECONNREFUSED;
+}
+
+}  // namespace
+
+int UnixSocket::CreatePair(int type, int flags, UnixSocket** a, UnixSocket** b) {
+  auto* core = new (std::nothrow) UnixPairCore;
+  if (core == nullptr) return -ENOMEM;
+  auto* sa = new (std::nothrow) UnixSocket(type, flags, core);
+  auto* sb = new (std::nothrow) UnixSocket(type, flags, core);
+  if (sa == nullptr || sb == nullptr) {
+    delete sa;
+    delete sb;
+    delete core;
+    return -ENOMEM;
+  }
+  sa->peer_ = sb;
+  sb->peer_ = sa;
+  *a = sa;
+  *b = sb;
+  return 0;
+}
+
+UnixSocket::UnixSocket(int type, int flags, UnixPairCore* core)
+    : File(O_RDWR | (static_cast<uint32_t>(flags) & O_NONBLOCK)),
+      type_(type),
+      core_(core),
+      sndbuf_(DefaultSndbuf()),
+      rcvbuf_(DefaultRcvbuf()) {
+  SetPollLockless();
+}
+
+// ---------------------------------------------------------------------------------------
+// Readiness and wake-ups
+
+bool UnixSocket::WritableWith(int extra) const {
+  // unix_writable(): refcount_read(&sk_wmem_alloc) << 2 <= sk_sndbuf, where the refcount
+  // is the charged truesize plus the socket's own reference (plus the one sock_wfree holds
+  // while it calls sk_write_space).
+  return (wmem_.load(std::memory_order_relaxed) + extra) * 4 <=
+         sndbuf_.load(std::memory_order_relaxed);
+}
+
+uint32_t UnixSocket::Poll(PollTable* pt) {
+  PollWait(this, &wq_, pt);
+  const uint8_t shutdown = shutdown_.load(std::memory_order_relaxed);
+  const bool closed = closed_.load(std::memory_order_relaxed) != 0;
+  uint32_t mask = 0;
+  if (err_.load(std::memory_order_relaxed) != 0) mask |= EPOLLERR;
+  if (type_ == SOCK_STREAM) {  // unix_poll()
+    if (shutdown == kShutdownMask) mask |= EPOLLHUP;
+    if ((shutdown & kRcvShutdown) != 0) mask |= EPOLLRDHUP | EPOLLIN | EPOLLRDNORM;
+    if (rq_len_.load(std::memory_order_relaxed) != 0) mask |= EPOLLIN | EPOLLRDNORM;
+    if (closed) mask |= EPOLLHUP;
+    if (WritableWith(1)) mask |= EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+    return mask;
+  }
+  // unix_dgram_poll(), SOCK_SEQPACKET's too.
+  if ((shutdown & kRcvShutdown) != 0) mask |= EPOLLRDHUP | EPOLLIN | EPOLLRDNORM;
+  if (shutdown == kShutdownMask) mask |= EPOLLHUP;
+  if (rq_len_.load(std::memory_order_relaxed) != 0) mask |= EPOLLIN | EPOLLRDNORM;
+  if (type_ == SOCK_SEQPACKET && closed) mask |= EPOLLHUP;
+  // No write status requested: the kernel skips it.
+  if (pt != nullptr && (pt->key & (EPOLLWRBAND | EPOLLWRNORM | EPOLLOUT)) == 0) return mask;
+  if (WritableWith(1)) mask |= EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+  return mask;
+}
+
+void UnixSocket::WriteSpaceLocked(int extra) {
+  if (!WritableWith(extra)) return;
+  std::lock_guard wq_guard(wq_.lock);
+  if (wq_.Active()) WakeUpLocked(&wq_, 1, kWritableKey, 1);
+}
+
+void UnixSocket::DataReadyLocked() {
+  std::lock_guard wq_guard(wq_.lock);
+  if (wq_.Active()) WakeUpLocked(&wq_, 1, kReadableKey, 1);
+}
+
+void UnixSocket::StateChangeLocked() {
+  std::lock_guard wq_guard(wq_.lock);
+  if (wq_.Active()) WakeUpLocked(&wq_, 0, 0);
+}
+
+int UnixSocket::TakeErrorLocked() {
+  if (err_.load(std::memory_order_relaxed) == 0) return 0;
+  return err_.exchange(0, std::memory_order_relaxed);
+}
+
+int UnixSocket::SleepLocked(std::unique_lock<SpinLock>& guard, std::unique_lock<std::mutex>* io,
+                            bool interruptible, SleepPermit* permit) {
+  if (!permit->Acquire()) return -EBADF;
+  Waiter waiter;
+  {
+    std::lock_guard wq_guard(wq_.lock);
+    AddWaitQueueTailLocked(&wq_, &waiter.wait);
+  }
+  guard.unlock();
+  if (io != nullptr) io->unlock();
+  const int r = WaiterSleep(&waiter, platform::kNever,
+                            interruptible ? SleepKind::kInterruptible : SleepKind::kRestartable,
+                            nullptr, 0);
+  {
+    std::lock_guard wq_guard(wq_.lock);
+    if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
+  }
+  if (io != nullptr) io->lock();
+  guard.lock();
+  return r == -EINTR ? -EINTR : 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory
+
+void UnixSocket::UnchargeLocked(UnixSkb* skb) {
+  UnixSocket* owner = skb->owner;
+  if (owner == nullptr) return;
+  skb->owner = nullptr;
+  owner->wmem_.store(owner->wmem_.load(std::memory_order_relaxed) - skb->truesize,
+                     std::memory_order_relaxed);
+  owner->WriteSpaceLocked(2);
+}
+
+void UnixSocket::FreeSkb(UnixSkb* skb) {
+  {
+    std::lock_guard guard(core_->lock);
+    UnchargeLocked(skb);
+  }
+  FreeSkbMemory(skb);
+}
+
+UnixSkb* UnixSocket::PurgeLocked() {
+  UnixSkb* list = rq_head_;
+  rq_head_ = rq_tail_ = nullptr;
+  rq_len_.store(0, std::memory_order_relaxed);
+  for (UnixSkb* skb = list; skb != nullptr; skb = skb->next) UnchargeLocked(skb);
+  return list;
+}
+
+int UnixSocket::AllocSendSkb(size_t len, int64_t truesize, bool noblock, bool interruptible_sleep,
+                             SleepPermit* permit, UnixSkb** out) {
+  {
+    std::unique_lock guard(core_->lock);
+    for (;;) {
+      if (const int err = TakeErrorLocked(); err != 0) return -err;
+      if ((shutdown_.load(std::memory_order_relaxed) & kSendShutdown) != 0) return -EPIPE;
+      if (wmem_.load(std::memory_order_relaxed) < sndbuf_.load(std::memory_order_relaxed)) break;
+      if (noblock) return -EAGAIN;
+      const int r = SleepLocked(guard, nullptr, interruptible_sleep, permit);
+      if (r != 0) return r;
+    }
+    if (truesize < 0) return -ENOBUFS;
+    wmem_.store(wmem_.load(std::memory_order_relaxed) + truesize, std::memory_order_relaxed);
+  }
+  UnixSkb* skb = NewSkb(len);
+  if (skb == nullptr) {
+    std::lock_guard guard(core_->lock);
+    wmem_.store(wmem_.load(std::memory_order_relaxed) - truesize, std::memory_order_relaxed);
+    WriteSpaceLocked(1);
+    return -ENOBUFS;
+  }
+  skb->owner = this;
+  skb->len = len;
+  skb->truesize = truesize;
+  *out = skb;
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Sending
+
+ssize_t UnixSocket::SendMsg(const iovec* iov, int iovcnt, size_t total, int flags,
+                            const UnixSendExtra& extra, SleepPermit* permit) {
+  if (type_ == SOCK_STREAM) return StreamSend(iov, iovcnt, total, flags, extra, permit);
+  return DgramSend(iov, iovcnt, total, flags, extra, permit);
+}
+
+// unix_stream_sendmsg()
+ssize_t UnixSocket::StreamSend(const iovec* iov, int iovcnt, size_t len, int flags,
+                               const UnixSendExtra& extra, SleepPermit* permit) {
+  if (extra.scm_err != 0) return extra.scm_err;
+  // MSG_OOB: the kernel built with CONFIG_AF_UNIX_OOB queues one urgent byte; uepoll has
+  // no out-of-band data and answers as a kernel built without it.
+  if ((flags & MSG_OOB) != 0) return -EOPNOTSUPP;
+  if (extra.namelen != 0) return closed_.load(std::memory_order_relaxed) != 0 ? -EOPNOTSUPP : -EISCONN;
+  {
+    std::lock_guard guard(core_->lock);
+    if (peer_ == nullptr && !peer_dead_) return -ENOTCONN;
+  }
+  const bool noblock = (flags & MSG_DONTWAIT) != 0;
+  size_t sent = 0;
+  bool pipe = (shutdown_.load(std::memory_order_relaxed) & kSendShutdown) != 0;
+  IovCursor in(iov, iovcnt);
+  while (!pipe && sent < len) {
+    // Keep two messages in the pipe so it schedules better; at most a head and 32 KiB of
+    // page fragments per skb.
+    int64_t size = static_cast<int64_t>(len - sent);
+    size = std::min<int64_t>(size, (sndbuf_.load(std::memory_order_relaxed) >> 1) - 64);
+    size = std::min<int64_t>(size, kSkbMaxHead0 + kUnixSkbFragsSize);
+    int64_t data_len = std::max<int64_t>(0, size - kSkbMaxHead0);
+    data_len = std::min<int64_t>(size, PageAlign(data_len));
+    const int64_t truesize = SkbTruesize(size - data_len, data_len);
+
+    UnixSkb* skb = nullptr;
+    const int r = AllocSendSkb(static_cast<size_t>(size), truesize, noblock, sent > 0, permit, &skb);
+    if (r < 0) return sent > 0 ? static_cast<ssize_t>(sent) : r;
+    if (!in.CopyFrom(skb->data(), static_cast<size_t>(size))) {
+      FreeSkb(skb);
+      return sent > 0 ? static_cast<ssize_t>(sent) : -EFAULT;
+    }
+    {
+      std::lock_guard guard(core_->lock);
+      UnixSocket* other = peer_;
+      if (other == nullptr || (other->shutdown_.load(std::memory_order_relaxed) & kRcvShutdown) != 0) {
+        UnchargeLocked(skb);
+        pipe = true;
+      } else {
+        if (other->rq_tail_ != nullptr) {
+          other->rq_tail_->next = skb;
+        } else {
+          other->rq_head_ = skb;
+        }
+        other->rq_tail_ = skb;
+        other->rq_len_.store(other->rq_len_.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
+        other->DataReadyLocked();
+        skb = nullptr;
+      }
+    }
+    if (skb != nullptr) {
+      FreeSkbMemory(skb);
+      break;
+    }
+    sent += static_cast<size_t>(size);
+  }
+  if (!pipe) return static_cast<ssize_t>(sent);
+  if (sent == 0 && (flags & MSG_NOSIGNAL) == 0) {
+    permit->Finish();  // the handler runs outside any read section
+    RaiseSigpipe();
+  }
+  return sent > 0 ? static_cast<ssize_t>(sent) : -EPIPE;
+}
+
+// unix_dgram_sendmsg(), and unix_seqpacket_sendmsg() in front of it.
+ssize_t UnixSocket::DgramSend(const iovec* iov, int iovcnt, size_t len, int flags,
+                              const UnixSendExtra& extra, SleepPermit* permit) {
+  socklen_t namelen = extra.namelen;
+  if (type_ == SOCK_SEQPACKET) {
+    {
+      std::lock_guard guard(core_->lock);
+      if (const int err = TakeErrorLocked(); err != 0) return -err;
+    }
+    if (closed_.load(std::memory_order_relaxed) != 0) return -ENOTCONN;
+    namelen = 0;
+  }
+  if (extra.scm_err != 0) return extra.scm_err;
+  if ((flags & MSG_OOB) != 0) return -EOPNOTSUPP;
+  int lookup_err = 0;
+  if (namelen != 0) {
+    // unix_validate_addr()
+    if (namelen <= offsetof(sockaddr_un, sun_path) || namelen > sizeof(sockaddr_un)) return -EINVAL;
+    if (static_cast<const sockaddr_un*>(extra.name)->sun_family != AF_UNIX) return -EINVAL;
+    lookup_err = LookupUnixAddress(extra.name, namelen);
+  } else {
+    std::lock_guard guard(core_->lock);
+    if (peer_ == nullptr && !peer_dead_) return -ENOTCONN;
+  }
+  if (len > static_cast<size_t>(sndbuf_.load(std::memory_order_relaxed) - 32)) return -EMSGSIZE;
+  int64_t data_len = 0;
+  if (static_cast<int64_t>(len) > kSkbMaxAlloc) {
+    data_len = std::min<int64_t>(static_cast<int64_t>(len) - kSkbMaxAlloc, kMaxSkbFrags * kPageSize);
+    data_len = PageAlign(data_len);
+  }
+  const int64_t truesize = SkbTruesize(static_cast<int64_t>(len) - data_len, data_len);
+  UnixSkb* skb = nullptr;
+  if (const int r = AllocSendSkb(len, truesize, (flags & MSG_DONTWAIT) != 0, false, permit, &skb); r < 0) {
+    return r;
+  }
+  IovCursor in(iov, iovcnt);
+  if (!in.CopyFrom(skb->data(), len)) {
+    FreeSkb(skb);
+    return -EFAULT;
+  }
+  if (namelen != 0) {
+    FreeSkb(skb);
+    return lookup_err;
+  }
+  ssize_t result = static_cast<ssize_t>(len);
+  UnixSkb* purged = nullptr;
+  {
+    std::lock_guard guard(core_->lock);
+    UnixSocket* other = peer_;
+    if (other == nullptr) {
+      if (!peer_dead_) {
+        result = -ECONNRESET;  // another sender disconnected us meanwhile
+      } else if (type_ == SOCK_SEQPACKET) {
+        result = -EPIPE;
+      } else {
+        // The peer is dead: disconnect, and drop what it had sent us
+        // (unix_dgram_disconnected()).
+        peer_dead_ = false;
+        closed_.store(1, std::memory_order_relaxed);
+        purged = PurgeLocked();
+        result = -ECONNREFUSED;
+      }
+    } else if ((other->shutdown_.load(std::memory_order_relaxed) & kRcvShutdown) != 0) {
+      result = -EPIPE;
+    }
+    if (result < 0) {
+      UnchargeLocked(skb);
+    } else {
+      if (other->rq_tail_ != nullptr) {
+        other->rq_tail_->next = skb;
+      } else {
+        other->rq_head_ = skb;
+      }
+      other->rq_tail_ = skb;
+      other->rq_len_.store(other->rq_len_.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
+      other->DataReadyLocked();
+      skb = nullptr;
+    }
+  }
+  FreeSkbMemory(purged);
+  FreeSkbMemory(skb);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// Receiving
+
+ssize_t UnixSocket::RecvMsg(const iovec* iov, int iovcnt, size_t total, int flags,
+                            int* msg_flags, SleepPermit* permit) {
+  if (type_ == SOCK_STREAM) return StreamRecv(iov, iovcnt, total, flags, permit);
+  return DgramRecv(iov, iovcnt, total, flags, msg_flags, permit);
+}
+
+// unix_stream_read_generic()
+ssize_t UnixSocket::StreamRecv(const iovec* iov, int iovcnt, size_t size, int flags,
+                               SleepPermit* permit) {
+  // With CONFIG_AF_UNIX_OOB the kernel looks for an urgent byte; there is never one here.
+  if ((flags & MSG_OOB) != 0) return -EINVAL;
+  const bool noblock = (flags & MSG_DONTWAIT) != 0;
+  const bool peek = (flags & MSG_PEEK) != 0;
+  // sock_rcvlowat()
+  int64_t target = (flags & MSG_WAITALL) != 0
+                       ? static_cast<int64_t>(size)
+                       : std::min<int64_t>(rcvlowat_.load(std::memory_order_relaxed),
+                                           static_cast<int64_t>(size));
+  if (target == 0) target = 1;
+
+  IovCursor out(iov, iovcnt);
+  ssize_t copied = 0;
+  int err = 0;
+  std::unique_lock io(iolock_);
+  std::unique_lock guard(core_->lock, std::defer_lock);
+  for (;;) {
+    guard.lock();
+    UnixSkb* skb = rq_head_;
+    if (skb == nullptr) {
+      if (copied >= target) break;
+      // POSIX 1003.1g mandates this order.
+      if (const int e = TakeErrorLocked(); e != 0) {
+        err = -e;
+        break;
+      }
+      if ((shutdown_.load(std::memory_order_relaxed) & kRcvShutdown) != 0) break;
+      if (noblock) {
+        err = -EAGAIN;
+        break;
+      }
+      // unix_stream_data_wait(). Once data was copied any signal ends the call with it.
+      const int r = SleepLocked(guard, &io, copied > 0, permit);
+      guard.unlock();
+      if (r != 0) {
+        io.unlock();
+        return copied != 0 ? copied : r;
+      }
+      continue;
+    }
+    guard.unlock();
+    bool stop = false;
+    while (skb != nullptr) {
+      const size_t chunk = std::min(skb->len - skb->consumed, size);
+      if (!out.CopyTo(skb->data() + skb->consumed, chunk)) {
+        if (copied == 0) copied = -EFAULT;
+        stop = true;
+        break;
+      }
+      copied += static_cast<ssize_t>(chunk);
+      size -= chunk;
+      if (!peek) {
+        guard.lock();
+        skb->consumed += chunk;
+        if (skb->consumed < skb->len) {
+          guard.unlock();
+          stop = true;
+          break;
+        }
+        rq_head_ = skb->next;
+        if (rq_head_ == nullptr) rq_tail_ = nullptr;
+        rq_len_.store(rq_len_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+        skb->next = nullptr;
+        UnchargeLocked(skb);
+        guard.unlock();
+        FreeSkbMemory(skb);
+        break;  // look at the queue again
+      }
+      // MSG_PEEK goes on through the queue, but never waits for more.
+      guard.lock();
+      skb = skb->next;
+      guard.unlock();
+      if (skb == nullptr || size == 0) stop = true;
+    }
+    if (stop || size == 0) {
+      io.unlock();
+      return copied != 0 ? copied : err;
+    }
+  }
+  guard.unlock();
+  io.unlock();
+  return copied != 0 ? copied : err;
+}
+
+// __unix_dgram_recvmsg(), behind unix_seqpacket_recvmsg() for SOCK_SEQPACKET.
+ssize_t UnixSocket::DgramRecv(const iovec* iov, int iovcnt, size_t size, int flags,
+                              int* msg_flags, SleepPermit* permit) {
+  if (type_ == SOCK_SEQPACKET && closed_.load(std::memory_order_relaxed) != 0) return -ENOTCONN;
+  if ((flags & MSG_OOB) != 0) return -EOPNOTSUPP;
+  const bool noblock = (flags & MSG_DONTWAIT) != 0;
+  const bool peek = (flags & MSG_PEEK) != 0;
+  std::unique_lock io(iolock_, std::defer_lock);
+  std::unique_lock guard(core_->lock, std::defer_lock);
+  UnixSkb* skb = nullptr;
+  int err = 0;
+  for (;;) {
+    io.lock();
+    guard.lock();
+    if (const int e = TakeErrorLocked(); e != 0) {
+      err = -e;
+      guard.unlock();
+      io.unlock();
+      break;
+    }
+    skb = rq_head_;
+    if (skb != nullptr) {
+      if (!peek) {
+        rq_head_ = skb->next;
+        if (rq_head_ == nullptr) rq_tail_ = nullptr;
+        rq_len_.store(rq_len_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+        skb->next = nullptr;
+      }
+      guard.unlock();
+      break;  // iolock stays held while copying
+    }
+    err = -EAGAIN;
+    if (noblock) {
+      guard.unlock();
+      io.unlock();
+      break;
+    }
+    // __skb_wait_for_more_packets()
+    if ((shutdown_.load(std::memory_order_relaxed) & kRcvShutdown) != 0) {
+      err = 0;
+      guard.unlock();
+      io.unlock();
+      break;
+    }
+    const int r = SleepLocked(guard, &io, false, permit);
+    guard.unlock();
+    io.unlock();
+    if (r != 0) {
+      err = r;
+      break;
+    }
+  }
+  if (skb == nullptr) {
+    // EOF on a disconnected nonblocking SOCK_SEQPACKET socket.
+    if (type_ == SOCK_SEQPACKET && err == -EAGAIN &&
+        (shutdown_.load(std::memory_order_relaxed) & kRcvShutdown) != 0) {
+      err = 0;
+    }
+    return err;
+  }
+  size_t n = size;
+  if (n > skb->len) {
+    n = skb->len;
+  } else if (n < skb->len) {
+    *msg_flags |= MSG_TRUNC;
+  }
+  IovCursor out(iov, iovcnt);
+  ssize_t result = -EFAULT;
+  if (out.CopyTo(skb->data(), n)) {
+    result = static_cast<ssize_t>((flags & MSG_TRUNC) != 0 ? skb->len : n);
+  }
+  if (!peek) FreeSkb(skb);
+  io.unlock();
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// read/write, shutdown, options, ioctl, release
+
+ssize_t UnixSocket::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) {
+  size_t total = 0;
+  for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+  if (total == 0) return 0;  // sock_read_iter()
+  int msg_flags = 0;
+  return RecvMsg(iov, iovcnt, total, (io_flags & kIoNonblock) != 0 ? MSG_DONTWAIT : 0, &msg_flags,
+                 permit);
+}
+
+ssize_t UnixSocket::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) {
+  size_t total = 0;
+  for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+  int flags = (io_flags & kIoNonblock) != 0 ? MSG_DONTWAIT : 0;
+  if (type_ == SOCK_SEQPACKET) flags |= MSG_EOR;
+  return SendMsg(iov, iovcnt, total, flags, UnixSendExtra{}, permit);
+}
+
+int UnixSocket::Shutdown(int how) {
+  if (how < SHUT_RD || how > SHUT_RDWR) return -EINVAL;
+  const auto mode = static_cast<uint8_t>(how + 1);
+  std::lock_guard guard(core_->lock);
+  shutdown_.store(shutdown_.load(std::memory_order_relaxed) | mode, std::memory_order_relaxed);
+  StateChangeLocked();
+  UnixSocket* other = peer_;
+  if (other != nullptr && type_ != SOCK_DGRAM) {
+    uint8_t peer_mode = 0;
+    if ((mode & kRcvShutdown) != 0) peer_mode |= kSendShutdown;
+    if ((mode & kSendShutdown) != 0) peer_mode |= kRcvShutdown;
+    other->shutdown_.store(other->shutdown_.load(std::memory_order_relaxed) | peer_mode,
+                           std::memory_order_relaxed);
+    other->StateChangeLocked();
+  }
+  return 0;
+}
+
+int UnixSocket::GetSockOpt(int level, int optname, void* optval, socklen_t* optlen) {
+  if (level != SOL_SOCKET) return -EOPNOTSUPP;
+  if (optlen == nullptr) return -EFAULT;
+  int len = static_cast<int>(*optlen);
+  if (len < 0) return -EINVAL;
+  int v = 0;
+  switch (optname) {
+    case SO_TYPE:
+      v = type_;
+      break;
+    case SO_ERROR: {
+      std::lock_guard guard(core_->lock);
+      v = TakeErrorLocked();
+      break;
+    }
+    case SO_DOMAIN:
+      v = AF_UNIX;
+      break;
+    case SO_PROTOCOL:
+    case SO_ACCEPTCONN:
+      v = 0;
+      break;
+    case SO_SNDBUF:
+      v = sndbuf_.load(std::memory_order_relaxed);
+      break;
+    case SO_RCVBUF:
+      v = rcvbuf_.load(std::memory_order_relaxed);
+      break;
+    case SO_RCVLOWAT:
+      v = rcvlowat_.load(std::memory_order_relaxed);
+      break;
+    case SO_SNDLOWAT:
+      v = 1;
+      break;
+    default:
+      return -ENOPROTOOPT;
+  }
+  len = std::min(len, static_cast<int>(sizeof v));
+  if (len > 0) {
+    if (optval == nullptr) return -EFAULT;
+    std::memcpy(optval, &v, static_cast<size_t>(len));
+  }
+  *optlen = static_cast<socklen_t>(len);
+  return 0;
+}
+
+int UnixSocket::SetSockOpt(int level, int optname, const void* optval, socklen_t optlen) {
+  if (static_cast<int>(optlen) < 0) return -EINVAL;
+  if (level != SOL_SOCKET) return -EOPNOTSUPP;
+  if (optlen < sizeof(int)) return -EINVAL;
+  if (optval == nullptr) return -EFAULT;
+  int val = 0;
+  std::memcpy(&val, optval, sizeof val);
+  bool set_sndbuf = false;
+  bool set_rcvbuf = false;
+  switch (optname) {
+    case SO_SNDBUF:
+      val = static_cast<int>(std::min(static_cast<uint32_t>(val),
+                                      static_cast<uint32_t>(ReadSysctl("/proc/sys/net/core/wmem_max", 212992))));
+      set_sndbuf = true;
+      break;
+    case SO_SNDBUFFORCE:
+      if (!platform::HasEffectiveCapability(CAP_NET_ADMIN)) return -EPERM;
+      val = std::max(val, 0);  // no negative values: val is doubled
+      set_sndbuf = true;
+      break;
+    case SO_RCVBUF:
+      val = static_cast<int>(std::min(static_cast<uint32_t>(val),
+                                      static_cast<uint32_t>(ReadSysctl("/proc/sys/net/core/rmem_max", 212992))));
+      set_rcvbuf = true;
+      break;
+    case SO_RCVBUFFORCE:
+      if (!platform::HasEffectiveCapability(CAP_NET_ADMIN)) return -EPERM;
+      val = std::max(val, 0);
+      set_rcvbuf = true;
+      break;
+    case SO_RCVLOWAT:
+      if (val < 0) val = INT_MAX;
+      rcvlowat_.store(val != 0 ? val : 1, std::memory_order_relaxed);
+      return 0;
+    default:
+      return -ENOPROTOOPT;
+  }
+  val = std::min(val, INT_MAX / 2);
+  if (set_sndbuf) {
+    std::lock_guard guard(core_->lock);
+    sndbuf_.store(std::max(val * 2, kSockMinSndbuf), std::memory_order_relaxed);
+    WriteSpaceLocked(1);  // sk->sk_write_space()
+  } else if (set_rcvbuf) {
+    rcvbuf_.store(std::max(val * 2, kSockMinRcvbuf), std::memory_order_relaxed);
+  }
+  return 0;
+}
+
+int UnixSocket::Ioctl(unsigned long request, void* arg) {
+  int amount = 0;
+  switch (request) {
+    case SIOCINQ: {  // FIONREAD
+      std::lock_guard guard(core_->lock);
+      if (type_ == SOCK_DGRAM) {
+        if (rq_head_ != nullptr) amount = static_cast<int>(rq_head_->len);
+      } else {
+        int64_t sum = 0;
+        for (UnixSkb* skb = rq_head_; skb != nullptr; skb = skb->next) {
+          sum += static_cast<int64_t>(skb->len - skb->consumed);
+        }
+        amount = static_cast<int>(sum);
+      }
+      break;
+    }
+    case SIOCOUTQ:
+      amount = static_cast<int>(wmem_.load(std::memory_order_relaxed));
+      break;
+    default:
+      return -ENOTTY;
+  }
+  if (arg == nullptr) return -EFAULT;
+  std::memcpy(arg, &amount, sizeof amount);
+  return 0;
+}
+
+// unix_release_sock()
+void UnixSocket::Release() {
+  UnixSkb* purged = nullptr;
+  {
+    std::lock_guard guard(core_->lock);
+    shutdown_.store(kShutdownMask, std::memory_order_relaxed);
+    closed_.store(1, std::memory_order_relaxed);
+    UnixSocket* other = peer_;
+    peer_ = nullptr;
+    peer_dead_ = false;
+    if (other != nullptr) {
+      if (type_ != SOCK_DGRAM) {
+        // No more writes; unread data makes the peer's next call fail with ECONNRESET.
+        other->shutdown_.store(kShutdownMask, std::memory_order_relaxed);
+        if (rq_head_ != nullptr) other->err_.store(ECONNRESET, std::memory_order_relaxed);
+        other->StateChangeLocked();
+      }
+      other->peer_ = nullptr;
+      other->peer_dead_ = true;
+      // What we sent and the peer has not read no longer counts against anyone.
+      for (UnixSkb* skb = other->rq_head_; skb != nullptr; skb = skb->next) {
+        if (skb->owner == this) skb->owner = nullptr;
+      }
+    }
+    purged = PurgeLocked();
+  }
+  FreeSkbMemory(purged);
+  if (core_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete core_;
+}
+
+}  // namespace uep

@@ -1,0 +1,285 @@
+// Shared by the stress tests: the time budget, a watchdog that turns a hang into a test
+// failure, and the two implementations a scenario runs on.
+//
+// Every stress test is bounded by time, not by iteration count, so that a slow build
+// (ThreadSanitizer) does less work instead of taking longer. UEPOLL_STRESS_SECONDS sets the
+// active time of each test (default 1 second); the watchdog's limit grows with it.
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "uepoll/uepoll.h"
+
+namespace uep::stress {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Active time of one test, in seconds (UEPOLL_STRESS_SECONDS, default 1).
+inline double StressSeconds() {
+  static const double seconds = [] {
+    const char* env = std::getenv("UEPOLL_STRESS_SECONDS");
+    const double v = env != nullptr ? std::strtod(env, nullptr) : 0.0;
+    return v > 0.0 ? v : 1.0;
+  }();
+  return seconds;
+}
+
+// Now + `fraction` of the active time.
+inline Clock::time_point BudgetEnd(double fraction = 1.0) {
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                            std::chrono::duration<double>(StressSeconds() * fraction));
+}
+
+// Fails the running test if it is still armed after its limit: records a gtest failure
+// with `state()`, then calls `unblock()` (which should wake every thread the test may be
+// blocked on, e.g. by writing to "stop" eventfds), and if the test still has not disarmed
+// it after a grace period, aborts the process: a lost wake-up is reported, never waited
+// out. The limit is 20 s + 10 x the active time: far beyond any healthy run.
+class Watchdog {
+ public:
+  explicit Watchdog(std::string what, std::function<void()> unblock = {},
+                    std::function<std::string()> state = {})
+      : what_(std::move(what)), unblock_(std::move(unblock)), state_(std::move(state)) {
+    const auto limit = std::chrono::duration<double>(20.0 + 10.0 * StressSeconds());
+    thread_ = std::thread([this, limit] { Run(std::chrono::duration_cast<Clock::duration>(limit)); });
+  }
+  ~Watchdog() { Disarm(); }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  // True once the limit passed: waiting loops must give up.
+  [[nodiscard]] bool Fired() const { return fired_.load(std::memory_order_acquire); }
+
+  void Disarm() {
+    {
+      std::lock_guard guard(mu_);
+      disarmed_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Polls `pred` until it holds or the watchdog fires; returns pred's last value.
+  template <typename Pred>
+  bool WaitFor(Pred pred) const {
+    while (!pred()) {
+      if (Fired()) return pred();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    return true;
+  }
+
+ private:
+  void Run(Clock::duration limit) {
+    std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, limit, [this] { return disarmed_; })) return;
+    fired_.store(true, std::memory_order_release);
+    const std::string state = state_ ? state_() : std::string();
+    ADD_FAILURE() << "watchdog: " << what_ << " did not finish (lost wake-up or hang)"
+                  << (state.empty() ? "" : "; state: ") << state;
+    lock.unlock();
+    if (unblock_) unblock_();
+    lock.lock();
+    if (cv_.wait_for(lock, std::chrono::seconds(10), [this] { return disarmed_; })) return;
+    std::fprintf(stderr, "watchdog: %s still blocked after unblock(); aborting. %s\n",
+                 what_.c_str(), state.c_str());
+    std::fflush(stderr);
+    std::abort();
+  }
+
+  std::string what_;
+  std::function<void()> unblock_;
+  std::function<std::string()> state_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool disarmed_ = false;
+  std::atomic<bool> fired_{false};
+  std::thread thread_;
+};
+
+// A reusable barrier for `count` threads (each round: every thread calls Arrive()).
+class Barrier {
+ public:
+  explicit Barrier(int count) : count_(count) {}
+  void Arrive() {
+    std::unique_lock lock(mu_);
+    const uint64_t gen = gen_;
+    if (++arrived_ == count_) {
+      arrived_ = 0;
+      ++gen_;
+      cv_.notify_all();
+      return;
+    }
+    cv_.wait(lock, [&] { return gen_ != gen; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  const int count_;
+  int arrived_ = 0;
+  uint64_t gen_ = 0;
+};
+
+// The scheduler state of one of this process's threads ('S' = asleep), from /proc.
+inline char ThreadState(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  FILE* f = std::fopen(path, "re");
+  if (f == nullptr) return '?';
+  char buf[512];
+  const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');
+  return p != nullptr && p[1] == ' ' ? p[2] : '?';
+}
+
+// Waits (up to `limit`) until every thread in `tids` that announced itself (tid != 0) is
+// asleep, then a little longer so that each sleep is the one the test means. False when
+// some thread never got there (the caller treats the round as inconclusive).
+template <typename Tids>
+bool AllAsleep(const Tids& tids, milliseconds limit = milliseconds(3000)) {
+  const auto end = Clock::now() + limit;
+  for (;;) {
+    bool all = true;
+    for (const auto& tid : tids) {
+      const pid_t t = tid.load();
+      if (t == 0 || ThreadState(t) != 'S') all = false;
+    }
+    if (all) break;
+    if (Clock::now() > end) return false;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  std::this_thread::sleep_for(milliseconds(5));
+  for (const auto& tid : tids) {
+    if (ThreadState(tid.load()) != 'S') return false;
+  }
+  return true;
+}
+
+// One implementation of the calls a scenario makes, libc-style (-1 and errno).
+struct Api {
+  const char* name;
+  bool uepoll;
+  int (*epoll_create1)(int flags);
+  int (*epoll_ctl)(int epfd, int op, int fd, epoll_event* event);
+  int (*epoll_wait)(int epfd, epoll_event* events, int maxevents, int timeout);
+  int (*epoll_pwait)(int epfd, epoll_event* events, int maxevents, int timeout,
+                     const sigset_t* sigmask);
+  int (*eventfd)(unsigned initval, int flags);
+  ssize_t (*read)(int fd, void* buf, size_t count);
+  ssize_t (*write)(int fd, const void* buf, size_t count);
+  int (*close)(int fd);
+  int (*dup)(int fd);
+  int (*dup2)(int oldfd, int newfd);
+
+  // Waiters spin this many rounds before they sleep (uepoll only; the kernel sleeps).
+  void SetBusyPoll(int epfd, int rounds) const {
+    if (uepoll) uep_epoll_set_busy_poll(epfd, rounds);
+  }
+  int Add(int epfd, int fd, uint32_t events, uint64_t data) const {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+  }
+  int Mod(int epfd, int fd, uint32_t events, uint64_t data) const {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+  }
+  // eventfd_write / eventfd_read: 0 or -1 with errno.
+  int Post(int fd, uint64_t value = 1) const {
+    return write(fd, &value, sizeof value) == static_cast<ssize_t>(sizeof value) ? 0 : -1;
+  }
+  int Take(int fd, uint64_t* value) const {
+    return read(fd, value, sizeof *value) == static_cast<ssize_t>(sizeof *value) ? 0 : -1;
+  }
+};
+
+// The kernel through raw system calls: the sanitizers' libc interceptors would otherwise
+// track kernel descriptors, and these tests race close() against use on purpose (TSan
+// reports that as a race on the descriptor; the kernel's answer is what is tested).
+namespace kernel_calls {
+inline int EpollCreate1(int flags) { return static_cast<int>(syscall(SYS_epoll_create1, flags)); }
+inline int EpollCtl(int epfd, int op, int fd, epoll_event* event) {
+  return static_cast<int>(syscall(SYS_epoll_ctl, epfd, op, fd, event));
+}
+inline int EpollPwait(int epfd, epoll_event* events, int maxevents, int timeout,
+                      const sigset_t* sigmask) {
+  // The 6th argument goes on the stack and syscall() reads a long: pass a size_t.
+  return static_cast<int>(
+      syscall(SYS_epoll_pwait, epfd, events, maxevents, timeout, sigmask, size_t{_NSIG / 8}));
+}
+inline int EpollWait(int epfd, epoll_event* events, int maxevents, int timeout) {
+  return EpollPwait(epfd, events, maxevents, timeout, nullptr);
+}
+inline int Eventfd(unsigned initval, int flags) {
+  return static_cast<int>(syscall(SYS_eventfd2, initval, flags));
+}
+inline ssize_t Read(int fd, void* buf, size_t count) { return syscall(SYS_read, fd, buf, count); }
+inline ssize_t Write(int fd, const void* buf, size_t count) {
+  return syscall(SYS_write, fd, buf, count);
+}
+inline int Close(int fd) { return static_cast<int>(syscall(SYS_close, fd)); }
+inline int Dup(int fd) { return static_cast<int>(syscall(SYS_dup, fd)); }
+inline int Dup2(int oldfd, int newfd) {
+  if (oldfd == newfd) return static_cast<int>(syscall(SYS_fcntl, oldfd, F_GETFD)) < 0 ? -1 : newfd;
+  return static_cast<int>(syscall(SYS_dup3, oldfd, newfd, 0));
+}
+}  // namespace kernel_calls
+
+inline const Api& KernelApi() {
+  namespace k = kernel_calls;
+  static const Api api{"kernel",      false,     k::EpollCreate1, k::EpollCtl, k::EpollWait,
+                       k::EpollPwait, k::Eventfd, k::Read,        k::Write,    k::Close,
+                       k::Dup,        k::Dup2};
+  return api;
+}
+
+inline const Api& UepollApi() {
+  static const Api api{"uepoll",        true,        uep_epoll_create1, uep_epoll_ctl,
+                       uep_epoll_wait,  uep_epoll_pwait, uep_eventfd,   uep_read,
+                       uep_write,       uep_close,   uep_dup,           uep_dup2};
+  return api;
+}
+
+// For INSTANTIATE_TEST_SUITE_P over both implementations.
+inline std::string ApiName(const ::testing::TestParamInfo<const Api*>& info) {
+  return info.param->name;
+}
+
+// epoll_event is packed on x86-64: copy fields out before handing them to gtest macros,
+// which bind references (a misaligned reference is undefined behaviour).
+inline uint64_t DataOf(const epoll_event& ev) {
+  const uint64_t v = ev.data.u64;
+  return v;
+}
+inline uint32_t EventsOf(const epoll_event& ev) {
+  const uint32_t v = ev.events;
+  return v;
+}
+
+}  // namespace uep::stress

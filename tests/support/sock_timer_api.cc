@@ -1,0 +1,169 @@
+#include "support/sock_timer_api.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+
+#include "uepoll/uepoll.h"
+
+namespace uep::test {
+namespace {
+
+int KernelIoctl(int fd, unsigned long request, void* arg) { return ::ioctl(fd, request, arg); }
+int UepollIoctl(int fd, unsigned long request, void* arg) { return uep_ioctl(fd, request, arg); }
+int KernelFcntl(int fd, int cmd, unsigned long arg) { return ::fcntl(fd, cmd, arg); }
+int UepollFcntl(int fd, int cmd, unsigned long arg) { return uep_fcntl(fd, cmd, arg); }
+
+std::atomic<int> sigpipe_count{0};
+void OnSigpipe(int /*sig*/) { sigpipe_count.fetch_add(1, std::memory_order_relaxed); }
+
+void InstallSigpipeHandler() {
+  static const bool installed = [] {
+    struct sigaction sa {};
+    sa.sa_handler = OnSigpipe;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, nullptr);
+    return true;
+  }();
+  (void)installed;
+}
+
+}  // namespace
+
+const SockTimerApi& KernelSockTimerApi() {
+  static const SockTimerApi api{
+      "kernel",         ::socketpair,      ::send,
+      ::recv,           ::sendto,          ::recvfrom,
+      ::sendmsg,        ::recvmsg,         ::shutdown,
+      ::getsockopt,     ::setsockopt,      KernelIoctl,
+      ::timerfd_create, ::timerfd_settime, ::timerfd_gettime,
+      ::read,           ::write,           ::readv,
+      ::writev,         ::close,           KernelFcntl,
+      ::epoll_create1,  ::epoll_ctl,       ::epoll_wait,
+      ::eventfd,
+  };
+  return api;
+}
+
+const SockTimerApi& UepollSockTimerApi() {
+  static const SockTimerApi api{
+      "uepoll",           uep_socketpair,      uep_send,
+      uep_recv,           uep_sendto,          uep_recvfrom,
+      uep_sendmsg,        uep_recvmsg,         uep_shutdown,
+      uep_getsockopt,     uep_setsockopt,      UepollIoctl,
+      uep_timerfd_create, uep_timerfd_settime, uep_timerfd_gettime,
+      uep_read,           uep_write,           uep_readv,
+      uep_writev,         uep_close,           UepollFcntl,
+      uep_epoll_create1,  uep_epoll_ctl,       uep_epoll_wait,
+      uep_eventfd,
+  };
+  return api;
+}
+
+const SockTimerApi& SockTimerApiFor(const Backend& backend) {
+  return std::strcmp(backend.name, "kernel") == 0 ? KernelSockTimerApi() : UepollSockTimerApi();
+}
+
+std::string MaskName(uint32_t mask) {
+  static const struct {
+    uint32_t bit;
+    const char* name;
+  } kBits[] = {{EPOLLIN, "IN"},         {EPOLLPRI, "PRI"},       {EPOLLOUT, "OUT"},
+               {EPOLLERR, "ERR"},       {EPOLLHUP, "HUP"},       {EPOLLRDNORM, "RDNORM"},
+               {EPOLLRDBAND, "RDBAND"}, {EPOLLWRNORM, "WRNORM"}, {EPOLLWRBAND, "WRBAND"},
+               {EPOLLMSG, "MSG"},       {EPOLLRDHUP, "RDHUP"}};
+  std::string out;
+  for (const auto& b : kBits) {
+    if ((mask & b.bit) == 0) continue;
+    if (!out.empty()) out += '|';
+    out += b.name;
+    mask &= ~b.bit;
+  }
+  if (mask != 0) {
+    if (!out.empty()) out += '|';
+    out += std::to_string(mask);
+  }
+  return out.empty() ? "0" : out;
+}
+
+std::string ErrnoName(int err) {
+  const char* name = strerrorname_np(err);
+  return name != nullptr ? name : std::to_string(err);
+}
+
+long Trace::Rec(const std::string& what, long r) {
+  const int err = errno;
+  lines_.push_back(what + " = " + (r >= 0 ? std::to_string(r) : "-1 " + ErrnoName(err)));
+  errno = err;
+  return r;
+}
+
+uint32_t Trace::Mask(const std::string& what, int fd) {
+  const int ep = api_.epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM |
+              EPOLLWRBAND;
+  uint32_t mask = 0;
+  if (api_.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    lines_.push_back(what + " mask: epoll_ctl " + ErrnoName(errno));
+  } else {
+    epoll_event out{};
+    const int n = api_.epoll_wait(ep, &out, 1, 0);
+    if (n == 1) mask = out.events;
+    lines_.push_back(what + " mask: " + MaskName(mask));
+  }
+  api_.close(ep);
+  return mask;
+}
+
+Trace::Trace(const SockTimerApi& api) : api_(api), sigpipes_seen_(SigpipeCount()) {}
+
+void Trace::Sigpipes(const std::string& what) {
+  const int now = SigpipeCount();
+  lines_.push_back(what + " sigpipes: " + std::to_string(now - sigpipes_seen_));
+  sigpipes_seen_ = now;
+}
+
+int SigpipeCount() {
+  InstallSigpipeHandler();
+  return sigpipe_count.load(std::memory_order_relaxed);
+}
+
+void RunOnBoth(const std::function<void(Trace&)>& scenario) {
+  InstallSigpipeHandler();
+  Trace kernel(KernelSockTimerApi());
+  scenario(kernel);
+  Trace uepoll(UepollSockTimerApi());
+  scenario(uepoll);
+  const auto& k = kernel.lines();
+  const auto& u = uepoll.lines();
+  const char* verbose = std::getenv("UEPOLL_DIFF_VERBOSE");
+  if (k == u && (verbose == nullptr || *verbose != '1')) return;
+  std::ostringstream out;
+  const size_t n = std::max(k.size(), u.size());
+  out << "kernel | uepoll\n";
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& kl = i < k.size() ? k[i] : std::string("<none>");
+    const std::string& ul = i < u.size() ? u[i] : std::string("<none>");
+    out << (kl == ul ? "   " : "!! ") << kl;
+    if (kl != ul) out << "  |  " << ul;
+    out << '\n';
+  }
+  if (k == u) {
+    std::cout << out.str();
+  } else {
+    ADD_FAILURE() << out.str();
+  }
+}
+
+}  // namespace uep::test

@@ -1,0 +1,392 @@
+// Issue 7: trace points along epoll's path. Each scenario of `uepoll trace` is run here
+// through the library the command uses, and the recorded SEQUENCE of trace events is
+// checked (not only its rendering); the HTML page is opened in headless Chromium.
+#include <gtest/gtest.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/trace.h"
+#include "trace_render.h"
+#include "trace_scenarios.h"
+#include "uepoll/uepoll.h"
+
+namespace {
+
+using uep::trace::Decision;
+using uep::trace::ItemFate;
+using uep::trace::Kind;
+using uep::trace::Record;
+using uep::tracetool::ScenarioResult;
+
+ScenarioResult RunNamed(const std::string& name) {
+  ScenarioResult r;
+  EXPECT_TRUE(uep::tracetool::RunScenario(name, &r)) << name << ": " << r.error;
+  EXPECT_EQ(r.dropped, 0U);
+  return r;
+}
+
+struct Match {
+  std::string what;
+  std::function<bool(const Record&)> pred;
+};
+
+// Finds the matchers in order (other records may come between); returns the index of each
+// match, or fails naming the first matcher not found.
+std::vector<size_t> ExpectSequence(const std::vector<Record>& recs, const std::vector<Match>& seq) {
+  std::vector<size_t> at;
+  size_t i = 0;
+  for (const Match& m : seq) {
+    while (i < recs.size() && !m.pred(recs[i])) ++i;
+    if (i == recs.size()) {
+      ADD_FAILURE() << "trace sequence: not found (in order): " << m.what;
+      return at;
+    }
+    at.push_back(i++);
+  }
+  return at;
+}
+
+Match Is(Kind k, const std::string& what) {
+  return {what, [k](const Record& r) { return r.kind == k; }};
+}
+Match MarkIs(const std::string& prefix) {
+  return {"mark " + prefix, [prefix](const Record& r) {
+            return r.kind == Kind::kMark && r.tag != nullptr && std::string(r.tag).rfind(prefix, 0) == 0;
+          }};
+}
+Match CallbackOf(uintptr_t item, Decision d, const std::string& what) {
+  return {what, [=](const Record& r) {
+            return r.kind == Kind::kCallback && (item == 0 || r.c == item) && r.y == uint32_t(d);
+          }};
+}
+Match TransferOf(uintptr_t item, ItemFate f, const std::string& what) {
+  return {what, [=](const Record& r) {
+            return r.kind == Kind::kTransferItem && (item == 0 || r.c == item) && r.y == uint32_t(f);
+          }};
+}
+
+// The items, in registration order, and what each registration said.
+std::vector<Record> Registrations(const std::vector<Record>& recs) {
+  std::vector<Record> out;
+  for (const Record& r : recs) {
+    if (r.kind == Kind::kRegister) out.push_back(r);
+  }
+  return out;
+}
+
+TEST(Trace, OffByDefaultAndAfterStop) {
+  ASSERT_FALSE(uep::trace::On());
+  ASSERT_EQ(uep_trace_start(64), 0);
+  EXPECT_TRUE(uep::trace::On());
+  ASSERT_EQ(uep_trace_stop(), 0);
+  const int efd = uep_eventfd(0, EFD_NONBLOCK);
+  const int ep = uep_epoll_create1(0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ASSERT_EQ(uep_epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev), 0);
+  ASSERT_EQ(uep_eventfd_write(efd, 1), 0);
+  ASSERT_EQ(uep_epoll_wait(ep, &ev, 1, 0), 1);
+  EXPECT_TRUE(uep::trace::Snapshot().empty());
+  uep_close(ep);
+  uep_close(efd);
+}
+
+TEST(Trace, LevelTriggeredRequeuesEdgeTriggeredDoesNot) {
+  const ScenarioResult res = RunNamed("lt-vs-et");
+  const std::vector<Record>& recs = res.records;
+  const std::vector<Record> regs = Registrations(recs);
+  ASSERT_EQ(regs.size(), 2U);
+  const uintptr_t lt = regs[0].c;
+  const uintptr_t et = regs[1].c;
+  EXPECT_EQ(regs[0].a, regs[1].a) << "both items hook the same eventfd";
+  EXPECT_STREQ(regs[0].tag, "eventfd");
+  EXPECT_EQ(regs[1].x & EPOLLET, uint32_t(EPOLLET));
+  ExpectSequence(recs, {
+      Is(Kind::kEpWait, "the waiter queues itself on the LT instance"),
+      Is(Kind::kSleep, "and sleeps"),
+      MarkIs("eventfd_write"),
+      {"eventfd wakes its queue with IN",
+       [&](const Record& r) { return r.kind == Kind::kWake && r.b == regs[0].b && r.x == EPOLLIN; }},
+      CallbackOf(et, Decision::kLinked, "ET item linked"),
+      CallbackOf(lt, Decision::kLinked, "LT item linked"),
+      Is(Kind::kWaiterWoken, "the sleeping waiter is woken"),
+      {"its sleep ends with 0", [](const Record& r) { return r.kind == Kind::kSleepEnd && r.x == 0; }},
+      Is(Kind::kTransferBegin, "transfer"),
+      TransferOf(lt, ItemFate::kRequeued, "LT item reported and requeued"),
+      {"1 event", [](const Record& r) { return r.kind == Kind::kTransferEnd && r.x == 1; }},
+      MarkIs("epoll_wait(LT, 0) again"),
+      TransferOf(lt, ItemFate::kRequeued, "LT item reported again"),
+      MarkIs("epoll_wait(ET, 0)"),
+      TransferOf(et, ItemFate::kReportedEt, "ET item reported once, not requeued"),
+      MarkIs("eventfd_read"),
+      {"read wakes with OUT", [](const Record& r) { return r.kind == Kind::kWake && r.x == EPOLLOUT; }},
+      CallbackOf(0, Decision::kIgnoredKey, "callback ignores OUT"),
+      MarkIs("epoll_wait(LT, 0): re-poll"),
+      TransferOf(lt, ItemFate::kNotReady, "LT item re-polled, no longer ready: dropped"),
+  });
+  for (const Record& r : recs) {
+    if (r.kind != Kind::kTransferItem) continue;
+    if (r.c == et) {
+      EXPECT_NE(r.y, uint32_t(ItemFate::kRequeued)) << "an ET item was requeued";
+    }
+    if (r.c == lt) {
+      EXPECT_NE(r.y, uint32_t(ItemFate::kReportedEt));
+    }
+  }
+  // The ET instance's second wait found nothing to transfer at all.
+  size_t et_reports = 0;
+  for (const Record& r : recs) et_reports += r.kind == Kind::kTransferItem && r.c == et ? 1 : 0;
+  EXPECT_EQ(et_reports, 1U);
+}
+
+TEST(Trace, OneShotDisarmsThenIgnoresUntilMod) {
+  const ScenarioResult res = RunNamed("oneshot");
+  const std::vector<Record> regs = Registrations(res.records);
+  ASSERT_EQ(regs.size(), 1U);
+  const uintptr_t item = regs[0].c;
+  ExpectSequence(res.records, {
+      CallbackOf(item, Decision::kLinked, "first write: linked"),
+      TransferOf(item, ItemFate::kDisarmed, "reported and disarmed"),
+      MarkIs("eventfd_write(1) while disarmed"),
+      CallbackOf(item, Decision::kDisabled, "callback ignores the disarmed item"),
+      MarkIs("epoll_wait(0): disarmed"),
+      {"MOD finds it ready", [&](const Record& r) {
+         return r.kind == Kind::kReadyOnCtl && r.c == item && r.y == 2;
+       }},
+      TransferOf(item, ItemFate::kDisarmed, "reported and disarmed again"),
+  });
+  // Nothing was transferred while it was disarmed.
+  const auto at = ExpectSequence(res.records, {MarkIs("epoll_wait(0): disarmed"), MarkIs("epoll_ctl(MOD")});
+  ASSERT_EQ(at.size(), 2U);
+  for (size_t i = at[0]; i < at[1]; ++i) EXPECT_NE(res.records[i].kind, Kind::kTransferItem);
+}
+
+TEST(Trace, ExclusiveWakesOneThreadPerWrite) {
+  const ScenarioResult res = RunNamed("exclusive");
+  const std::vector<Record>& recs = res.records;
+  const std::vector<Record> regs = Registrations(recs);
+  ASSERT_EQ(regs.size(), 2U);
+  // Between one write and the next: exactly one waiter woken, and one transfer.
+  std::vector<size_t> writes;
+  for (size_t i = 0; i < recs.size(); ++i) {
+    if (recs[i].kind == Kind::kMark && std::string(recs[i].tag) == "eventfd_write(1)") writes.push_back(i);
+  }
+  ASSERT_EQ(writes.size(), 4U);
+  writes.push_back(recs.size());
+  std::set<uintptr_t> woken;
+  std::vector<uintptr_t> instance_of_wake;
+  for (size_t w = 0; w + 1 < writes.size(); ++w) {
+    int wakes = 0;
+    int callbacks = 0;
+    for (size_t i = writes[w]; i < writes[w + 1]; ++i) {
+      if (recs[i].kind == Kind::kWaiterWoken) {
+        ++wakes;
+        woken.insert(recs[i].a);
+      }
+      if (recs[i].kind == Kind::kCallback) ++callbacks;
+      if (recs[i].kind == Kind::kTransferBegin) instance_of_wake.push_back(recs[i].d);
+    }
+    EXPECT_EQ(wakes, 1) << "write " << w + 1;
+    // Writes 1 and 2: the first instance's hook accepts (it has sleepers) and ends the walk.
+    // Writes 3 and 4: the first instance has none left, so the walk goes on to the second.
+    EXPECT_EQ(callbacks, w < 2 ? 1 : 2) << "write " << w + 1;
+  }
+  EXPECT_EQ(woken.size(), 4U) << "four different sleepers";
+  ASSERT_EQ(instance_of_wake.size(), 4U);
+  EXPECT_EQ(instance_of_wake[0], regs[0].d);
+  EXPECT_EQ(instance_of_wake[1], regs[0].d);
+  EXPECT_EQ(instance_of_wake[2], regs[1].d);
+  EXPECT_EQ(instance_of_wake[3], regs[1].d);
+}
+
+TEST(Trace, NestedChildCallbackWakesParentThroughPollWait) {
+  const ScenarioResult res = RunNamed("nested");
+  const std::vector<Record> regs = Registrations(res.records);
+  ASSERT_EQ(regs.size(), 2U);
+  const Record& child_item = regs[0];   // eventfd in the child
+  const Record& parent_item = regs[1];  // child in the parent
+  EXPECT_STREQ(child_item.tag, "eventfd");
+  EXPECT_STREQ(parent_item.tag, "epoll");
+  EXPECT_EQ(parent_item.a, child_item.d) << "the parent's item watches the child instance";
+  ExpectSequence(res.records, {
+      Is(Kind::kSleep, "waiter sleeps on the parent"),
+      MarkIs("eventfd_write"),
+      CallbackOf(child_item.c, Decision::kLinked, "child's callback links its item"),
+      {"child wakes its poll_wait queue", [&](const Record& r) {
+         return r.kind == Kind::kWake && r.b == parent_item.b && (r.x & EPOLLIN) != 0;
+       }},
+      CallbackOf(parent_item.c, Decision::kLinked, "parent's callback links the child's item"),
+      Is(Kind::kWaiterWoken, "the parent's waiter is woken"),
+      {"parent transfer", [&](const Record& r) {
+         return r.kind == Kind::kTransferBegin && r.d == parent_item.d;
+       }},
+      {"child polled as a file: ready", [&](const Record& r) {
+         return r.kind == Kind::kPollAtDepth && r.d == child_item.d && (r.x & EPOLLIN) != 0;
+       }},
+      TransferOf(parent_item.c, ItemFate::kRequeued, "parent reports the child"),
+      MarkIs("epoll_wait(child, 0)"),
+      TransferOf(child_item.c, ItemFate::kRequeued, "child reports the eventfd"),
+  });
+}
+
+TEST(Trace, PipeHangUpWakesTheSleeper) {
+  const ScenarioResult res = RunNamed("pipe-hup");
+  const std::vector<Record> regs = Registrations(res.records);
+  ASSERT_GE(regs.size(), 1U);
+  EXPECT_STREQ(regs[0].tag, "pipe");
+  const uintptr_t item = regs[0].c;
+  ExpectSequence(res.records, {
+      MarkIs("write(pipe"),
+      CallbackOf(item, Decision::kLinked, "data: linked"),
+      TransferOf(item, ItemFate::kRequeued, "reported IN, requeued (LT)"),
+      MarkIs("epoll_wait(-1)"),
+      TransferOf(item, ItemFate::kNotReady, "drained: re-poll drops it"),
+      Is(Kind::kSleep, "waiter sleeps"),
+      MarkIs("close(write end)"),
+      CallbackOf(item, Decision::kLinked, "hang-up: linked"),
+      Is(Kind::kWaiterWoken, "waiter woken"),
+      {"reported with HUP", [&](const Record& r) {
+         return r.kind == Kind::kTransferItem && r.c == item && (r.x & EPOLLHUP) != 0;
+       }},
+  });
+}
+
+TEST(Trace, TextTimelineShowsThePath) {
+  const ScenarioResult res = RunNamed("lt-vs-et");
+  const uep::tracetool::Model model = uep::tracetool::BuildModel(res.records);
+  const std::string text = uep::tracetool::RenderText(model);
+  EXPECT_NE(text.find("eventfd#1 --wake(IN)--> item#1 [linked] --> epoll#1 ready list"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("epoll#1 --wake--> thread T2"), std::string::npos) << text;
+  EXPECT_NE(text.find("requeued (level-triggered)"), std::string::npos);
+  EXPECT_NE(text.find("off the list (edge-triggered)"), std::string::npos);
+  EXPECT_NE(text.find("[ignored: key not watched]"), std::string::npos);
+  // Lanes: one eventfd, two items, two instances, two threads.
+  std::map<uep::tracetool::LaneKind, int> kinds;
+  for (const auto& l : model.lanes) ++kinds[l.kind];
+  EXPECT_EQ(kinds[uep::tracetool::LaneKind::kFile], 1);
+  EXPECT_EQ(kinds[uep::tracetool::LaneKind::kItem], 2);
+  EXPECT_EQ(kinds[uep::tracetool::LaneKind::kInstance], 2);
+  EXPECT_EQ(kinds[uep::tracetool::LaneKind::kThread], 2);
+}
+
+TEST(Trace, JsonDumpHasOneLinePerRecord) {
+  const ScenarioResult res = RunNamed("oneshot");
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* f = open_memstream(&buf, &len);
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(uep_trace_dump(f), 0);
+  std::fclose(f);
+  const std::string out(buf, len);
+  std::free(buf);
+  size_t lines = 0;
+  for (char c : out) lines += c == '\n' ? 1 : 0;
+  EXPECT_EQ(lines, res.records.size());
+  EXPECT_NE(out.find("\"kind\":\"callback\""), std::string::npos);
+  EXPECT_NE(out.find("\"tag\":\"eventfd\""), std::string::npos);
+}
+
+// Many threads record at once (TSan checks the buffer); the buffer never wraps, it drops.
+TEST(Trace, ConcurrentWritersAndFullBuffer) {
+  ASSERT_EQ(uep_trace_start(1000), 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([] {
+      const int efd = uep_eventfd(0, EFD_NONBLOCK);
+      const int ep = uep_epoll_create1(0);
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLET;
+      uep_epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev);
+      for (int i = 0; i < 200; ++i) {
+        uep_eventfd_write(efd, 1);
+        uep_epoll_wait(ep, &ev, 1, 0);
+      }
+      uep_close(ep);
+      uep_close(efd);
+    });
+  }
+  // A reader while they write.
+  size_t seen = 0;
+  for (int i = 0; i < 20; ++i) seen = std::max(seen, uep::trace::Snapshot().size());
+  for (std::thread& t : threads) t.join();
+  uep_trace_stop();
+  uint64_t dropped = 0;
+  const std::vector<Record> recs = uep::trace::Snapshot(&dropped);
+  EXPECT_EQ(recs.size(), 1000U);
+  EXPECT_GT(dropped, 0U);
+  EXPECT_LE(seen, 1000U);
+  std::set<uint64_t> seqs;
+  for (const Record& r : recs) seqs.insert(r.seq);
+  EXPECT_EQ(seqs.size(), recs.size());
+}
+
+std::string FindChromium() {
+  for (const char* name : {"chromium", "chromium-browser", "google-chrome"}) {
+    const std::string cmd = std::string("command -v ") + name + " 2>/dev/null";
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+      char buf[512] = {};
+      const bool found = std::fgets(buf, sizeof buf, p) != nullptr;
+      pclose(p);
+      if (found) {
+        std::string path(buf);
+        while (!path.empty() && (path.back() == '\n' || path.back() == '\r')) path.pop_back();
+        return path;
+      }
+    }
+  }
+  return {};
+}
+
+// The HTML page in a real browser: its script marks how many lane groups got a layout box.
+TEST(TraceHtml, RendersTheLanesInHeadlessChromium) {
+  const std::string chromium = FindChromium();
+  if (chromium.empty()) {
+    GTEST_SKIP() << "chromium is not installed (apt-get install -y chromium); the HTML page "
+                    "was not checked in a browser";
+  }
+  const ScenarioResult res = RunNamed("nested");
+  const uep::tracetool::Model model = uep::tracetool::BuildModel(res.records);
+  char dir_tmpl[] = "/tmp/uep_trace_html_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_tmpl), nullptr);
+  const std::string dir = dir_tmpl;
+  const std::string page = dir + "/nested.html";
+  {
+    std::ofstream out(page);
+    out << uep::tracetool::RenderHtml(model, "nested");
+  }
+  const std::string cmd = chromium +
+                          " --headless --no-sandbox --disable-gpu --disable-background-networking"
+                          " --disable-component-update --disable-sync --no-first-run"
+                          " --user-data-dir=" + dir + "/profile --dump-dom file://" + page +
+                          " 2>/dev/null";
+  std::string dom;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) dom.append(buf, n);
+    pclose(p);
+  }
+  std::system(("rm -rf " + dir).c_str());
+  ASSERT_FALSE(dom.empty()) << "chromium printed no DOM";
+  for (const char* id : {"lane-eventfd-1", "lane-item-1", "lane-item-2", "lane-epoll-1",
+                         "lane-epoll-2", "lane-T1", "lane-T2"}) {
+    EXPECT_NE(dom.find(std::string("id=\"") + id + "\""), std::string::npos) << id;
+  }
+  const std::string want = "data-rendered-lanes=\"" + std::to_string(model.lanes.size()) + "\"";
+  EXPECT_NE(dom.find(want), std::string::npos)
+      << "the page's script did not lay out every lane (" << want << ")";
+}
+
+}  // namespace

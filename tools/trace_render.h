@@ -1,0 +1,51 @@
+// Renders trace records: a text timeline (one line per record) and an SVG / HTML picture
+// with one lane per file, item, instance and thread, and arrows for hooks, callbacks and
+// wake-ups.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/trace.h"
+
+namespace uep::tracetool {
+
+enum class LaneKind { kFile, kItem, kInstance, kThread };
+
+struct Lane {
+  std::string name;   // eventfd#1, item#2, epoll#1, T2
+  std::string label;  // longer description
+  std::string short_label;  // what the picture prints at the lane's start
+  LaneKind kind;
+};
+
+// One record, described.
+struct Step {
+  trace::Record rec;
+  double t_us = 0;      // since the first record
+  std::string thread;   // "T1 main"
+  int lane = -1;        // subject lane
+  int from = -1;        // arrow from this lane ...
+  int to = -1;          // ... to this lane (-1: no arrow)
+  std::string arrow_class;  // hook, callback, ready, wake, report, poll
+  int from2 = -1;       // a second arrow in the same column (callback: item -> instance)
+  int to2 = -1;
+  std::string text;     // what happened, with arrows
+};
+
+struct Model {
+  std::vector<Lane> lanes;  // in display order
+  std::vector<Step> steps;  // thread-name records left out
+};
+
+Model BuildModel(const std::vector<trace::Record>& records);
+
+// "  +12.3us  T2 waiter   item#1     eventfd#1 --wake(IN)--> item#1 [linked] --> epoll#1"
+std::string RenderText(const Model& model);
+std::string RenderSvg(const Model& model, const std::string& title);
+std::string RenderHtml(const Model& model, const std::string& title);
+
+// "IN|OUT|HUP" for a mask.
+std::string MaskString(uint32_t mask);
+
+}  // namespace uep::tracetool
