@@ -125,6 +125,21 @@ int uep_is_uepoll_fd(int fd);
  * like the busy-poll parameters of the kernel's epoll. */
 int uep_epoll_set_busy_poll(int epfd, int rounds);
 
+/* Kernel descriptors and other event loops -- section owned by the kernel-descriptor work */
+/* uep_epoll_ctl() on a uepoll instance accepts every kernel descriptor the kernel's epoll
+ * accepts (sockets, pipes, signalfd, timerfd, eventfd, a kernel epoll instance ...) with
+ * LT, ET, EPOLLONESHOT and EPOLLEXCLUSIVE, and refuses the others with the kernel's errno;
+ * uep_epoll_wait() reports both kinds together (docs/semantics.md: the fairness rule).
+ *
+ * uep_epoll_kernel_fd() returns a kernel descriptor that is readable (POLLIN / EPOLLIN,
+ * level-triggered) while the instance has events to report, uepoll or kernel, so a kernel
+ * epoll, poll(), libevent, libuv or Boost.Asio loop can watch the instance: when it is
+ * readable, call uep_epoll_wait(epfd, ..., 0). The descriptor belongs to the instance
+ * (the same one on every call; do not close it, read it or wait on it; it is closed with
+ * the instance). -1 with EBADF (not open), EINVAL (not an epoll instance) or the errno of
+ * the kernel call that failed (EMFILE ...). docs/event-loops.md. */
+int uep_epoll_kernel_fd(int epfd);
+
 /* Tracing (issue 7): trace points along epoll's path (registration, wake-ups, the callback's
  * decision, sleeps, the transfer, nested wake-ups), off by default. start discards earlier
  * records and keeps up to `capacity` new ones (0: 65536); dump writes them as JSON lines. */

@@ -43,9 +43,13 @@ int DoEpollCtl(int epfd, int op, int fd, epoll_event* event) {
   File* tfile = Table().Lookup(fd);
   if (tfile == nullptr) {
     if (Table().Owns(fd) || !kernel::FdgetFinds(fd)) return -EBADF;
-    // Kernel descriptors inside a uepoll instance are not supported yet: refuse them as
-    // the kernel refuses a file it cannot poll.
-    return -EPERM;
+    if (!file->IsEventPoll()) {
+      // The kernel's order: a file it cannot poll (EPERM) before "not an epoll instance".
+      epoll_event none{};
+      return kernel::EmptyEpollCtl(EPOLL_CTL_MOD, fd, &none) == -EPERM ? -EPERM : -EINVAL;
+    }
+    // A kernel descriptor: the instance's hidden kernel epoll decides the rest.
+    return static_cast<EventPoll*>(file)->CtlKernel(op, fd, event);
   }
   if (!file->IsEventPoll()) return -EINVAL;
   return static_cast<EventPoll*>(file)->Ctl(op, tfile, fd, event);
@@ -135,6 +139,14 @@ int uep_epoll_pwait2(int epfd, struct epoll_event* events, int maxevents,
                                                       : uep::platform::Timeout::After(*timeout);
   }
   return Ret(uep::DoEpollWait(epfd, events, maxevents, to, sigmask));
+}
+
+int uep_epoll_kernel_fd(int epfd) {
+  uep::RcuReadGuard guard;
+  uep::File* file = Table().Lookup(epfd);
+  if (file == nullptr) return Ret(-EBADF);
+  if (!file->IsEventPoll()) return Ret(-EINVAL);
+  return Ret(static_cast<uep::EventPoll*>(file)->KernelFd());
 }
 
 int uep_epoll_set_busy_poll(int epfd, int rounds) {

@@ -55,8 +55,8 @@
 #include <typeinfo>
 #include <unordered_set>
 
+#include "core/kernel_side.h"
 #include "core/trace.h"
-#include "core/waiter.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
 
@@ -243,7 +243,7 @@ void EpollSetMaxUserWatches(long limit) { MaxUserWatches().store(limit, std::mem
 
 EventPoll::EventPoll() : File(O_RDWR, EventPollTag{}), busy_poll_rounds_(kDefaultBusyPollRounds) {}
 
-EventPoll::~EventPoll() = default;
+EventPoll::~EventPoll() { delete kside_.load(std::memory_order_relaxed); }
 
 int EventPoll::ItemCount() {
   std::lock_guard guard(mtx_);
@@ -641,6 +641,11 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents) {
 
 int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeout,
                     const sigset_t* sigmask, SleepPermit* permit) {
+  // An instance with kernel descriptors (or watched through uep_epoll_kernel_fd()) waits
+  // in core/kernel_side.cc; the others pay this one load.
+  if (KernelSide* ks = kside_.load(std::memory_order_acquire); ks != nullptr && ks->active.load(std::memory_order_acquire)) {
+    return WaitKernelSide(ks, events, maxevents, &timeout, sigmask, permit);
+  }
   bool timed_out = timeout.nonblocking();
   bool interrupted = false;
   bool eavail = EventsAvailable();
@@ -658,11 +663,17 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
       waiter.doorbell = WaiterDoorbell();
       if (waiter.doorbell < 0) return -ENOMEM;
     }
+    KernelSide* ks = nullptr;
     {
       std::lock_guard guard(wq_.lock);
       eavail = EventsAvailable();
-      if (!eavail) AddWaitQueueExclusiveHeadLocked(&wq_, &waiter.wait);
+      // Became a kernel-side instance meanwhile (ActivateKernelSide, under ep->lock).
+      if (KernelSide* k = kside_.load(std::memory_order_acquire); k != nullptr && k->active.load(std::memory_order_relaxed)) {
+        ks = k;
+      }
+      if (!eavail && ks == nullptr) AddWaitQueueExclusiveHeadLocked(&wq_, &waiter.wait);
     }
+    if (ks != nullptr) return WaitKernelSide(ks, events, maxevents, &timeout, sigmask, permit);
     if (eavail) continue;
     UEP_TRACE(kEpWait, &waiter, &wq_, nullptr, this, 0, 0);
     const int r = WaiterSleep(&waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask,
@@ -699,6 +710,11 @@ uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
     epi->rdllink.DelInit();
   }
   DoneScan(&txlist, &requeue);
+  if (res == 0) {
+    // Kernel descriptors are ready when the hidden kernel instance says so.
+    KernelSide* ks = kside_.load(std::memory_order_acquire);
+    if (ks != nullptr && ks->items() > 0 && ks->Readable()) res = EPOLLIN | EPOLLRDNORM;
+  }
   UEP_TRACE(kPollAtDepth, nullptr, &poll_wait_, nullptr, this, res, uint32_t(depth));
   return res;
 }

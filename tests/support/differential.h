@@ -118,6 +118,11 @@ class Session {
   Fd OpenKernelFile(const char* path, int flags = O_RDWR);
   // A kernel eventfd, the same in both backends (uepoll passes its I/O to the kernel).
   Fd KernelEventfd(unsigned initval, int flags);
+  // A kernel epoll instance and kernel pipe / AF_UNIX stream pair, the same in both backends
+  // (for kernel descriptors inside an instance: uepoll passes their calls to the kernel).
+  Fd KernelEpollCreate1(int flags);
+  std::pair<Fd, Fd> KernelPipe2(int flags);
+  std::pair<Fd, Fd> KernelSocketpair(int type);
 
   // Numbers relative to the backend: spare ones (never open unless a scenario puts
   // something there), the table's limit, or any raw number (negative ones).
