@@ -16,7 +16,7 @@
 namespace uep::preload {
 
 bool g_ready = false;
-unsigned g_kinds = kAllKinds;
+unsigned g_kinds = kDefaultKinds;
 
 namespace {
 
@@ -26,7 +26,7 @@ void Complain(const std::string& text) {
 }
 
 unsigned ParseKinds(const char* spec) {
-  if (spec == nullptr) return kAllKinds;
+  if (spec == nullptr) return kDefaultKinds;
   static constexpr struct {
     std::string_view name;
     unsigned kinds;
