@@ -9,6 +9,9 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -67,6 +70,30 @@ int main(void) {
   printf(", after FIONCLEX: %d", fcntl(a, F_GETFD));
   CHECK(ioctl(a, FIOCLEX) == 0);
   printf(", after FIOCLEX: %d\n", fcntl(a, F_GETFD));
+
+  /* fstat's type and mode per kind, getsockname/getpeername of a socket pair. */
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  int t = timerfd_create(CLOCK_MONOTONIC, 0);
+  CHECK(t >= 0);
+  int kinds[] = {a, p[0], p[1], sv[0], t};
+  const char *names[] = {"eventfd", "pipe read end", "pipe write end", "socket", "timerfd"};
+  for (int i = 0; i < 5; i++) {
+    struct stat st;
+    CHECK(fstat(kinds[i], &st) == 0);
+    printf("fstat %s: mode %o, nlink %lu, uid is ours %d\n", names[i], (unsigned)st.st_mode,
+           (unsigned long)st.st_nlink, st.st_uid == geteuid());
+  }
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  CHECK(getsockname(sv[0], (struct sockaddr *)&ss, &sl) == 0);
+  printf("getsockname: family %d, length %u\n", ss.ss_family, (unsigned)sl);
+  sl = sizeof ss;
+  CHECK(getpeername(sv[1], (struct sockaddr *)&ss, &sl) == 0);
+  printf("getpeername: family %d, length %u\n", ss.ss_family, (unsigned)sl);
+  sl = sizeof ss;
+  printf("getsockname(eventfd): %s\n", getsockname(a, (struct sockaddr *)&ss, &sl) == -1 && errno == ENOTSOCK ? "ENOTSOCK" : "?");
+  CHECK(close(sv[0]) == 0 && close(sv[1]) == 0 && close(t) == 0);
 
   /* close_range over a mix: everything from 17 up is closed. */
   CHECK(close_range(17, ~0U, 0) == 0);
