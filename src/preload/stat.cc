@@ -46,13 +46,13 @@ int StatOurs(int fd, Stat* st) {
 extern "C" {
 
 int fstat(int fd, struct stat* st) {
-  if (Ours(fd)) return StatOurs(fd, st);
+  if (Ours(fd)) return UEP_SERVE(StatOurs(fd, st));
   UEP_NEXT(fstat);
   return real(fd, st);
 }
 
 int fstat64(int fd, struct stat64* st) {
-  if (Ours(fd)) return StatOurs(fd, st);
+  if (Ours(fd)) return UEP_SERVE(StatOurs(fd, st));
   UEP_NEXT(fstat64);
   return real(fd, st);
 }
