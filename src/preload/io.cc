@@ -130,25 +130,10 @@ int fcntl(int fd, int cmd, ...) {
   return real(fd, cmd, arg);
 }
 
-int fcntl64(int fd, int cmd, ...) {
-  va_list ap;
-  va_start(ap, cmd);
-  const unsigned long arg = va_arg(ap, unsigned long);
-  va_end(ap);
-  if (Ours(fd)) return UEP_SERVE(uep_fcntl(fd, cmd, arg));
-  UEP_NEXT(fcntl64);
-  return real(fd, cmd, arg);
-}
-
-int __fcntl(int fd, int cmd, ...) {
-  va_list ap;
-  va_start(ap, cmd);
-  const unsigned long arg = va_arg(ap, unsigned long);
-  va_end(ap);
-  if (Ours(fd)) return UEP_SERVE(uep_fcntl(fd, cmd, arg));
-  UEP_NEXT(__fcntl);
-  return real(fd, cmd, arg);
-}
+// glibc's fcntl64 and __fcntl are fcntl itself on 64-bit machines (one address).
+static_assert(sizeof(long) == 8, "fcntl64 is a separate function on 32-bit machines");
+int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
+int __fcntl(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 int ioctl(int fd, unsigned long request, ...) {
   va_list ap;
