@@ -469,6 +469,9 @@ void EventPoll::Remove(EpItem* epi) {
     file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
   }
   IndexErase(epi);
+  if (KernelSide* ks = kside_.load(std::memory_order_relaxed); ks != nullptr && file->IsEventPoll()) {
+    UnlinkKernelChild(ks, static_cast<EventPoll*>(file), epi);
+  }
   {
     std::lock_guard guard(wq_.lock);
     if (epi->rdllink.Linked()) epi->rdllink.DelInit();
@@ -519,11 +522,16 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
 
   EpItem* epi = Find(tfile, fd);
   int error = -EINVAL;
+  bool created_kside = false;
   switch (op) {
     case EPOLL_CTL_ADD:
       if (epi == nullptr) {
         epds.events |= EPOLLERR | EPOLLHUP;
         error = Insert(epds, tfile, fd, full_check);
+        // A child with kernel descriptors: its hidden instance wakes ours (kernel_side.cc).
+        if (error == 0 && tfile->IsEventPoll()) {
+          created_kside = LinkKernelChild(static_cast<EventPoll*>(tfile), Find(tfile, fd));
+        }
       } else {
         error = -EEXIST;
       }
@@ -550,6 +558,7 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
       break;
   }
   mtx_guard.unlock();
+  if (created_kside) PropagateKernelSideUp();  // epmutex is held: an instance was added
   if (full_check) {
     ClearTfileCheckList();
     ++loop_check_gen;
@@ -730,6 +739,11 @@ void EventPoll::Release() {
   for (EpItem*& head : buckets_) {
     while (head != nullptr) Remove(head);
   }
+}
+
+void EventPoll::KernelSideCreated() {
+  std::lock_guard nested(epmutex);
+  PropagateKernelSideUp();
 }
 
 void EventPollReleaseFile(File* file) {
