@@ -414,6 +414,8 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
       if (n < maxevents && EventsAvailable()) {
         const int u = SendEvents(events + n, maxevents - n);
         if (u > 0) n += u;
+      } else if (rang) {
+        KernelRingTaken(ks);  // no room for what rang: another sleeper may take it
       }
       ks->user_only_streak.store(0, std::memory_order_relaxed);
       LowerKernelFdLevel(ks);
