@@ -85,7 +85,10 @@ int KernelSide::Ctl(int op, int fd, const epoll_event* event) {
 
 int KernelSide::Harvest(epoll_event* events, int maxevents, const timespec* timeout,
                         const sigset_t* sigmask, bool* rang, bool* woke_child) {
-  const int n = kernel::EpollPwait2(epfd_, events, maxevents, timeout, sigmask);
+  const bool poll_only = timeout != nullptr && timeout->tv_sec == 0 && timeout->tv_nsec == 0 &&
+                         sigmask == nullptr;
+  const int n = poll_only ? kernel::EpollPoll(epfd_, events, maxevents)
+                          : kernel::EpollPwait2(epfd_, events, maxevents, timeout, sigmask);
   if (n < 0) return -errno;
   int out = 0;
   for (int i = 0; i < n; ++i) {

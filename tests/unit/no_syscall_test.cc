@@ -196,7 +196,7 @@ TEST(NoSyscall, WakingASleeperCostsOneSystemCall) {
 }
 
 // An instance that also holds a kernel socket: user-space events are harvested without
-// entering the kernel, up to the fairness poll (one epoll_pwait2 after kKernelPollEvery
+// entering the kernel, up to the fairness poll (one epoll_wait after kKernelPollEvery
 // user-only harvests), and waking a thread asleep in the kernel costs one eventfd write.
 TEST(NoSyscall, MixedInstanceHarvestsUserEventsWithoutTheKernel) {
   if (kSanitized) GTEST_SKIP() << "sanitizer runtimes make system calls";
@@ -230,14 +230,14 @@ TEST(NoSyscall, MixedInstanceHarvestsUserEventsWithoutTheKernel) {
   EXPECT_EQ(kFree, harvested);
   EXPECT_EQ(0, counts.futex);
   EXPECT_EQ(0, counts.other) << "first trapped system call: " << counts.first_other;
-  // The next harvest is the fairness poll: exactly one system call, epoll_pwait2.
+  // The next harvest is the fairness poll: exactly one system call, epoll_wait(0).
   const Counts fair = CountSyscalls([] {}, [&] {
     epoll_event out[4];
     uep_eventfd_write(efd, 1);
     (void)uep_epoll_wait(ep, out, 4, 0);
   });
   EXPECT_EQ(1, fair.other);
-  EXPECT_EQ(SYS_epoll_pwait2, fair.first_other);
+  EXPECT_EQ(SYS_epoll_wait, fair.first_other);
 
   std::atomic<int> got{-2};
   eventfd_t v = 0;
