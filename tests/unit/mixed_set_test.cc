@@ -74,7 +74,7 @@ struct Mixed {
     std::set<uint64_t> got;
     for (int i = 0; i < n; ++i) {
       EXPECT_EQ(static_cast<uint32_t>(EPOLLIN), out[static_cast<size_t>(i)].events);
-      got.insert(out[static_cast<size_t>(i)].data.u64);
+      got.insert(uint64_t{out[static_cast<size_t>(i)].data.u64});
     }
     return got;
   }
@@ -157,7 +157,7 @@ void ExpectWokenBy(bool kernel_side, bool with_mask) {
     std::vector<epoll_event> out(4);
     const int n = with_mask ? uep_epoll_pwait(m.ep, out.data(), 4, 10000, &mask)
                             : uep_epoll_wait(m.ep, out.data(), 4, 10000);
-    for (int i = 0; i < n; ++i) got.insert(out[static_cast<size_t>(i)].data.u64);
+    for (int i = 0; i < n; ++i) got.insert(uint64_t{out[static_cast<size_t>(i)].data.u64});
     done = true;
   });
   std::this_thread::sleep_for(milliseconds(50));
@@ -338,7 +338,7 @@ TEST(MixedSet, KernelEpollInsideWakesTheSleeper) {
   });
   epoll_event out[2];
   ASSERT_EQ(1, uep_epoll_wait(ep, out, 2, 10000));
-  EXPECT_EQ(7U, out[0].data.u64);
+  EXPECT_EQ(7U, uint64_t{out[0].data.u64});
   writer.join();
   close(kefd);
   close(kep);
@@ -355,7 +355,7 @@ TEST(MixedSet, InstanceWithKernelFdInsideAnotherInstance) {
   EXPECT_EQ(0, uep_epoll_wait(outer, out, 2, 0));
   inner.KernelReady();
   ASSERT_EQ(1, uep_epoll_wait(outer, out, 2, 0));
-  EXPECT_EQ(9U, out[0].data.u64);
+  EXPECT_EQ(9U, uint64_t{out[0].data.u64});
   inner.Consume(true);
   EXPECT_EQ(0, uep_epoll_wait(outer, out, 2, 0));
   for (bool kernel_side : {true, false}) {
@@ -364,7 +364,7 @@ TEST(MixedSet, InstanceWithKernelFdInsideAnotherInstance) {
       inner.MakeReady(kernel_side);
     });
     ASSERT_EQ(1, uep_epoll_wait(outer, out, 2, 10000)) << "kernel side " << kernel_side;
-    EXPECT_EQ(9U, out[0].data.u64);
+    EXPECT_EQ(9U, uint64_t{out[0].data.u64});
     writer.join();
     EXPECT_FALSE(inner.WaitSet(4, 0).empty());
     inner.Consume(kernel_side);
@@ -388,10 +388,10 @@ TEST(MixedSet, KernelSideCreatedUnderWatchingParents) {
   });
   epoll_event out[2];
   ASSERT_EQ(1, uep_epoll_wait(outer, out, 2, 10000));
-  EXPECT_EQ(2U, out[0].data.u64);
+  EXPECT_EQ(2U, uint64_t{out[0].data.u64});
   writer.join();
   ASSERT_EQ(1, uep_epoll_wait(inner, out, 2, 0));
-  EXPECT_EQ(3U, out[0].data.u64);
+  EXPECT_EQ(3U, uint64_t{out[0].data.u64});
   // Removing the middle item unlinks it: the outer instance no longer hears of it.
   ASSERT_EQ(0, uep_epoll_ctl(outer, EPOLL_CTL_DEL, middle, nullptr));
   EXPECT_EQ(0, uep_epoll_wait(outer, out, 2, 30));
@@ -454,7 +454,7 @@ TEST(KernelFd, KernelEpollWatchesAnInstanceWithKernelFds) {
     });
     epoll_event out;
     ASSERT_EQ(1, epoll_wait(kep, &out, 1, 10000));
-    EXPECT_EQ(11U, out.data.u64);
+    EXPECT_EQ(11U, uint64_t{out.data.u64});
     writer.join();
     EXPECT_EQ((std::set<uint64_t>{kernel_side ? kKernelData : kUserData}), m.WaitSet(4, 0));
     m.Consume(kernel_side);
