@@ -120,6 +120,13 @@ class EventPoll final : public File {
   void ActivateKernelSide(KernelSide* ks);
   void LowerKernelFdLevel(KernelSide* ks);
   void KernelRingTaken(KernelSide* ks);
+  // Nesting with kernel sides: link a child's hidden instance into ours (ep->mtx held;
+  // true if our kernel side was created), unlink it, and after our kernel side was created
+  // link it into every parent's (epmutex held by KernelSideCreated()).
+  bool LinkKernelChild(EventPoll* child, EpItem* epi);
+  void UnlinkKernelChild(KernelSide* ks, EventPoll* child, EpItem* epi);
+  void PropagateKernelSideUp();
+  void KernelSideCreated();
 
   Mutex mtx_;                    // ep->mtx: items, index, transfers (see eventpoll.cc)
   WaitQueueHead wq_;             // waiters in Wait(); wq_.lock is "ep->lock"

@@ -42,6 +42,21 @@ KernelSide::~KernelSide() {
   }
 }
 
+uint64_t KernelSide::NewEscape(const Escape& escape) {
+  if (escapes_.size() >= kReservedSpan - 1) return 0;
+  uint64_t id = 0;
+  do {
+    id = kReservedData + next_escape_;
+    next_escape_ = next_escape_ % (kReservedSpan - 1) + 1;
+  } while (escapes_.count(id) != 0);
+  try {
+    escapes_.emplace(id, escape);
+  } catch (const std::bad_alloc&) {
+    return 0;
+  }
+  return id;
+}
+
 int KernelSide::Ctl(int op, int fd, const epoll_event* event) {
   epoll_event ev{};
   if (event != nullptr) ev = *event;
@@ -49,16 +64,8 @@ int KernelSide::Ctl(int op, int fd, const epoll_event* event) {
   if (op != EPOLL_CTL_DEL && ev.data.u64 - kReservedData < kReservedSpan) {
     // The caller's data could be mistaken for ours: the kernel gets an escape id instead.
     std::lock_guard guard(mu_);
-    if (escapes_.size() >= kReservedSpan - 1) return -ENOSPC;
-    do {
-      escape = kReservedData + next_escape_;
-      next_escape_ = next_escape_ % (kReservedSpan - 1) + 1;
-    } while (escapes_.count(escape) != 0);
-    try {
-      escapes_.emplace(escape, uint64_t{ev.data.u64});
-    } catch (const std::bad_alloc&) {
-      return -ENOMEM;
-    }
+    escape = NewEscape({ev.data.u64, nullptr});
+    if (escape == 0) return -ENOMEM;
     ev.data.u64 = escape;
   }
   if (kernel::EpollCtl(epfd_, op, fd, &ev) != 0) {
@@ -77,8 +84,11 @@ int KernelSide::Ctl(int op, int fd, const epoll_event* event) {
 }
 
 int KernelSide::Harvest(epoll_event* events, int maxevents, const timespec* timeout,
-                        const sigset_t* sigmask, bool* rang) {
-  const int n = kernel::EpollPwait2(epfd_, events, maxevents, timeout, sigmask);
+                        const sigset_t* sigmask, bool* rang, bool* woke_child) {
+  const bool poll_only = timeout != nullptr && timeout->tv_sec == 0 && timeout->tv_nsec == 0 &&
+                         sigmask == nullptr;
+  const int n = poll_only ? kernel::EpollPoll(epfd_, events, maxevents)
+                          : kernel::EpollPwait2(epfd_, events, maxevents, timeout, sigmask);
   if (n < 0) return -errno;
   int out = 0;
   for (int i = 0; i < n; ++i) {
@@ -92,12 +102,67 @@ int KernelSide::Harvest(epoll_event* events, int maxevents, const timespec* time
       continue;
     }
     std::lock_guard guard(mu_);
-    if (auto it = escapes_.find(data); it != escapes_.end()) {
-      events[out] = events[i];
-      events[out++].data.u64 = it->second;
+    auto it = escapes_.find(data);
+    if (it == escapes_.end()) continue;  // unlinked meanwhile
+    if (it->second.child_poll_wait != nullptr) {
+      // Under mu_: UnlinkChild() cannot let the child go meanwhile.
+      WakeUpPoll(it->second.child_poll_wait, EPOLLIN);
+      *woke_child = true;
+      continue;
     }
+    events[out] = events[i];
+    events[out++].data.u64 = it->second.data;
   }
   return out;
+}
+
+int KernelSide::LinkChild(const void* key, int child_epfd, WaitQueueHead* child_poll_wait,
+                          const void* item) {
+  std::lock_guard guard(mu_);
+  try {
+    Child& child = children_[key];
+    if (child.escape == 0) {
+      const uint64_t id = NewEscape({0, child_poll_wait});
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLET;
+      ev.data.u64 = id;
+      if (id == 0 || kernel::EpollCtl(epfd_, EPOLL_CTL_ADD, child_epfd, &ev) != 0) {
+        const int error = id == 0 ? ENOMEM : errno;
+        escapes_.erase(id);
+        children_.erase(key);
+        return -error;
+      }
+      child.escape = id;
+      items_.fetch_add(1, std::memory_order_relaxed);
+    }
+    for (const void* linked : child.items) {
+      if (linked == item) return 0;
+    }
+    child.items.push_back(item);
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+void KernelSide::UnlinkChild(const void* key, int child_epfd, const void* item) {
+  std::lock_guard guard(mu_);
+  auto it = children_.find(key);
+  if (it == children_.end()) return;
+  std::vector<const void*>& items = it->second.items;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i] == item) {
+      items[i] = items.back();
+      items.pop_back();
+      break;
+    }
+  }
+  if (!items.empty()) return;
+  epoll_event none{};
+  kernel::EpollCtl(epfd_, EPOLL_CTL_DEL, child_epfd, &none);
+  escapes_.erase(it->second.escape);
+  children_.erase(it);
+  items_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 bool KernelSide::Readable() const { return kernel::Readable(epfd_); }
@@ -157,7 +222,7 @@ void EventPoll::ActivateKernelSide(KernelSide* ks) {
 }
 
 int EventPoll::CtlKernel(int op, int fd, epoll_event* event) {
-  std::lock_guard guard(mtx_);
+  std::unique_lock guard(mtx_);
   KernelSide* ks = kside_.load(std::memory_order_relaxed);
   if (ks == nullptr) {
     epoll_event none{};
@@ -173,6 +238,8 @@ int EventPoll::CtlKernel(int op, int fd, epoll_event* event) {
     }
     kside_.store(ks, std::memory_order_release);
     ActivateKernelSide(ks);
+    guard.unlock();
+    KernelSideCreated();
     return 0;
   }
   const int r = ks->Ctl(op, fd, event);
@@ -180,8 +247,51 @@ int EventPoll::CtlKernel(int op, int fd, epoll_event* event) {
   return r;
 }
 
+bool EventPoll::LinkKernelChild(EventPoll* child, EpItem* epi) {
+  KernelSide* cks = child->kside_.load(std::memory_order_acquire);
+  if (cks == nullptr || !cks->active.load(std::memory_order_acquire)) return false;
+  KernelSide* ks = kside_.load(std::memory_order_relaxed);
+  bool created = false;
+  if (ks == nullptr) {
+    int error = 0;
+    ks = KernelSide::Create(&error);
+    if (ks == nullptr) return false;  // the child's kernel events then reach us only on a harvest
+    kside_.store(ks, std::memory_order_release);
+    created = true;
+  }
+  ks->LinkChild(child, cks->epfd(), &child->poll_wait_, epi);
+  ActivateKernelSide(ks);
+  return created;
+}
+
+void EventPoll::UnlinkKernelChild(KernelSide* ks, EventPoll* child, EpItem* epi) {
+  KernelSide* cks = child->kside_.load(std::memory_order_acquire);
+  if (cks != nullptr) ks->UnlinkChild(child, cks->epfd(), epi);
+}
+
+void EventPoll::PropagateKernelSideUp() {
+  std::vector<std::pair<EventPoll*, int>> parents;
+  {
+    std::lock_guard guard(f_lock);
+    for (ListHead* pos = f_ep.next(); pos != &f_ep; pos = pos->next()) {
+      EpItem* epi = UEP_CONTAINER_OF(pos, EpItem, fllink);
+      parents.emplace_back(epi->ep, epi->fd);
+    }
+  }
+  for (auto [parent, fd] : parents) {
+    bool created = false;
+    {
+      std::lock_guard guard(parent->mtx_);
+      EpItem* epi = parent->Find(this, fd);
+      if (epi == nullptr) continue;
+      created = parent->LinkKernelChild(this, epi);
+    }
+    if (created) parent->PropagateKernelSideUp();
+  }
+}
+
 int EventPoll::KernelFd() {
-  std::lock_guard guard(mtx_);
+  std::unique_lock guard(mtx_);
   KernelSide* ks = kside_.load(std::memory_order_relaxed);
   bool created = false;
   if (ks == nullptr) {
@@ -204,6 +314,8 @@ int EventPoll::KernelFd() {
     }
   }
   ActivateKernelSide(ks);
+  guard.unlock();
+  if (created) KernelSideCreated();
   return fd;
 }
 
@@ -243,12 +355,13 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     int n = 0;
     bool kernel_polled = false;
     bool rang = false;
+    bool woke_child = false;
     const bool has_kernel_items = ks->items() > 0;
     // Fairness: after kKernelPollEvery harvests served by user space alone, the kernel
     // side goes first.
     if (has_kernel_items &&
         ks->user_only_streak.load(std::memory_order_relaxed) >= KernelSide::kKernelPollEvery) {
-      n = ks->Harvest(events, maxevents, &kZero, nullptr, &rang);
+      n = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &woke_child);
       if (n < 0) return n;
       kernel_polled = true;
     }
@@ -258,12 +371,13 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
       if (u > 0) n += u;
     }
     if (n == 0 && has_kernel_items && !kernel_polled) {
-      n = ks->Harvest(events, maxevents, &kZero, nullptr, &rang);
+      n = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &woke_child);
       if (n < 0) return n;
       kernel_polled = true;
     }
     if (rang) KernelRingTaken(ks);
     LowerKernelFdLevel(ks);
+    if (n == 0 && woke_child) continue;  // a child's item is queued now: harvest it
     if (n > 0) {
       if (kernel_polled) {
         ks->user_only_streak.store(0, std::memory_order_relaxed);
@@ -288,7 +402,8 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
       tmo = &left;
     }
     rang = false;
-    n = ks->Harvest(events, maxevents, tmo, sigmask, &rang);
+    woke_child = false;
+    n = ks->Harvest(events, maxevents, tmo, sigmask, &rang, &woke_child);
     {
       std::lock_guard guard(wq_.lock);
       if (rang) ks->rung = false;
@@ -302,12 +417,16 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
       if (n < maxevents && EventsAvailable()) {
         const int u = SendEvents(events + n, maxevents - n);
         if (u > 0) n += u;
+      } else if (rang) {
+        KernelRingTaken(ks);  // no room for what rang: another sleeper may take it
       }
       ks->user_only_streak.store(0, std::memory_order_relaxed);
       LowerKernelFdLevel(ks);
       return n;
     }
-    // Nothing from the kernel: the doorbell (harvest the ready list) or the timeout.
+    // Nothing from the kernel: the doorbell or a child (harvest the ready list), or the
+    // timeout.
+    if (woke_child) rang = true;
     if (!rang || (tmo != nullptr && tmo->tv_sec == 0 && tmo->tv_nsec == 0)) timed_out = true;
     if (rang && tmo != nullptr) {
       const timespec rest = platform::Remaining(timeout->Deadline());

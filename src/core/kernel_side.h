@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "core/wait_queue.h"
 
@@ -57,11 +58,21 @@ class KernelSide {
   int Ctl(int op, int fd, const epoll_event* event);
   // epoll_pwait2() on the hidden instance. Drops the doorbell's event (*rang = true),
   // restores escaped data. Returns the number of events left in `events`, or -errno.
+  // *woke_child: a child's pollers were woken (the ready list may have grown).
   int Harvest(epoll_event* events, int maxevents, const timespec* timeout,
-              const sigset_t* sigmask, bool* rang);
+              const sigset_t* sigmask, bool* rang, bool* woke_child);
   // The hidden instance has an event to report (a poll() with timeout 0).
   [[nodiscard]] bool Readable() const;
   [[nodiscard]] int items() const { return items_.load(std::memory_order_relaxed); }
+
+  // Nesting: the hidden instance of a child uepoll instance that has one is watched by
+  // ours (EPOLLIN | EPOLLET) while one of our items watches the child; its events wake the
+  // child's pollers (`child_poll_wait`), which queues those items here. `key` names the
+  // child. Link/Unlink run under our ep->mtx. Returns 0 or -errno.
+  int LinkChild(const void* key, int child_epfd, WaitQueueHead* child_poll_wait,
+                const void* item);
+  void UnlinkChild(const void* key, int child_epfd, const void* item);
+  [[nodiscard]] int epfd() const { return epfd_; }
 
   // The descriptor uep_epoll_kernel_fd() hands out, made on first use (ep->mtx held).
   // Returns it or -errno. Link `level` afterwards.
@@ -92,9 +103,22 @@ class KernelSide {
   int level_fd_ = -1;
   std::atomic<int> items_{0};  // kernel descriptors added and not deleted (closing one
                                // without DEL leaves it counted: only costs a poll)
-  std::mutex mu_;                                    // escapes_, next_escape_
-  std::unordered_map<uint64_t, uint64_t> escapes_;   // escape id -> caller's data
+  // What an escape id stands for: the caller's data, or a child instance's pollers.
+  struct Escape {
+    uint64_t data;
+    WaitQueueHead* child_poll_wait;
+  };
+  struct Child {
+    uint64_t escape = 0;
+    std::vector<const void*> items;  // our items on the child
+  };
+  // Allocates an escape id (mu_ held); 0 if none is left.
+  uint64_t NewEscape(const Escape& escape);
+
+  std::mutex mu_;                                 // escapes_, next_escape_, children_
+  std::unordered_map<uint64_t, Escape> escapes_;  // escape id -> what it stands for
   uint64_t next_escape_ = 1;
+  std::unordered_map<const void*, Child> children_;
 };
 
 // The functions of `bell` and `level` (wait-queue functions: no allocation, no blocking).
