@@ -27,6 +27,7 @@
 #include "core/wait_queue.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/fault.h"
 #include "uepoll/uepoll.h"
 
 using uep::capi::Ret;
@@ -109,7 +110,7 @@ PollWqueues::~PollWqueues() {
 
 PollHook* PollWqueues::NewHook() {
   if (last->used == PollHookChunk::kSize) {
-    auto* chunk = new (std::nothrow) PollHookChunk;
+    auto* chunk = TryNew<PollHookChunk>();
     if (chunk == nullptr) return nullptr;
     last->next = chunk;
     last = chunk;

@@ -7,6 +7,7 @@
 #include <new>
 
 #include "capi/capi.h"
+#include "platform/fault.h"
 #include "files/timerfd.h"
 #include "platform/capability.h"
 #include "uepoll/uepoll.h"
@@ -35,7 +36,7 @@ int DoCreate(int clockid, int flags) {
       !platform::HasEffectiveCapability(CAP_WAKE_ALARM)) {
     return -EPERM;
   }
-  auto* file = new (std::nothrow) TimerFd(clockid, flags);
+  auto* file = TryNew<TimerFd>(clockid, flags);
   if (file == nullptr) return -ENOMEM;
   const int fd = Table().Install(file, (flags & TFD_CLOEXEC) != 0);
   if (fd < 0) FilePut(file);  // never published
