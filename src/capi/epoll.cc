@@ -7,10 +7,10 @@
 #include <new>
 
 #include "capi/capi.h"
-#include "platform/fault.h"
 #include "core/eventpoll.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/fault.h"
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 

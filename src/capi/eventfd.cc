@@ -3,8 +3,8 @@
 #include <new>
 
 #include "capi/capi.h"
-#include "platform/fault.h"
 #include "files/eventfd.h"
+#include "platform/fault.h"
 #include "uepoll/uepoll.h"
 
 using uep::capi::Ret;

@@ -68,7 +68,7 @@ std::mutex epmutex;
 uint64_t loop_check_gen = 0;            // epmutex
 std::vector<File*> tfile_check_list;    // epmutex: leaf files whose wake-up paths grow
 std::unordered_set<File*> tfile_listed;  // epmutex
-bool tfile_check_failed = false;        // epmutex: a file could not be listed (ENOMEM)
+bool tfile_check_failed = false;         // epmutex: a file could not be listed (ENOMEM)
 
 std::atomic<long> epoll_watches{0};
 

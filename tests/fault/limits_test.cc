@@ -34,9 +34,7 @@ using uep::test::Session;
 
 bool OnUepoll(Fd any) { return any.num >= uep_fd_base(); }
 
-std::string Outcome(int r) {
-  return r < 0 ? "-1 " + std::string(strerrorname_np(errno)) : "ok";
-}
+std::string Outcome(int r) { return r < 0 ? "-1 " + std::string(strerrorname_np(errno)) : "ok"; }
 
 // The descriptor limit of the backend `probe` came from, as the first number it will not
 // hand out; returns the previous one.
@@ -66,8 +64,8 @@ void NoteSocketpair(Session& s, Fd probe) {
 }
 
 void NoteTimerfd(Session& s, Fd probe) {
-  const int r = OnUepoll(probe) ? uep_timerfd_create(CLOCK_MONOTONIC, 0)
-                                : timerfd_create(CLOCK_MONOTONIC, 0);
+  const int r =
+      OnUepoll(probe) ? uep_timerfd_create(CLOCK_MONOTONIC, 0) : timerfd_create(CLOCK_MONOTONIC, 0);
   s.Note("timerfd_create = " + Outcome(r));
   if (r >= 0) OnUepoll(probe) ? uep_close(r) : close(r);
 }
@@ -85,17 +83,17 @@ DIFF_TEST(NofileLimit, EveryCreatorStopsAtTheLimit) {
   NoteSocketpair(s, probe);
   NoteTimerfd(s, probe);
   s.Dup(probe);
-  s.FcntlDupfd(probe, F_DUPFD, a);            // below the limit, nothing free: EMFILE
-  s.FcntlDupfd(probe, F_DUPFD, limit);        // at the limit: EINVAL
+  s.FcntlDupfd(probe, F_DUPFD, a);      // below the limit, nothing free: EMFILE
+  s.FcntlDupfd(probe, F_DUPFD, limit);  // at the limit: EINVAL
   s.FcntlDupfd(probe, F_DUPFD_CLOEXEC, Session::Raw(probe.num + 100));
-  s.Dup2(probe, limit);                       // beyond: EBADF
+  s.Dup2(probe, limit);  // beyond: EBADF
   s.Dup3(probe, Session::Raw(probe.num + 100), O_CLOEXEC);
-  s.Dup2(probe, a);                           // onto an open number below: fine
+  s.Dup2(probe, a);  // onto an open number below: fine
   // One number free: a pipe needs two and takes neither.
   s.Close(ep);
   s.Pipe2(O_NONBLOCK);
   NoteSocketpair(s, probe);
-  const Fd b = s.Eventfd(2, EFD_NONBLOCK);    // gets the free number
+  const Fd b = s.Eventfd(2, EFD_NONBLOCK);  // gets the free number
   s.Close(b);
   s.Close(a);
   const auto [rd, wr] = s.Pipe2(O_NONBLOCK);  // two free: both ends
@@ -104,7 +102,7 @@ DIFF_TEST(NofileLimit, EveryCreatorStopsAtTheLimit) {
   s.Write(wr, 5);
   s.Read(rd);
   s.Eventfd(0, 0);
-  s.Dup2(probe, rd);                          // but are beyond it for dup2
+  s.Dup2(probe, rd);  // but are beyond it for dup2
   SetNofileLimit(probe, old);
 }
 
@@ -131,7 +129,9 @@ class WatchLimit : public ::testing::Test {
   void SetUp() override { old_ = uep_get_max_user_watches(); }
   void TearDown() override { EXPECT_EQ(0, uep_set_max_user_watches(old_)); }
   // Allows `n` more watches than the process has now.
-  static void AllowMore(long n) { ASSERT_EQ(0, uep_set_max_user_watches(uep_get_epoll_watches() + n)); }
+  static void AllowMore(long n) {
+    ASSERT_EQ(0, uep_set_max_user_watches(uep_get_epoll_watches() + n));
+  }
 
   static int Add(int ep, int fd, uint32_t events = EPOLLIN) {
     epoll_event e{events, {.fd = fd}};
