@@ -21,21 +21,12 @@
 #include <vector>
 
 #include "core/eventpoll.h"
+#include "support/sanitizer.h"
 #include "uepoll/uepoll.h"
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using uep::test::kSanitized;
 constexpr int kScale = kSanitized ? 10 : 1;
 
 constexpr double kKernelItemBytes = 128 + 64 + 16;
