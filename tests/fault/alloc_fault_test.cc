@@ -15,9 +15,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -420,6 +422,31 @@ TEST(CtlFaults, AddPipeAndSocketEnds) {
   EXPECT_GE(AddWithFaults(ep, p[0], state, fill(p[1], p[0])), 2);
   EXPECT_GE(AddWithFaults(ep, sv[0], state, fill(sv[1], sv[0])), 1);
   for (int fd : {ep, p[0], p[1], sv[0], sv[1]}) EXPECT_EQ(0, uep_close(fd));
+}
+
+// --- poll ---------------------------------------------------------------------------
+
+TEST(PollFaults, ASleepingPollFailsWithEnomemAndLeavesNoHook) {
+  // 40 uepoll files (more hooks than the on-stack chunk holds) and a kernel one; none
+  // ready, so the first pass hangs a hook on each: do_poll() answers the failure of any
+  // with -ENOMEM when nothing is ready.
+  std::vector<int> efds;
+  for (int i = 0; i < 40; ++i) efds.push_back(uep_eventfd(0, EFD_NONBLOCK));
+  const int kfd = eventfd(0, EFD_NONBLOCK);
+  ASSERT_GE(kfd, 0);
+  std::vector<pollfd> set;
+  for (int fd : efds) set.push_back({fd, POLLIN, 0});
+  set.push_back({kfd, POLLIN, 0});
+  Observed state;
+  state.Watch(efds.front()).Watch(efds.back());
+  const long sites = FailEachAllocation(
+      state, [&] { return uep_poll(set.data(), set.size(), 1); },
+      [](const Failure& f) { return IsError(f, {ENOMEM}); });
+  EXPECT_GE(sites, 3);  // the kernel set, the pinned files, the second chunk of hooks
+  // Waking every file now would run any hook left behind (ASan: use after free).
+  for (int fd : efds) EXPECT_EQ(0, uep_eventfd_write(fd, 1));
+  CloseAll(efds);
+  EXPECT_EQ(0, close(kfd));
 }
 
 // --- file operations ----------------------------------------------------------------------
