@@ -61,6 +61,11 @@ inline bool Ours(int fd) {
   return FdTable::Get().Owns(fd);
 }
 
+// What a uepoll descriptor is, as fstat and lseek tell kinds apart: sockets, pipes, and
+// anonymous-inode files (eventfd, epoll, timerfd).
+enum class FileKind { kSocket, kPipe, kAnonymous };
+FileKind KindOf(int fd);
+
 // The next definition of `name` (libc's); resolved once, on first use.
 void* NextSymbol(const char* name);
 
