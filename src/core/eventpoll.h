@@ -94,6 +94,9 @@ class EventPoll final : public File {
   int CtlKernel(int op, int fd, epoll_event* event);
   // uep_epoll_kernel_fd(): a kernel descriptor readable while events are ready, or -errno.
   int KernelFd();
+  // The hidden kernel instance while it holds kernel descriptors, else -1: poll(2) over
+  // this instance sleeps on it too, so a kernel descriptor's readiness wakes the poller.
+  [[nodiscard]] int KernelSleepFd() const;
 
  private:
   friend int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
