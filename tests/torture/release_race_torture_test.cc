@@ -53,7 +53,9 @@ TEST(Torture, InstanceReleaseRacesTargetRelease) {
     EXPECT_EQ(0, uep_close(ep));
     while (round.load() == go) {
     }
-    if (fds[1] >= 0) EXPECT_EQ(0, uep_close(fds[1]));
+    if (fds[1] >= 0) {
+      EXPECT_EQ(0, uep_close(fds[1]));
+    }
     ++rounds;
   }
   quit.store(true);

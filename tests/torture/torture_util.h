@@ -40,6 +40,13 @@ inline Clock::time_point TortureEnd(double share) {
                             std::chrono::duration<double>(TortureSeconds() * share));
 }
 
+// How long a thread may finish nothing (UEPOLL_TORTURE_STALL, default 10 s).
+inline double StallSeconds() {
+  const char* env = std::getenv("UEPOLL_TORTURE_STALL");
+  const double v = env != nullptr ? std::strtod(env, nullptr) : 0.0;
+  return v > 0.0 ? v : 10.0;
+}
+
 // What one thread is doing: its current operation and descriptor, and how many
 // operations it has finished. Written by the thread, read by the watchdog.
 struct ThreadStatus {
@@ -64,11 +71,8 @@ struct ThreadStatus {
 // deadlocked or wake-up-starved thread is never waited out.
 class ProgressWatchdog {
  public:
-  explicit ProgressWatchdog(std::function<bool()> quiescent = {}) : quiescent_(std::move(quiescent)) {
-    const char* env = std::getenv("UEPOLL_TORTURE_STALL");
-    const double v = env != nullptr ? std::strtod(env, nullptr) : 0.0;
-    stall_ = std::chrono::duration<double>(v > 0.0 ? v : 10.0);
-  }
+  explicit ProgressWatchdog(std::function<bool()> quiescent = {})
+      : quiescent_(std::move(quiescent)), stall_(StallSeconds()) {}
   ~ProgressWatchdog() { Stop(); }
   ProgressWatchdog(const ProgressWatchdog&) = delete;
   ProgressWatchdog& operator=(const ProgressWatchdog&) = delete;
