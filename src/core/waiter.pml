@@ -35,8 +35,16 @@
  *   liveness (ltl all_consumed; ./pan -a -f): under weak fairness, every run eventually
  *     reads every write: no lost wake-up and no cycle that defers the reads forever.
  *
- * Run: spin -a src/core/waiter.pml && gcc -O2 -o pan pan.c && ./pan -m100000 -N safety
- *      (liveness: gcc -O2 -DNFAIR=3 -o pan pan.c && ./pan -a -f -N all_consumed)
+ *   Liveness assumes no thread starves on ep->lock: -DFAIR_LOCKS makes it a FIFO ticket
+ *   lock (see there).
+ * The model is written for NW = NI = 2 (wake_one_waiter, flush_deferred, the transfer).
+ *
+ * Run (tests/model/check_model.sh does this in a temporary directory):
+ *   safety:   spin -a waiter.pml && gcc -O2 -DSAFETY -DNOCLAIM -DCOLLAPSE -o pan pan.c &&
+ *             ./pan -m400000
+ *   liveness: spin -a -DFAIR_LOCKS waiter.pml && gcc -O2 -DCOLLAPSE -DNFAIR=3 -o pan pan.c &&
+ *             ./pan -a -f -m400000
+ *   a counterexample: spin -t -p -k model.pml.trail waiter.pml
  * Broken variants, each of which spin must reject (tests/model/CMakeLists.txt checks):
  *   -DBROKEN_NO_RECHECK        queue without re-checking the ready list under ep->lock
  *   -DBROKEN_TIMEOUT_DROPS     a timed-out waiter ignores a wake-up that raced its timeout
