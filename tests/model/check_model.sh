@@ -22,7 +22,7 @@ cflags=(-O2 -DCOLLAPSE)
 [[ $expect == rejected ]] && cflags=(-O0 -DCOLLAPSE)
 run=(./pan -m400000)
 if [[ $kind == liveness ]]; then
-  defines+=(-DFAIR_LOCKS)
+  defines+=(-DFAIR_LOCKS -DLIVENESS_ONLY)
   cflags+=(-DNFAIR=3)
   run+=(-a -f)
 else
