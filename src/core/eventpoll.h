@@ -107,7 +107,9 @@ class EventPoll final : public File {
   uint32_t ItemPoll(EpItem* epi, PollTable* pt, int depth);
   int Insert(const epoll_event& event, File* tfile, int fd, bool full_check);
   int Modify(EpItem* epi, const epoll_event& event);
-  void Remove(EpItem* epi);
+  // `file_pinned`: the caller keeps epi->file alive (a DEL in an RCU read section, or the
+  // file's own release); false from Release(), see there.
+  void Remove(EpItem* epi, bool file_pinned = true);
   void UnregisterPollWait(EpItem* epi);
   EpItem* Find(File* file, int fd);
   void IndexInsert(EpItem* epi);
