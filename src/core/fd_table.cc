@@ -34,11 +34,6 @@ int ConfiguredCapacity(long base) {
 
 }  // namespace
 
-FdTable& FdTable::Get() {
-  static FdTable* table = new FdTable;  // never destroyed: lookups may run during exit
-  return *table;
-}
-
 FdTable::FdTable()
     : base_(static_cast<int>(std::max<long>(1L << 30, std::min<long>(ReadNrOpen(), INT_MAX / 2)))),
       capacity_(ConfiguredCapacity(base_)),

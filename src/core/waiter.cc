@@ -17,7 +17,7 @@
 
 namespace uep {
 
-thread_local waiter_detail::DeferredWakes waiter_detail::tls_wakes
+constinit thread_local waiter_detail::DeferredWakes waiter_detail::tls_wakes
     __attribute__((tls_model("initial-exec")));
 
 namespace {

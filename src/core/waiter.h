@@ -60,9 +60,9 @@ struct DeferredWake {
 struct DeferredWakes {
   int depth = 0;
   int count = 0;
-  DeferredWake wakes[16];
+  DeferredWake wakes[16]{};
 };
-extern thread_local DeferredWakes tls_wakes __attribute__((tls_model("initial-exec")));
+extern thread_local constinit DeferredWakes tls_wakes __attribute__((tls_model("initial-exec")));
 }  // namespace waiter_detail
 
 class WakeScope {
