@@ -426,6 +426,26 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
 }
 
 int EventPoll::Modify(EpItem* epi, const epoll_event& event) {
+  if (epi->file->PollIsLockless()) {
+    // One lock instead of lock + fence + lock: the target's Poll() may run under ep->lock
+    // (as in the lockless transfer). A callback takes ep->lock after the target's state
+    // changed, so either it ran before (this poll sees that state) or it runs after (and
+    // sees the new mask).
+    bool pwake = false;
+    {
+      std::lock_guard guard(wq_.lock);
+      epi->events.store(event.events, std::memory_order_relaxed);
+      epi->data.store(event.data.u64, std::memory_order_relaxed);
+      PollTable pt;
+      const uint32_t revents = ItemPoll(epi, &pt, 1);
+      if ((revents & event.events) != 0) {
+        UEP_TRACE(kReadyOnCtl, nullptr, nullptr, epi, this, revents, 2);
+        pwake = ReadyLocked(epi);
+      }
+    }
+    if (pwake) WakeUpPoll(&poll_wait_, EPOLLIN);
+    return 0;
+  }
   {
     // A lockless transfer (SendEvents under ep->lock alone) reads the mask and data of a
     // reported item and disarms a one-shot one without ep->mtx: under ep->lock the new
