@@ -57,7 +57,6 @@
 
 #include "core/trace.h"
 #include "core/waiter.h"
-#include "core/waiter.h"
 #include "platform/clock.h"
 
 namespace uep {
@@ -691,7 +690,7 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
     timed_out = r == -ETIMEDOUT;
     interrupted = r == -EINTR;
     eavail = true;
-    if (waiter.woken.load(std::memory_order_acquire) == 0) {
+    if (!WaiterWoken(&waiter)) {
       std::lock_guard guard(wq_.lock);
       // Woken between the timeout and here: the wake-up is ours, harvest it.
       if (timed_out) eavail = !waiter.wait.entry.Linked();

@@ -41,7 +41,7 @@ ssize_t EventFd::ReadValue(uint64_t* value, int io_flags, SleepPermit* permit) {
     Waiter waiter;
     while (count_.load(std::memory_order_relaxed) == 0) {
       if (!permit->Acquire()) return -EBADF;
-      waiter.woken.store(0, std::memory_order_relaxed);
+      waiter.woken.store(kWaiterArmed, std::memory_order_relaxed);
       if (!waiter.wait.entry.Linked()) AddWaitQueueTailLocked(&wqh_, &waiter.wait);
       guard.unlock();
       const int r = WaiterSleep(&waiter, platform::kNever, SleepKind::kRestartable, nullptr, 0);
@@ -69,7 +69,7 @@ ssize_t EventFd::WriteValue(uint64_t ucnt, int io_flags, SleepPermit* permit) {
     Waiter waiter;
     while (ULLONG_MAX - count_.load(std::memory_order_relaxed) <= ucnt) {
       if (!permit->Acquire()) return -EBADF;
-      waiter.woken.store(0, std::memory_order_relaxed);
+      waiter.woken.store(kWaiterArmed, std::memory_order_relaxed);
       if (!waiter.wait.entry.Linked()) AddWaitQueueTailLocked(&wqh_, &waiter.wait);
       guard.unlock();
       const int r = WaiterSleep(&waiter, platform::kNever, SleepKind::kRestartable, nullptr, 0);
