@@ -58,6 +58,7 @@
 #include "core/trace.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/cpu.h"
 
 namespace uep {
 namespace {
@@ -658,6 +659,20 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents) {
   return res;
 }
 
+// ep_busy_loop(): spin on the ready list before sleeping, with no waiter queued, so that a
+// producer's callback finds nobody to wake: it neither calls a wake function nor touches this
+// thread's stack, and the only cache line that crosses is the instance's own.
+bool EventPoll::BusyLoop() {
+  const int rounds = busy_poll_rounds_.load(std::memory_order_relaxed);
+  if (rounds == 0) return false;
+  FlushDeferredWakes();  // nobody waits for us while we spin
+  for (int i = 0; i < rounds; ++i) {
+    if (EventsAvailable()) return true;
+    platform::CpuRelax();
+  }
+  return false;
+}
+
 int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeout,
                     const sigset_t* sigmask, SleepPermit* permit) {
   bool timed_out = timeout.nonblocking();
@@ -671,6 +686,10 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
     if (timed_out) return 0;
     if (interrupted) return -EINTR;
     if (!permit->Acquire()) return -EBADF;
+    if (BusyLoop()) {
+      eavail = true;
+      continue;
+    }
 
     Waiter waiter;
     if (sigmask != nullptr) {
@@ -684,8 +703,7 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
     }
     if (eavail) continue;
     UEP_TRACE(kEpWait, &waiter, &wq_, nullptr, this, 0, 0);
-    const int r = WaiterSleep(&waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask,
-                              busy_poll_rounds_.load(std::memory_order_relaxed));
+    const int r = WaiterSleep(&waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask, 0);
     UEP_TRACE(kSleepEnd, &waiter, &wq_, nullptr, this, uint32_t(r), 0);
     timed_out = r == -ETIMEDOUT;
     interrupted = r == -EINTR;

@@ -95,6 +95,8 @@ class EventPoll final : public File {
   friend struct EpLoopCheck;
 
   uint32_t PollAtDepth(PollTable* wait, int depth);
+  // Spins up to busy_poll_rounds_ for events; true if some became available.
+  bool BusyLoop();
   uint32_t ItemPoll(EpItem* epi, PollTable* pt, int depth);
   int Insert(const epoll_event& event, File* tfile, int fd, bool full_check);
   int Modify(EpItem* epi, const epoll_event& event);
