@@ -49,6 +49,9 @@ struct EpItem {
   EventPoll* ep;                    // the instance that owns the item
   ListHead fllink;                  // on file->f_ep (file->f_lock)
   std::atomic<uint32_t> events;     // wanted events + private bits; written under ep->mtx
+  // Every event bit `events` ever held (it only grows, at ADD and MOD, under ep->mtx and each
+  // hook's queue lock): a callback whose key has none of them returns without ep->lock.
+  std::atomic<uint32_t> key_hint;
   std::atomic<uint64_t> data;       // user data; written under ep->mtx
   EpPollEntry first_pwq;            // most files have one queue: no second allocation
   bool first_pwq_used = false;      // (ep->mtx)

@@ -95,6 +95,10 @@ ssize_t EventFd::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* p
   uint64_t value = 0;
   const ssize_t r = ReadValue(&value, io_flags, permit);
   if (r < 0) return r;
+  if (iovcnt == 1 && iov[0].iov_base != nullptr) {
+    std::memcpy(iov[0].iov_base, &value, sizeof value);  // read(2): one 8-byte copy, inlined
+    return r;
+  }
   const auto* src = reinterpret_cast<const char*>(&value);
   size_t left = sizeof value;
   for (int i = 0; i < iovcnt && left > 0; ++i) {
