@@ -17,7 +17,8 @@
  * 3) file->f_lock (SpinLock). The list of items watching a file. Taken under ep->mtx; the
  *    wake-up path check walks upwards holding a chain of them (acyclic, bottom first).
  * 4) a target's wait-queue lock (WaitQueueHead::lock). Held by whoever wakes the target's
- *    queue, so EpPollCallback always runs under it. Taken alone by the queue procedure.
+ *    queue, so EpPollCallback always runs under it. Taken alone by the queue procedure,
+ *    and under 2 by Modify() to widen an item's key_hint (nothing else held).
  * 5) ep->lock (= ep->wq_.lock, SpinLock). The ready list, the overflow list and the
  *    waiters of the instance. Taken inside EpPollCallback, i.e. under 4; waiters are woken
  *    with it held (their function only unlinks and posts a futex).
