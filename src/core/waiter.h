@@ -61,6 +61,11 @@ inline bool WaiterWoken(const Waiter* waiter) {
 // (kArmed -> kSleeping) so that wakers post. False if the waiter was woken already.
 bool WaiterPrepareSleep(Waiter* waiter);
 
+// Rings a kernel eventfd doorbell (writes 1), now or at the end of the current WakeScope,
+// like a waiter's wake-up: for wait-queue entries that stand for threads asleep in the
+// kernel (core/kernel_side.h).
+void WaiterRingDoorbell(int doorbell);
+
 }  // namespace uep
 
 namespace uep {
