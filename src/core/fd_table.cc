@@ -35,6 +35,10 @@ int ConfiguredCapacity(long base) {
 
 }  // namespace
 
+FdTable* FdTable::Create() {
+  return new FdTable;  // never destroyed: lookups may run during exit
+}
+
 FdTable::FdTable()
     : base_(static_cast<int>(std::max<long>(1L << 30, std::min<long>(ReadNrOpen(), INT_MAX / 2)))),
       capacity_(ConfiguredCapacity(base_)),

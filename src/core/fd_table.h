@@ -28,7 +28,7 @@ class FdTable {
   // Inline: every uep_* call resolves a descriptor through it (an out-of-line call was
   // visible in the profile of wait(0)).
   static FdTable& Get() {
-    static FdTable* const table = new FdTable;  // never destroyed: lookups may run during exit
+    static FdTable* const table = Create();
     return *table;
   }
 
@@ -84,6 +84,7 @@ class FdTable {
   };
 
   FdTable();
+  static FdTable* Create();  // out of line: the allocation stays in fd_table.cc
   std::atomic<uintptr_t>* SlotLocked(unsigned idx);
   int AllocLocked(unsigned min_idx);
   void MarkUsedLocked(unsigned idx);
