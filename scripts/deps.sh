@@ -18,6 +18,7 @@ test_packages=(
   groff-base                 # man-page checks (man -l)
   pkg-config                 # tests/packaging: the consumer built against uepoll.pc
   libevent-dev               # examples/libevent_loop.cc: libevent watching a uepoll instance
+  spin                       # tests/model: the wait/wake protocol model (src/core/waiter.pml)
 )
 
 case "${1:-test}" in
