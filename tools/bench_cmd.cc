@@ -497,7 +497,7 @@ void RoundTripRows(const Options& o) {
   // The sides take turns in chunks, so that each samples the same moods of the machine (a
   // VM's wake-up latency drifts between a few and tens of microseconds).
   constexpr int kChunks = 10;
-  std::vector<double> k_rtt, u_rtt, f_rtt, ud_rtt;
+  std::vector<double> k_rtt, u_rtt, f_rtt, ft_rtt, ud_rtt;
   auto append = [](std::vector<double>& to, const std::vector<double>& from) {
     to.insert(to.end(), from.begin(), from.end());
   };
@@ -505,29 +505,32 @@ void RoundTripRows(const Options& o) {
     append(k_rtt, bench::EpollPingPong<Kernel>(rounds / kChunks, 0));
     append(u_rtt, bench::EpollPingPong<Uepoll>(rounds / kChunks, 0));
     append(f_rtt, bench::FutexPingPong(rounds / kChunks));
-    append(ud_rtt, bench::EpollPingPong<Uepoll>(rounds / kChunks, -1));
+    append(ft_rtt, bench::FutexPingPong(rounds / kChunks, true));
+    append(ud_rtt, bench::EpollPingPong<Uepoll>(rounds / kChunks, 64));
   }
   const Percentiles k = bench::Summarize(k_rtt);
   const Percentiles u = bench::Summarize(u_rtt);
   const Percentiles f = bench::Summarize(f_rtt);
+  const Percentiles ft = bench::Summarize(ft_rtt);
   // Spinning hand-offs sleep in neither case: one run each.
   const int spins = o.quick ? rounds : rounds * 4;
   const Percentiles ub = bench::Summarize(bench::EpollPingPong<Uepoll>(spins, busy));
   const Percentiles s = bench::Summarize(bench::SpinPingPong(spins));
   const Percentiles ud = bench::Summarize(ud_rtt);
-  auto sleeping = [&](const char* what, double kv, double uv, double fv, bool targeted) {
+  auto sleeping = [&](const char* what, double kv, double uv, double fv, double ftv,
+                      bool targeted) {
     Row r = TimeRow(std::string("sleeping round trip (busy-poll 0), ") + what, {kv, uv, true});
-    r.reference = "futex floor " + Ns(fv);
+    r.reference = "futex floor " + Ns(fv) + " (timed " + Ns(ftv) + ")";
     if (targeted) {
       r.target = Verdict(uv <= fv * 1.15 && uv < kv,
                          "<=1.15x futex (" + Fmt("%.2f", uv / fv) + "x), < kernel");
     }
     Emit(std::move(r));
   };
-  sleeping("median", k.median_ns, u.median_ns, f.median_ns, true);
+  sleeping("median", k.median_ns, u.median_ns, f.median_ns, ft.median_ns, true);
   if (!o.quick) {
-    sleeping("p99", k.p99_ns, u.p99_ns, f.p99_ns, false);
-    sleeping("p99.9", k.p999_ns, u.p999_ns, f.p999_ns, false);
+    sleeping("p99", k.p99_ns, u.p99_ns, f.p99_ns, ft.p99_ns, false);
+    sleeping("p99.9", k.p999_ns, u.p999_ns, f.p999_ns, ft.p999_ns, false);
   }
   auto busy_row = [&](const char* what, double kv, double uv, double sv, bool targeted) {
     Row r = TimeRow(std::string("round trip, uepoll busy-poll 1e6, ") + what, {kv, uv, true});
@@ -538,7 +541,7 @@ void RoundTripRows(const Options& o) {
   };
   busy_row("median", k.median_ns, ub.median_ns, s.median_ns, true);
   if (!o.quick) busy_row("p99", k.p99_ns, ub.p99_ns, s.p99_ns, false);
-  Row d = TimeRow("round trip, uepoll default busy-poll (64), median",
+  Row d = TimeRow("round trip, uepoll busy-poll 64 (old default), median",
                   {k.median_ns, ud.median_ns, true});
   d.kernel += "*";
   Emit(std::move(d));
