@@ -71,9 +71,25 @@ void TimerFd::Unpin() { FilePut(this); }
 void TimerFd::Fire(uint64_t gen) {
   std::lock_guard guard(wqh_.lock);
   if (gen != generation()) return;  // re-armed or disarmed since it was taken off the queue
+  queued_ = false;
+  ExpireLocked();
+}
+
+void TimerFd::ExpireLocked() {
   expired_ = true;
   ticks_.store(ticks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   WakeUpLocked(&wqh_, 1, EPOLLIN);
+}
+
+// An hrtimer fires from an interrupt, on time; the timer thread can run late (a loaded
+// machine, a sanitizer). So an expiry that is due is delivered by whichever looks first,
+// the thread or a read/gettime/settime, and they see what they would see on the kernel.
+// Cancel() makes the thread's late fire stale.
+void TimerFd::DeliverDueLocked() {
+  if (!queued_ || NowLocked() < expires_) return;
+  TimerService::Get().Cancel(this);
+  queued_ = false;
+  ExpireLocked();
 }
 
 // timerfd_clock_was_set()
@@ -107,7 +123,10 @@ uint64_t TimerFd::ForwardNowLocked() {
   return orun;
 }
 
-void TimerFd::RestartLocked() { TimerService::Get().Arm(this, base_, expires_); }
+void TimerFd::RestartLocked() {
+  TimerService::Get().Arm(this, base_, expires_);
+  queued_ = true;
+}
 
 int64_t TimerFd::RemainingLocked() const {
   const int64_t remaining = expires_ - NowLocked();
@@ -128,6 +147,7 @@ ssize_t TimerFd::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* p
   uint64_t ticks = 0;
   {
     std::unique_lock guard(wqh_.lock);
+    DeliverDueLocked();
     if ((io_flags & kIoNonblock) != 0) {
       res = -EAGAIN;
     } else if (ticks_.load(std::memory_order_relaxed) == 0) {
@@ -208,7 +228,9 @@ int TimerFd::SetTime(int flags, const itimerspec& new_value, itimerspec* old_val
   }
   // Stop the timer before reprogramming it; a periodic timer that expired is advanced
   // first, so the old value tells when it would have fired next.
+  DeliverDueLocked();
   service.Cancel(this);
+  queued_ = false;
   if (expired_ && tintv_ != 0) ForwardNowLocked();
   old_value->it_value = ToTimespec(RemainingLocked());
   old_value->it_interval = ToTimespec(tintv_);
@@ -227,6 +249,7 @@ int TimerFd::SetTime(int flags, const itimerspec& new_value, itimerspec* old_val
   if (texp != 0) {
     if (!abs) expires_ = AddSafe(NowLocked(), texp);
     service.Arm(this, base_, expires_);
+    queued_ = true;
     if (CanceledLocked()) return -ECANCELED;
   }
   return 0;
@@ -234,6 +257,7 @@ int TimerFd::SetTime(int flags, const itimerspec& new_value, itimerspec* old_val
 
 void TimerFd::GetTime(itimerspec* curr_value) {
   std::lock_guard guard(wqh_.lock);
+  DeliverDueLocked();
   if (expired_ && tintv_ != 0) {
     expired_ = false;
     ticks_.store(ticks_.load(std::memory_order_relaxed) + ForwardNowLocked() - 1,

@@ -53,6 +53,8 @@ class TimerFd final : public File, public TimerNode {
   void RestartLocked();         // hrtimer_restart(): queue at expires_ again
   [[nodiscard]] int64_t RemainingLocked() const;
   bool CanceledLocked();        // timerfd_canceled()
+  void ExpireLocked();          // timerfd_triggered()'s work
+  void DeliverDueLocked();      // an expiry that is due but the timer thread has not run
 
   WaitQueueHead wqh_;
   const int clockid_;
@@ -61,6 +63,7 @@ class TimerFd final : public File, public TimerNode {
   int64_t expires_ = 0;     // ns on base_'s clock
   int64_t tintv_ = 0;       // interval, ns
   bool expired_ = false;    // fired and not yet forwarded
+  bool queued_ = false;     // armed on the timer service and not yet fired
   bool might_cancel_ = false;
   bool canceled_ = false;   // the clock was set while might_cancel_ (moffs == KTIME_MAX)
   std::atomic<uint64_t> ticks_{0};  // written under wqh_.lock; Poll() reads it without
