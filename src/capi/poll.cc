@@ -27,6 +27,7 @@
 #include "core/wait_queue.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 
 using uep::capi::Ret;
@@ -176,7 +177,7 @@ int SleepWithKernelFds(Waiter* waiter, std::vector<pollfd>* sleep_set, platform:
     if (r > 0) {
       if (bell.revents != 0) {
         uint64_t drained = 0;
-        [[maybe_unused]] ssize_t n = read(bell.fd, &drained, sizeof drained);
+        [[maybe_unused]] ssize_t n = kernel::Read(bell.fd, &drained, sizeof drained);
         // A stale ring (a late wake of an earlier sleep) wakes nobody: sleep again.
         if (r == 1 && waiter->woken.load(std::memory_order_acquire) == 0) continue;
       }

@@ -52,6 +52,10 @@ inline void RcuReadUnlock() {
 // any section.
 void RcuSynchronize();
 
+// In a child after fork: only the calling thread exists, so every other reader record is
+// free (a section it was inside will never end) and membarrier is registered again.
+void RcuAfterForkInChild();
+
 // True when the caller is inside a section (for assertions).
 inline bool RcuInReadSection() {
   return rcu_detail::tls_reader != nullptr && rcu_detail::tls_reader->nesting != 0;

@@ -14,6 +14,7 @@
 #include "platform/clock.h"
 #include "platform/cpu.h"
 #include "platform/futex.h"
+#include "platform/kernel_fd.h"  // raw system calls: the preload library defines read, write ...
 
 namespace uep {
 
@@ -28,7 +29,7 @@ using waiter_detail::tls_wakes;
 void RingOrPost(std::atomic<uint32_t>* word, int doorbell) {
   if (doorbell >= 0) {
     const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(doorbell, &one, sizeof one);
+    [[maybe_unused]] ssize_t n = kernel::Write(doorbell, &one, sizeof one);
   } else {
     platform::FutexWake(word, 1);
   }
@@ -82,7 +83,7 @@ int ThreadDoorbell() {
       return tls_doorbell.fd;
     }
   }
-  tls_doorbell.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  tls_doorbell.fd = static_cast<int>(syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK));
   return tls_doorbell.fd;
 }
 
@@ -96,10 +97,10 @@ int SleepWithMask(Waiter* waiter, const timespec& deadline, const sigset_t* sigm
       left = platform::Remaining(deadline);
       tmo = &left;
     }
-    const int r = ppoll(&pfd, 1, tmo, sigmask);
+    const int r = static_cast<int>(syscall(SYS_ppoll, &pfd, 1, tmo, sigmask, _NSIG / 8));
     if (r > 0) {
       uint64_t drained = 0;
-      [[maybe_unused]] ssize_t n = read(waiter->doorbell, &drained, sizeof drained);
+      [[maybe_unused]] ssize_t n = kernel::Read(waiter->doorbell, &drained, sizeof drained);
       continue;
     }
     if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;

@@ -26,6 +26,17 @@ inline int Dup3(int oldfd, int newfd, int flags) {
 inline int Fcntl(int fd, int cmd, unsigned long arg) {
   return static_cast<int>(syscall(SYS_fcntl, fd, cmd, arg));
 }
+// A placeholder for a uepoll descriptor in placeholder numbering (core/fd_table.h): an
+// O_PATH descriptor, which every read, write, poll and epoll_ctl refuses with EBADF.
+// Lowest free number, or with `dup_of` >= 0 the lowest >= minfd (F_DUPFD of it).
+inline int OpenPlaceholder(bool cloexec, int minfd, int dup_of) {
+  if (dup_of >= 0) {
+    return static_cast<int>(
+        syscall(SYS_fcntl, dup_of, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, minfd));
+  }
+  return static_cast<int>(
+      syscall(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | (cloexec ? O_CLOEXEC : 0)));
+}
 inline bool IsOpen(int fd) { return syscall(SYS_fcntl, fd, F_GETFD, 0) >= 0; }
 // Whether fdget() finds the descriptor, as every I/O and epoll call does: open and not an
 // O_PATH one (those serve only *at(), fstat, close, dup and fcntl; the rest is EBADF).
