@@ -8,12 +8,19 @@
  *    an ADD that must check for loops, nesting depth and wake-up paths (a nested instance is
  *    involved), the release of an instance (Release) and the release of a watched file
  *    (EventPollReleaseFile), so that those two never tear down the same item at once and
- *    two ADDs cannot build a cycle without either seeing it.
+ *    two ADDs cannot build a cycle without either seeing it. Also held while a new kernel
+ *    side is linked into the parents' (PropagateKernelSideUp: each parent's 2 in turn, no
+ *    other 2 held).
  * 2) ep->mtx (Mutex, one per instance; spins, then sleeps). Held while items are added, changed or
  *    removed, during a transfer (SendEvents) and while the instance itself is polled. A
  *    transfer polls files with it held, and release of a watched file takes it, so an item's
  *    file stays alive while the item is used. When instances nest, a parent's mtx is taken
  *    before its child's (depth order; loops are refused with ELOOP).
+ * 2a) ks->mu_ (std::mutex, the instance's KernelSide: core/kernel_side.h). Escape ids and
+ *    the links of children's hidden kernel instances. Taken under 2 (ctl, Remove) or alone
+ *    by a harvest of the hidden instance, which under it wakes a child's poll_wait_ (6 of
+ *    the child, then 5 of the child's parents). Held across epoll_ctl system calls, never
+ *    across a sleep: threads sleep in the kernel with no lock held.
  * 3) file->f_lock (SpinLock). The list of items watching a file. Taken under ep->mtx; the
  *    wake-up path check walks upwards holding a chain of them (acyclic, bottom first).
  * 4) a target's wait-queue lock (WaitQueueHead::lock). Held by whoever wakes the target's
@@ -24,6 +31,9 @@
  * 6) ep->poll_wait_.lock. Taken by EpPollCallback after dropping 5, to wake whoever polls
  *    this instance; a parent instance's callback then takes the parent's 5 under it. This
  *    repeats at most kEpMaxNests + 1 times up a nesting chain.
+ *
+ * A kernel side's `bell` and `level` are non-exclusive entries on ep->wq_: their functions
+ * run under 5 and only post an eventfd write, deferred past the locks like a futex wake.
  *
  * A transfer from an instance none of whose items takes a lock in Poll() (eventfd: a
  * File::PollIsLockless() target) runs entirely under 5, skipping 2 and the overflow list:

@@ -85,7 +85,10 @@ int KernelSide::Ctl(int op, int fd, const epoll_event* event) {
 
 int KernelSide::Harvest(epoll_event* events, int maxevents, const timespec* timeout,
                         const sigset_t* sigmask, bool* rang, bool* woke_child) {
-  const int n = kernel::EpollPwait2(epfd_, events, maxevents, timeout, sigmask);
+  const bool poll_only = timeout != nullptr && timeout->tv_sec == 0 && timeout->tv_nsec == 0 &&
+                         sigmask == nullptr;
+  const int n = poll_only ? kernel::EpollPoll(epfd_, events, maxevents)
+                          : kernel::EpollPwait2(epfd_, events, maxevents, timeout, sigmask);
   if (n < 0) return -errno;
   int out = 0;
   for (int i = 0; i < n; ++i) {
@@ -414,6 +417,8 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
       if (n < maxevents && EventsAvailable()) {
         const int u = SendEvents(events + n, maxevents - n);
         if (u > 0) n += u;
+      } else if (rang) {
+        KernelRingTaken(ks);  // no room for what rang: another sleeper may take it
       }
       ks->user_only_streak.store(0, std::memory_order_relaxed);
       LowerKernelFdLevel(ks);

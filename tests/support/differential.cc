@@ -601,37 +601,28 @@ Fd Session::KernelEpollCreate1(int flags) {
   return fd;
 }
 
-namespace {
-// Records a call that made two kernel descriptors.
-std::string PairResult(int r, int err, const std::string& a, const std::string& b) {
-  return r < 0 ? "-1 " + ErrnoName(err) : "0 [" + a + ", " + b + "]";
+std::pair<Fd, Fd> Session::AdoptPair(const std::string& call, int r, int err, const int fds[2]) {
+  std::lock_guard guard(mu_);
+  const Fd a = Adopt(r < 0 ? -1 : fds[0]);
+  const Fd b = Adopt(r < 0 ? -1 : fds[1]);
+  AppendLocked(call + " = " +
+               (r < 0 ? "-1 " + ErrnoName(err) : "0 [" + NameLocked(a) + ", " + NameLocked(b) + "]"));
+  return {a, b};
 }
-}  // namespace
 
 std::pair<Fd, Fd> Session::KernelPipe2(int flags) {
   int fds[2] = {-1, -1};
   errno = 0;
   const int r = ::pipe2(fds, flags);
-  const int err = errno;
-  std::lock_guard guard(mu_);
-  const Fd a = Adopt(r < 0 ? -1 : fds[0]);
-  const Fd b = Adopt(r < 0 ? -1 : fds[1]);
-  AppendLocked("kernel pipe2(" + Hex(static_cast<unsigned>(flags)) + ") = " +
-               PairResult(r, err, NameLocked(a), NameLocked(b)));
-  return {a, b};
+  return AdoptPair("kernel pipe2(" + Hex(static_cast<unsigned>(flags)) + ")", r, errno, fds);
 }
 
 std::pair<Fd, Fd> Session::KernelSocketpair(int type) {
   int fds[2] = {-1, -1};
   errno = 0;
   const int r = ::socketpair(AF_UNIX, type, 0, fds);
-  const int err = errno;
-  std::lock_guard guard(mu_);
-  const Fd a = Adopt(r < 0 ? -1 : fds[0]);
-  const Fd b = Adopt(r < 0 ? -1 : fds[1]);
-  AppendLocked("kernel socketpair(AF_UNIX, " + Hex(static_cast<unsigned>(type)) + ") = " +
-               PairResult(r, err, NameLocked(a), NameLocked(b)));
-  return {a, b};
+  return AdoptPair("kernel socketpair(AF_UNIX, " + Hex(static_cast<unsigned>(type)) + ")", r,
+                   errno, fds);
 }
 
 // --- running a scenario

@@ -146,6 +146,8 @@ class Session {
   [[nodiscard]] std::string NameLocked(Fd fd) const;  // mu_ held
   // Names a descriptor a call just returned and tracks it as open (mu_ held).
   Fd Adopt(int num);
+  // Names the two descriptors a call returned in `fds` (unless r < 0) and records it.
+  std::pair<Fd, Fd> AdoptPair(const std::string& call, int r, int err, const int fds[2]);
   void Record(const std::string& call, long result, int err, const std::string& detail = "");
   // Appends to the trace of the calling thread (mu_ held).
   void AppendLocked(std::string line);

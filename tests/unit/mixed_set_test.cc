@@ -51,13 +51,30 @@ struct Mixed {
   }
   void KernelReady() const { ASSERT_EQ(1, write(sock[1], "x", 1)); }
   void UserReady() const { ASSERT_EQ(0, uep_eventfd_write(efd, 1)); }
+  void MakeReady(bool kernel_side) const {
+    if (kernel_side) {
+      KernelReady();
+    } else {
+      UserReady();
+    }
+  }
+  // Takes back what MakeReady(kernel_side) put there.
+  void Consume(bool kernel_side) const {
+    if (kernel_side) {
+      char c;
+      ASSERT_EQ(1, read(sock[0], &c, 1));
+    } else {
+      eventfd_t v;
+      ASSERT_EQ(0, uep_eventfd_read(efd, &v));
+    }
+  }
   std::set<uint64_t> WaitSet(int maxevents, int timeout) const {
     std::vector<epoll_event> out(static_cast<size_t>(maxevents));
     const int n = uep_epoll_wait(ep, out.data(), maxevents, timeout);
     std::set<uint64_t> got;
     for (int i = 0; i < n; ++i) {
       EXPECT_EQ(static_cast<uint32_t>(EPOLLIN), out[static_cast<size_t>(i)].events);
-      got.insert(out[static_cast<size_t>(i)].data.u64);
+      got.insert(uint64_t{out[static_cast<size_t>(i)].data.u64});
     }
     return got;
   }
@@ -80,11 +97,9 @@ TEST(MixedSet, OneWaitReportsBothKinds) {
     both = m.WaitSet(8, -1);
   }
   EXPECT_EQ((std::set<uint64_t>{kKernelData, kUserData}), both);
-  char c;
-  ASSERT_EQ(1, read(m.sock[0], &c, 1));
+  m.Consume(true);
   EXPECT_EQ((std::set<uint64_t>{kUserData}), m.WaitSet(8, 0));
-  eventfd_t v;
-  ASSERT_EQ(0, uep_eventfd_read(m.efd, &v));
+  m.Consume(false);
   EXPECT_TRUE(m.WaitSet(8, 0).empty());
 }
 
@@ -142,17 +157,13 @@ void ExpectWokenBy(bool kernel_side, bool with_mask) {
     std::vector<epoll_event> out(4);
     const int n = with_mask ? uep_epoll_pwait(m.ep, out.data(), 4, 10000, &mask)
                             : uep_epoll_wait(m.ep, out.data(), 4, 10000);
-    for (int i = 0; i < n; ++i) got.insert(out[static_cast<size_t>(i)].data.u64);
+    for (int i = 0; i < n; ++i) got.insert(uint64_t{out[static_cast<size_t>(i)].data.u64});
     done = true;
   });
   std::this_thread::sleep_for(milliseconds(50));
   EXPECT_FALSE(done.load());
   const auto start = Clock::now();
-  if (kernel_side) {
-    m.KernelReady();
-  } else {
-    m.UserReady();
-  }
+  m.MakeReady(kernel_side);
   sleeper.join();
   EXPECT_LT(Clock::now() - start, milliseconds(5000));
   EXPECT_EQ((std::set<uint64_t>{kernel_side ? kKernelData : kUserData}), got);
@@ -327,7 +338,7 @@ TEST(MixedSet, KernelEpollInsideWakesTheSleeper) {
   });
   epoll_event out[2];
   ASSERT_EQ(1, uep_epoll_wait(ep, out, 2, 10000));
-  EXPECT_EQ(7U, out[0].data.u64);
+  EXPECT_EQ(7U, uint64_t{out[0].data.u64});
   writer.join();
   close(kefd);
   close(kep);
@@ -344,29 +355,19 @@ TEST(MixedSet, InstanceWithKernelFdInsideAnotherInstance) {
   EXPECT_EQ(0, uep_epoll_wait(outer, out, 2, 0));
   inner.KernelReady();
   ASSERT_EQ(1, uep_epoll_wait(outer, out, 2, 0));
-  EXPECT_EQ(9U, out[0].data.u64);
-  char c;
-  ASSERT_EQ(1, read(inner.sock[0], &c, 1));
+  EXPECT_EQ(9U, uint64_t{out[0].data.u64});
+  inner.Consume(true);
   EXPECT_EQ(0, uep_epoll_wait(outer, out, 2, 0));
   for (bool kernel_side : {true, false}) {
     std::thread writer([&] {
       std::this_thread::sleep_for(milliseconds(50));
-      if (kernel_side) {
-        inner.KernelReady();
-      } else {
-        inner.UserReady();
-      }
+      inner.MakeReady(kernel_side);
     });
     ASSERT_EQ(1, uep_epoll_wait(outer, out, 2, 10000)) << "kernel side " << kernel_side;
-    EXPECT_EQ(9U, out[0].data.u64);
+    EXPECT_EQ(9U, uint64_t{out[0].data.u64});
     writer.join();
     EXPECT_FALSE(inner.WaitSet(4, 0).empty());
-    if (kernel_side) {
-      ASSERT_EQ(1, read(inner.sock[0], &c, 1));
-    } else {
-      eventfd_t v;
-      ASSERT_EQ(0, uep_eventfd_read(inner.efd, &v));
-    }
+    inner.Consume(kernel_side);
   }
   uep_close(outer);
 }
@@ -387,10 +388,10 @@ TEST(MixedSet, KernelSideCreatedUnderWatchingParents) {
   });
   epoll_event out[2];
   ASSERT_EQ(1, uep_epoll_wait(outer, out, 2, 10000));
-  EXPECT_EQ(2U, out[0].data.u64);
+  EXPECT_EQ(2U, uint64_t{out[0].data.u64});
   writer.join();
   ASSERT_EQ(1, uep_epoll_wait(inner, out, 2, 0));
-  EXPECT_EQ(3U, out[0].data.u64);
+  EXPECT_EQ(3U, uint64_t{out[0].data.u64});
   // Removing the middle item unlinks it: the outer instance no longer hears of it.
   ASSERT_EQ(0, uep_epoll_ctl(outer, EPOLL_CTL_DEL, middle, nullptr));
   EXPECT_EQ(0, uep_epoll_wait(outer, out, 2, 30));
@@ -418,15 +419,13 @@ TEST(KernelFd, ReadableExactlyWhileEventsAreReady) {
   EXPECT_TRUE(KernelPollReadable(kfd));  // level: still
   EXPECT_EQ((std::set<uint64_t>{kUserData}), m.WaitSet(4, 0));
   EXPECT_TRUE(KernelPollReadable(kfd));  // level-triggered item: still ready
-  eventfd_t v;
-  ASSERT_EQ(0, uep_eventfd_read(m.efd, &v));
+  m.Consume(false);
   EXPECT_TRUE(m.WaitSet(4, 0).empty());  // the harvest that finds it drained lowers it
   EXPECT_FALSE(KernelPollReadable(kfd));
   m.KernelReady();
   EXPECT_TRUE(KernelPollReadable(kfd));
   EXPECT_EQ((std::set<uint64_t>{kKernelData}), m.WaitSet(4, 0));
-  char c;
-  ASSERT_EQ(1, read(m.sock[0], &c, 1));
+  m.Consume(true);
   EXPECT_FALSE(KernelPollReadable(kfd));
   // An edge-triggered uepoll item: reported once, then the level drops with the harvest.
   const int et = uep_eventfd(0, EFD_NONBLOCK);
@@ -451,24 +450,14 @@ TEST(KernelFd, KernelEpollWatchesAnInstanceWithKernelFds) {
   for (bool kernel_side : {true, false}) {
     std::thread writer([&] {
       std::this_thread::sleep_for(milliseconds(30));
-      if (kernel_side) {
-        m.KernelReady();
-      } else {
-        m.UserReady();
-      }
+      m.MakeReady(kernel_side);
     });
     epoll_event out;
     ASSERT_EQ(1, epoll_wait(kep, &out, 1, 10000));
-    EXPECT_EQ(11U, out.data.u64);
+    EXPECT_EQ(11U, uint64_t{out.data.u64});
     writer.join();
     EXPECT_EQ((std::set<uint64_t>{kernel_side ? kKernelData : kUserData}), m.WaitSet(4, 0));
-    if (kernel_side) {
-      char c;
-      ASSERT_EQ(1, read(m.sock[0], &c, 1));
-    } else {
-      eventfd_t v;
-      ASSERT_EQ(0, uep_eventfd_read(m.efd, &v));
-    }
+    m.Consume(kernel_side);
     EXPECT_TRUE(m.WaitSet(4, 0).empty());
     EXPECT_EQ(0, epoll_wait(kep, &out, 1, 0));
   }
