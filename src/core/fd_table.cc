@@ -75,6 +75,7 @@ FdTable::FdTable(Numbering numbering)
                               : ConfiguredCapacity(base_)),
       chunks_(new std::atomic<Chunk*>[kMaxChunks]) {
   for (int i = 0; i < kMaxChunks; ++i) chunks_[i].store(nullptr, std::memory_order_relaxed);
+  if (placeholders_) kernel::internal_fds_high.store(true, std::memory_order_relaxed);
   open_bits_.assign((static_cast<size_t>(capacity_) + 63) / 64, 0);
   full_bits_.assign((open_bits_.size() + 63) / 64, 0);
 }

@@ -83,7 +83,7 @@ int ThreadDoorbell() {
       return tls_doorbell.fd;
     }
   }
-  tls_doorbell.fd = static_cast<int>(syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK));
+  tls_doorbell.fd = kernel::Eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   return tls_doorbell.fd;
 }
 

@@ -16,7 +16,7 @@
 namespace uep::preload {
 
 bool g_ready = false;
-unsigned g_kinds = kAllKinds;
+unsigned g_kinds = kDefaultKinds;
 
 namespace {
 
@@ -26,7 +26,7 @@ void Complain(const std::string& text) {
 }
 
 unsigned ParseKinds(const char* spec) {
-  if (spec == nullptr) return kAllKinds;
+  if (spec == nullptr) return kDefaultKinds;
   static constexpr struct {
     std::string_view name;
     unsigned kinds;
@@ -53,11 +53,12 @@ unsigned ParseKinds(const char* spec) {
 }
 
 // UEPOLL_TRACE_OUT=PATH: trace from start-up and write the records to PATH.<pid> at exit.
-std::string trace_path;
+// A plain pointer, never destroyed: exit handlers may run after this file's destructors.
+const char* trace_path = nullptr;
 
 void DumpTrace() {
-  if (trace_path.empty() || trace::Stop() != 0) return;
-  const std::string path = trace_path + "." + std::to_string(getpid());
+  if (trace_path == nullptr || trace::Stop() != 0) return;
+  const std::string path = std::string(trace_path) + "." + std::to_string(getpid());
   if (FILE* f = std::fopen(path.c_str(), "we")) {
     trace::Dump(f);
     std::fclose(f);
@@ -75,7 +76,7 @@ void StartTrace() {
     Complain("UEPOLL_TRACE_OUT: cannot start tracing");
     return;
   }
-  trace_path = out;
+  trace_path = strdup(out);
   trace::SetThreadName("main");
   std::atexit(DumpTrace);
 }

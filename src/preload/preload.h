@@ -15,7 +15,10 @@
 
 namespace uep::preload {
 
-// What UEPOLL_PRELOAD selects (comma-separated names, or `all` / `none`; default all).
+// What UEPOLL_PRELOAD selects (comma-separated names, or `all` / `none`). The default,
+// kDefaultKinds, leaves pipes and socket pairs to the kernel: programs hand those to
+// child processes (shells' pipelines and $(...), subprocess modules), where a uepoll one
+// cannot follow (docs/compatibility.md).
 enum Kind : unsigned {
   kEpoll = 1U << 0,
   kEventfd = 1U << 1,
@@ -23,6 +26,7 @@ enum Kind : unsigned {
   kSocketpair = 1U << 3,
   kTimerfd = 1U << 4,
   kAllKinds = (1U << 5) - 1,
+  kDefaultKinds = kEpoll | kEventfd | kTimerfd,
 };
 
 // Set by Init(): placeholder numbering, the kinds, tracing (UEPOLL_TRACE_OUT).

@@ -1,6 +1,10 @@
 // Interposed socket calls for uepoll's AF_UNIX socket pairs (and their fortified forms).
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
 #include "preload/preload.h"
 #include "uepoll/uepoll.h"
 
@@ -83,6 +87,38 @@ int setsockopt(int fd, int level, int optname, const void* optval, socklen_t opt
   if (Ours(fd)) return uep_setsockopt(fd, level, optname, optval, optlen);
   UEP_NEXT(setsockopt);
   return real(fd, level, optname, optval, optlen);
+}
+
+// uepoll's sockets are unnamed AF_UNIX socket pairs: the kernel's unix_getname() gives
+// just the family (length sizeof(sa_family_t)) for either end. Not a socket: ENOTSOCK.
+static int UnnamedUnixName(int fd, struct sockaddr* addr, socklen_t* addrlen) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (uep_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return -1;
+  if (addr == nullptr || addrlen == nullptr) {
+    errno = EFAULT;
+    return -1;
+  }
+  if (static_cast<int>(*addrlen) < 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  const sa_family_t family = AF_UNIX;
+  std::memcpy(addr, &family, std::min<size_t>(*addrlen, sizeof family));
+  *addrlen = sizeof family;
+  return 0;
+}
+
+int getsockname(int fd, struct sockaddr* addr, socklen_t* addrlen) {
+  if (Ours(fd)) return UnnamedUnixName(fd, addr, addrlen);
+  UEP_NEXT(getsockname);
+  return real(fd, addr, addrlen);
+}
+
+int getpeername(int fd, struct sockaddr* addr, socklen_t* addrlen) {
+  if (Ours(fd)) return UnnamedUnixName(fd, addr, addrlen);
+  UEP_NEXT(getpeername);
+  return real(fd, addr, addrlen);
 }
 
 }  // extern "C"

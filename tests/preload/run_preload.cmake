@@ -8,6 +8,8 @@
 #                 TAKEOVER=OFF: the program's descriptors are all the kernel's (no check).
 #   MODE=both     PROG passes on the kernel and under LD_PRELOAD, its first line being
 #                 EXPECT_KERNEL and EXPECT_PRELOAD (behaviour differs by design).
+#   MODE=shell    /bin/sh runs a pipeline, $(...) and a here-document under LD_PRELOAD=LIB
+#                 with the default kinds (UEPOLL_PRELOAD unset): same output as without.
 #   MODE=kinds    PROG (kinds.c) without LD_PRELOAD prints every kind "kernel"; under it
 #                 with UEPOLL_PRELOAD=SETTING (unset if empty) the holders listed in EXPECT
 #                 (epoll;eventfd;pipe;socketpair;timerfd).
@@ -51,7 +53,7 @@ if(MODE STREQUAL "compare")
   message("kernel and preload runs printed the same output:\n${pout}")
 elseif(MODE STREQUAL "both")
   run_prog(kout kerr krc ${PROG})
-  run_prog(pout perr prc ${CMAKE_COMMAND} -E env LD_PRELOAD=${LIB} ${PROG})
+  run_prog(pout perr prc ${CMAKE_COMMAND} -E env LD_PRELOAD=${LIB} ${EXTRA_ENV} ${PROG})
   expect_pass("kernel run" "${kout}" "${kerr}" "${krc}")
   expect_pass("preload run" "${pout}" "${perr}" "${prc}")
   string(FIND "${kout}" "${EXPECT_KERNEL}\n" kat)
@@ -60,6 +62,18 @@ elseif(MODE STREQUAL "both")
     message(FATAL_ERROR "unexpected first lines:\n--- kernel:\n${kout}\n--- preload:\n${pout}")
   endif()
   message("--- kernel:\n${kout}\n--- preload:\n${pout}\n${perr}")
+elseif(MODE STREQUAL "shell")
+  # Newlines, not semicolons: a semicolon would split the CMake string into a list.
+  set(script "echo one | tr a-z A-Z\nx=$(echo two | cat)\necho \"$x\"\ncat <<END\nthree\nEND\n")
+  run_prog(kout kerr krc /bin/sh -c "${script}")
+  run_prog(pout perr prc ${CMAKE_COMMAND} -E env --unset=UEPOLL_PRELOAD LD_PRELOAD=${LIB} /bin/sh -c "${script}")
+  if(NOT krc STREQUAL "0" OR NOT kout STREQUAL "ONE\ntwo\nthree\n")
+    message(FATAL_ERROR "the script fails without the library: ${kout}${kerr}")
+  endif()
+  if(NOT prc STREQUAL "0" OR NOT pout STREQUAL kout OR NOT perr STREQUAL "")
+    message(FATAL_ERROR "under the library (default kinds): exit ${prc}\n${pout}${perr}")
+  endif()
+  message("${pout}")
 elseif(MODE STREQUAL "kinds")
   set(names epoll eventfd pipe socketpair timerfd)
   run_prog(kout kerr krc ${PROG})
