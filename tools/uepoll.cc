@@ -21,6 +21,7 @@ void Usage(std::FILE* out) {
                "usage: uepoll [demo]\n"
                "       uepoll bench [--quick] [--guard] [--svg FILE | --no-svg]\n"
                "       uepoll trace <scenario> [--html FILE]\n"
+               "       uepoll trace [--html FILE] -- PROGRAM [ARGS]\n"
                "       uepoll --help\n"
                "\n"
                "uepoll is Linux epoll + eventfd rebuilt in user space with the kernel's\n"
@@ -33,7 +34,8 @@ void Usage(std::FILE* out) {
                "           exit 1 if they disagreed)\n"
                "%s"
                "  trace    trace <scenario> [--html FILE]: show the path of events\n"
-               "           through uepoll (uepoll trace --help lists the scenarios)\n"
+               "           through uepoll (uepoll trace --help lists the scenarios); with\n"
+               "           -- PROGRAM: of a program run under libuepoll-preload.so\n"
                "\n"
                "options:\n"
                "  -h, --help   this text (uepoll <command> --help: that command's)\n",

@@ -124,6 +124,20 @@ int uep_is_uepoll_fd(int fd);
 /* Rounds a waiter of this instance spins before it sleeps (default 64; 0 sleeps at once),
  * like the busy-poll parameters of the kernel's epoll. */
 int uep_epoll_set_busy_poll(int epfd, int rounds);
+/* uepoll's RLIMIT_NOFILE: new descriptors are numbered uep_fd_base() + [0, limit) only
+ * (EMFILE beyond; F_DUPFD at or above uep_fd_base() + limit is EINVAL, dup2/dup3 to it
+ * EBADF); descriptors already open stay usable. Default and ceiling: UEPOLL_MAX_FDS (2^24);
+ * above the ceiling EPERM, negative EINVAL. RLIMIT_NOFILE does not apply to uepoll
+ * descriptors. */
+int uep_set_nofile_limit(int limit);
+int uep_get_nofile_limit(void);
+/* fs.epoll.max_user_watches for this process: EPOLL_CTL_ADD beyond it fails with ENOSPC;
+ * DEL, closing the file and closing the instance give watches back. Default:
+ * UEPOLL_MAX_USER_WATCHES, else /proc/sys/fs/epoll/max_user_watches. Negative: EINVAL.
+ * uep_get_epoll_watches() is the number of watches in the process now. */
+int uep_set_max_user_watches(long limit);
+long uep_get_max_user_watches(void);
+long uep_get_epoll_watches(void);
 
 /* Kernel descriptors and other event loops -- section owned by the kernel-descriptor work */
 /* uep_epoll_ctl() on a uepoll instance accepts every kernel descriptor the kernel's epoll

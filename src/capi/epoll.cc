@@ -10,6 +10,7 @@
 #include "core/eventpoll.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/fault.h"
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 
@@ -22,7 +23,7 @@ namespace {
 
 int DoEpollCreate(int flags) {
   if ((flags & ~EPOLL_CLOEXEC) != 0) return -EINVAL;
-  auto* ep = new (std::nothrow) EventPoll;
+  auto* ep = TryNew<EventPoll>();
   if (ep == nullptr) return -ENOMEM;
   const int fd = Table().Install(ep, (flags & EPOLL_CLOEXEC) != 0);
   if (fd < 0) delete ep;  // never published: no reader can hold it
@@ -158,5 +159,15 @@ int uep_epoll_set_busy_poll(int epfd, int rounds) {
   static_cast<uep::EventPoll*>(file)->SetBusyPollRounds(rounds);
   return 0;
 }
+
+int uep_set_max_user_watches(long limit) {
+  if (limit < 0) return Ret(-EINVAL);
+  uep::EpollSetMaxUserWatches(limit);
+  return 0;
+}
+
+long uep_get_max_user_watches(void) { return uep::EpollMaxUserWatches(); }
+
+long uep_get_epoll_watches(void) { return uep::EpollWatches(); }
 
 }  // extern "C"

@@ -134,7 +134,7 @@ int DoFcntl(int fd, int cmd, unsigned long arg) {
       const long from = static_cast<long>(arg);
       // Placeholder numbering: the kernel checks `from` against RLIMIT_NOFILE.
       if (!Table().Placeholders() &&
-          (from < 0 || from >= static_cast<long>(Table().Base()) + Table().Capacity())) {
+          (from < 0 || from >= static_cast<long>(Table().Base()) + Table().NofileLimit())) {
         RcuReadGuard guard;
         return Table().Lookup(fd) == nullptr ? -EBADF : -EINVAL;
       }
@@ -226,6 +226,10 @@ int uep_fcntl(int fd, int cmd, ...) {
 }
 
 int uep_fd_base(void) { return Table().Base(); }
+
+int uep_set_nofile_limit(int limit) { return Ret(Table().SetNofileLimit(limit)); }
+
+int uep_get_nofile_limit(void) { return Table().NofileLimit(); }
 
 int uep_is_uepoll_fd(int fd) {
   uep::RcuReadGuard guard;

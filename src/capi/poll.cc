@@ -27,6 +27,7 @@
 #include "core/wait_queue.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/fault.h"
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 
@@ -110,7 +111,7 @@ PollWqueues::~PollWqueues() {
 
 PollHook* PollWqueues::NewHook() {
   if (last->used == PollHookChunk::kSize) {
-    auto* chunk = new (std::nothrow) PollHookChunk;
+    auto* chunk = TryNew<PollHookChunk>();
     if (chunk == nullptr) return nullptr;
     last->next = chunk;
     last = chunk;
@@ -136,6 +137,7 @@ uint32_t PollUepollFd(const pollfd& pfd, PollWqueues* table) {
     if (file == nullptr || !FileTryGet(file)) return POLLNVAL;
   }
   try {
+    if (AllocFailureInjected()) throw std::bad_alloc();
     table->pinned.push_back(file);
   } catch (const std::bad_alloc&) {
     FilePut(file);
@@ -195,6 +197,19 @@ int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* 
   PollWqueues table;
   // Kernel descriptors: asked together, in the set's order.
   std::vector<pollfd> kfds;
+  std::vector<pollfd> sleep_set;  // kfds and the doorbell
+  size_t nkernel = 0;
+  for (nfds_t i = 0; i < nfds; ++i) nkernel += fds[i].fd >= 0 && !Table().Owns(fds[i].fd);
+  if (nkernel != 0) {
+    // All the room up front (poll_list in do_sys_poll()): ENOMEM before anything happened.
+    try {
+      if (AllocFailureInjected()) throw std::bad_alloc();
+      kfds.reserve(nkernel);
+      sleep_set.reserve(nkernel + 1);
+    } catch (const std::bad_alloc&) {
+      return -ENOMEM;
+    }
+  }
   for (nfds_t i = 0; i < nfds; ++i) {
     if (fds[i].fd >= 0 && !Table().Owns(fds[i].fd)) kfds.push_back({fds[i].fd, fds[i].events, 0});
   }
@@ -207,7 +222,6 @@ int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* 
     table.waiter.doorbell = WaiterDoorbell();
     if (table.waiter.doorbell < 0) return -ENOMEM;
   }
-  std::vector<pollfd> sleep_set;
   bool interrupted = false;
   int count = 0;
   for (;;) {

@@ -69,6 +69,7 @@
 #include "core/trace.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/fault.h"
 
 namespace uep {
 namespace {
@@ -77,6 +78,7 @@ std::mutex epmutex;
 uint64_t loop_check_gen = 0;            // epmutex
 std::vector<File*> tfile_check_list;    // epmutex: leaf files whose wake-up paths grow
 std::unordered_set<File*> tfile_listed;  // epmutex
+bool tfile_check_failed = false;         // epmutex: a file could not be listed (ENOMEM)
 
 std::atomic<long> epoll_watches{0};
 
@@ -129,7 +131,7 @@ void EpPtableQueueProc(File* file, WaitQueueHead* whead, PollTable* pt) {
     pwq = &epi->first_pwq;
     epi->first_pwq_used = true;
   } else {
-    pwq = new (std::nothrow) EpPollEntry;
+    pwq = TryNew<EpPollEntry>();
     if (pwq == nullptr) {
       epi->nwait = -1;
       return;
@@ -151,12 +153,18 @@ void EpPtableQueueProc(File* file, WaitQueueHead* whead, PollTable* pt) {
 }
 
 void ListFile(File* file) {
-  if (tfile_listed.insert(file).second) tfile_check_list.push_back(file);
+  try {
+    if (AllocFailureInjected()) throw std::bad_alloc();
+    if (tfile_listed.insert(file).second) tfile_check_list.push_back(file);
+  } catch (const std::bad_alloc&) {
+    tfile_check_failed = true;  // Insert() fails with ENOMEM rather than check half a list
+  }
 }
 
 void ClearTfileCheckList() {
   tfile_check_list.clear();
   tfile_listed.clear();
+  tfile_check_failed = false;
 }
 
 // Wake-up paths allowed per nesting depth (the kernel's path_limits).
@@ -249,6 +257,7 @@ struct EpLoopCheck {
 };
 
 long EpollMaxUserWatches() { return MaxUserWatches().load(std::memory_order_relaxed); }
+long EpollWatches() { return epoll_watches.load(std::memory_order_relaxed); }
 void EpollSetMaxUserWatches(long limit) { MaxUserWatches().store(limit, std::memory_order_relaxed); }
 
 EventPoll::EventPoll() : File(O_RDWR, EventPollTag{}), busy_poll_rounds_(kDefaultBusyPollRounds) {}
@@ -344,6 +353,7 @@ EpItem* EventPoll::Find(File* file, int fd) {
 
 void EventPoll::IndexInsert(EpItem* epi) {
   if (item_count_ + 1 > buckets_.size()) {
+    if (AllocFailureInjected()) throw std::bad_alloc();
     std::vector<EpItem*> grown(std::max<size_t>(16, buckets_.size() * 2), nullptr);
     for (EpItem* head : buckets_) {
       while (head != nullptr) {
@@ -370,12 +380,20 @@ void EventPoll::IndexErase(EpItem* epi) {
 }
 
 int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_check) {
-  if (epoll_watches.load(std::memory_order_relaxed) >= EpollMaxUserWatches()) return -ENOSPC;
+  // Charged before anything else, exactly: concurrent ADDs never pass the limit together.
+  const long max_watches = EpollMaxUserWatches();
+  long watches = epoll_watches.load(std::memory_order_relaxed);
+  do {
+    if (watches >= max_watches) return -ENOSPC;
+  } while (!epoll_watches.compare_exchange_weak(watches, watches + 1, std::memory_order_relaxed));
   // Grow the index first so that nothing can fail once the item is visible.
-  if (item_count_ + 1 > buckets_.size() && buckets_.size() > (SIZE_MAX >> 2)) return -ENOMEM;
-  auto* epi = new (std::nothrow) EpItem;
-  if (epi == nullptr) return -ENOMEM;
-  epoll_watches.fetch_add(1, std::memory_order_relaxed);
+  auto* epi = item_count_ + 1 > buckets_.size() && buckets_.size() > (SIZE_MAX >> 2)
+                  ? nullptr
+                  : TryNew<EpItem>();
+  if (epi == nullptr) {
+    epoll_watches.fetch_sub(1, std::memory_order_relaxed);
+    return -ENOMEM;
+  }
   epi->next = kEpUnactive;
   epi->file = tfile;
   epi->fd = fd;
@@ -410,6 +428,10 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
   }
   if (full_check) {
     if (tep == nullptr) ListFile(tfile);
+    if (tfile_check_failed) {
+      Remove(epi);
+      return -ENOMEM;
+    }
     if (!EpLoopCheck::ReversePathCheck()) {
       Remove(epi);
       return -EINVAL;

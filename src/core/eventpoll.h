@@ -155,5 +155,7 @@ void EventPollReleaseFile(File* file);
 // The limit on watches in the process (fs.epoll.max_user_watches; ENOSPC beyond).
 long EpollMaxUserWatches();
 void EpollSetMaxUserWatches(long limit);
+// Watches in the process now (the kernel's per-user epoll_watches counter).
+long EpollWatches();
 
 }  // namespace uep

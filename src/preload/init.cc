@@ -86,6 +86,7 @@ void StartTrace() {
 void Init() {
   static std::once_flag once;
   std::call_once(once, [] {
+    Serving serving;  // whatever start-up calls makes kernel descriptors
     if (!FdTable::SetNumbering(FdTable::Numbering::kPlaceholder)) {
       Complain("the descriptor table was in use before start-up: numbering is not the kernel's");
     }

@@ -18,13 +18,13 @@ extern "C" {
 [[noreturn]] void __chk_fail(void);  // glibc's: reports a buffer overflow and aborts
 
 ssize_t read(int fd, void* buf, size_t count) {
-  if (Ours(fd)) return uep_read(fd, buf, count);
+  if (Ours(fd)) return UEP_SERVE(uep_read(fd, buf, count));
   UEP_NEXT(read);
   return real(fd, buf, count);
 }
 
 ssize_t __read(int fd, void* buf, size_t count) {
-  if (Ours(fd)) return uep_read(fd, buf, count);
+  if (Ours(fd)) return UEP_SERVE(uep_read(fd, buf, count));
   UEP_NEXT(__read);
   return real(fd, buf, count);
 }
@@ -33,44 +33,44 @@ ssize_t __read(int fd, void* buf, size_t count) {
 ssize_t __read_chk(int fd, void* buf, size_t count, size_t buflen) {
   if (Ours(fd)) {
     if (count > buflen) __chk_fail();
-    return uep_read(fd, buf, count);
+    return UEP_SERVE(uep_read(fd, buf, count));
   }
   UEP_NEXT(__read_chk);
   return real(fd, buf, count, buflen);
 }
 
 ssize_t write(int fd, const void* buf, size_t count) {
-  if (Ours(fd)) return uep_write(fd, buf, count);
+  if (Ours(fd)) return UEP_SERVE(uep_write(fd, buf, count));
   UEP_NEXT(write);
   return real(fd, buf, count);
 }
 
 ssize_t __write(int fd, const void* buf, size_t count) {
-  if (Ours(fd)) return uep_write(fd, buf, count);
+  if (Ours(fd)) return UEP_SERVE(uep_write(fd, buf, count));
   UEP_NEXT(__write);
   return real(fd, buf, count);
 }
 
 ssize_t readv(int fd, const struct iovec* iov, int iovcnt) {
-  if (Ours(fd)) return uep_readv(fd, iov, iovcnt);
+  if (Ours(fd)) return UEP_SERVE(uep_readv(fd, iov, iovcnt));
   UEP_NEXT(readv);
   return real(fd, iov, iovcnt);
 }
 
 ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
-  if (Ours(fd)) return uep_writev(fd, iov, iovcnt);
+  if (Ours(fd)) return UEP_SERVE(uep_writev(fd, iov, iovcnt));
   UEP_NEXT(writev);
   return real(fd, iov, iovcnt);
 }
 
 int close(int fd) {
-  if (Ours(fd)) return uep_close(fd);
+  if (Ours(fd)) return UEP_SERVE(uep_close(fd));
   UEP_NEXT(close);
   return real(fd);
 }
 
 int __close(int fd) {
-  if (Ours(fd)) return uep_close(fd);
+  if (Ours(fd)) return UEP_SERVE(uep_close(fd));
   UEP_NEXT(__close);
   return real(fd);
 }
@@ -86,7 +86,7 @@ int close_range(unsigned int first, unsigned int last, int flags) {
       if ((flags & CLOSE_RANGE_CLOEXEC) != 0) {
         table.SetCloexec(fd, true);
       } else if ((flags & ~CLOSE_RANGE_UNSHARE) == 0) {
-        uep_close(fd);
+        UEP_SERVE(uep_close(fd));
       }
     }
   }
@@ -99,14 +99,14 @@ void closefrom(int lowfd) {
 }
 
 int dup(int oldfd) {
-  if (Ours(oldfd)) return uep_dup(oldfd);
+  if (Ours(oldfd)) return UEP_SERVE(uep_dup(oldfd));
   UEP_NEXT(dup);
   return real(oldfd);
 }
 
 // Onto a uepoll descriptor (from either kind): uepoll's, which releases it.
 int dup2(int oldfd, int newfd) {
-  if (Ours(oldfd) || Ours(newfd)) return uep_dup2(oldfd, newfd);
+  if (Ours(oldfd) || Ours(newfd)) return UEP_SERVE(uep_dup2(oldfd, newfd));
   UEP_NEXT(dup2);
   return real(oldfd, newfd);
 }
@@ -114,7 +114,7 @@ int dup2(int oldfd, int newfd) {
 int __dup2(int oldfd, int newfd) { return dup2(oldfd, newfd); }
 
 int dup3(int oldfd, int newfd, int flags) {
-  if (Ours(oldfd) || Ours(newfd)) return uep_dup3(oldfd, newfd, flags);
+  if (Ours(oldfd) || Ours(newfd)) return UEP_SERVE(uep_dup3(oldfd, newfd, flags));
   UEP_NEXT(dup3);
   return real(oldfd, newfd, flags);
 }
@@ -125,37 +125,22 @@ int fcntl(int fd, int cmd, ...) {
   va_start(ap, cmd);
   const unsigned long arg = va_arg(ap, unsigned long);
   va_end(ap);
-  if (Ours(fd)) return uep_fcntl(fd, cmd, arg);
+  if (Ours(fd)) return UEP_SERVE(uep_fcntl(fd, cmd, arg));
   UEP_NEXT(fcntl);
   return real(fd, cmd, arg);
 }
 
-int fcntl64(int fd, int cmd, ...) {
-  va_list ap;
-  va_start(ap, cmd);
-  const unsigned long arg = va_arg(ap, unsigned long);
-  va_end(ap);
-  if (Ours(fd)) return uep_fcntl(fd, cmd, arg);
-  UEP_NEXT(fcntl64);
-  return real(fd, cmd, arg);
-}
-
-int __fcntl(int fd, int cmd, ...) {
-  va_list ap;
-  va_start(ap, cmd);
-  const unsigned long arg = va_arg(ap, unsigned long);
-  va_end(ap);
-  if (Ours(fd)) return uep_fcntl(fd, cmd, arg);
-  UEP_NEXT(__fcntl);
-  return real(fd, cmd, arg);
-}
+// glibc's fcntl64 and __fcntl are fcntl itself on 64-bit machines (one address).
+static_assert(sizeof(long) == 8, "fcntl64 is a separate function on 32-bit machines");
+int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
+int __fcntl(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 int ioctl(int fd, unsigned long request, ...) {
   va_list ap;
   va_start(ap, request);
   void* arg = va_arg(ap, void*);
   va_end(ap);
-  if (Ours(fd)) return uep_ioctl(fd, request, arg);
+  if (Ours(fd)) return UEP_SERVE(uep_ioctl(fd, request, arg));
   UEP_NEXT(ioctl);
   return real(fd, request, arg);
 }

@@ -98,7 +98,7 @@ int SelectOverPoll(int nfds, fd_set* r, fd_set* w, fd_set* e, timespec* timeout,
   for (;;) {
     timespec left{};
     if (timeout != nullptr) left = Sub(deadline, Now());
-    const int n = uep_ppoll(fds.data(), fds.size(), timeout != nullptr ? &left : nullptr, sigmask);
+    const int n = UEP_SERVE(uep_ppoll(fds.data(), fds.size(), timeout != nullptr ? &left : nullptr, sigmask));
     if (timeout != nullptr) *timeout = Sub(deadline, Now());
     if (n < 0) return -1;
     int count = 0;
@@ -142,7 +142,7 @@ extern "C" {
 [[noreturn]] void __chk_fail(void);
 
 int poll(struct pollfd* fds, nfds_t nfds, int timeout) {
-  if (HasOurs(fds, nfds)) return uep_poll(fds, nfds, timeout);
+  if (HasOurs(fds, nfds)) return UEP_SERVE(uep_poll(fds, nfds, timeout));
   UEP_NEXT(poll);
   return real(fds, nfds, timeout);
 }
@@ -153,7 +153,7 @@ int __poll_chk(struct pollfd* fds, nfds_t nfds, int timeout, size_t fdslen) {
 }
 
 int ppoll(struct pollfd* fds, nfds_t nfds, const struct timespec* timeout, const sigset_t* sigmask) {
-  if (HasOurs(fds, nfds)) return uep_ppoll(fds, nfds, timeout, sigmask);
+  if (HasOurs(fds, nfds)) return UEP_SERVE(uep_ppoll(fds, nfds, timeout, sigmask));
   UEP_NEXT(ppoll);
   return real(fds, nfds, timeout, sigmask);
 }

@@ -38,10 +38,21 @@ inline void EnsureInit() {
   if (__builtin_expect(!__atomic_load_n(&g_ready, __ATOMIC_ACQUIRE), 0)) Init();
 }
 
-// Whether uepoll makes descriptors of this kind.
+// Depth of uepoll calls made on the program's behalf on this thread. A libc call made
+// meanwhile — by uepoll's own code, or by a sanitizer runtime that probes memory with
+// pipe() — must get a kernel descriptor, never a uepoll one.
+inline thread_local int tls_serving __attribute__((tls_model("initial-exec"))) = 0;
+struct Serving {
+  Serving() { ++tls_serving; }
+  ~Serving() { --tls_serving; }
+  Serving(const Serving&) = delete;
+  Serving& operator=(const Serving&) = delete;
+};
+
+// Whether uepoll makes descriptors of this kind (for the program, not for itself).
 inline bool Takes(Kind kind) {
   EnsureInit();
-  return (g_kinds & kind) != 0;
+  return (g_kinds & kind) != 0 && tls_serving == 0;
 }
 
 // Whether `fd` is an open uepoll descriptor.
@@ -50,10 +61,18 @@ inline bool Ours(int fd) {
   return FdTable::Get().Owns(fd);
 }
 
+// What a uepoll descriptor is, as fstat and lseek tell kinds apart: sockets, pipes, and
+// anonymous-inode files (eventfd, epoll, timerfd).
+enum class FileKind { kSocket, kPipe, kAnonymous };
+FileKind KindOf(int fd);
+
 // The next definition of `name` (libc's); resolved once, on first use.
 void* NextSymbol(const char* name);
 
 }  // namespace uep::preload
+
+// `return UEP_SERVE(uep_read(fd, buf, n));`: the uepoll call, marked as serving.
+#define UEP_SERVE(call) (::uep::preload::Serving(), (call))
 
 // Inside an interposer of `name`: `real` is the next definition, with the same type.
 #define UEP_NEXT(name) \

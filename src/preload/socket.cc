@@ -15,26 +15,26 @@ extern "C" {
 [[noreturn]] void __chk_fail(void);
 
 ssize_t send(int fd, const void* buf, size_t len, int flags) {
-  if (Ours(fd)) return uep_send(fd, buf, len, flags);
+  if (Ours(fd)) return UEP_SERVE(uep_send(fd, buf, len, flags));
   UEP_NEXT(send);
   return real(fd, buf, len, flags);
 }
 
 ssize_t sendto(int fd, const void* buf, size_t len, int flags, const struct sockaddr* dest_addr,
                socklen_t addrlen) {
-  if (Ours(fd)) return uep_sendto(fd, buf, len, flags, dest_addr, addrlen);
+  if (Ours(fd)) return UEP_SERVE(uep_sendto(fd, buf, len, flags, dest_addr, addrlen));
   UEP_NEXT(sendto);
   return real(fd, buf, len, flags, dest_addr, addrlen);
 }
 
 ssize_t sendmsg(int fd, const struct msghdr* msg, int flags) {
-  if (Ours(fd)) return uep_sendmsg(fd, msg, flags);
+  if (Ours(fd)) return UEP_SERVE(uep_sendmsg(fd, msg, flags));
   UEP_NEXT(sendmsg);
   return real(fd, msg, flags);
 }
 
 ssize_t recv(int fd, void* buf, size_t len, int flags) {
-  if (Ours(fd)) return uep_recv(fd, buf, len, flags);
+  if (Ours(fd)) return UEP_SERVE(uep_recv(fd, buf, len, flags));
   UEP_NEXT(recv);
   return real(fd, buf, len, flags);
 }
@@ -42,7 +42,7 @@ ssize_t recv(int fd, void* buf, size_t len, int flags) {
 ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int flags) {
   if (Ours(fd)) {
     if (len > buflen) __chk_fail();
-    return uep_recv(fd, buf, len, flags);
+    return UEP_SERVE(uep_recv(fd, buf, len, flags));
   }
   UEP_NEXT(__recv_chk);
   return real(fd, buf, len, buflen, flags);
@@ -50,7 +50,7 @@ ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int flags) {
 
 ssize_t recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr* src_addr,
                  socklen_t* addrlen) {
-  if (Ours(fd)) return uep_recvfrom(fd, buf, len, flags, src_addr, addrlen);
+  if (Ours(fd)) return UEP_SERVE(uep_recvfrom(fd, buf, len, flags, src_addr, addrlen));
   UEP_NEXT(recvfrom);
   return real(fd, buf, len, flags, src_addr, addrlen);
 }
@@ -59,32 +59,32 @@ ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen, int flags,
                        struct sockaddr* src_addr, socklen_t* addrlen) {
   if (Ours(fd)) {
     if (len > buflen) __chk_fail();
-    return uep_recvfrom(fd, buf, len, flags, src_addr, addrlen);
+    return UEP_SERVE(uep_recvfrom(fd, buf, len, flags, src_addr, addrlen));
   }
   UEP_NEXT(__recvfrom_chk);
   return real(fd, buf, len, buflen, flags, src_addr, addrlen);
 }
 
 ssize_t recvmsg(int fd, struct msghdr* msg, int flags) {
-  if (Ours(fd)) return uep_recvmsg(fd, msg, flags);
+  if (Ours(fd)) return UEP_SERVE(uep_recvmsg(fd, msg, flags));
   UEP_NEXT(recvmsg);
   return real(fd, msg, flags);
 }
 
 int shutdown(int fd, int how) {
-  if (Ours(fd)) return uep_shutdown(fd, how);
+  if (Ours(fd)) return UEP_SERVE(uep_shutdown(fd, how));
   UEP_NEXT(shutdown);
   return real(fd, how);
 }
 
 int getsockopt(int fd, int level, int optname, void* optval, socklen_t* optlen) {
-  if (Ours(fd)) return uep_getsockopt(fd, level, optname, optval, optlen);
+  if (Ours(fd)) return UEP_SERVE(uep_getsockopt(fd, level, optname, optval, optlen));
   UEP_NEXT(getsockopt);
   return real(fd, level, optname, optval, optlen);
 }
 
 int setsockopt(int fd, int level, int optname, const void* optval, socklen_t optlen) {
-  if (Ours(fd)) return uep_setsockopt(fd, level, optname, optval, optlen);
+  if (Ours(fd)) return UEP_SERVE(uep_setsockopt(fd, level, optname, optval, optlen));
   UEP_NEXT(setsockopt);
   return real(fd, level, optname, optval, optlen);
 }
@@ -110,13 +110,13 @@ static int UnnamedUnixName(int fd, struct sockaddr* addr, socklen_t* addrlen) {
 }
 
 int getsockname(int fd, struct sockaddr* addr, socklen_t* addrlen) {
-  if (Ours(fd)) return UnnamedUnixName(fd, addr, addrlen);
+  if (Ours(fd)) return UEP_SERVE(UnnamedUnixName(fd, addr, addrlen));
   UEP_NEXT(getsockname);
   return real(fd, addr, addrlen);
 }
 
 int getpeername(int fd, struct sockaddr* addr, socklen_t* addrlen) {
-  if (Ours(fd)) return UnnamedUnixName(fd, addr, addrlen);
+  if (Ours(fd)) return UEP_SERVE(UnnamedUnixName(fd, addr, addrlen));
   UEP_NEXT(getpeername);
   return real(fd, addr, addrlen);
 }

@@ -16,6 +16,18 @@
 
 using uep::preload::Ours;
 
+namespace uep::preload {
+
+FileKind KindOf(int fd) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (uep_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0) return FileKind::kSocket;
+  if (uep_fcntl(fd, F_GETPIPE_SZ) >= 0) return FileKind::kPipe;
+  return FileKind::kAnonymous;
+}
+
+}  // namespace uep::preload
+
 namespace {
 
 template <typename Stat>
@@ -24,13 +36,16 @@ int StatOurs(int fd, Stat* st) {
     errno = EFAULT;
     return -1;
   }
-  int type = 0;
-  socklen_t len = sizeof type;
   mode_t mode = 0600;
-  if (uep_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0) {
-    mode = S_IFSOCK | 0777;
-  } else if (uep_fcntl(fd, F_GETPIPE_SZ) >= 0) {
-    mode = S_IFIFO | 0600;
+  switch (uep::preload::KindOf(fd)) {
+    case uep::preload::FileKind::kSocket:
+      mode = S_IFSOCK | 0777;
+      break;
+    case uep::preload::FileKind::kPipe:
+      mode = S_IFIFO | 0600;
+      break;
+    case uep::preload::FileKind::kAnonymous:
+      break;
   }
   std::memset(st, 0, sizeof *st);
   st->st_mode = mode;
@@ -46,13 +61,13 @@ int StatOurs(int fd, Stat* st) {
 extern "C" {
 
 int fstat(int fd, struct stat* st) {
-  if (Ours(fd)) return StatOurs(fd, st);
+  if (Ours(fd)) return UEP_SERVE(StatOurs(fd, st));
   UEP_NEXT(fstat);
   return real(fd, st);
 }
 
 int fstat64(int fd, struct stat64* st) {
-  if (Ours(fd)) return StatOurs(fd, st);
+  if (Ours(fd)) return UEP_SERVE(StatOurs(fd, st));
   UEP_NEXT(fstat64);
   return real(fd, st);
 }

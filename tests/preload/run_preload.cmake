@@ -4,7 +4,9 @@
 #                 numbers included), and the preload run's kernel table (the program's
 #                 describe_kernel_fds() on stderr) holds no eventfd, epoll, timerfd or
 #                 pipe of the kernel but uepoll's placeholders ("/") where the kernel run
-#                 had them. EXTRA_ENV (optional) is added to the preload run's environment.
+#                 had them (TAKEOVER_KINDS: the regex of those kernel objects).
+#                 NUMBERS=OFF: descriptor numbers are not printed (sanitizer builds).
+#                 EXTRA_ENV (optional) is added to the preload run's environment.
 #                 TAKEOVER=OFF: the program's descriptors are all the kernel's (no check).
 #   MODE=both     PROG passes on the kernel and under LD_PRELOAD, its first line being
 #                 EXPECT_KERNEL and EXPECT_PRELOAD (behaviour differs by design).
@@ -29,10 +31,14 @@ function(expect_pass name out err rc)
 endfunction()
 
 separate_arguments(EXTRA_ENV)
+set(print_numbers PRINT_FD_NUMBERS=1)
+if(NUMBERS STREQUAL "OFF")
+  set(print_numbers PRINT_FD_NUMBERS=0)
+endif()
 separate_arguments(ARGS)
 if(MODE STREQUAL "compare")
-  run_prog(kout kerr krc ${CMAKE_COMMAND} -E env PRINT_FD_NUMBERS=1 ${PROG} ${ARGS})
-  run_prog(pout perr prc ${CMAKE_COMMAND} -E env PRINT_FD_NUMBERS=1 LD_PRELOAD=${LIB} ${EXTRA_ENV}
+  run_prog(kout kerr krc ${CMAKE_COMMAND} -E env ${print_numbers} ${PROG} ${ARGS})
+  run_prog(pout perr prc ${CMAKE_COMMAND} -E env ${print_numbers} LD_PRELOAD=${LIB} ${EXTRA_ENV}
            ${PROG} ${ARGS})
   expect_pass("kernel run" "${kout}" "${kerr}" "${krc}")
   expect_pass("preload run" "${pout}" "${perr}" "${prc}")
@@ -43,10 +49,10 @@ if(MODE STREQUAL "compare")
     message("kernel and preload runs printed the same output:\n${pout}")
     return()
   endif()
-  if(NOT kerr MATCHES "kernel fd [0-9]+: (anon_inode:\\[(eventfd|eventpoll|timerfd)\\]|pipe:)")
+  if(NOT kerr MATCHES "kernel fd [0-9]+: (${TAKEOVER_KINDS})")
     message(FATAL_ERROR "the kernel run shows no eventfd/epoll/timerfd/pipe: the check proves nothing\n${kerr}")
   endif()
-  if(perr MATCHES "kernel fd [0-9]+: (anon_inode:\\[(eventfd|eventpoll|timerfd)\\]|pipe:)"
+  if(perr MATCHES "kernel fd [0-9]+: (${TAKEOVER_KINDS})"
      OR NOT perr MATCHES "kernel fd [0-9]+: /\n")
     message(FATAL_ERROR "the preload run still has kernel objects (or no placeholders):\n${perr}")
   endif()

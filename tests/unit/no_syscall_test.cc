@@ -23,23 +23,14 @@
 #include <thread>
 
 #include "core/kernel_side.h"
+#include "support/sanitizer.h"
 #include "uepoll/uepoll.h"
 
 namespace {
 
 // Sanitizer runtimes make system calls of their own (shadow memory, allocator, TSan's
 // signal interception, which also swallows SIGSYS): nothing to count in those builds.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using uep::test::kSanitized;
 
 constexpr uint32_t kReplayMarker = 0x5eedf00d;
 

@@ -24,13 +24,7 @@
 
 extern char **environ;
 
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      printf("CHECK failed at line %d: %s (errno %d)\n", __LINE__, #cond, errno); \
-      exit(1);                                                                   \
-    }                                                                            \
-  } while (0)
+#include "common.h"
 
 static int is_placeholder(int fd) {
   char path[32], target[64];

@@ -16,7 +16,10 @@
 
 #include "common.h"
 
-static const char *err(int r) { return r >= 0 ? "ok" : errno == EBADF ? "EBADF" : errno == EINVAL ? "EINVAL" : errno == EMFILE ? "EMFILE" : "other"; }
+static const char *err(int r) {
+  return r >= 0 ? "ok" : errno == EBADF ? "EBADF" : errno == EINVAL ? "EINVAL" : errno == EMFILE ? "EMFILE"
+                                         : errno == ESPIPE ? "ESPIPE" : "other";
+}
 
 int main(void) {
   setenv("PRINT_FD_NUMBERS", "1", 1);
@@ -93,6 +96,20 @@ int main(void) {
   printf("getpeername: family %d, length %u\n", ss.ss_family, (unsigned)sl);
   sl = sizeof ss;
   printf("getsockname(eventfd): %s\n", getsockname(a, (struct sockaddr *)&ss, &sl) == -1 && errno == ENOTSOCK ? "ENOTSOCK" : "?");
+  /* No positions: lseek, pread, pwrite. */
+  char pbuf[8];
+  printf("lseek: eventfd %ld, timerfd %ld, pipe %s, socket %s, bad whence %s\n", (long)lseek(a, 5, SEEK_SET),
+         (long)lseek(t, 0, SEEK_END), err((int)lseek(p[0], 0, SEEK_CUR)), err((int)lseek(sv[0], 0, SEEK_SET)) ,
+         err((int)lseek(a, 0, 99)));
+  errno = 0;
+  long r1 = (long)pread(p[0], pbuf, 1, 0);
+  int e1 = errno;
+  long r2 = (long)pread(a, pbuf, 8, -1);
+  int e2 = errno;
+  long r3 = (long)pwrite(sv[0], "x", 1, 0);
+  int e3 = errno;
+  printf("pread pipe %ld/%s, pread eventfd offset -1 %ld/%s, pwrite socket %ld/%s\n", r1,
+         e1 == ESPIPE ? "ESPIPE" : "?", r2, e2 == EINVAL ? "EINVAL" : "?", r3, e3 == ESPIPE ? "ESPIPE" : "?");
   CHECK(close(sv[0]) == 0 && close(sv[1]) == 0 && close(t) == 0);
 
   /* close_range over a mix: everything from 17 up is closed. */
