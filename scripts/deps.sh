@@ -21,6 +21,7 @@ test_packages=(
   python3 dpkg-dev           # tests/programs: its driver; apt-get source unpacks libevent
   manpages-dev               # tests/programs: the timerfd_create(2) and eventfd(2) examples
   libpython3.11-testsuite    # tests/programs: CPython's own epoll/selectors/asyncio tests
+  spin                       # tests/model: the wait/wake protocol model (src/core/waiter.pml)
 )
 
 case "${1:-test}" in

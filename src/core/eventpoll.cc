@@ -492,13 +492,17 @@ void EventPoll::UnregisterPollWait(EpItem* epi) {
   epi->first_pwq_used = false;
 }
 
-void EventPoll::Remove(EpItem* epi) {
+void EventPoll::Remove(EpItem* epi, bool file_pinned) {
   UnregisterPollWait(epi);
   File* file = epi->file;
   {
     std::lock_guard guard(file->f_lock);
     epi->fllink.DelInit();
-    file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
+    // Unpinned, the flag stays set: a final FilePut() that sees it clear skips
+    // EventPollReleaseFile() and frees the file at once, while we still use it (this lock's
+    // release, PollIsLockless() below). Set, it sends that FilePut() through epmutex,
+    // which Release() holds until it is done with the file.
+    if (file_pinned) file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
   }
   IndexErase(epi);
   if (KernelSide* ks = kside_.load(std::memory_order_relaxed); ks != nullptr && file->IsEventPoll()) {
@@ -768,8 +772,9 @@ void EventPoll::Release() {
   for (EpItem* head : buckets_) {
     for (EpItem* epi = head; epi != nullptr; epi = epi->hash_next) UnregisterPollWait(epi);
   }
+  // No reference pins the targets: one may be in its final FilePut() right now.
   for (EpItem*& head : buckets_) {
-    while (head != nullptr) Remove(head);
+    while (head != nullptr) Remove(head, /*file_pinned=*/false);
   }
 }
 

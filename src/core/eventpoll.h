@@ -94,6 +94,9 @@ class EventPoll final : public File {
   int CtlKernel(int op, int fd, epoll_event* event);
   // uep_epoll_kernel_fd(): a kernel descriptor readable while events are ready, or -errno.
   int KernelFd();
+  // The hidden kernel instance while it holds kernel descriptors, else -1: poll(2) over
+  // this instance sleeps on it too, so a kernel descriptor's readiness wakes the poller.
+  [[nodiscard]] int KernelSleepFd() const;
 
  private:
   friend int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
@@ -104,7 +107,9 @@ class EventPoll final : public File {
   uint32_t ItemPoll(EpItem* epi, PollTable* pt, int depth);
   int Insert(const epoll_event& event, File* tfile, int fd, bool full_check);
   int Modify(EpItem* epi, const epoll_event& event);
-  void Remove(EpItem* epi);
+  // `file_pinned`: the caller keeps epi->file alive (a DEL in an RCU read section, or the
+  // file's own release); false from Release(), see there.
+  void Remove(EpItem* epi, bool file_pinned = true);
   void UnregisterPollWait(EpItem* epi);
   EpItem* Find(File* file, int fd);
   void IndexInsert(EpItem* epi);

@@ -8,12 +8,13 @@
 #include "core/eventpoll.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/fault.h"
 #include "platform/kernel_fd.h"
 
 namespace uep {
 
 KernelSide* KernelSide::Create(int* error) {
-  auto* ks = new (std::nothrow) KernelSide;
+  auto* ks = AllocFailureInjected() ? nullptr : new (std::nothrow) KernelSide;
   if (ks == nullptr) {
     *error = -ENOMEM;
     return nullptr;
@@ -49,6 +50,7 @@ uint64_t KernelSide::NewEscape(const Escape& escape) {
     id = kReservedData + next_escape_;
     next_escape_ = next_escape_ % (kReservedSpan - 1) + 1;
   } while (escapes_.count(id) != 0);
+  if (AllocFailureInjected()) return 0;
   try {
     escapes_.emplace(id, escape);
   } catch (const std::bad_alloc&) {
@@ -262,6 +264,11 @@ bool EventPoll::LinkKernelChild(EventPoll* child, EpItem* epi) {
   ks->LinkChild(child, cks->epfd(), &child->poll_wait_, epi);
   ActivateKernelSide(ks);
   return created;
+}
+
+int EventPoll::KernelSleepFd() const {
+  KernelSide* ks = kside_.load(std::memory_order_acquire);
+  return ks != nullptr && ks->items() > 0 ? ks->epfd() : -1;
 }
 
 void EventPoll::UnlinkKernelChild(KernelSide* ks, EventPoll* child, EpItem* epi) {

@@ -174,6 +174,30 @@ TEST(MixedSet, SleeperWokenByUepollEventfd) { ExpectWokenBy(false, false); }
 TEST(MixedSet, MaskedSleeperWokenByKernelSocket) { ExpectWokenBy(true, true); }
 TEST(MixedSet, MaskedSleeperWokenByUepollEventfd) { ExpectWokenBy(false, true); }
 
+// poll(2) on the instance itself (as the kernel reports an epoll fd with a ready item:
+// POLLIN) sleeps until either kind of descriptor in it becomes ready.
+void ExpectPollWokenBy(bool kernel_side) {
+  Mixed m;
+  std::atomic<bool> done{false};
+  pollfd pfd{m.ep, POLLIN, 0};
+  int n = -1;
+  std::thread sleeper([&] {
+    n = uep_poll(&pfd, 1, 10000);
+    done = true;
+  });
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_FALSE(done.load());
+  const auto start = Clock::now();
+  m.MakeReady(kernel_side);
+  sleeper.join();
+  EXPECT_LT(Clock::now() - start, milliseconds(5000));
+  EXPECT_EQ(1, n);
+  EXPECT_EQ(POLLIN, pfd.revents);
+}
+
+TEST(MixedSet, PollOnTheInstanceWokenByKernelSocket) { ExpectPollWokenBy(true); }
+TEST(MixedSet, PollOnTheInstanceWokenByUepollEventfd) { ExpectPollWokenBy(false); }
+
 TEST(MixedSet, TimeoutWithNothingReady) {
   Mixed m;
   const auto start = Clock::now();
