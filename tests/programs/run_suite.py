@@ -118,20 +118,13 @@ PYTHON_TESTS = ["test.test_epoll", "test.test_selectors", "test.test_asyncio.tes
                 "test.test_asyncio.test_sock_lowlevel", "test.test_asyncio.test_streams",
                 "test.test_asyncio.test_locks", "test.test_asyncio.test_unix_events",
                 "test.test_os.EventfdTests"]
-# socket.socket(fileno=...) checks the descriptor with getsockname(), which uepoll does not
-# serve for its socket pairs (EBADF): every asyncio loop makes one (its self-pipe), so
-# socket pairs stay the kernel's here.
-PYTHON_KINDS = "epoll,eventfd,pipe,timerfd"
+# Every kind: the loops' self-pipe socket pairs, os.pipe(), os.eventfd() are uepoll's.
+PYTHON_KINDS = "all"
 PYTHON_DIVERGENCES = [
     (r"\.test_subprocess_|\.test_get_event_loop_new_process|"
-     r"\.test_create_subprocess_|\.SubprocessWatcherMixin",
-     "a child process gets pipes from os.pipe(): a uepoll pipe does not cross fork/exec"),
-    (r"\.test_(read|write)_pipe|\.test_unclosed_pipe_transport|\.test_write_pipe_disconnect"
-     r"|\.test_read_pty_output|\.test_write_pty|\.test_bidirectional_pty"
-     r"|\.test_prompt_cancellation|\.test_streamreader_constructor_use_global_loop"
-     r"|\.test_pipe|\.test_read_all_from_pipe_reader",
-     "open(fd) and pipe transports call fstat(), which sees the placeholder descriptor "
-     "(a directory) instead of a FIFO"),
+     r"\.test_create_subprocess_|\.SubprocessWatcherMixin|\.test_read_all_from_pipe_reader",
+     "a child process gets pipes from os.pipe(): a uepoll pipe does not cross fork/exec "
+     "(run anyway, a forked child breaks the test runner itself)"),
 ]
 
 PYTHON_RUNNER = r"""
