@@ -11,6 +11,7 @@ build_packages=(
   cmake ninja-build g++      # the default preset
   libgtest-dev libgmock-dev  # Debian's GTest CMake package exports gmock too: both needed
   libbenchmark-dev           # bench/ and `uepoll bench`
+  libcli11-dev               # the `uepoll` command's command line
 )
 test_packages=(
   clang libclang-rt-14-dev   # the asan and tsan presets and their runtimes

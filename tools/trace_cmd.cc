@@ -14,33 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "trace_cmd.h"
 #include "trace_load.h"
 #include "trace_render.h"
 #include "trace_scenarios.h"
 
 namespace {
-
-void TraceUsage(FILE* out) {
-  std::fprintf(out,
-               "usage: uepoll trace <scenario> [--html FILE] [--svg FILE] [--json FILE] [--quiet]\n"
-               "       uepoll trace [--html FILE] [--svg FILE] [--json FILE] [--quiet] -- PROGRAM [ARGS]\n"
-               "\n"
-               "Runs a built-in scenario with uepoll's trace points on, prints a timeline (one\n"
-               "line per trace record: time, thread, lane, what happened) and optionally writes\n"
-               "a self-contained HTML page or SVG picture with one lane per file, item,\n"
-               "instance and thread, or the raw records as JSON lines.\n"
-               "\nscenarios:\n");
-  for (const std::string& name : uep::tracetool::ScenarioNames()) {
-    std::fprintf(out, "  %-10s %s\n", name.c_str(), uep::tracetool::ScenarioTitle(name).c_str());
-  }
-  std::fprintf(out,
-               "\nuepoll trace [--html FILE] [--svg FILE] [--json FILE] [--quiet] -- PROGRAM [ARGS]\n"
-               "runs a dynamically linked program under libuepoll-preload.so (its epoll,\n"
-               "eventfd, pipe, socketpair and timerfd calls served by uepoll; UEPOLL_PRELOAD\n"
-               "chooses the kinds) and shows the trace of the program's own process. The\n"
-               "library is $UEPOLL_PRELOAD_LIB, else the one built or installed with this tool.\n"
-               "The exit status is the program's.\n");
-}
 
 // The preload library: $UEPOLL_PRELOAD_LIB, else the build tree's, else the installed one.
 std::string PreloadLibrary() {
@@ -150,34 +129,32 @@ bool WriteFile(const char* path, const std::string& text) {
 
 }  // namespace
 
-int TraceMain(int argc, char** argv) {
-  std::string scenario;
-  const char* html = nullptr;
-  const char* svg = nullptr;
-  const char* json = nullptr;
-  bool quiet = false;
-  char** program = nullptr;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--") {
-      if (i + 1 < argc) program = argv + i + 1;
-      break;
-    }
-    if (a == "-h" || a == "--help") {
-      TraceUsage(stdout);
-      return 0;
-    }
-    if ((a == "--html" || a == "--svg" || a == "--json") && i + 1 < argc) {
-      (a == "--html" ? html : a == "--svg" ? svg : json) = argv[++i];
-    } else if (a == "--quiet") {
-      quiet = true;
-    } else if (scenario.empty() && a[0] != '-') {
-      scenario = a;
-    } else {
-      std::fprintf(stderr, "uepoll trace: unexpected argument '%s'\n\n", a.c_str());
-      TraceUsage(stderr);
-      return 2;
-    }
+namespace uep::tool {
+
+std::vector<std::string> TraceScenarioNames() { return uep::tracetool::ScenarioNames(); }
+
+std::string TraceScenarioList() {
+  std::string list;
+  for (const std::string& name : uep::tracetool::ScenarioNames()) {
+    if (!list.empty()) list += ", ";
+    list += name + " (" + uep::tracetool::ScenarioTitle(name) + ")";
+  }
+  return list;
+}
+
+int TraceCommand(const TraceOptions& options) {
+  const std::string& scenario = options.scenario;
+  const char* html = options.html.empty() ? nullptr : options.html.c_str();
+  const char* svg = options.svg.empty() ? nullptr : options.svg.c_str();
+  const char* json = options.json.empty() ? nullptr : options.json.c_str();
+  const bool quiet = options.quiet;
+  std::vector<char*> argv_storage;
+  for (const std::string& arg : options.program) argv_storage.push_back(const_cast<char*>(arg.c_str()));
+  argv_storage.push_back(nullptr);
+  char** program = options.program.empty() ? nullptr : argv_storage.data();
+  if (program != nullptr && !scenario.empty()) {
+    std::fprintf(stderr, "uepoll trace: give a scenario or -- PROGRAM, not both\n");
+    return 2;
   }
   if (program != nullptr && scenario.empty()) {
     uep::tracetool::LoadedTrace trace;
@@ -203,8 +180,8 @@ int TraceMain(int argc, char** argv) {
     return rc;
   }
   if (scenario.empty() || uep::tracetool::ScenarioTitle(scenario).empty()) {
-    if (!scenario.empty()) std::fprintf(stderr, "uepoll trace: unknown scenario '%s'\n\n", scenario.c_str());
-    TraceUsage(stderr);
+    std::fprintf(stderr, "uepoll trace: give a scenario (%s) or -- PROGRAM [ARGS]\n",
+                 TraceScenarioList().c_str());
     return 2;
   }
   uep::tracetool::ScenarioResult result;
@@ -233,3 +210,5 @@ int TraceMain(int argc, char** argv) {
   }
   return rc;
 }
+
+}  // namespace uep::tool

@@ -56,14 +56,12 @@ bool FdTable::SetNumbering(Numbering numbering) {
   return !table_made.load(std::memory_order_acquire);
 }
 
-FdTable& FdTable::Get() {
-  static FdTable* table = [] {  // never destroyed: lookups may run during exit
-    auto* t = new FdTable(requested_numbering.load(std::memory_order_relaxed));
-    table_made.store(true, std::memory_order_release);
-    pthread_atfork(PrepareFork, ParentAfterFork, ChildAfterFork);
-    return t;
-  }();
-  return *table;
+FdTable* FdTable::Create() {
+  // Never destroyed: lookups may run during exit.
+  auto* t = new FdTable(requested_numbering.load(std::memory_order_relaxed));
+  table_made.store(true, std::memory_order_release);
+  pthread_atfork(PrepareFork, ParentAfterFork, ChildAfterFork);
+  return t;
 }
 
 // Placeholder numbering: numbers are the kernel's, which stay below fs.nr_open.

@@ -15,7 +15,7 @@
 namespace uep {
 namespace rcu_detail {
 
-thread_local RcuReader* tls_reader __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local RcuReader* tls_reader __attribute__((tls_model("initial-exec"))) = nullptr;
 bool use_fence = false;
 
 namespace {

@@ -21,7 +21,7 @@ struct RcuReader {
 };
 
 namespace rcu_detail {
-extern thread_local RcuReader* tls_reader __attribute__((tls_model("initial-exec")));
+extern thread_local constinit RcuReader* tls_reader __attribute__((tls_model("initial-exec")));
 extern bool use_fence;  // no membarrier(2): readers pay a full fence instead
 RcuReader* RegisterReader();
 }  // namespace rcu_detail

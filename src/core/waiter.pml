@@ -8,9 +8,11 @@
  *                      with ep->mtx, StartScan / overflow list / DoneScan), the "something
  *                      is left: wake another waiter" rule, EpPollCallback (link or chain
  *                      on the overflow list, wake one exclusive waiter).
- *   core/waiter.cc     WaiterSleep (flush deferred wakes, check `woken`, futex wait that
- *                      compares and sleeps atomically, spurious returns, timeout, signal),
- *                      WaiterWakeFunction (unlink, then woken = 1, then post the wake),
+ *   core/waiter.cc     WaiterSleep (flush deferred wakes, check `woken`, announce the sleep
+ *                      by swapping kArmed for kSleeping, futex wait that compares and
+ *                      sleeps atomically, spurious returns, timeout, signal),
+ *                      WaiterWakeFunction (unlink, then swap in kWoken, then post the wake
+ *                      only if it swapped kSleeping out),
  *                      WakeScope (wakes posted by a thread inside a scope wait until the
  *                      scope ends or the thread sleeps itself).
  *   files/eventfd.cc   write = counter += 1 and wake under the file's queue lock; read =
@@ -51,6 +53,10 @@
  *   -DBROKEN_NO_SCOPE_FLUSH    a WakeScope drops the wakes it deferred
  *   -DBROKEN_FUTEX_NO_COMPARE  the sleep does not compare `woken` atomically with going to
  *                              sleep (a plain sleep instead of FUTEX_WAIT)
+ *   -DBROKEN_NO_ANNOUNCE       the waiter sleeps without announcing kSleeping, so a waker
+ *                              that skips the post for a waiter not asleep skips it always
+ * Busy-poll (EventPoll::BusyLoop) is not modelled: it spins on the ready list before the
+ * waiter is queued, which only delays the steps below.
  */
 
 #ifndef NW
@@ -84,13 +90,17 @@ bit queued[NW];     /* the waiter's entry is on ep->wq_ */
 bit lockless;       /* locked_poll_items_ == 0: SendEvents may transfer under ep->lock */
 
 /* Waiter objects. */
-bit woken[NW];      /* Waiter::woken, the futex word */
+byte woken[NW];     /* Waiter::woken, the futex word: ARMED, WOKEN or SLEEPING */
 bit asleep[NW];     /* blocked in FUTEX_WAIT on woken[w] */
 
 /* Eventfd counters (under wqlock) and the accounting. */
 byte cnt[NI];
 byte produced;
 byte consumed;
+
+#define ARMED 0
+#define WOKEN 1
+#define SLEEPING 2
 
 inline lock(l)   { atomic { l == 0 -> l = 1 } }
 inline unlock(l) { l = 0 }
@@ -130,12 +140,13 @@ inline flush_deferred() {
 
 /*
  * WakeUpLocked(&ep->wq_, 1, 0) with ep->lock held: WaiterWakeFunction of one queued
- * waiter (any one: the set abstraction). Unlinks it, sets woken, defers the futex wake.
+ * waiter (any one: the set abstraction). Unlinks it, swaps in WOKEN (one atomic exchange)
+ * and defers the futex wake if it swapped SLEEPING out.
  */
 inline wake_one_waiter() {
   if
-  :: queued[0] -> queued[0] = 0; woken[0] = 1; DEFER(0)
-  :: queued[1] -> queued[1] = 0; woken[1] = 1; DEFER(1)
+  :: queued[0] -> queued[0] = 0; atomic { if :: woken[0] == SLEEPING -> DEFER(0) :: else fi; woken[0] = WOKEN }
+  :: queued[1] -> queued[1] = 0; atomic { if :: woken[1] == SLEEPING -> DEFER(1) :: else fi; woken[1] = WOKEN }
   :: else -> skip
   fi
 }
@@ -205,14 +216,20 @@ inline send_events(maxev) {
 /* WaiterSleep: returns R_OK (woken), R_TIMEDOUT or R_EINTR in r. */
 inline waiter_sleep(w, finite) {
   flush_deferred();
+  /* WaiterPrepareSleep: compare-and-swap ARMED -> SLEEPING (fails on WOKEN). */
+#ifndef BROKEN_NO_ANNOUNCE
+  atomic { if :: woken[w] == ARMED -> woken[w] = SLEEPING :: else fi };
+#endif
   do
-  :: woken[w] -> r = R_OK; break
+  :: woken[w] == WOKEN -> r = R_OK; break
   :: else ->
      /* FUTEX_WAIT: compares the word and goes to sleep atomically. */
 #ifdef BROKEN_FUTEX_NO_COMPARE
      asleep[w] = 1;
+#elif defined(BROKEN_NO_ANNOUNCE)
+     atomic { if :: woken[w] == ARMED -> asleep[w] = 1 :: else -> skip fi };
 #else
-     atomic { if :: woken[w] == 0 -> asleep[w] = 1 :: else -> skip fi };
+     atomic { if :: woken[w] == SLEEPING -> asleep[w] = 1 :: else -> skip fi };
 #endif
      if
      :: asleep[w] ->
@@ -226,7 +243,7 @@ end_asleep:
      fi;
      if
      :: r == R_OK -> skip                                      /* loop: re-check woken */
-     :: else -> if :: woken[w] -> r = R_OK :: else fi; break
+     :: else -> if :: woken[w] == WOKEN -> r = R_OK :: else fi; break
      fi
   od
 }
@@ -258,7 +275,7 @@ again:
   :: else -> skip
   fi;
   if :: timed_out || interrupted -> goto returned_zero :: else fi;
-  woken[w] = 0;                              /* a fresh Waiter on this stack */
+  woken[w] = ARMED;                          /* a fresh Waiter on this stack */
   atomic {
     lock_ep();
 #ifdef BROKEN_NO_RECHECK
@@ -276,7 +293,7 @@ again:
   r = 0;
   eavail = 1;
   if
-  :: woken[w] == 0 ->
+  :: woken[w] != WOKEN ->
      atomic {
        lock_ep();
        /* Woken between the timeout and here: the wake-up is ours, harvest it. */
