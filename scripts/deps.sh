@@ -19,6 +19,9 @@ test_packages=(
   groff-base                 # man-page checks (man -l)
   pkg-config                 # tests/packaging: the consumer built against uepoll.pc
   libevent-dev               # examples/libevent_loop.cc: libevent watching a uepoll instance
+  python3 dpkg-dev           # tests/programs: its driver; apt-get source unpacks libevent
+  manpages-dev               # tests/programs: the timerfd_create(2) and eventfd(2) examples
+  libpython3.11-testsuite    # tests/programs: CPython's own epoll/selectors/asyncio tests
   spin                       # tests/model: the wait/wake protocol model (src/core/waiter.pml)
 )
 

@@ -6,7 +6,8 @@
 #   tsan      ThreadSanitizer (clang)
 #
 # Usage: scripts/test.sh [preset...]          (no argument: all three, in that order)
-# Installs missing Debian packages first (scripts/deps.sh test; UEPOLL_NO_INSTALL=1 skips).
+# Installs missing Debian packages first (scripts/deps.sh test) and fetches the Debian source
+# packages tests/programs builds (tests/programs/fetch_sources.sh); UEPOLL_NO_INSTALL=1 skips both.
 # Environment:
 #   JOBS                   parallel build and test jobs (default 2)
 #   UEPOLL_STRESS_SECONDS  active time of each stress test (default 1)
@@ -17,6 +18,11 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/deps.sh test
+# The sources tests/programs builds (Debian source packages, into build/sources).
+if [[ "${UEPOLL_NO_INSTALL:-0}" != 1 ]] && ! bash tests/programs/fetch_sources.sh; then
+  [[ -n "${CI:-}" ]] && exit 1
+  echo "test.sh: could not fetch the sources of tests/programs; those tests are left out" >&2
+fi
 
 presets=("$@")
 if [[ ${#presets[@]} -eq 0 ]]; then
