@@ -99,6 +99,9 @@ int DoIoctl(int fd, unsigned long request, void* arg) {
     } while (!file->f_flags.compare_exchange_weak(old, want, std::memory_order_relaxed));
     return 0;
   }
+  // ep_eventpoll_ioctl(): an instance answers EINVAL to every other request (the busy-poll
+  // parameters EPIOCSPARAMS/EPIOCGPARAMS are not provided).
+  if (file->IsEventPoll()) return -EINVAL;
   return file->Ioctl(request, arg);
 }
 
