@@ -845,9 +845,13 @@ void UnixSocket::Release() {
     peer_dead_ = false;
     if (other != nullptr) {
       if (type_ != SOCK_DGRAM) {
-        // No more writes; unread data makes the peer's next call fail with ECONNRESET.
+        // No more writes; unread data makes the peer's next call fail with ECONNRESET. An
+        // empty first message does not count: the kernel skips it (CONFIG_AF_UNIX_OOB's
+        // test for its out-of-band place holder catches a zero-length record too).
         other->shutdown_.store(kShutdownMask, std::memory_order_relaxed);
-        if (rq_head_ != nullptr) other->err_.store(ECONNRESET, std::memory_order_relaxed);
+        const UnixSkb* unread = rq_head_;
+        if (unread != nullptr && unread->len == unread->consumed) unread = unread->next;
+        if (unread != nullptr) other->err_.store(ECONNRESET, std::memory_order_relaxed);
         other->StateChangeLocked();
       }
       other->peer_ = nullptr;
