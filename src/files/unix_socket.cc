@@ -432,6 +432,7 @@ ssize_t UnixSocket::DgramSend(const iovec* iov, int iovcnt, size_t len, int flag
   if (extra.scm_err != 0) return extra.scm_err;
   if ((flags & MSG_OOB) != 0) return -EOPNOTSUPP;
   int lookup_err = 0;
+  bool no_peer = false;
   if (namelen != 0) {
     // unix_validate_addr()
     if (namelen <= offsetof(sockaddr_un, sun_path) || namelen > sizeof(sockaddr_un)) return -EINVAL;
@@ -439,7 +440,7 @@ ssize_t UnixSocket::DgramSend(const iovec* iov, int iovcnt, size_t len, int flag
     lookup_err = LookupUnixAddress(extra.name, namelen);
   } else {
     std::lock_guard guard(core_->lock);
-    if (peer_ == nullptr && !peer_dead_) return -ENOTCONN;
+    no_peer = peer_ == nullptr && !peer_dead_;
   }
   if (len > static_cast<size_t>(sndbuf_.load(std::memory_order_relaxed) - 32)) return -EMSGSIZE;
   int64_t data_len = 0;
@@ -460,6 +461,11 @@ ssize_t UnixSocket::DgramSend(const iovec* iov, int iovcnt, size_t len, int flag
   if (namelen != 0) {
     FreeSkb(skb);
     return lookup_err;
+  }
+  // unix_peer_get() comes after the size check, the allocation and the copy.
+  if (no_peer) {
+    FreeSkb(skb);
+    return -ENOTCONN;
   }
   ssize_t result = static_cast<ssize_t>(len);
   UnixSkb* purged = nullptr;
