@@ -6,6 +6,7 @@
 #   tsan      ThreadSanitizer (clang)
 #
 # Usage: scripts/test.sh [preset...]          (no argument: all three, in that order)
+# Installs missing Debian packages first (scripts/deps.sh test; UEPOLL_NO_INSTALL=1 skips).
 # Environment:
 #   JOBS                   parallel build and test jobs (default 2)
 #   UEPOLL_STRESS_SECONDS  active time of each stress test (default 1)
@@ -14,6 +15,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/deps.sh test
 
 presets=("$@")
 if [[ ${#presets[@]} -eq 0 ]]; then
