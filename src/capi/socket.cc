@@ -151,6 +151,7 @@ ssize_t DoSendTo(int fd, const void* buf, size_t len, int flags, const sockaddr*
     if (addr != nullptr) {
       // move_addr_to_kernel()
       if (static_cast<int>(addrlen) < 0 || addrlen > sizeof(sockaddr_storage)) return -EINVAL;
+      if (!AccessOk(addr, addrlen)) return -EFAULT;
       extra.name = addr;
       extra.namelen = addrlen;
     }
@@ -160,7 +161,7 @@ ssize_t DoSendTo(int fd, const void* buf, size_t len, int flags, const sockaddr*
 
 // move_addr_to_user() with the unbound peer's empty address.
 ssize_t PutEmptyAddress(socklen_t* addrlen) {
-  if (addrlen == nullptr) return -EFAULT;
+  if (addrlen == nullptr || !AccessOk(addrlen, sizeof *addrlen)) return -EFAULT;
   if (static_cast<int>(*addrlen) < 0) return -EINVAL;
   *addrlen = 0;
   return 0;
