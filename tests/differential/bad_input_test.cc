@@ -451,6 +451,32 @@ std::vector<Case> Cases() {
     addr.sun_family = AF_UNIX;
     return a.s.sendto(w.s0, "x", 1, 0, reinterpret_cast<const sockaddr*>(&addr), static_cast<socklen_t>(-1));
   });
+  add("sendto(s0, kernel-half address)", [](const Api& a, World& w) {
+    return a.s.sendto(w.s0, "x", 1, 0, KernelHalf<const sockaddr>(), sizeof(sockaddr_un));
+  });
+  add("sendto(s0, NULL address, addrlen 8)", [](const Api& a, World& w) {
+    return a.s.sendto(w.s0, "x", 1, 0, nullptr, 8);
+  });
+  add("recvfrom(s1, addr, kernel-half addrlen)", [](const Api& a, World& w) {
+    sockaddr_un addr{};
+    return a.s.recvfrom(w.s1, Buf().bytes, 2, 0, reinterpret_cast<sockaddr*>(&addr),
+                        KernelHalf<socklen_t>());
+  });
+  add("recvmsg(s1, kernel-half name)", [](const Api& a, World& w) {
+    msghdr m{};
+    m.msg_name = KernelHalf();
+    m.msg_namelen = sizeof(sockaddr_un);
+    m.msg_iov = Buf().iov;
+    m.msg_iov[0] = {Buf().bytes, 2};
+    m.msg_iovlen = 1;
+    return a.s.recvmsg(w.s1, &m, 0);
+  });
+  add("sendmsg(s0, kernel-half name)", [](const Api& a, World& w) {
+    msghdr m{};
+    m.msg_name = KernelHalf();
+    m.msg_namelen = sizeof(sockaddr_un);
+    return a.s.sendmsg(w.s0, &m, 0);
+  });
   add("recv(closed)", [](const Api& a, World& w) { return a.s.recv(w.closed, Buf().bytes, 8, 0); });
   add("recv(pr)", [](const Api& a, World& w) { return a.s.recv(w.pr, Buf().bytes, 8, 0); });
   add("recv(s1, NULL, 8)", [](const Api& a, World& w) { return a.s.recv(w.s1, nullptr, 8, 0); });
