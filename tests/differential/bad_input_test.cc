@@ -178,7 +178,8 @@ std::vector<Case> Cases() {
   add("epoll_create(-1)", [](const Api& a, World&) { return a.b.epoll_create(-1); });
   add("epoll_create(INT_MIN)", [](const Api& a, World&) { return a.b.epoll_create(INT_MIN); });
   add("epoll_create1(1)", [](const Api& a, World&) { return a.b.epoll_create1(1); });
-  add("epoll_create1(O_NONBLOCK)", [](const Api& a, World&) { return a.b.epoll_create1(O_NONBLOCK); });
+  add("epoll_create1(O_NONBLOCK)",
+      [](const Api& a, World&) { return a.b.epoll_create1(O_NONBLOCK); });
   add("epoll_create1(-1)", [](const Api& a, World&) { return a.b.epoll_create1(-1); });
   // ---- epoll_ctl
   auto ctl = [](const Api& a, int ep, int op, int fd, uint32_t events, epoll_event* ptr = nullptr,
@@ -187,26 +188,45 @@ std::vector<Case> Cases() {
     ev.events = events;
     return a.b.epoll_ctl(ep, op, fd, use_ptr ? ptr : &ev);
   };
-  add("epoll_ctl(-1, ADD)", [ctl](const Api& a, World& w) { return ctl(a, -1, EPOLL_CTL_ADD, w.efd, EPOLLIN); });
-  add("epoll_ctl(closed, ADD)", [ctl](const Api& a, World& w) { return ctl(a, w.closed, EPOLL_CTL_ADD, w.efd, EPOLLIN); });
-  add("epoll_ctl(INT_MAX, ADD)", [ctl](const Api& a, World& w) { return ctl(a, INT_MAX, EPOLL_CTL_ADD, w.efd, EPOLLIN); });
-  add("epoll_ctl(efd, ADD, pr)", [ctl](const Api& a, World& w) { return ctl(a, w.efd, EPOLL_CTL_ADD, w.pr, EPOLLIN); });
-  add("epoll_ctl(ep, ADD, -1)", [ctl](const Api& a, World& w) { return ctl(a, w.ep, EPOLL_CTL_ADD, -1, EPOLLIN); });
-  add("epoll_ctl(ep, ADD, closed)", [ctl](const Api& a, World& w) { return ctl(a, w.ep, EPOLL_CTL_ADD, w.closed, EPOLLIN); });
-  add("epoll_ctl(ep, ADD, ep)", [ctl](const Api& a, World& w) { return ctl(a, w.ep, EPOLL_CTL_ADD, w.ep, EPOLLIN); });
-  add("epoll_ctl(ep, op 0)", [ctl](const Api& a, World& w) { return ctl(a, w.ep, 0, w.efd, EPOLLIN); });
-  add("epoll_ctl(ep, op 4)", [ctl](const Api& a, World& w) { return ctl(a, w.ep, 4, w.efd, EPOLLIN); });
-  add("epoll_ctl(ep, op -1)", [ctl](const Api& a, World& w) { return ctl(a, w.ep, -1, w.efd, EPOLLIN); });
-  add("epoll_ctl(ep, ADD, existing)", [ctl](const Api& a, World& w) { return ctl(a, w.ep, EPOLL_CTL_ADD, w.efd, EPOLLIN); });
-  add("epoll_ctl(inner, MOD, absent)", [ctl](const Api& a, World& w) { return ctl(a, w.inner, EPOLL_CTL_MOD, w.pr, EPOLLIN); });
-  add("epoll_ctl(inner, DEL, absent)", [ctl](const Api& a, World& w) { return ctl(a, w.inner, EPOLL_CTL_DEL, w.pr, 0); });
-  add("epoll_ctl(ep, ADD, NULL event)", [ctl](const Api& a, World& w) { return ctl(a, w.ep, EPOLL_CTL_ADD, w.pr, 0, nullptr, true); });
-  add("epoll_ctl(ep, MOD, NULL event)", [ctl](const Api& a, World& w) { return ctl(a, w.ep, EPOLL_CTL_MOD, w.efd, 0, nullptr, true); });
+  add("epoll_ctl(-1, ADD)",
+      [ctl](const Api& a, World& w) { return ctl(a, -1, EPOLL_CTL_ADD, w.efd, EPOLLIN); });
+  add("epoll_ctl(closed, ADD)",
+      [ctl](const Api& a, World& w) { return ctl(a, w.closed, EPOLL_CTL_ADD, w.efd, EPOLLIN); });
+  add("epoll_ctl(INT_MAX, ADD)",
+      [ctl](const Api& a, World& w) { return ctl(a, INT_MAX, EPOLL_CTL_ADD, w.efd, EPOLLIN); });
+  add("epoll_ctl(efd, ADD, pr)",
+      [ctl](const Api& a, World& w) { return ctl(a, w.efd, EPOLL_CTL_ADD, w.pr, EPOLLIN); });
+  add("epoll_ctl(ep, ADD, -1)",
+      [ctl](const Api& a, World& w) { return ctl(a, w.ep, EPOLL_CTL_ADD, -1, EPOLLIN); });
+  add("epoll_ctl(ep, ADD, closed)",
+      [ctl](const Api& a, World& w) { return ctl(a, w.ep, EPOLL_CTL_ADD, w.closed, EPOLLIN); });
+  add("epoll_ctl(ep, ADD, ep)",
+      [ctl](const Api& a, World& w) { return ctl(a, w.ep, EPOLL_CTL_ADD, w.ep, EPOLLIN); });
+  add("epoll_ctl(ep, op 0)",
+      [ctl](const Api& a, World& w) { return ctl(a, w.ep, 0, w.efd, EPOLLIN); });
+  add("epoll_ctl(ep, op 4)",
+      [ctl](const Api& a, World& w) { return ctl(a, w.ep, 4, w.efd, EPOLLIN); });
+  add("epoll_ctl(ep, op -1)",
+      [ctl](const Api& a, World& w) { return ctl(a, w.ep, -1, w.efd, EPOLLIN); });
+  add("epoll_ctl(ep, ADD, existing)",
+      [ctl](const Api& a, World& w) { return ctl(a, w.ep, EPOLL_CTL_ADD, w.efd, EPOLLIN); });
+  add("epoll_ctl(inner, MOD, absent)",
+      [ctl](const Api& a, World& w) { return ctl(a, w.inner, EPOLL_CTL_MOD, w.pr, EPOLLIN); });
+  add("epoll_ctl(inner, DEL, absent)",
+      [ctl](const Api& a, World& w) { return ctl(a, w.inner, EPOLL_CTL_DEL, w.pr, 0); });
+  add("epoll_ctl(ep, ADD, NULL event)", [ctl](const Api& a, World& w) {
+    return ctl(a, w.ep, EPOLL_CTL_ADD, w.pr, 0, nullptr, true);
+  });
+  add("epoll_ctl(ep, MOD, NULL event)", [ctl](const Api& a, World& w) {
+    return ctl(a, w.ep, EPOLL_CTL_MOD, w.efd, 0, nullptr, true);
+  });
   add("epoll_ctl(ep, ADD, kernel-half event)", [ctl](const Api& a, World& w) {
     return ctl(a, w.ep, EPOLL_CTL_ADD, w.pr, 0, KernelHalf<epoll_event>(), true);
   });
-  add("epoll_ctl(-1, ADD, NULL event)", [ctl](const Api& a, World& w) { return ctl(a, -1, EPOLL_CTL_ADD, w.pr, 0, nullptr, true); });
-  add("epoll_ctl(inner, ADD, ep): a loop", [ctl](const Api& a, World& w) { return ctl(a, w.inner, EPOLL_CTL_ADD, w.ep, EPOLLIN); });
+  add("epoll_ctl(-1, ADD, NULL event)",
+      [ctl](const Api& a, World& w) { return ctl(a, -1, EPOLL_CTL_ADD, w.pr, 0, nullptr, true); });
+  add("epoll_ctl(inner, ADD, ep): a loop",
+      [ctl](const Api& a, World& w) { return ctl(a, w.inner, EPOLL_CTL_ADD, w.ep, EPOLLIN); });
   add("epoll_ctl(ep, MOD, EXCLUSIVE)", [ctl](const Api& a, World& w) {
     return ctl(a, w.ep, EPOLL_CTL_MOD, w.efd, EPOLLIN | EPOLLEXCLUSIVE);
   });
@@ -225,23 +245,28 @@ std::vector<Case> Cases() {
   });
   // ---- epoll_wait, epoll_pwait, epoll_pwait2
   for (int max : {0, -1, INT_MIN, kMaxEvents + 1, INT_MAX}) {
-    add("epoll_wait(ep, maxevents " + std::to_string(max) + ")", [max](const Api& a, World& w) { return a.b.epoll_wait(w.ep, Buf().events, max, 0); });
+    add("epoll_wait(ep, maxevents " + std::to_string(max) + ")",
+        [max](const Api& a, World& w) { return a.b.epoll_wait(w.ep, Buf().events, max, 0); });
   }
-  add("epoll_wait(ep, NULL events)", [](const Api& a, World& w) { return a.b.epoll_wait(w.ep, nullptr, 16, 0); });
+  add("epoll_wait(ep, NULL events)",
+      [](const Api& a, World& w) { return a.b.epoll_wait(w.ep, nullptr, 16, 0); });
   add("epoll_wait(ep, kernel-half events)", [](const Api& a, World& w) {
     return a.b.epoll_wait(w.ep, KernelHalf<epoll_event>(), 16, 0);
   });
-  add("epoll_wait(ep, NULL events, maxevents 0)", [](const Api& a, World& w) { return a.b.epoll_wait(w.ep, nullptr, 0, 0); });
-  add("epoll_wait(-1)", [](const Api& a, World&) { return a.b.epoll_wait(-1, Buf().events, 16, 0); });
-  add("epoll_wait(closed)", [](const Api& a, World& w) { return a.b.epoll_wait(w.closed, Buf().events, 16, 0); });
-  add("epoll_wait(efd)", [](const Api& a, World& w) { return a.b.epoll_wait(w.efd, Buf().events, 16, 0); });
-  add("epoll_wait(ep, timeout -2)", [](const Api& a, World& w) { return a.b.epoll_wait(w.ep, Buf().events, 16, -2); });
-  add("epoll_wait(ep, timeout INT_MIN)", [](const Api& a, World& w) {
-    return a.b.epoll_wait(w.ep, Buf().events, 16, INT_MIN);
-  });
-  add("epoll_wait(inner, maxevents 1, timeout -1000)", [](const Api& a, World& w) {
-    return a.b.epoll_wait(w.inner, Buf().events, 1, -1000);
-  });
+  add("epoll_wait(ep, NULL events, maxevents 0)",
+      [](const Api& a, World& w) { return a.b.epoll_wait(w.ep, nullptr, 0, 0); });
+  add("epoll_wait(-1)",
+      [](const Api& a, World&) { return a.b.epoll_wait(-1, Buf().events, 16, 0); });
+  add("epoll_wait(closed)",
+      [](const Api& a, World& w) { return a.b.epoll_wait(w.closed, Buf().events, 16, 0); });
+  add("epoll_wait(efd)",
+      [](const Api& a, World& w) { return a.b.epoll_wait(w.efd, Buf().events, 16, 0); });
+  add("epoll_wait(ep, timeout -2)",
+      [](const Api& a, World& w) { return a.b.epoll_wait(w.ep, Buf().events, 16, -2); });
+  add("epoll_wait(ep, timeout INT_MIN)",
+      [](const Api& a, World& w) { return a.b.epoll_wait(w.ep, Buf().events, 16, INT_MIN); });
+  add("epoll_wait(inner, maxevents 1, timeout -1000)",
+      [](const Api& a, World& w) { return a.b.epoll_wait(w.inner, Buf().events, 1, -1000); });
   add("epoll_pwait(ep, kernel-half sigmask)", [](const Api& a, World& w) {
     return a.b.epoll_pwait(w.ep, Buf().events, 16, 0, KernelHalf<sigset_t>());
   });
@@ -254,9 +279,12 @@ std::vector<Case> Cases() {
   add("epoll_pwait(ep, timeout -5, empty mask)", [](const Api& a, World& w) {
     return a.b.epoll_pwait(w.ep, Buf().events, 16, -5, EmptyMask());
   });
-  for (const timespec ts : {timespec{0, -1}, timespec{-1, 0}, timespec{0, 1000000000}, timespec{INT_MIN, 0}}) {
+  for (const timespec ts :
+       {timespec{0, -1}, timespec{-1, 0}, timespec{0, 1000000000}, timespec{INT_MIN, 0}}) {
     add("epoll_pwait2(ep, {" + std::to_string(ts.tv_sec) + ", " + std::to_string(ts.tv_nsec) + "})",
-        [ts](const Api& a, World& w) { return a.b.epoll_pwait2(w.ep, Buf().events, 16, &ts, nullptr); });
+        [ts](const Api& a, World& w) {
+          return a.b.epoll_pwait2(w.ep, Buf().events, 16, &ts, nullptr);
+        });
   }
   add("epoll_pwait2(ep, kernel-half timeout)", [](const Api& a, World& w) {
     return a.b.epoll_pwait2(w.ep, Buf().events, 16, KernelHalf<timespec>(), nullptr);
@@ -272,18 +300,18 @@ std::vector<Case> Cases() {
     eventfd_t v = 0;
     return a.b.eventfd_read(w.closed, &v);
   });
-  add("eventfd_read(efd, NULL)", [](const Api& a, World& w) { return a.b.eventfd_read(w.efd, nullptr); });
-  add("eventfd_read(efd, kernel-half)", [](const Api& a, World& w) {
-    return a.b.eventfd_read(w.efd, KernelHalf<eventfd_t>());
-  });
+  add("eventfd_read(efd, NULL)",
+      [](const Api& a, World& w) { return a.b.eventfd_read(w.efd, nullptr); });
+  add("eventfd_read(efd, kernel-half)",
+      [](const Api& a, World& w) { return a.b.eventfd_read(w.efd, KernelHalf<eventfd_t>()); });
   add("eventfd_read(ep)", [](const Api& a, World& w) {
     eventfd_t v = 0;
     return a.b.eventfd_read(w.ep, &v);
   });
-  add("eventfd_write(efd, UINT64_MAX)", [](const Api& a, World& w) { return a.b.eventfd_write(w.efd, UINT64_MAX); });
-  add("eventfd_write(efd, UINT64_MAX - 3): full", [](const Api& a, World& w) {
-    return a.b.eventfd_write(w.efd, UINT64_MAX - 3);
-  });
+  add("eventfd_write(efd, UINT64_MAX)",
+      [](const Api& a, World& w) { return a.b.eventfd_write(w.efd, UINT64_MAX); });
+  add("eventfd_write(efd, UINT64_MAX - 3): full",
+      [](const Api& a, World& w) { return a.b.eventfd_write(w.efd, UINT64_MAX - 3); });
   add("eventfd_write(-1)", [](const Api& a, World&) { return a.b.eventfd_write(-1, 1); });
   // ---- read, write
   add("read(-1)", [](const Api& a, World&) { return a.b.read(-1, Buf().bytes, 8); });
@@ -294,20 +322,26 @@ std::vector<Case> Cases() {
   add("read(efd, NULL)", [](const Api& a, World& w) { return a.b.read(w.efd, nullptr, 8); });
   add("read(pr, NULL)", [](const Api& a, World& w) { return a.b.read(w.pr, nullptr, 8); });
   add("read(s1, NULL)", [](const Api& a, World& w) { return a.b.read(w.s1, nullptr, 8); });
-  add("read(pr, kernel-half)", [](const Api& a, World& w) { return a.b.read(w.pr, KernelHalf(), 8); });
-  add("read(pr, SIZE_MAX)", [](const Api& a, World& w) { return a.b.read(w.pr, Buf().bytes, SIZE_MAX); });
+  add("read(pr, kernel-half)",
+      [](const Api& a, World& w) { return a.b.read(w.pr, KernelHalf(), 8); });
+  add("read(pr, SIZE_MAX)",
+      [](const Api& a, World& w) { return a.b.read(w.pr, Buf().bytes, SIZE_MAX); });
   add("read(closed, NULL)", [](const Api& a, World& w) { return a.b.read(w.closed, nullptr, 8); });
   add("read(pw, NULL)", [](const Api& a, World& w) { return a.b.read(w.pw, nullptr, 8); });
   add("write(-1)", [](const Api& a, World&) { return a.b.write(-1, Buf().bytes, 8); });
-  add("write(pr): read end", [](const Api& a, World& w) { return a.b.write(w.pr, Buf().bytes, 8); });
+  add("write(pr): read end",
+      [](const Api& a, World& w) { return a.b.write(w.pr, Buf().bytes, 8); });
   add("write(ep)", [](const Api& a, World& w) { return a.b.write(w.ep, Buf().bytes, 8); });
   add("write(tfd)", [](const Api& a, World& w) { return a.b.write(w.tfd, Buf().bytes, 8); });
-  add("write(efd, 7 bytes)", [](const Api& a, World& w) { return a.b.write(w.efd, Buf().bytes, 7); });
+  add("write(efd, 7 bytes)",
+      [](const Api& a, World& w) { return a.b.write(w.efd, Buf().bytes, 7); });
   add("write(efd, NULL)", [](const Api& a, World& w) { return a.b.write(w.efd, nullptr, 8); });
   add("write(pw, NULL)", [](const Api& a, World& w) { return a.b.write(w.pw, nullptr, 8); });
   add("write(s0, NULL)", [](const Api& a, World& w) { return a.b.write(w.s0, nullptr, 8); });
-  add("write(pw, kernel-half)", [](const Api& a, World& w) { return a.b.write(w.pw, KernelHalf(), 8); });
-  add("write(pw, SIZE_MAX)", [](const Api& a, World& w) { return a.b.write(w.pw, Buf().bytes, SIZE_MAX); });
+  add("write(pw, kernel-half)",
+      [](const Api& a, World& w) { return a.b.write(w.pw, KernelHalf(), 8); });
+  add("write(pw, SIZE_MAX)",
+      [](const Api& a, World& w) { return a.b.write(w.pw, Buf().bytes, SIZE_MAX); });
   // ---- readv, writev
   auto vec = [](const Api& a, int fd, bool write, int iovcnt, int variant) -> long {
     Scratch& s = Buf();
@@ -325,18 +359,30 @@ std::vector<Case> Cases() {
     auto name = [&n](const std::string& what) { return n + what; };
     const auto fdof = [write](const World& w) { return write ? w.pw : w.pr; };
     add(name("(-1)"), [vec, write](const Api& a, World&) { return vec(a, -1, write, 1, 0); });
-    add(name("(pipe, iovcnt -1)"), [=](const Api& a, World& w) { return vec(a, fdof(w), write, -1, 0); });
-    add(name("(pipe, iovcnt 1025)"), [=](const Api& a, World& w) { return vec(a, fdof(w), write, 1025, 0); });
-    add(name("(pipe, iovcnt INT_MAX)"), [=](const Api& a, World& w) { return vec(a, fdof(w), write, INT_MAX, 0); });
-    add(name("(pipe, NULL vector)"), [=](const Api& a, World& w) { return vec(a, fdof(w), write, 2, 1); });
-    add(name("(pipe, NULL vector, iovcnt 0)"), [=](const Api& a, World& w) { return vec(a, fdof(w), write, 0, 1); });
-    add(name("(pipe, kernel-half vector)"), [=](const Api& a, World& w) { return vec(a, fdof(w), write, 2, 2); });
-    add(name("(pipe, NULL segment)"), [=](const Api& a, World& w) { return vec(a, fdof(w), write, 2, 3); });
-    add(name("(pipe, kernel-half segment)"), [=](const Api& a, World& w) { return vec(a, fdof(w), write, 2, 4); });
-    add(name("(pipe, negative length)"), [=](const Api& a, World& w) { return vec(a, fdof(w), write, 2, 5); });
-    add(name("(efd, NULL segment)"), [=](const Api& a, World& w) { return vec(a, w.efd, write, 2, 3); });
-    add(name("(s0, kernel-half vector)"), [=](const Api& a, World& w) { return vec(a, w.s0, write, 2, 2); });
-    add(name("(closed, NULL vector)"), [=](const Api& a, World& w) { return vec(a, w.closed, write, 2, 1); });
+    add(name("(pipe, iovcnt -1)"),
+        [=](const Api& a, World& w) { return vec(a, fdof(w), write, -1, 0); });
+    add(name("(pipe, iovcnt 1025)"),
+        [=](const Api& a, World& w) { return vec(a, fdof(w), write, 1025, 0); });
+    add(name("(pipe, iovcnt INT_MAX)"),
+        [=](const Api& a, World& w) { return vec(a, fdof(w), write, INT_MAX, 0); });
+    add(name("(pipe, NULL vector)"),
+        [=](const Api& a, World& w) { return vec(a, fdof(w), write, 2, 1); });
+    add(name("(pipe, NULL vector, iovcnt 0)"),
+        [=](const Api& a, World& w) { return vec(a, fdof(w), write, 0, 1); });
+    add(name("(pipe, kernel-half vector)"),
+        [=](const Api& a, World& w) { return vec(a, fdof(w), write, 2, 2); });
+    add(name("(pipe, NULL segment)"),
+        [=](const Api& a, World& w) { return vec(a, fdof(w), write, 2, 3); });
+    add(name("(pipe, kernel-half segment)"),
+        [=](const Api& a, World& w) { return vec(a, fdof(w), write, 2, 4); });
+    add(name("(pipe, negative length)"),
+        [=](const Api& a, World& w) { return vec(a, fdof(w), write, 2, 5); });
+    add(name("(efd, NULL segment)"),
+        [=](const Api& a, World& w) { return vec(a, w.efd, write, 2, 3); });
+    add(name("(s0, kernel-half vector)"),
+        [=](const Api& a, World& w) { return vec(a, w.s0, write, 2, 2); });
+    add(name("(closed, NULL vector)"),
+        [=](const Api& a, World& w) { return vec(a, w.closed, write, 2, 1); });
   }
   // ---- close, dup, dup2, dup3, fcntl
   add("close(-1)", [](const Api& a, World&) { return a.b.close(-1); });
@@ -349,11 +395,14 @@ std::vector<Case> Cases() {
   add("dup2(efd, limit)", [](const Api& a, World& w) { return a.b.dup2(w.efd, w.limit); });
   add("dup2(efd, INT_MAX)", [](const Api& a, World& w) { return a.b.dup2(w.efd, INT_MAX); });
   add("dup3(efd, efd)", [](const Api& a, World& w) { return a.b.dup3(w.efd, w.efd, 0); });
-  add("dup3(efd, closed, O_NONBLOCK)", [](const Api& a, World& w) { return a.b.dup3(w.efd, w.closed, O_NONBLOCK); });
-  add("dup3(efd, closed, -1)", [](const Api& a, World& w) { return a.b.dup3(w.efd, w.closed, -1); });
+  add("dup3(efd, closed, O_NONBLOCK)",
+      [](const Api& a, World& w) { return a.b.dup3(w.efd, w.closed, O_NONBLOCK); });
+  add("dup3(efd, closed, -1)",
+      [](const Api& a, World& w) { return a.b.dup3(w.efd, w.closed, -1); });
   add("dup3(closed, efd, 0)", [](const Api& a, World& w) { return a.b.dup3(w.closed, w.efd, 0); });
   add("fcntl(-1, F_GETFL)", [](const Api& a, World&) { return a.b.fcntl(-1, F_GETFL, 0); });
-  add("fcntl(closed, F_SETFL)", [](const Api& a, World& w) { return a.b.fcntl(w.closed, F_SETFL, O_NONBLOCK); });
+  add("fcntl(closed, F_SETFL)",
+      [](const Api& a, World& w) { return a.b.fcntl(w.closed, F_SETFL, O_NONBLOCK); });
   add("fcntl(efd, cmd 12345)", [](const Api& a, World& w) { return a.b.fcntl(w.efd, 12345, 0); });
   add("fcntl(efd, cmd -1)", [](const Api& a, World& w) { return a.b.fcntl(w.efd, -1, 0); });
   add("fcntl(efd, F_DUPFD, -1)", [](const Api& a, World& w) {
@@ -362,17 +411,23 @@ std::vector<Case> Cases() {
   add("fcntl(efd, F_DUPFD, limit)", [](const Api& a, World& w) {
     return a.b.fcntl(w.efd, F_DUPFD, static_cast<unsigned long>(w.limit));
   });
-  add("fcntl(efd, F_DUPFD_CLOEXEC, INT_MAX)", [](const Api& a, World& w) { return a.b.fcntl(w.efd, F_DUPFD_CLOEXEC, INT_MAX); });
-  add("fcntl(efd, F_SETPIPE_SZ)", [](const Api& a, World& w) { return a.b.fcntl(w.efd, F_SETPIPE_SZ, 65536); });
-  add("fcntl(pr, F_SETPIPE_SZ, 2 MiB)", [](const Api& a, World& w) { return a.b.fcntl(w.pr, F_SETPIPE_SZ, 2 << 20); });
+  add("fcntl(efd, F_DUPFD_CLOEXEC, INT_MAX)",
+      [](const Api& a, World& w) { return a.b.fcntl(w.efd, F_DUPFD_CLOEXEC, INT_MAX); });
+  add("fcntl(efd, F_SETPIPE_SZ)",
+      [](const Api& a, World& w) { return a.b.fcntl(w.efd, F_SETPIPE_SZ, 65536); });
+  add("fcntl(pr, F_SETPIPE_SZ, 2 MiB)",
+      [](const Api& a, World& w) { return a.b.fcntl(w.pr, F_SETPIPE_SZ, 2 << 20); });
   add("fcntl(pr, F_SETPIPE_SZ, -1)", [](const Api& a, World& w) {
     return a.b.fcntl(w.pr, F_SETPIPE_SZ, static_cast<unsigned long>(-1));
   });
-  add("fcntl(pr, F_GETPIPE_SZ) after the bad ones", [](const Api& a, World& w) { return a.b.fcntl(w.pr, F_GETPIPE_SZ, 0); });
+  add("fcntl(pr, F_GETPIPE_SZ) after the bad ones",
+      [](const Api& a, World& w) { return a.b.fcntl(w.pr, F_GETPIPE_SZ, 0); });
   // ---- pipe, pipe2
   add("pipe(NULL)", [](const Api& a, World&) { return a.p.pipe(nullptr); });
-  add("pipe2(kernel-half, 0)", [](const Api& a, World&) { return a.p.pipe2(KernelHalf<int>(), 0); });
-  add("pipe2(NULL, O_NONBLOCK)", [](const Api& a, World&) { return a.p.pipe2(nullptr, O_NONBLOCK); });
+  add("pipe2(kernel-half, 0)",
+      [](const Api& a, World&) { return a.p.pipe2(KernelHalf<int>(), 0); });
+  add("pipe2(NULL, O_NONBLOCK)",
+      [](const Api& a, World&) { return a.p.pipe2(nullptr, O_NONBLOCK); });
   add("pipe2(fds, O_APPEND)", [](const Api& a, World&) {
     int fds[2];
     return a.p.pipe2(fds, O_APPEND);
@@ -391,34 +446,42 @@ std::vector<Case> Cases() {
     int n = 0;
     return a.s.ioctl(w.ep, FIONREAD, &n);
   });
-  add("ioctl(ep, 0x1234)", [](const Api& a, World& w) { return a.s.ioctl(w.ep, 0x1234, Buf().bytes); });
-  add("ioctl(efd, 0x1234)", [](const Api& a, World& w) { return a.s.ioctl(w.efd, 0x1234, Buf().bytes); });
-  add("ioctl(pr, FIONREAD, NULL)", [](const Api& a, World& w) { return a.s.ioctl(w.pr, FIONREAD, nullptr); });
-  add("ioctl(pr, FIONREAD, kernel-half)", [](const Api& a, World& w) { return a.s.ioctl(w.pr, FIONREAD, KernelHalf()); });
-  add("ioctl(s1, FIONREAD, kernel-half)", [](const Api& a, World& w) { return a.s.ioctl(w.s1, FIONREAD, KernelHalf()); });
-  add("ioctl(s1, 0x1234, kernel-half)", [](const Api& a, World& w) { return a.s.ioctl(w.s1, 0x1234, KernelHalf()); });
-  add("ioctl(efd, FIONBIO, NULL)", [](const Api& a, World& w) { return a.s.ioctl(w.efd, FIONBIO, nullptr); });
-  add("ioctl(efd, FIONBIO, kernel-half)", [](const Api& a, World& w) { return a.s.ioctl(w.efd, FIONBIO, KernelHalf()); });
+  add("ioctl(ep, 0x1234)",
+      [](const Api& a, World& w) { return a.s.ioctl(w.ep, 0x1234, Buf().bytes); });
+  add("ioctl(efd, 0x1234)",
+      [](const Api& a, World& w) { return a.s.ioctl(w.efd, 0x1234, Buf().bytes); });
+  add("ioctl(pr, FIONREAD, NULL)",
+      [](const Api& a, World& w) { return a.s.ioctl(w.pr, FIONREAD, nullptr); });
+  add("ioctl(pr, FIONREAD, kernel-half)",
+      [](const Api& a, World& w) { return a.s.ioctl(w.pr, FIONREAD, KernelHalf()); });
+  add("ioctl(s1, FIONREAD, kernel-half)",
+      [](const Api& a, World& w) { return a.s.ioctl(w.s1, FIONREAD, KernelHalf()); });
+  add("ioctl(s1, 0x1234, kernel-half)",
+      [](const Api& a, World& w) { return a.s.ioctl(w.s1, 0x1234, KernelHalf()); });
+  add("ioctl(efd, FIONBIO, NULL)",
+      [](const Api& a, World& w) { return a.s.ioctl(w.efd, FIONBIO, nullptr); });
+  add("ioctl(efd, FIONBIO, kernel-half)",
+      [](const Api& a, World& w) { return a.s.ioctl(w.efd, FIONBIO, KernelHalf()); });
   add("ioctl(tfd, TFD_IOC_SET_TICKS, 0)", [](const Api& a, World& w) {
     uint64_t ticks = 0;
     return a.s.ioctl(w.tfd, kTfdIocSetTicks, &ticks);
   });
-  add("ioctl(tfd, TFD_IOC_SET_TICKS, NULL)", [](const Api& a, World& w) { return a.s.ioctl(w.tfd, kTfdIocSetTicks, nullptr); });
-  add("ioctl(tfd, TFD_IOC_SET_TICKS, kernel-half)", [](const Api& a, World& w) {
-    return a.s.ioctl(w.tfd, kTfdIocSetTicks, KernelHalf());
-  });
+  add("ioctl(tfd, TFD_IOC_SET_TICKS, NULL)",
+      [](const Api& a, World& w) { return a.s.ioctl(w.tfd, kTfdIocSetTicks, nullptr); });
+  add("ioctl(tfd, TFD_IOC_SET_TICKS, kernel-half)",
+      [](const Api& a, World& w) { return a.s.ioctl(w.tfd, kTfdIocSetTicks, KernelHalf()); });
   add("ioctl(efd, TFD_IOC_SET_TICKS)", [](const Api& a, World& w) {
     uint64_t ticks = 1;
     return a.s.ioctl(w.efd, kTfdIocSetTicks, &ticks);
   });
   // ---- socketpair and the socket calls
-  add("socketpair(AF_UNIX, STREAM, NULL)", [](const Api& a, World&) { return a.s.socketpair(AF_UNIX, SOCK_STREAM, 0, nullptr); });
+  add("socketpair(AF_UNIX, STREAM, NULL)",
+      [](const Api& a, World&) { return a.s.socketpair(AF_UNIX, SOCK_STREAM, 0, nullptr); });
   add("socketpair(AF_UNIX, STREAM, kernel-half)", [](const Api& a, World&) {
     return a.s.socketpair(AF_UNIX, SOCK_STREAM, 0, KernelHalf<int>());
   });
-  add("socketpair(AF_UNIX, type 99, kernel-half)", [](const Api& a, World&) {
-    return a.s.socketpair(AF_UNIX, 99, 0, KernelHalf<int>());
-  });
+  add("socketpair(AF_UNIX, type 99, kernel-half)",
+      [](const Api& a, World&) { return a.s.socketpair(AF_UNIX, 99, 0, KernelHalf<int>()); });
   add("socketpair(AF_UNIX, type 99)", [](const Api& a, World&) {
     int sv[2];
     return a.s.socketpair(AF_UNIX, 99, 0, sv);
@@ -441,22 +504,26 @@ std::vector<Case> Cases() {
   });
   add("send(closed)", [](const Api& a, World& w) { return a.s.send(w.closed, "x", 1, 0); });
   add("send(efd)", [](const Api& a, World& w) { return a.s.send(w.efd, "x", 1, 0); });
-  add("send(efd, kernel-half)", [](const Api& a, World& w) { return a.s.send(w.efd, KernelHalf(), 1, 0); });
-  add("send(closed, kernel-half)", [](const Api& a, World& w) { return a.s.send(w.closed, KernelHalf(), 1, 0); });
+  add("send(efd, kernel-half)",
+      [](const Api& a, World& w) { return a.s.send(w.efd, KernelHalf(), 1, 0); });
+  add("send(closed, kernel-half)",
+      [](const Api& a, World& w) { return a.s.send(w.closed, KernelHalf(), 1, 0); });
   add("send(s0, NULL, 8)", [](const Api& a, World& w) { return a.s.send(w.s0, nullptr, 8, 0); });
-  add("send(s0, kernel-half, 8)", [](const Api& a, World& w) { return a.s.send(w.s0, KernelHalf(), 8, 0); });
-  add("send(s0, 0 bytes)", [](const Api& a, World& w) { return a.s.send(w.s0, "", 0, MSG_DONTWAIT); });
+  add("send(s0, kernel-half, 8)",
+      [](const Api& a, World& w) { return a.s.send(w.s0, KernelHalf(), 8, 0); });
+  add("send(s0, 0 bytes)",
+      [](const Api& a, World& w) { return a.s.send(w.s0, "", 0, MSG_DONTWAIT); });
   add("sendto(s0, addrlen -1)", [](const Api& a, World& w) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    return a.s.sendto(w.s0, "x", 1, 0, reinterpret_cast<const sockaddr*>(&addr), static_cast<socklen_t>(-1));
+    return a.s.sendto(w.s0, "x", 1, 0, reinterpret_cast<const sockaddr*>(&addr),
+                      static_cast<socklen_t>(-1));
   });
   add("sendto(s0, kernel-half address)", [](const Api& a, World& w) {
     return a.s.sendto(w.s0, "x", 1, 0, KernelHalf<const sockaddr>(), sizeof(sockaddr_un));
   });
-  add("sendto(s0, NULL address, addrlen 8)", [](const Api& a, World& w) {
-    return a.s.sendto(w.s0, "x", 1, 0, nullptr, 8);
-  });
+  add("sendto(s0, NULL address, addrlen 8)",
+      [](const Api& a, World& w) { return a.s.sendto(w.s0, "x", 1, 0, nullptr, 8); });
   add("recvfrom(s1, addr, kernel-half addrlen)", [](const Api& a, World& w) {
     sockaddr_un addr{};
     return a.s.recvfrom(w.s1, Buf().bytes, 2, 0, reinterpret_cast<sockaddr*>(&addr),
@@ -480,8 +547,10 @@ std::vector<Case> Cases() {
   add("recv(closed)", [](const Api& a, World& w) { return a.s.recv(w.closed, Buf().bytes, 8, 0); });
   add("recv(pr)", [](const Api& a, World& w) { return a.s.recv(w.pr, Buf().bytes, 8, 0); });
   add("recv(s1, NULL, 8)", [](const Api& a, World& w) { return a.s.recv(w.s1, nullptr, 8, 0); });
-  add("recv(s1, kernel-half, 8)", [](const Api& a, World& w) { return a.s.recv(w.s1, KernelHalf(), 8, 0); });
-  add("recv(s1, MSG_PEEK, kernel-half)", [](const Api& a, World& w) { return a.s.recv(w.s1, KernelHalf(), 8, MSG_PEEK); });
+  add("recv(s1, kernel-half, 8)",
+      [](const Api& a, World& w) { return a.s.recv(w.s1, KernelHalf(), 8, 0); });
+  add("recv(s1, MSG_PEEK, kernel-half)",
+      [](const Api& a, World& w) { return a.s.recv(w.s1, KernelHalf(), 8, MSG_PEEK); });
   add("recvfrom(s1, addr, NULL addrlen)", [](const Api& a, World& w) {
     sockaddr_un addr{};
     return a.s.recvfrom(w.s1, Buf().bytes, 2, 0, reinterpret_cast<sockaddr*>(&addr), nullptr);
@@ -492,7 +561,8 @@ std::vector<Case> Cases() {
     return a.s.recvfrom(w.s1, Buf().bytes, 2, 0, reinterpret_cast<sockaddr*>(&addr), &len);
   });
   add("sendmsg(s0, NULL)", [](const Api& a, World& w) { return a.s.sendmsg(w.s0, nullptr, 0); });
-  add("sendmsg(s0, kernel-half)", [](const Api& a, World& w) { return a.s.sendmsg(w.s0, KernelHalf<msghdr>(), 0); });
+  add("sendmsg(s0, kernel-half)",
+      [](const Api& a, World& w) { return a.s.sendmsg(w.s0, KernelHalf<msghdr>(), 0); });
   add("sendmsg(efd, NULL)", [](const Api& a, World& w) { return a.s.sendmsg(w.efd, nullptr, 0); });
   add("sendmsg(s0, iovlen 1025)", [](const Api& a, World& w) {
     msghdr m{};
@@ -522,7 +592,8 @@ std::vector<Case> Cases() {
     return a.s.sendmsg(w.s0, &m, static_cast<int>(0x80000000U));
   });
   add("recvmsg(s1, NULL)", [](const Api& a, World& w) { return a.s.recvmsg(w.s1, nullptr, 0); });
-  add("recvmsg(s1, kernel-half)", [](const Api& a, World& w) { return a.s.recvmsg(w.s1, KernelHalf<msghdr>(), 0); });
+  add("recvmsg(s1, kernel-half)",
+      [](const Api& a, World& w) { return a.s.recvmsg(w.s1, KernelHalf<msghdr>(), 0); });
   add("recvmsg(s1, kernel-half iov)", [](const Api& a, World& w) {
     msghdr m{};
     m.msg_iov = KernelHalf<iovec>();
@@ -535,8 +606,10 @@ std::vector<Case> Cases() {
   });
   add("shutdown(s0, 3)", [](const Api& a, World& w) { return a.s.shutdown(w.s0, 3); });
   add("shutdown(s0, -1)", [](const Api& a, World& w) { return a.s.shutdown(w.s0, -1); });
-  add("shutdown(efd, SHUT_RD)", [](const Api& a, World& w) { return a.s.shutdown(w.efd, SHUT_RD); });
-  add("shutdown(closed, SHUT_RD)", [](const Api& a, World& w) { return a.s.shutdown(w.closed, SHUT_RD); });
+  add("shutdown(efd, SHUT_RD)",
+      [](const Api& a, World& w) { return a.s.shutdown(w.efd, SHUT_RD); });
+  add("shutdown(closed, SHUT_RD)",
+      [](const Api& a, World& w) { return a.s.shutdown(w.closed, SHUT_RD); });
   add("getsockopt(s0, SO_TYPE, NULL optlen)", [](const Api& a, World& w) {
     int v = 0;
     return a.s.getsockopt(w.s0, SOL_SOCKET, SO_TYPE, &v, nullptr);
@@ -588,18 +661,22 @@ std::vector<Case> Cases() {
   });
   // ---- timerfd_create, timerfd_settime, timerfd_gettime
   add("timerfd_create(-1, 0)", [](const Api& a, World&) { return a.s.timerfd_create(-1, 0); });
-  add("timerfd_create(CLOCK_PROCESS_CPUTIME_ID, 0)", [](const Api& a, World&) {
-    return a.s.timerfd_create(CLOCK_PROCESS_CPUTIME_ID, 0);
-  });
-  add("timerfd_create(MONOTONIC, O_APPEND)", [](const Api& a, World&) { return a.s.timerfd_create(CLOCK_MONOTONIC, O_APPEND); });
-  add("timerfd_create(MONOTONIC, -1)", [](const Api& a, World&) { return a.s.timerfd_create(CLOCK_MONOTONIC, -1); });
+  add("timerfd_create(CLOCK_PROCESS_CPUTIME_ID, 0)",
+      [](const Api& a, World&) { return a.s.timerfd_create(CLOCK_PROCESS_CPUTIME_ID, 0); });
+  add("timerfd_create(MONOTONIC, O_APPEND)",
+      [](const Api& a, World&) { return a.s.timerfd_create(CLOCK_MONOTONIC, O_APPEND); });
+  add("timerfd_create(MONOTONIC, -1)",
+      [](const Api& a, World&) { return a.s.timerfd_create(CLOCK_MONOTONIC, -1); });
   const itimerspec far{{0, 0}, {3600, 0}};
-  add("timerfd_settime(tfd, NULL)", [](const Api& a, World& w) { return a.s.timerfd_settime(w.tfd, 0, nullptr, nullptr); });
+  add("timerfd_settime(tfd, NULL)",
+      [](const Api& a, World& w) { return a.s.timerfd_settime(w.tfd, 0, nullptr, nullptr); });
   add("timerfd_settime(tfd, kernel-half)", [](const Api& a, World& w) {
     return a.s.timerfd_settime(w.tfd, 0, KernelHalf<itimerspec>(), nullptr);
   });
-  add("timerfd_settime(closed, NULL)", [](const Api& a, World& w) { return a.s.timerfd_settime(w.closed, 0, nullptr, nullptr); });
-  add("timerfd_settime(tfd, flags 4)", [far](const Api& a, World& w) { return a.s.timerfd_settime(w.tfd, 4, &far, nullptr); });
+  add("timerfd_settime(closed, NULL)",
+      [](const Api& a, World& w) { return a.s.timerfd_settime(w.closed, 0, nullptr, nullptr); });
+  add("timerfd_settime(tfd, flags 4)",
+      [far](const Api& a, World& w) { return a.s.timerfd_settime(w.tfd, 4, &far, nullptr); });
   add("timerfd_settime(tfd, CANCEL_ON_SET alone)", [far](const Api& a, World& w) {
     return a.s.timerfd_settime(w.tfd, TFD_TIMER_CANCEL_ON_SET, &far, nullptr);
   });
@@ -615,22 +692,25 @@ std::vector<Case> Cases() {
     const itimerspec bad{{0, 0}, {-1, 0}};
     return a.s.timerfd_settime(w.tfd, 0, &bad, nullptr);
   });
-  add("timerfd_settime(efd)", [far](const Api& a, World& w) { return a.s.timerfd_settime(w.efd, 0, &far, nullptr); });
+  add("timerfd_settime(efd)",
+      [far](const Api& a, World& w) { return a.s.timerfd_settime(w.efd, 0, &far, nullptr); });
   add("timerfd_settime(tfd, kernel-half old value): set anyway", [far](const Api& a, World& w) {
     return a.s.timerfd_settime(w.tfd, 0, &far, KernelHalf<itimerspec>());
   });
-  add("timerfd_gettime(tfd, NULL)", [](const Api& a, World& w) { return a.s.timerfd_gettime(w.tfd, nullptr); });
-  add("timerfd_gettime(tfd, kernel-half)", [](const Api& a, World& w) {
-    return a.s.timerfd_gettime(w.tfd, KernelHalf<itimerspec>());
-  });
-  add("timerfd_gettime(efd, NULL)", [](const Api& a, World& w) { return a.s.timerfd_gettime(w.efd, nullptr); });
+  add("timerfd_gettime(tfd, NULL)",
+      [](const Api& a, World& w) { return a.s.timerfd_gettime(w.tfd, nullptr); });
+  add("timerfd_gettime(tfd, kernel-half)",
+      [](const Api& a, World& w) { return a.s.timerfd_gettime(w.tfd, KernelHalf<itimerspec>()); });
+  add("timerfd_gettime(efd, NULL)",
+      [](const Api& a, World& w) { return a.s.timerfd_gettime(w.efd, nullptr); });
   add("timerfd_gettime(closed)", [](const Api& a, World& w) {
     itimerspec cur{};
     return a.s.timerfd_gettime(w.closed, &cur);
   });
   // ---- poll, ppoll, select, pselect
   add("poll(NULL, 1)", [](const Api& a, World&) { return a.p.poll(nullptr, 1, 0); });
-  add("poll(kernel-half, 1)", [](const Api& a, World&) { return a.p.poll(KernelHalf<pollfd>(), 1, 0); });
+  add("poll(kernel-half, 1)",
+      [](const Api& a, World&) { return a.p.poll(KernelHalf<pollfd>(), 1, 0); });
   add("poll(NULL, 0)", [](const Api& a, World&) { return a.p.poll(nullptr, 0, 0); });
   add("poll(fds, 1 << 30)", [](const Api& a, World& w) {
     pollfd p{w.efd, POLLIN, 0};

@@ -3,7 +3,6 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-
 #include "fuzz/ops.h"
 #include "fuzz/twin.h"
 #include "support/sock_timer_api.h"

@@ -41,9 +41,9 @@ constexpr int kMaxIov = 1100;
 constexpr int kMaxCalls = 256;
 
 struct Buffers {
-  unsigned char pattern[kBufSize];         // what writes send
-  unsigned char scratch[kBufSize];         // writev segments (values patched in)
-  unsigned char read[2][kBufSize];         // what each side's read filled
+  unsigned char pattern[kBufSize];  // what writes send
+  unsigned char scratch[kBufSize];  // writev segments (values patched in)
+  unsigned char read[2][kBufSize];  // what each side's read filled
   epoll_event events[2][kEventBuf];
   iovec iov[2][kMaxIov];
 };
@@ -95,9 +95,16 @@ std::string Bytes(const unsigned char* p, long n, size_t room) {
 }
 
 size_t PickSize(Input& in) {
-  static const size_t kSizes[] = {0,     1,     7,      8,      9,      16,     64,
-                                  100,   4095,  4096,   4097,   65535,  65536,  65537,
-                                  70000, 212992, 262144, 8,     8,      uint64_t{1} << 32,
+  static const size_t kSizes[] = {0,        1,
+                                  7,        8,
+                                  9,        16,
+                                  64,       100,
+                                  4095,     4096,
+                                  4097,     65535,
+                                  65536,    65537,
+                                  70000,    212992,
+                                  262144,   8,
+                                  8,        uint64_t{1} << 32,
                                   SIZE_MAX, size_t{1} << 63};
   const uint8_t b = in.U8();
   if (b >= 240) return in.U16();
@@ -105,8 +112,8 @@ size_t PickSize(Input& in) {
 }
 
 uint64_t PickValue(Input& in) {
-  static const uint64_t kValues[] = {1, 1, 2, 3, 7, UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 2,
-                                     uint64_t{1} << 32, 0};
+  static const uint64_t kValues[] = {
+      1, 1, 2, 3, 7, UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 2, uint64_t{1} << 32, 0};
   const uint8_t b = in.U8();
   if (b >= 250) return in.U64();
   return kValues[b % (sizeof kValues / sizeof kValues[0])];
@@ -181,8 +188,8 @@ uint32_t PickEvents(Input& in) {
                                    EPOLLIN | EPOLLOUT | EPOLLEXCLUSIVE | EPOLLET,
                                    0,
                                    EPOLLPRI};
-  static const uint32_t kExtra[] = {EPOLLRDHUP, EPOLLPRI,      EPOLLERR,    EPOLLHUP,
-                                    EPOLLET,    EPOLLONESHOT,  EPOLLWAKEUP, EPOLLEXCLUSIVE,
+  static const uint32_t kExtra[] = {EPOLLRDHUP,  EPOLLPRI,     EPOLLERR,    EPOLLHUP,
+                                    EPOLLET,     EPOLLONESHOT, EPOLLWAKEUP, EPOLLEXCLUSIVE,
                                     EPOLLRDNORM, EPOLLWRNORM,  EPOLLMSG,    EPOLLRDBAND};
   const uint8_t b = in.U8();
   if (b >= 240) return in.U32();
@@ -213,16 +220,14 @@ void EpollCreate(Twin& t, Input& in) {
   if ((v & 1) != 0) {
     static const int kSizes[] = {1, 0, -1, 100, INT_MIN};
     const int size = kSizes[(v >> 1) % 5];
-    t.Both("epoll_create(" + std::to_string(size) + ")", [&](const Side& s, int) {
-      return NewFd(s.b.epoll_create(size), Kind::kEpoll);
-    });
+    t.Both("epoll_create(" + std::to_string(size) + ")",
+           [&](const Side& s, int) { return NewFd(s.b.epoll_create(size), Kind::kEpoll); });
     return;
   }
   static const int kFlags[] = {0, EPOLL_CLOEXEC, 0, 1, O_NONBLOCK, EPOLL_CLOEXEC | 1, INT_MIN};
   const int flags = kFlags[(v >> 1) % 7];
-  t.Both("epoll_create1(" + Hex(static_cast<unsigned>(flags)) + ")", [&](const Side& s, int) {
-    return NewFd(s.b.epoll_create1(flags), Kind::kEpoll);
-  });
+  t.Both("epoll_create1(" + Hex(static_cast<unsigned>(flags)) + ")",
+         [&](const Side& s, int) { return NewFd(s.b.epoll_create1(flags), Kind::kEpoll); });
 }
 
 void Eventfd(Twin& t, Input& in) {
@@ -230,8 +235,8 @@ void Eventfd(Twin& t, Input& in) {
   static const unsigned kInit[] = {0, 1, 2, 0, 5, UINT_MAX};
   const unsigned init = in.Pick(kInit);
   const uint8_t f = in.U8();
-  int flags = ((f & 1) ? EFD_CLOEXEC : 0) | ((f & 2) ? EFD_NONBLOCK : 0) |
-              ((f & 4) ? EFD_SEMAPHORE : 0);
+  int flags =
+      ((f & 1) ? EFD_CLOEXEC : 0) | ((f & 2) ? EFD_NONBLOCK : 0) | ((f & 4) ? EFD_SEMAPHORE : 0);
   if ((f & 0xf8) == 0xf8) flags |= (f & 1) ? O_APPEND : INT_MIN;  // a flag eventfd refuses
   t.Both("eventfd(" + std::to_string(init) + ", " + Hex(static_cast<unsigned>(flags)) + ")",
          [&](const Side& s, int) { return NewFd(s.b.eventfd(init, flags), Kind::kEventfd); });
@@ -293,31 +298,38 @@ void TimerfdCreate(Twin& t, Input& in) {
   if (t.Full()) return;
   // No alarm clocks: a disarmed kernel alarm timer reports the remaining time of its last
   // arming (alarm_init() keeps the old expiry), uepoll's reports none (docs/testing.md).
-  static const int kClocks[] = {CLOCK_MONOTONIC, CLOCK_REALTIME,           CLOCK_BOOTTIME,
-                                CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID, -1,
-                                CLOCK_MONOTONIC_RAW, CLOCK_BOOTTIME};
+  static const int kClocks[] = {CLOCK_MONOTONIC,          CLOCK_REALTIME,
+                                CLOCK_BOOTTIME,           CLOCK_MONOTONIC,
+                                CLOCK_PROCESS_CPUTIME_ID, -1,
+                                CLOCK_MONOTONIC_RAW,      CLOCK_BOOTTIME};
   const int clock = in.Pick(kClocks);
   const uint8_t f = in.U8();
   int flags = ((f & 1) ? TFD_NONBLOCK : 0) | ((f & 2) ? TFD_CLOEXEC : 0);
   if ((f & 0xfc) == 0xfc) flags |= O_APPEND;
-  t.Both("timerfd_create(" + std::to_string(clock) + ", " + Hex(static_cast<unsigned>(flags)) +
-             ")",
-         [&](const Side& s, int) { return NewFd(s.s.timerfd_create(clock, flags), Kind::kTimerfd); });
+  t.Both(
+      "timerfd_create(" + std::to_string(clock) + ", " + Hex(static_cast<unsigned>(flags)) + ")",
+      [&](const Side& s, int) { return NewFd(s.s.timerfd_create(clock, flags), Kind::kTimerfd); });
 }
 
 // ---- epoll
 
 void Ctl(Twin& t, Input& in) {
   const Ref ep = t.DecodeRef(in.U8(), in.U8());
-  static const int kOps[] = {EPOLL_CTL_ADD, EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLL_CTL_DEL,
-                             EPOLL_CTL_ADD, EPOLL_CTL_MOD, 0,             4};
+  static const int kOps[] = {EPOLL_CTL_ADD,
+                             EPOLL_CTL_ADD,
+                             EPOLL_CTL_MOD,
+                             EPOLL_CTL_DEL,
+                             EPOLL_CTL_ADD,
+                             EPOLL_CTL_MOD,
+                             0,
+                             4};
   const int op = in.Pick(kOps);
   const Ref fd = t.DecodeRef(in.U8(), in.U8());
   const uint32_t events = PickEvents(in);
   const uint64_t data = (static_cast<uint64_t>(in.U8()) << 32) | static_cast<uint32_t>(fd.slot);
   const Ptr ptr = DecodePtr(in.U8());
-  t.Both("epoll_ctl(" + ep.name + ", " + OpName(op) + ", " + fd.name + ", " + PtrName(ptr) +
-             "{" + test::MaskName(events) + ", " + Hex(data) + "})",
+  t.Both("epoll_ctl(" + ep.name + ", " + OpName(op) + ", " + fd.name + ", " + PtrName(ptr) + "{" +
+             test::MaskName(events) + ", " + Hex(data) + "})",
          [&](const Side& s, int side) {
            epoll_event ev{};
            ev.events = events;
@@ -328,8 +340,8 @@ void Ctl(Twin& t, Input& in) {
 
 void Wait(Twin& t, Input& in) {
   const Ref ep = t.DecodeRef(in.U8(), in.U8());
-  static const int kMax[] = {1, 2, 3, 4, 8, 16, kEventBuf, 0, -1, INT_MIN, kMaxEvents,
-                             kMaxEvents + 1, INT_MAX, 1, 64};
+  static const int kMax[] = {
+      1, 2, 3, 4, 8, 16, kEventBuf, 0, -1, INT_MIN, kMaxEvents, kMaxEvents + 1, INT_MAX, 1, 64};
   const int maxevents = in.Pick(kMax);
   const uint8_t variant = in.U8();
   const Ptr ptr = DecodePtr(in.U8());
@@ -542,9 +554,8 @@ void EventfdCalls(Twin& t, Input& in) {
   if ((v & 1) != 0) {
     const uint64_t value = PickValue(in);
     if (WriteMayBlock(t, fd, 8, value, false, 0)) return;
-    t.Both("eventfd_write(" + fd.name + ", " + Hex(value) + ")", [&](const Side& s, int side) {
-      return Result(s.b.eventfd_write(fd.num[side], value));
-    });
+    t.Both("eventfd_write(" + fd.name + ", " + Hex(value) + ")",
+           [&](const Side& s, int side) { return Result(s.b.eventfd_write(fd.num[side], value)); });
     return;
   }
   const Ptr ptr = DecodePtr(in.U8());
@@ -563,8 +574,14 @@ void SendRecv(Twin& t, Input& in) {
   const uint8_t v = in.U8();
   const Ptr ptr = DecodePtr(in.U8());
   if ((v & 1) != 0) {
-    static const int kFlags[] = {0, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_DONTWAIT | MSG_NOSIGNAL,
-                                 MSG_EOR, MSG_MORE | MSG_DONTWAIT, MSG_CONFIRM, 0};
+    static const int kFlags[] = {0,
+                                 MSG_DONTWAIT,
+                                 MSG_NOSIGNAL,
+                                 MSG_DONTWAIT | MSG_NOSIGNAL,
+                                 MSG_EOR,
+                                 MSG_MORE | MSG_DONTWAIT,
+                                 MSG_CONFIRM,
+                                 0};
     const int flags = kFlags[(v >> 1) % 8];
     if (WriteMayBlock(t, fd, len, 0, true, flags)) return;
     t.Both("send(" + fd.name + ", " + PtrName(ptr) + ", " + std::to_string(len) + ", " +
@@ -591,7 +608,9 @@ void SendRecv(Twin& t, Input& in) {
            const size_t room = len < kBufSize - 16 ? len + 16 : kBufSize;
            std::memset(buf, 0xee, room);
            Outcome o = Result(s.s.recv(fd.num[side], Choose(ptr, buf), len, flags));
-           if (ptr == Ptr::kGood) o.detail = Bytes(buf, o.ret < static_cast<long>(len) ? o.ret : static_cast<long>(len), room);
+           if (ptr == Ptr::kGood)
+             o.detail =
+                 Bytes(buf, o.ret < static_cast<long>(len) ? o.ret : static_cast<long>(len), room);
            return o;
          });
 }
@@ -659,10 +678,9 @@ void Fcntl(Twin& t, Input& in) {
              [&](const Side& s, int side) { return Result(s.b.fcntl(fd.num[side], F_GETFL, 0)); });
       return;
     case 3:
-      t.Both("fcntl(" + fd.name + ", F_SETFD, " + std::to_string(a % 3) + ")",
-             [&](const Side& s, int side) {
-               return Result(s.b.fcntl(fd.num[side], F_SETFD, a % 3));
-             });
+      t.Both(
+          "fcntl(" + fd.name + ", F_SETFD, " + std::to_string(a % 3) + ")",
+          [&](const Side& s, int side) { return Result(s.b.fcntl(fd.num[side], F_SETFD, a % 3)); });
       return;
     case 4:
       t.Both("fcntl(" + fd.name + ", F_GETFD)",
@@ -688,12 +706,14 @@ void Fcntl(Twin& t, Input& in) {
       });
       return;
     case 7: {
-      static const long kSizes[] = {4096, 8192, 65536, 1 << 20, (1 << 20) + 1, 0, 1, -1, 12288, 100000};
+      static const long kSizes[] = {4096, 8192, 65536, 1 << 20, (1 << 20) + 1,
+                                    0,    1,    -1,    12288,   100000};
       const long size = kSizes[a % 10];
-      t.Both("fcntl(" + fd.name + ", F_SETPIPE_SZ, " + std::to_string(size) + ")",
-             [&](const Side& s, int side) {
-               return Result(s.b.fcntl(fd.num[side], F_SETPIPE_SZ, static_cast<unsigned long>(size)));
-             });
+      t.Both(
+          "fcntl(" + fd.name + ", F_SETPIPE_SZ, " + std::to_string(size) + ")",
+          [&](const Side& s, int side) {
+            return Result(s.b.fcntl(fd.num[side], F_SETPIPE_SZ, static_cast<unsigned long>(size)));
+          });
       return;
     }
     default:
@@ -722,12 +742,14 @@ std::string Itimer(const itimerspec& v) {
 
 void TimerfdSettime(Twin& t, Input& in) {
   const Ref fd = t.DecodeRef(in.U8(), in.U8());
-  static const int kFlags[] = {0, TFD_TIMER_ABSTIME, 0, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
-                               TFD_TIMER_CANCEL_ON_SET, 4, TFD_TIMER_ABSTIME, 0};
+  static const int kFlags[] = {
+      0, TFD_TIMER_ABSTIME, 0, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, TFD_TIMER_CANCEL_ON_SET,
+      4, TFD_TIMER_ABSTIME, 0};
   const int flags = in.Pick(kFlags);
   const uint8_t v = in.U8();
   // it_value: 0 disarm, 1 far ahead, 2 expired at once, 3 bad nsec, 4 negative
-  static const timespec kValues[] = {{0, 0}, {time_t{1} << 40, 0}, {0, 1}, {0, 1000000000}, {-1, 0}};
+  static const timespec kValues[] = {
+      {0, 0}, {time_t{1} << 40, 0}, {0, 1}, {0, 1000000000}, {-1, 0}};
   static const timespec kIntervals[] = {{0, 0}, {3600, 0}, {0, 0}, {0, -1}};
   const int vi = v % 5;
   const timespec value = kValues[vi];
@@ -768,7 +790,7 @@ void Ioctl(Twin& t, Input& in) {
   const Ref fd = t.DecodeRef(in.U8(), in.U8());
   const uint8_t v = in.U8();
   const Ptr ptr = DecodePtr(in.U8());
-  static const unsigned long kReq[] = {FIONREAD, kTfdIocSetTicks, FIONBIO, FIOCLEX,
+  static const unsigned long kReq[] = {FIONREAD, kTfdIocSetTicks, FIONBIO,         FIOCLEX,
                                        FIONCLEX, FIONREAD,        kTfdIocSetTicks, 0x1234};
   const unsigned long req = kReq[v % 8];
   static const uint64_t kTicks[] = {1, 0, 5, UINT64_MAX};
@@ -790,8 +812,8 @@ void Ioctl(Twin& t, Input& in) {
 void Sockopt(Twin& t, Input& in) {
   const Ref fd = t.DecodeRef(in.U8(), in.U8());
   const uint8_t v = in.U8();
-  static const int kNames[] = {SO_TYPE,   SO_ERROR,    SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN,
-                               SO_SNDBUF, SO_RCVBUF,   SO_RCVLOWAT, SO_SNDLOWAT, 9999};
+  static const int kNames[] = {SO_TYPE,   SO_ERROR,  SO_DOMAIN,   SO_PROTOCOL, SO_ACCEPTCONN,
+                               SO_SNDBUF, SO_RCVBUF, SO_RCVLOWAT, SO_SNDLOWAT, 9999};
   const int name = kNames[v % 10];
   const int level = (v & 0x80) ? SOL_IP : SOL_SOCKET;
   static const socklen_t kLens[] = {4, 4, 0, 2, 8, 4};
@@ -835,7 +857,8 @@ void PollSet(Twin& t, Input& in) {
   what += "}, " + std::string(PtrName(ptr)) + ", 0)";
   t.Both(what, [&](const Side& s, int side) {
     Outcome o = Result(s.p.poll(Choose(ptr, set[side]), static_cast<nfds_t>(n), 0));
-    for (int i = 0; i < n; ++i) o.detail += "[" + Hex(static_cast<uint16_t>(set[side][i].revents)) + "]";
+    for (int i = 0; i < n; ++i)
+      o.detail += "[" + Hex(static_cast<uint16_t>(set[side][i].revents)) + "]";
     return o;
   });
 }
@@ -860,10 +883,10 @@ void Snapshot(Twin& t, Input& /*in*/) {
 
 using Op = void (*)(Twin&, Input&);
 const Op kOps[] = {
-    EpollCreate, Eventfd, Pipe,   Socketpair, TimerfdCreate, Ctl,   Ctl,      Ctl,
-    Wait,        Wait,    Wait,   Read,       Write,         Write, Readv,    Writev,
-    EventfdCalls, SendRecv, Shutdown, Dup,    Fcntl,         Close, TimerfdSettime,
-    TimerfdGettime, Ioctl, Sockopt, PollSet, Snapshot,
+    EpollCreate, Eventfd,        Pipe,           Socketpair, TimerfdCreate, Ctl,     Ctl,
+    Ctl,         Wait,           Wait,           Wait,       Read,          Write,   Write,
+    Readv,       Writev,         EventfdCalls,   SendRecv,   Shutdown,      Dup,     Fcntl,
+    Close,       TimerfdSettime, TimerfdGettime, Ioctl,      Sockopt,       PollSet, Snapshot,
 };
 
 }  // namespace

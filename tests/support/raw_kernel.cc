@@ -149,18 +149,17 @@ const Backend& RawKernelBackend() {
 
 const SockTimerApi& RawKernelSockTimerApi() {
   static const SockTimerApi api{
-      "kernel",      Socketpair,    Send,           Recv,           Sendto,
-      Recvfrom,      Sendmsg,       Recvmsg,        Shutdown,       Getsockopt,
-      Setsockopt,    Ioctl,         TimerfdCreate,  TimerfdSettime, TimerfdGettime,
-      Read,          Write,         Readv,          Writev,         Close,
-      Fcntl,         EpollCreate1,  EpollCtl,       EpollWait,      Eventfd,
+      "kernel",       Socketpair, Send,       Recv,       Sendto, Recvfrom,      Sendmsg,
+      Recvmsg,        Shutdown,   Getsockopt, Setsockopt, Ioctl,  TimerfdCreate, TimerfdSettime,
+      TimerfdGettime, Read,       Write,      Readv,      Writev, Close,         Fcntl,
+      EpollCreate1,   EpollCtl,   EpollWait,  Eventfd,
   };
   return api;
 }
 
 const PipeOps& RawKernelPipeOps() {
-  static const PipeOps ops{"kernel", &RawKernelBackend(), false,  Pipe,   Pipe2,
-                           Ioctl,    Poll,                Ppoll,  Select, Pselect};
+  static const PipeOps ops{
+      "kernel", &RawKernelBackend(), false, Pipe, Pipe2, Ioctl, Poll, Ppoll, Select, Pselect};
   return ops;
 }
 
