@@ -18,9 +18,11 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <climits>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -568,6 +570,104 @@ void EventfdCalls(Twin& t, Input& in) {
   });
 }
 
+// sendmsg(): the data in one or two segments, a destination that cannot exist (a path, an
+// abstract name, one too short) or none, and control data (own credentials, an unknown
+// type, a length too short to hold a header) or none. Descriptor passing is left out
+// (uepoll does not support it: docs/semantics.md).
+void SendMsg(Twin& t, Input& in, const Ref& fd, size_t len, int flags, Ptr ptr) {
+  const uint8_t m = in.U8();
+  const int name_kind = m & 3;
+  const int ctl_kind = (m >> 2) & 3;
+  const bool two = (m & 16) != 0;
+  if (WriteMayBlock(t, fd, len, 0, true, flags)) return;
+  t.Both("sendmsg(" + fd.name + ", " + PtrName(ptr) + ", " + std::to_string(len) +
+             (two ? " in 2" : "") + ", name " + std::to_string(name_kind) + ", control " +
+             std::to_string(ctl_kind) + ", " + Hex(static_cast<unsigned>(flags)) + ")",
+         [&](const Side& s, int side) {
+           sockaddr_un addr{};
+           addr.sun_family = AF_UNIX;
+           socklen_t namelen = 0;
+           if (name_kind == 1) {
+             std::strcpy(addr.sun_path, "/nonexistent/uepoll-fuzz");
+             namelen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 25);
+           } else if (name_kind == 2) {
+             std::memcpy(addr.sun_path, "\0uepoll-fuzz-none", 17);
+             namelen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 17);
+           } else if (name_kind == 3) {
+             namelen = 1;
+           }
+           alignas(cmsghdr) unsigned char ctl[CMSG_SPACE(sizeof(ucred))] = {};
+           size_t ctllen = 0;
+           if (ctl_kind == 1 || ctl_kind == 2) {
+             auto* c = reinterpret_cast<cmsghdr*>(ctl);
+             c->cmsg_level = SOL_SOCKET;
+             c->cmsg_type = ctl_kind == 1 ? SCM_CREDENTIALS : 99;
+             c->cmsg_len = CMSG_LEN(sizeof(ucred));
+             const ucred cred{getpid(), getuid(), getgid()};
+             std::memcpy(CMSG_DATA(c), &cred, sizeof cred);
+             ctllen = sizeof ctl;
+           } else if (ctl_kind == 3) {
+             ctllen = 4;
+           }
+           const size_t first = two ? len / 2 : len;
+           iovec iov[2] = {
+               {Choose(ptr, static_cast<void*>(g_buf.pattern)), first},
+               {reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(g_buf.pattern) + first),
+                len - first}};
+           msghdr msg{};
+           msg.msg_name = namelen != 0 ? &addr : nullptr;
+           msg.msg_namelen = namelen;
+           msg.msg_iov = iov;
+           msg.msg_iovlen = two ? 2 : 1;
+           msg.msg_control = ctllen != 0 ? ctl : nullptr;
+           msg.msg_controllen = ctllen;
+           return Result(s.s.sendmsg(fd.num[side], &msg, flags));
+         });
+}
+
+// recvmsg(): one or two segments, with or without room for the address and for control
+// data; the address and control lengths and the flags it returns are compared too.
+void RecvMsg(Twin& t, Input& in, const Ref& fd, size_t len, int flags, Ptr ptr) {
+  const uint8_t m = in.U8();
+  const bool want_name = (m & 1) != 0;
+  const size_t ctl_room = (m & 2) != 0 ? 64 : 0;
+  const bool two = (m & 4) != 0;
+  if (ReadMayBlock(t, fd, len, true, flags)) return;
+  t.Both("recvmsg(" + fd.name + ", " + PtrName(ptr) + ", " + std::to_string(len) +
+             (two ? " in 2" : "") + (want_name ? ", name" : "") +
+             (ctl_room != 0 ? ", control" : "") + ", " + Hex(static_cast<unsigned>(flags)) + ")",
+         [&](const Side& s, int side) {
+           unsigned char* buf = g_buf.read[side];
+           const size_t room = len < kBufSize - 16 ? len + 16 : kBufSize;
+           std::memset(buf, 0xee, room);
+           sockaddr_un addr;
+           std::memset(&addr, 0xee, sizeof addr);
+           alignas(cmsghdr) unsigned char ctl[64];
+           std::memset(ctl, 0xee, sizeof ctl);
+           const size_t first = two ? len / 2 : len;
+           iovec iov[2] = {
+               {Choose(ptr, static_cast<void*>(buf)), first},
+               {reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(buf) + first), len - first}};
+           msghdr msg{};
+           msg.msg_name = want_name ? &addr : nullptr;
+           msg.msg_namelen = want_name ? sizeof addr : 0;
+           msg.msg_iov = iov;
+           msg.msg_iovlen = two ? 2 : 1;
+           msg.msg_control = ctl_room != 0 ? ctl : nullptr;
+           msg.msg_controllen = ctl_room;
+           msg.msg_flags = 0x5a5a;
+           Outcome o = Result(s.s.recvmsg(fd.num[side], &msg, flags));
+           if (ptr == Ptr::kGood) {
+             o.detail =
+                 Bytes(buf, o.ret < static_cast<long>(len) ? o.ret : static_cast<long>(len), room);
+           }
+           o.detail += " namelen " + std::to_string(msg.msg_namelen) + " controllen " +
+                       std::to_string(msg.msg_controllen) + " flags " +
+                       Hex(static_cast<unsigned>(msg.msg_flags));
+           return o;
+         });
+}
+
 void SendRecv(Twin& t, Input& in) {
   const Ref fd = t.DecodeRef(in.U8(), in.U8());
   const size_t len = PickSize(in);
@@ -583,6 +683,7 @@ void SendRecv(Twin& t, Input& in) {
                                  MSG_CONFIRM,
                                  0};
     const int flags = kFlags[(v >> 1) % 8];
+    if ((v & 0x70) == 0x70) return SendMsg(t, in, fd, len, flags, ptr);
     if (WriteMayBlock(t, fd, len, 0, true, flags)) return;
     t.Both("send(" + fd.name + ", " + PtrName(ptr) + ", " + std::to_string(len) + ", " +
                Hex(static_cast<unsigned>(flags)) + ")",
@@ -600,6 +701,7 @@ void SendRecv(Twin& t, Input& in) {
                                MSG_CMSG_CLOEXEC,
                                MSG_TRUNC | MSG_PEEK | MSG_DONTWAIT};
   const int flags = kFlags[(v >> 1) % 8];
+  if ((v & 0x70) == 0x70) return RecvMsg(t, in, fd, len, flags, ptr);
   if (ReadMayBlock(t, fd, len, true, flags)) return;
   t.Both("recv(" + fd.name + ", " + PtrName(ptr) + ", " + std::to_string(len) + ", " +
              Hex(static_cast<unsigned>(flags)) + ")",
