@@ -874,7 +874,10 @@ void TimerfdSettime(Twin& t, Input& in) {
         return out;
       });
   // Settle: let an immediate expiration show on both sides before going on.
-  if (k.ret == 0 && vi == 2 && new_ptr == Ptr::kGood) t.PollBoth(fd, POLLIN, 1000);
+  if (k.ret == 0 && vi == 2 && new_ptr == Ptr::kGood) {
+    t.AwaitInput(fd);
+    t.PollBoth(fd, POLLIN);
+  }
 }
 
 void TimerfdGettime(Twin& t, Input& in) {

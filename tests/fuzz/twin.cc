@@ -148,6 +148,17 @@ short Twin::PollBoth(const Ref& r, short events, int timeout_ms) {
   return revents[kKernel];
 }
 
+void Twin::AwaitInput(const Ref& r) {
+  for (int side = 0; side < 2; ++side) {
+    pollfd p{r.num[side], POLLIN, 0};
+    for (int tries = 0; tries < 5; ++tries) {
+      const int n = SideOf(side).p.poll(&p, 1, 1000);
+      if (n > 0 || (n < 0 && errno != EINTR)) break;
+    }
+  }
+  log_.push_back("(waited for " + r.name + " to become readable)");
+}
+
 int Twin::FindSlot(int side, int num) const {
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].num[side] == num) return static_cast<int>(i);

@@ -107,6 +107,11 @@ class Twin {
   // wakes edge-triggered watchers), so it always happens on both sides.
   short PollBoth(const Ref& r, short events, int timeout_ms = 0);
 
+  // Waits (up to 5 s) on each side for `r` to become readable (an expiring timer), not
+  // compared: libFuzzer's SIGALRM (its -timeout watchdog) may interrupt either wait, and
+  // a loaded machine may delay uepoll's timer thread.
+  void AwaitInput(const Ref& r);
+
   // Records a line in the log that is printed with a divergence.
   void Note(const std::string& line) { log_.push_back(line); }
   // Prints the log, the two outcomes, and aborts.
