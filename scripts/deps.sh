@@ -17,6 +17,7 @@ test_packages=(
   chromium                   # tests/unit/trace_test.cc renders `uepoll trace --html` headless
   groff-base                 # man-page checks (man -l)
   pkg-config                 # tests/packaging: the consumer built against uepoll.pc
+  libevent-dev               # examples/libevent_loop.cc: libevent watching a uepoll instance
 )
 
 case "${1:-test}" in

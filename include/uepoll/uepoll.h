@@ -124,6 +124,35 @@ int uep_is_uepoll_fd(int fd);
 /* Rounds a waiter of this instance spins before it sleeps (default 64; 0 sleeps at once),
  * like the busy-poll parameters of the kernel's epoll. */
 int uep_epoll_set_busy_poll(int epfd, int rounds);
+/* uepoll's RLIMIT_NOFILE: new descriptors are numbered uep_fd_base() + [0, limit) only
+ * (EMFILE beyond; F_DUPFD at or above uep_fd_base() + limit is EINVAL, dup2/dup3 to it
+ * EBADF); descriptors already open stay usable. Default and ceiling: UEPOLL_MAX_FDS (2^24);
+ * above the ceiling EPERM, negative EINVAL. RLIMIT_NOFILE does not apply to uepoll
+ * descriptors. */
+int uep_set_nofile_limit(int limit);
+int uep_get_nofile_limit(void);
+/* fs.epoll.max_user_watches for this process: EPOLL_CTL_ADD beyond it fails with ENOSPC;
+ * DEL, closing the file and closing the instance give watches back. Default:
+ * UEPOLL_MAX_USER_WATCHES, else /proc/sys/fs/epoll/max_user_watches. Negative: EINVAL.
+ * uep_get_epoll_watches() is the number of watches in the process now. */
+int uep_set_max_user_watches(long limit);
+long uep_get_max_user_watches(void);
+long uep_get_epoll_watches(void);
+
+/* Kernel descriptors and other event loops -- section owned by the kernel-descriptor work */
+/* uep_epoll_ctl() on a uepoll instance accepts every kernel descriptor the kernel's epoll
+ * accepts (sockets, pipes, signalfd, timerfd, eventfd, a kernel epoll instance ...) with
+ * LT, ET, EPOLLONESHOT and EPOLLEXCLUSIVE, and refuses the others with the kernel's errno;
+ * uep_epoll_wait() reports both kinds together (docs/semantics.md: the fairness rule).
+ *
+ * uep_epoll_kernel_fd() returns a kernel descriptor that is readable (POLLIN / EPOLLIN,
+ * level-triggered) while the instance has events to report, uepoll or kernel, so a kernel
+ * epoll, poll(), libevent, libuv or Boost.Asio loop can watch the instance: when it is
+ * readable, call uep_epoll_wait(epfd, ..., 0). The descriptor belongs to the instance
+ * (the same one on every call; do not close it, read it or wait on it; it is closed with
+ * the instance). -1 with EBADF (not open), EINVAL (not an epoll instance) or the errno of
+ * the kernel call that failed (EMFILE ...). docs/event-loops.md. */
+int uep_epoll_kernel_fd(int epfd);
 
 /* Tracing (issue 7): trace points along epoll's path (registration, wake-ups, the callback's
  * decision, sleeps, the transfer, nested wake-ups), off by default. start discards earlier

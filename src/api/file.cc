@@ -16,6 +16,7 @@
 #include "core/wait_queue.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/fault.h"
 
 namespace uep {
 
@@ -111,8 +112,8 @@ namespace detail {
 
 int install_pollable(std::shared_ptr<Pollable> file, int flags) noexcept {
   if (file == nullptr || (flags & ~(O_CLOEXEC | O_NONBLOCK)) != 0) return -EINVAL;
-  auto* adapter = new (std::nothrow)
-      UserFileAdapter(std::move(file), O_RDWR | (static_cast<uint32_t>(flags) & O_NONBLOCK));
+  auto* adapter = TryNew<UserFileAdapter>(std::move(file),
+                                          O_RDWR | (static_cast<uint32_t>(flags) & O_NONBLOCK));
   if (adapter == nullptr) return -ENOMEM;
   const int fd = FdTable::Get().Install(adapter, (flags & O_CLOEXEC) != 0);
   if (fd < 0) delete adapter;  // never published

@@ -10,6 +10,7 @@
 #include "core/eventpoll.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/fault.h"
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 
@@ -22,7 +23,7 @@ namespace {
 
 int DoEpollCreate(int flags) {
   if ((flags & ~EPOLL_CLOEXEC) != 0) return -EINVAL;
-  auto* ep = new (std::nothrow) EventPoll;
+  auto* ep = TryNew<EventPoll>();
   if (ep == nullptr) return -ENOMEM;
   const int fd = Table().Install(ep, (flags & EPOLL_CLOEXEC) != 0);
   if (fd < 0) delete ep;  // never published: no reader can hold it
@@ -43,9 +44,13 @@ int DoEpollCtl(int epfd, int op, int fd, epoll_event* event) {
   File* tfile = Table().Lookup(fd);
   if (tfile == nullptr) {
     if (Table().Owns(fd) || !kernel::FdgetFinds(fd)) return -EBADF;
-    // Kernel descriptors inside a uepoll instance are not supported yet: refuse them as
-    // the kernel refuses a file it cannot poll.
-    return -EPERM;
+    if (!file->IsEventPoll()) {
+      // The kernel's order: a file it cannot poll (EPERM) before "not an epoll instance".
+      epoll_event none{};
+      return kernel::EmptyEpollCtl(EPOLL_CTL_MOD, fd, &none) == -EPERM ? -EPERM : -EINVAL;
+    }
+    // A kernel descriptor: the instance's hidden kernel epoll decides the rest.
+    return static_cast<EventPoll*>(file)->CtlKernel(op, fd, event);
   }
   if (!file->IsEventPoll()) return -EINVAL;
   return static_cast<EventPoll*>(file)->Ctl(op, tfile, fd, event);
@@ -137,6 +142,14 @@ int uep_epoll_pwait2(int epfd, struct epoll_event* events, int maxevents,
   return Ret(uep::DoEpollWait(epfd, events, maxevents, to, sigmask));
 }
 
+int uep_epoll_kernel_fd(int epfd) {
+  uep::RcuReadGuard guard;
+  uep::File* file = Table().Lookup(epfd);
+  if (file == nullptr) return Ret(-EBADF);
+  if (!file->IsEventPoll()) return Ret(-EINVAL);
+  return Ret(static_cast<uep::EventPoll*>(file)->KernelFd());
+}
+
 int uep_epoll_set_busy_poll(int epfd, int rounds) {
   if (rounds < 0) return Ret(-EINVAL);
   uep::RcuReadGuard guard;
@@ -146,5 +159,15 @@ int uep_epoll_set_busy_poll(int epfd, int rounds) {
   static_cast<uep::EventPoll*>(file)->SetBusyPollRounds(rounds);
   return 0;
 }
+
+int uep_set_max_user_watches(long limit) {
+  if (limit < 0) return Ret(-EINVAL);
+  uep::EpollSetMaxUserWatches(limit);
+  return 0;
+}
+
+long uep_get_max_user_watches(void) { return uep::EpollMaxUserWatches(); }
+
+long uep_get_epoll_watches(void) { return uep::EpollWatches(); }
 
 }  // extern "C"

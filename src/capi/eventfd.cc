@@ -4,6 +4,7 @@
 
 #include "capi/capi.h"
 #include "files/eventfd.h"
+#include "platform/fault.h"
 #include "uepoll/uepoll.h"
 
 using uep::capi::Ret;
@@ -13,7 +14,7 @@ extern "C" {
 
 int uep_eventfd(unsigned int initval, int flags) {
   if ((flags & ~(EFD_SEMAPHORE | EFD_CLOEXEC | EFD_NONBLOCK)) != 0) return Ret(-EINVAL);
-  auto* file = new (std::nothrow) uep::EventFd(initval, flags);
+  auto* file = uep::TryNew<uep::EventFd>(initval, flags);
   if (file == nullptr) return Ret(-ENOMEM);
   const int fd = Table().Install(file, (flags & EFD_CLOEXEC) != 0);
   if (fd < 0) delete file;  // never published

@@ -120,7 +120,7 @@ int DoFcntl(int fd, int cmd, unsigned long arg) {
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
       const long from = static_cast<long>(arg);
-      if (from < 0 || from >= static_cast<long>(Table().Base()) + Table().Capacity()) {
+      if (from < 0 || from >= static_cast<long>(Table().Base()) + Table().NofileLimit()) {
         RcuReadGuard guard;
         return Table().Lookup(fd) == nullptr ? -EBADF : -EINVAL;
       }
@@ -212,6 +212,10 @@ int uep_fcntl(int fd, int cmd, ...) {
 }
 
 int uep_fd_base(void) { return Table().Base(); }
+
+int uep_set_nofile_limit(int limit) { return Ret(Table().SetNofileLimit(limit)); }
+
+int uep_get_nofile_limit(void) { return Table().NofileLimit(); }
 
 int uep_is_uepoll_fd(int fd) {
   uep::RcuReadGuard guard;

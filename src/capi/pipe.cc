@@ -10,6 +10,7 @@
 
 #include "capi/capi.h"
 #include "files/pipe.h"
+#include "platform/fault.h"
 #include "uepoll/uepoll.h"
 
 using uep::capi::AccessOk;
@@ -34,9 +35,9 @@ int DoPipe2(int* pipefd, int flags) {
   if (pipe == nullptr) return -ENFILE;
   const auto nonblock = static_cast<uint32_t>(flags & O_NONBLOCK);
   // O_DIRECT (packet mode) is a property of the write end only.
-  auto* reader = new (std::nothrow) PipeFile(pipe, O_RDONLY | nonblock);
-  auto* writer = new (std::nothrow)
-      PipeFile(pipe, O_WRONLY | nonblock | static_cast<uint32_t>(flags & O_DIRECT));
+  auto* reader = TryNew<PipeFile>(pipe, O_RDONLY | nonblock);
+  auto* writer =
+      TryNew<PipeFile>(pipe, O_WRONLY | nonblock | static_cast<uint32_t>(flags & O_DIRECT));
   if (reader == nullptr || writer == nullptr) {
     // Never published: tear down by hand (each end holds one of the pipe's references).
     if (reader != nullptr) {

@@ -23,10 +23,12 @@
 #include <vector>
 
 #include "capi/capi.h"
+#include "core/eventpoll.h"
 #include "core/poll_table.h"
 #include "core/wait_queue.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/fault.h"
 #include "uepoll/uepoll.h"
 
 using uep::capi::AccessOk;
@@ -110,7 +112,7 @@ PollWqueues::~PollWqueues() {
 
 PollHook* PollWqueues::NewHook() {
   if (last->used == PollHookChunk::kSize) {
-    auto* chunk = new (std::nothrow) PollHookChunk;
+    auto* chunk = TryNew<PollHookChunk>();
     if (chunk == nullptr) return nullptr;
     last->next = chunk;
     last = chunk;
@@ -136,6 +138,7 @@ uint32_t PollUepollFd(const pollfd& pfd, PollWqueues* table) {
     if (file == nullptr || !FileTryGet(file)) return POLLNVAL;
   }
   try {
+    if (AllocFailureInjected()) throw std::bad_alloc();
     table->pinned.push_back(file);
   } catch (const std::bad_alloc&) {
     FilePut(file);
@@ -190,11 +193,39 @@ int SleepWithKernelFds(Waiter* waiter, std::vector<pollfd>* sleep_set, platform:
   }
 }
 
+// The uepoll instances in the set: one may hold kernel descriptors (now or by the
+// time the sleep begins), whose readiness only the kernel can wake us for, so hooks must
+// ring the doorbell rather than the futex.
+size_t CountEventPolls(const pollfd* fds, nfds_t nfds) {
+  RcuReadGuard guard;
+  size_t count = 0;
+  for (nfds_t i = 0; i < nfds; ++i) {
+    if (fds[i].fd < 0 || !Table().Owns(fds[i].fd)) continue;
+    File* file = Table().Lookup(fds[i].fd);
+    count += file != nullptr && file->IsEventPoll();
+  }
+  return count;
+}
+
 // do_sys_poll() and do_poll() over a set that holds at least one uepoll descriptor.
 int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* sigmask) {
   PollWqueues table;
   // Kernel descriptors: asked together, in the set's order.
   std::vector<pollfd> kfds;
+  std::vector<pollfd> sleep_set;  // kfds, hidden kernel instances and the doorbell
+  size_t nkernel = 0;
+  for (nfds_t i = 0; i < nfds; ++i) nkernel += fds[i].fd >= 0 && !Table().Owns(fds[i].fd);
+  const size_t ninstances = CountEventPolls(fds, nfds);
+  if (nkernel + ninstances != 0) {
+    // All the room up front (poll_list in do_sys_poll()): ENOMEM before anything happened.
+    try {
+      if (AllocFailureInjected()) throw std::bad_alloc();
+      kfds.reserve(nkernel);
+      sleep_set.reserve(nkernel + ninstances + 1);
+    } catch (const std::bad_alloc&) {
+      return -ENOMEM;
+    }
+  }
   for (nfds_t i = 0; i < nfds; ++i) {
     if (fds[i].fd >= 0 && !Table().Owns(fds[i].fd)) kfds.push_back({fds[i].fd, fds[i].events, 0});
   }
@@ -202,12 +233,11 @@ int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* 
   if (timeout.nonblocking()) {
     table.qproc = nullptr;
     timed_out = true;
-  } else if (!kfds.empty() || sigmask != nullptr) {
+  } else if (!kfds.empty() || sigmask != nullptr || ninstances != 0) {
     // Hooks must ring the doorbell: set it before the first one is hung.
     table.waiter.doorbell = WaiterDoorbell();
     if (table.waiter.doorbell < 0) return -ENOMEM;
   }
-  std::vector<pollfd> sleep_set;
   bool interrupted = false;
   int count = 0;
   for (;;) {
@@ -253,13 +283,21 @@ int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* 
     if (count != 0 || timed_out) break;
 
     int r = 0;
-    if (kfds.empty()) {
+    // Instances holding kernel descriptors are slept on through their hidden kernel
+    // instance (the pinned files outlive the sleep); the set can change between sleeps.
+    // No allocation: the room was reserved above (one entry per instance named).
+    sleep_set = kfds;
+    for (File* file : table.pinned) {
+      if (!file->IsEventPoll()) continue;
+      const int hidden = static_cast<EventPoll*>(file)->KernelSleepFd();
+      if (hidden >= 0 && sleep_set.size() + 1 < sleep_set.capacity()) {
+        sleep_set.push_back({hidden, POLLIN, 0});
+      }
+    }
+    if (sleep_set.empty()) {
       r = WaiterSleep(&table.waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask, 0);
     } else {
-      if (sleep_set.empty()) {
-        sleep_set = kfds;
-        sleep_set.push_back({table.waiter.doorbell, POLLIN, 0});
-      }
+      sleep_set.push_back({table.waiter.doorbell, POLLIN, 0});
       r = SleepWithKernelFds(&table.waiter, &sleep_set, &timeout, sigmask);
     }
     if (r == -ETIMEDOUT) {

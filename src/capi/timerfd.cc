@@ -9,6 +9,7 @@
 #include "capi/capi.h"
 #include "files/timerfd.h"
 #include "platform/capability.h"
+#include "platform/fault.h"
 #include "uepoll/uepoll.h"
 
 using uep::capi::AccessOk;
@@ -36,8 +37,12 @@ int DoCreate(int clockid, int flags) {
       !platform::HasEffectiveCapability(CAP_WAKE_ALARM)) {
     return -EPERM;
   }
-  auto* file = new (std::nothrow) TimerFd(clockid, flags);
+  auto* file = TryNew<TimerFd>(clockid, flags);
   if (file == nullptr) return -ENOMEM;
+  if (!TimerService::Get().Reserve()) {
+    delete file;  // never published, never reserved: no Release()
+    return -ENOMEM;
+  }
   const int fd = Table().Install(file, (flags & TFD_CLOEXEC) != 0);
   if (fd < 0) FilePut(file);  // never published
   return fd;

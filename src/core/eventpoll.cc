@@ -8,12 +8,19 @@
  *    an ADD that must check for loops, nesting depth and wake-up paths (a nested instance is
  *    involved), the release of an instance (Release) and the release of a watched file
  *    (EventPollReleaseFile), so that those two never tear down the same item at once and
- *    two ADDs cannot build a cycle without either seeing it.
+ *    two ADDs cannot build a cycle without either seeing it. Also held while a new kernel
+ *    side is linked into the parents' (PropagateKernelSideUp: each parent's 2 in turn, no
+ *    other 2 held).
  * 2) ep->mtx (Mutex, one per instance; spins, then sleeps). Held while items are added, changed or
  *    removed, during a transfer (SendEvents) and while the instance itself is polled. A
  *    transfer polls files with it held, and release of a watched file takes it, so an item's
  *    file stays alive while the item is used. When instances nest, a parent's mtx is taken
  *    before its child's (depth order; loops are refused with ELOOP).
+ * 2a) ks->mu_ (std::mutex, the instance's KernelSide: core/kernel_side.h). Escape ids and
+ *    the links of children's hidden kernel instances. Taken under 2 (ctl, Remove) or alone
+ *    by a harvest of the hidden instance, which under it wakes a child's poll_wait_ (6 of
+ *    the child, then 5 of the child's parents). Held across epoll_ctl system calls, never
+ *    across a sleep: threads sleep in the kernel with no lock held.
  * 3) file->f_lock (SpinLock). The list of items watching a file. Taken under ep->mtx; the
  *    wake-up path check walks upwards holding a chain of them (acyclic, bottom first).
  * 4) a target's wait-queue lock (WaitQueueHead::lock). Held by whoever wakes the target's
@@ -24,6 +31,9 @@
  * 6) ep->poll_wait_.lock. Taken by EpPollCallback after dropping 5, to wake whoever polls
  *    this instance; a parent instance's callback then takes the parent's 5 under it. This
  *    repeats at most kEpMaxNests + 1 times up a nesting chain.
+ *
+ * A kernel side's `bell` and `level` are non-exclusive entries on ep->wq_: their functions
+ * run under 5 and only post an eventfd write, deferred past the locks like a futex wake.
  *
  * A transfer from an instance none of whose items takes a lock in Poll() (eventfd: a
  * File::PollIsLockless() target) runs entirely under 5, skipping 2 and the overflow list:
@@ -55,10 +65,11 @@
 #include <typeinfo>
 #include <unordered_set>
 
+#include "core/kernel_side.h"
 #include "core/trace.h"
 #include "core/waiter.h"
-#include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/fault.h"
 
 namespace uep {
 namespace {
@@ -67,6 +78,7 @@ std::mutex epmutex;
 uint64_t loop_check_gen = 0;            // epmutex
 std::vector<File*> tfile_check_list;    // epmutex: leaf files whose wake-up paths grow
 std::unordered_set<File*> tfile_listed;  // epmutex
+bool tfile_check_failed = false;         // epmutex: a file could not be listed (ENOMEM)
 
 std::atomic<long> epoll_watches{0};
 
@@ -119,7 +131,7 @@ void EpPtableQueueProc(File* file, WaitQueueHead* whead, PollTable* pt) {
     pwq = &epi->first_pwq;
     epi->first_pwq_used = true;
   } else {
-    pwq = new (std::nothrow) EpPollEntry;
+    pwq = TryNew<EpPollEntry>();
     if (pwq == nullptr) {
       epi->nwait = -1;
       return;
@@ -141,12 +153,18 @@ void EpPtableQueueProc(File* file, WaitQueueHead* whead, PollTable* pt) {
 }
 
 void ListFile(File* file) {
-  if (tfile_listed.insert(file).second) tfile_check_list.push_back(file);
+  try {
+    if (AllocFailureInjected()) throw std::bad_alloc();
+    if (tfile_listed.insert(file).second) tfile_check_list.push_back(file);
+  } catch (const std::bad_alloc&) {
+    tfile_check_failed = true;  // Insert() fails with ENOMEM rather than check half a list
+  }
 }
 
 void ClearTfileCheckList() {
   tfile_check_list.clear();
   tfile_listed.clear();
+  tfile_check_failed = false;
 }
 
 // Wake-up paths allowed per nesting depth (the kernel's path_limits).
@@ -239,11 +257,12 @@ struct EpLoopCheck {
 };
 
 long EpollMaxUserWatches() { return MaxUserWatches().load(std::memory_order_relaxed); }
+long EpollWatches() { return epoll_watches.load(std::memory_order_relaxed); }
 void EpollSetMaxUserWatches(long limit) { MaxUserWatches().store(limit, std::memory_order_relaxed); }
 
 EventPoll::EventPoll() : File(O_RDWR, EventPollTag{}), busy_poll_rounds_(kDefaultBusyPollRounds) {}
 
-EventPoll::~EventPoll() = default;
+EventPoll::~EventPoll() { delete kside_.load(std::memory_order_relaxed); }
 
 int EventPoll::ItemCount() {
   std::lock_guard guard(mtx_);
@@ -334,6 +353,7 @@ EpItem* EventPoll::Find(File* file, int fd) {
 
 void EventPoll::IndexInsert(EpItem* epi) {
   if (item_count_ + 1 > buckets_.size()) {
+    if (AllocFailureInjected()) throw std::bad_alloc();
     std::vector<EpItem*> grown(std::max<size_t>(16, buckets_.size() * 2), nullptr);
     for (EpItem* head : buckets_) {
       while (head != nullptr) {
@@ -360,12 +380,20 @@ void EventPoll::IndexErase(EpItem* epi) {
 }
 
 int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_check) {
-  if (epoll_watches.load(std::memory_order_relaxed) >= EpollMaxUserWatches()) return -ENOSPC;
+  // Charged before anything else, exactly: concurrent ADDs never pass the limit together.
+  const long max_watches = EpollMaxUserWatches();
+  long watches = epoll_watches.load(std::memory_order_relaxed);
+  do {
+    if (watches >= max_watches) return -ENOSPC;
+  } while (!epoll_watches.compare_exchange_weak(watches, watches + 1, std::memory_order_relaxed));
   // Grow the index first so that nothing can fail once the item is visible.
-  if (item_count_ + 1 > buckets_.size() && buckets_.size() > (SIZE_MAX >> 2)) return -ENOMEM;
-  auto* epi = new (std::nothrow) EpItem;
-  if (epi == nullptr) return -ENOMEM;
-  epoll_watches.fetch_add(1, std::memory_order_relaxed);
+  auto* epi = item_count_ + 1 > buckets_.size() && buckets_.size() > (SIZE_MAX >> 2)
+                  ? nullptr
+                  : TryNew<EpItem>();
+  if (epi == nullptr) {
+    epoll_watches.fetch_sub(1, std::memory_order_relaxed);
+    return -ENOMEM;
+  }
   epi->next = kEpUnactive;
   epi->file = tfile;
   epi->fd = fd;
@@ -400,6 +428,10 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
   }
   if (full_check) {
     if (tep == nullptr) ListFile(tfile);
+    if (tfile_check_failed) {
+      Remove(epi);
+      return -ENOMEM;
+    }
     if (!EpLoopCheck::ReversePathCheck()) {
       Remove(epi);
       return -EINVAL;
@@ -469,6 +501,9 @@ void EventPoll::Remove(EpItem* epi) {
     file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
   }
   IndexErase(epi);
+  if (KernelSide* ks = kside_.load(std::memory_order_relaxed); ks != nullptr && file->IsEventPoll()) {
+    UnlinkKernelChild(ks, static_cast<EventPoll*>(file), epi);
+  }
   {
     std::lock_guard guard(wq_.lock);
     if (epi->rdllink.Linked()) epi->rdllink.DelInit();
@@ -519,11 +554,16 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
 
   EpItem* epi = Find(tfile, fd);
   int error = -EINVAL;
+  bool created_kside = false;
   switch (op) {
     case EPOLL_CTL_ADD:
       if (epi == nullptr) {
         epds.events |= EPOLLERR | EPOLLHUP;
         error = Insert(epds, tfile, fd, full_check);
+        // A child with kernel descriptors: its hidden instance wakes ours (kernel_side.cc).
+        if (error == 0 && tfile->IsEventPoll()) {
+          created_kside = LinkKernelChild(static_cast<EventPoll*>(tfile), Find(tfile, fd));
+        }
       } else {
         error = -EEXIST;
       }
@@ -550,6 +590,7 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
       break;
   }
   mtx_guard.unlock();
+  if (created_kside) PropagateKernelSideUp();  // epmutex is held: an instance was added
   if (full_check) {
     ClearTfileCheckList();
     ++loop_check_gen;
@@ -641,6 +682,11 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents) {
 
 int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeout,
                     const sigset_t* sigmask, SleepPermit* permit) {
+  // An instance with kernel descriptors (or watched through uep_epoll_kernel_fd()) waits
+  // in core/kernel_side.cc; the others pay this one load.
+  if (KernelSide* ks = kside_.load(std::memory_order_acquire); ks != nullptr && ks->active.load(std::memory_order_acquire)) {
+    return WaitKernelSide(ks, events, maxevents, &timeout, sigmask, permit);
+  }
   bool timed_out = timeout.nonblocking();
   bool interrupted = false;
   bool eavail = EventsAvailable();
@@ -658,11 +704,17 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
       waiter.doorbell = WaiterDoorbell();
       if (waiter.doorbell < 0) return -ENOMEM;
     }
+    KernelSide* ks = nullptr;
     {
       std::lock_guard guard(wq_.lock);
       eavail = EventsAvailable();
-      if (!eavail) AddWaitQueueExclusiveHeadLocked(&wq_, &waiter.wait);
+      // Became a kernel-side instance meanwhile (ActivateKernelSide, under ep->lock).
+      if (KernelSide* k = kside_.load(std::memory_order_acquire); k != nullptr && k->active.load(std::memory_order_relaxed)) {
+        ks = k;
+      }
+      if (!eavail && ks == nullptr) AddWaitQueueExclusiveHeadLocked(&wq_, &waiter.wait);
     }
+    if (ks != nullptr) return WaitKernelSide(ks, events, maxevents, &timeout, sigmask, permit);
     if (eavail) continue;
     UEP_TRACE(kEpWait, &waiter, &wq_, nullptr, this, 0, 0);
     const int r = WaiterSleep(&waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask,
@@ -699,6 +751,11 @@ uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
     epi->rdllink.DelInit();
   }
   DoneScan(&txlist, &requeue);
+  if (res == 0) {
+    // Kernel descriptors are ready when the hidden kernel instance says so.
+    KernelSide* ks = kside_.load(std::memory_order_acquire);
+    if (ks != nullptr && ks->items() > 0 && ks->Readable()) res = EPOLLIN | EPOLLRDNORM;
+  }
   UEP_TRACE(kPollAtDepth, nullptr, &poll_wait_, nullptr, this, res, uint32_t(depth));
   return res;
 }
@@ -714,6 +771,11 @@ void EventPoll::Release() {
   for (EpItem*& head : buckets_) {
     while (head != nullptr) Remove(head);
   }
+}
+
+void EventPoll::KernelSideCreated() {
+  std::lock_guard nested(epmutex);
+  PropagateKernelSideUp();
 }
 
 void EventPollReleaseFile(File* file) {

@@ -26,6 +26,7 @@
 namespace uep {
 
 class EventPoll;
+class KernelSide;
 struct EpItem;
 int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
 
@@ -89,6 +90,14 @@ class EventPoll final : public File {
   // Number of items (for tests).
   int ItemCount();
 
+  // epoll_ctl() of a kernel descriptor (core/kernel_side.cc): 0 or the kernel's -errno.
+  int CtlKernel(int op, int fd, epoll_event* event);
+  // uep_epoll_kernel_fd(): a kernel descriptor readable while events are ready, or -errno.
+  int KernelFd();
+  // The hidden kernel instance while it holds kernel descriptors, else -1: poll(2) over
+  // this instance sleeps on it too, so a kernel descriptor's readiness wakes the poller.
+  [[nodiscard]] int KernelSleepFd() const;
+
  private:
   friend int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
   friend void EventPollReleaseFile(File* file);
@@ -108,6 +117,19 @@ class EventPoll final : public File {
   void DoneScan(ListHead* txlist, ListHead* requeue);
   // Queues `epi` if it is not yet linked; returns true if the poll_wait queue needs a wake.
   bool ReadyLocked(EpItem* epi);
+  // Kernel descriptors and uep_epoll_kernel_fd() (core/kernel_side.cc).
+  int WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents,
+                     platform::Timeout* timeout, const sigset_t* sigmask, SleepPermit* permit);
+  void ActivateKernelSide(KernelSide* ks);
+  void LowerKernelFdLevel(KernelSide* ks);
+  void KernelRingTaken(KernelSide* ks);
+  // Nesting with kernel sides: link a child's hidden instance into ours (ep->mtx held;
+  // true if our kernel side was created), unlink it, and after our kernel side was created
+  // link it into every parent's (epmutex held by KernelSideCreated()).
+  bool LinkKernelChild(EventPoll* child, EpItem* epi);
+  void UnlinkKernelChild(KernelSide* ks, EventPoll* child, EpItem* epi);
+  void PropagateKernelSideUp();
+  void KernelSideCreated();
 
   Mutex mtx_;                    // ep->mtx: items, index, transfers (see eventpoll.cc)
   WaitQueueHead wq_;             // waiters in Wait(); wq_.lock is "ep->lock"
@@ -118,6 +140,9 @@ class EventPoll final : public File {
   std::vector<EpItem*> buckets_;  // index of items by (file, fd) (ep->mtx)
   size_t item_count_ = 0;         // (ep->mtx)
   std::atomic<int> busy_poll_rounds_;
+  // Kernel descriptors / uep_epoll_kernel_fd(): set once (ep->mtx), read lock-free,
+  // deleted with the instance.
+  std::atomic<KernelSide*> kside_{nullptr};
   // Loop and path checks (epmutex).
   uint64_t gen_ = 0;
   int loop_check_depth_ = 0;
@@ -133,5 +158,7 @@ void EventPollReleaseFile(File* file);
 // The limit on watches in the process (fs.epoll.max_user_watches; ENOSPC beyond).
 long EpollMaxUserWatches();
 void EpollSetMaxUserWatches(long limit);
+// Watches in the process now (the kernel's per-user epoll_watches counter).
+long EpollWatches();
 
 }  // namespace uep

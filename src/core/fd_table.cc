@@ -7,6 +7,7 @@
 #include <new>
 
 #include "core/file.h"
+#include "platform/fault.h"
 
 namespace uep {
 namespace {
@@ -42,6 +43,7 @@ FdTable& FdTable::Get() {
 FdTable::FdTable()
     : base_(static_cast<int>(std::max<long>(1L << 30, std::min<long>(ReadNrOpen(), INT_MAX / 2)))),
       capacity_(ConfiguredCapacity(base_)),
+      nofile_limit_(capacity_),
       chunks_(new std::atomic<Chunk*>[kMaxChunks]) {
   for (int i = 0; i < kMaxChunks; ++i) chunks_[i].store(nullptr, std::memory_order_relaxed);
   open_bits_.assign((static_cast<size_t>(capacity_) + 63) / 64, 0);
@@ -52,7 +54,7 @@ std::atomic<uintptr_t>* FdTable::SlotLocked(unsigned idx) {
   std::atomic<Chunk*>& ref = chunks_[idx >> kChunkShift];
   Chunk* chunk = ref.load(std::memory_order_relaxed);
   if (chunk == nullptr) {
-    chunk = new (std::nothrow) Chunk;
+    chunk = TryNew<Chunk>();
     if (chunk == nullptr) return nullptr;
     for (auto& s : chunk->slots) s.store(0, std::memory_order_relaxed);
     ref.store(chunk, std::memory_order_release);
@@ -90,7 +92,7 @@ int FdTable::AllocLocked(unsigned min_idx) {
     if (w == first) bits |= (1ULL << (min_idx % 64)) - 1;
     if (bits != ~0ULL) {
       const unsigned idx = static_cast<unsigned>(w * 64 + __builtin_ctzll(~bits));
-      if (idx >= static_cast<unsigned>(capacity_)) return -EMFILE;
+      if (idx >= static_cast<unsigned>(NofileLimit())) return -EMFILE;
       return static_cast<int>(idx);
     }
   }
@@ -129,6 +131,7 @@ int FdTable::DupTo(int oldfd, int newfd, bool cloexec, File** displaced) {
   *displaced = nullptr;
   if (!Owns(newfd)) return -EBADF;
   const unsigned nidx = static_cast<unsigned>(newfd - base_);
+  if (nidx >= static_cast<unsigned>(NofileLimit())) return -EBADF;
   std::lock_guard guard(lock_);
   File* file = Lookup(oldfd);
   if (file == nullptr) return -EBADF;
@@ -166,6 +169,13 @@ int FdTable::SetCloexec(int fd, bool cloexec) {
   const uintptr_t v = slot.load(std::memory_order_relaxed);
   if (v == 0) return -EBADF;
   slot.store((v & ~kCloexecBit) | (cloexec ? kCloexecBit : 0), std::memory_order_release);
+  return 0;
+}
+
+int FdTable::SetNofileLimit(int limit) {
+  if (limit < 0) return -EINVAL;
+  if (limit > capacity_) return -EPERM;
+  nofile_limit_.store(limit, std::memory_order_relaxed);
   return 0;
 }
 

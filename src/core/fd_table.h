@@ -32,6 +32,12 @@ class FdTable {
   // Most uepoll descriptors open at once (EMFILE beyond); at most kMaxCapacity.
   [[nodiscard]] int Capacity() const { return capacity_; }
   static constexpr int kMaxCapacity = 1 << 26;
+  // uepoll's RLIMIT_NOFILE: descriptors are allocated at Base() + [0, NofileLimit()) only
+  // (EMFILE beyond), dup2() to newfd >= Base() + NofileLimit() is EBADF. Open descriptors
+  // beyond a lowered limit stay usable, as with setrlimit(). Starts at Capacity().
+  [[nodiscard]] int NofileLimit() const { return nofile_limit_.load(std::memory_order_relaxed); }
+  // 0 or -EINVAL (negative) / -EPERM (above Capacity(), as setrlimit() above fs.nr_open).
+  int SetNofileLimit(int limit);
 
   [[nodiscard]] bool Owns(int fd) const {
     return fd >= base_ && static_cast<int64_t>(fd) - base_ < capacity_;
@@ -80,6 +86,7 @@ class FdTable {
 
   int base_;
   int capacity_;
+  std::atomic<int> nofile_limit_;
   std::unique_ptr<std::atomic<Chunk*>[]> chunks_;
   mutable std::mutex lock_;
   std::vector<uint64_t> open_bits_;  // bit per descriptor, under lock_

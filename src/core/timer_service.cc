@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <mutex>
+#include <new>
 #include <pthread.h>
 #include <thread>
 
+#include "platform/fault.h"
 #include "platform/futex.h"
 
 namespace uep {
@@ -179,6 +181,24 @@ void TimerService::Cancel(TimerNode* node) {
   std::lock_guard guard(lock_);
   if (node->heap_index_ != TimerNode::kNotQueued) HeapRemove(node);
   ++node->gen_;
+}
+
+bool TimerService::Reserve() {
+  std::lock_guard guard(lock_);
+  try {
+    if (AllocFailureInjected()) throw std::bad_alloc();
+    for (auto& heap : heaps_) heap.reserve(reserved_ + 1);
+    clock_set_nodes_.reserve(reserved_ + 1);
+  } catch (const std::bad_alloc&) {
+    return false;  // what did grow stays: room for later timers
+  }
+  ++reserved_;
+  return true;
+}
+
+void TimerService::Unreserve() {
+  std::lock_guard guard(lock_);
+  --reserved_;
 }
 
 void TimerService::RegisterClockSet(TimerNode* node) {

@@ -78,6 +78,11 @@ class TimerService {
   uint64_t Arm(TimerNode* node, ClockBase base, int64_t expires);
   // Takes `node` off the queue; a fire already on its way sees a new generation.
   void Cancel(TimerNode* node);
+  // Room for one more timer in every heap and in the clock-set list, made when a timer is
+  // created so that Arm() and RegisterClockSet() never allocate (hrtimers never do):
+  // false if memory ran out. Unreserve() when the timer is gone.
+  bool Reserve();
+  void Unreserve();
   // Nodes told about CLOCK_REALTIME changes (TFD_TIMER_CANCEL_ON_SET).
   void RegisterClockSet(TimerNode* node);
   void UnregisterClockSet(TimerNode* node);
@@ -107,6 +112,7 @@ class TimerService {
   SpinLock lock_;
   std::vector<TimerNode*> heaps_[kClockBases];
   std::vector<TimerNode*> clock_set_nodes_;
+  size_t reserved_ = 0;                 // timers that have room in every vector (under lock_)
   int64_t sleeping_until_ = kKtimeMax;  // monotonic deadline the thread sleeps to
   bool thread_started_ = false;         // under lock_
   bool watcher_started_ = false;        // under lock_

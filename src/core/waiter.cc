@@ -151,6 +151,8 @@ void WaiterWake(Waiter* waiter) {
   PostWake(&waiter->woken, doorbell);
 }
 
+void WaiterRingDoorbell(int doorbell) { PostWake(nullptr, doorbell); }
+
 // Used by the eventpoll code to give a waiter a doorbell before it sleeps with a mask.
 int WaiterDoorbell() { return ThreadDoorbell(); }
 

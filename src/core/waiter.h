@@ -39,6 +39,11 @@ int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
 // at once; the owner re-arms with `woken = 0` before it re-checks and sleeps again.
 void WaiterWake(Waiter* waiter);
 
+// Rings a kernel eventfd doorbell (writes 1), now or at the end of the current WakeScope,
+// like a waiter's wake-up: for wait-queue entries that stand for threads asleep in the
+// kernel (core/kernel_side.h).
+void WaiterRingDoorbell(int doorbell);
+
 }  // namespace uep
 
 namespace uep {

@@ -17,6 +17,7 @@
 
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/fault.h"
 
 namespace uep {
 namespace {
@@ -82,7 +83,7 @@ unsigned RoundPipeSize(unsigned int size) {
   return rounded;
 }
 
-char* AllocPage() { return static_cast<char*>(std::malloc(kPipePageSize)); }
+char* AllocPage() { return static_cast<char*>(TryMalloc(kPipePageSize)); }
 
 // An iov_iter over the caller's segments. A segment with a NULL base is the one fault
 // user space can see coming: a copy stops there, as copy_from_user stops at a bad page.
@@ -192,8 +193,8 @@ PipeInode* PipeInode::Create() {
     AccountPipeBuffers(pipe_bufs, 0);
     return nullptr;
   }
-  auto* pipe = new (std::nothrow) PipeInode();
-  if (pipe != nullptr) pipe->bufs.reset(new (std::nothrow) PipeBuffer[pipe_bufs]);
+  auto* pipe = AllocFailureInjected() ? nullptr : new (std::nothrow) PipeInode();
+  if (pipe != nullptr) pipe->bufs.reset(TryNewArray<PipeBuffer>(pipe_bufs));
   if (pipe == nullptr || pipe->bufs == nullptr) {
     delete pipe;
     AccountPipeBuffers(pipe_bufs, 0);
@@ -506,7 +507,7 @@ int PipeFile::SetSize(unsigned long arg) {
   const unsigned tail = pipe->tail.load(std::memory_order_relaxed);
   const unsigned n = head - tail;
   if (nr_slots < n) return revert(-EBUSY);
-  std::unique_ptr<PipeBuffer[]> bufs(new (std::nothrow) PipeBuffer[nr_slots]);
+  std::unique_ptr<PipeBuffer[]> bufs(TryNewArray<PipeBuffer>(nr_slots));
   if (bufs == nullptr) return revert(-ENOMEM);
   // The new ring starts at zero.
   for (unsigned i = 0; i < n; ++i) bufs[i] = pipe->bufs[(tail + i) & (pipe->ring_size - 1)];

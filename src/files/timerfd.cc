@@ -248,6 +248,7 @@ void TimerFd::Release() {
   TimerService& service = TimerService::Get();
   service.Cancel(this);
   service.UnregisterClockSet(this);
+  service.Unreserve();
 }
 
 }  // namespace uep

@@ -21,6 +21,7 @@
 #include "core/waiter.h"
 #include "platform/capability.h"
 #include "platform/clock.h"
+#include "platform/fault.h"
 
 namespace uep {
 
@@ -145,7 +146,7 @@ class IovCursor {
 };
 
 UnixSkb* NewSkb(size_t len) {
-  void* mem = std::malloc(sizeof(UnixSkb) + len);
+  void* mem = TryMalloc(sizeof(UnixSkb) + len);
   if (mem == nullptr) return nullptr;
   return new (mem) UnixSkb;
 }
@@ -180,10 +181,11 @@ int LookupUnixAddress(const void* name, socklen_t namelen) {
 }  // namespace
 
 int UnixSocket::CreatePair(int type, int flags, UnixSocket** a, UnixSocket** b) {
-  auto* core = new (std::nothrow) UnixPairCore;
+  auto* core = TryNew<UnixPairCore>();
   if (core == nullptr) return -ENOMEM;
-  auto* sa = new (std::nothrow) UnixSocket(type, flags, core);
-  auto* sb = new (std::nothrow) UnixSocket(type, flags, core);
+  // (Private constructor: TryNew cannot reach it.)
+  auto* sa = AllocFailureInjected() ? nullptr : new (std::nothrow) UnixSocket(type, flags, core);
+  auto* sb = AllocFailureInjected() ? nullptr : new (std::nothrow) UnixSocket(type, flags, core);
   if (sa == nullptr || sb == nullptr) {
     delete sa;
     delete sb;

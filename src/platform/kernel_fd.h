@@ -46,3 +46,51 @@ inline int Dup2(int oldfd, int newfd) {
 #endif
 }
 }  // namespace uep::kernel
+
+// epoll and eventfd on kernel descriptors, for the kernel side of an instance
+// (core/kernel_side.h). Same raw-syscall rule as above.
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+namespace uep::kernel {
+inline int EpollCreate1(int flags) { return static_cast<int>(syscall(SYS_epoll_create1, flags)); }
+inline int EpollCtl(int epfd, int op, int fd, epoll_event* event) {
+  return static_cast<int>(syscall(SYS_epoll_ctl, epfd, op, fd, event));
+}
+// The sigset size travels as a size_t: syscall() reads the 6th argument as a long.
+inline int EpollPwait2(int epfd, epoll_event* events, int maxevents, const timespec* timeout,
+                       const sigset_t* sigmask) {
+  const size_t sigsetsize = sigmask != nullptr ? size_t{_NSIG / 8} : 0;
+  return static_cast<int>(
+      syscall(SYS_epoll_pwait2, epfd, events, maxevents, timeout, sigmask, sigsetsize));
+}
+// epoll_wait() with timeout 0, where the architecture has it (cheaper than a timespec).
+inline int EpollPoll(int epfd, epoll_event* events, int maxevents) {
+#ifdef SYS_epoll_wait
+  return static_cast<int>(syscall(SYS_epoll_wait, epfd, events, maxevents, 0));
+#else
+  static constexpr timespec kZero{0, 0};
+  return EpollPwait2(epfd, events, maxevents, &kZero, nullptr);
+#endif
+}
+inline int Eventfd(unsigned initval, int flags) {
+  return static_cast<int>(syscall(SYS_eventfd2, initval, flags));
+}
+// Whether `fd` is readable now (poll with timeout 0).
+inline bool Readable(int fd) {
+  pollfd pfd{fd, POLLIN, 0};
+  const timespec zero{0, 0};
+  return syscall(SYS_ppoll, &pfd, 1, &zero, nullptr, size_t{_NSIG / 8}) > 0 &&
+         (pfd.revents & POLLIN) != 0;
+}
+// epoll_ctl() on a kernel epoll instance that never holds an item: gives the kernel's
+// answer for `fd` (EBADF, EPERM for a file it cannot poll, EINVAL, then ENOENT for DEL and
+// MOD) without changing anything. Not for EPOLL_CTL_ADD. Returns 0 or -errno.
+inline int EmptyEpollCtl(int op, int fd, epoll_event* event) {
+  static const int empty = EpollCreate1(EPOLL_CLOEXEC);
+  if (empty < 0) return -EMFILE;
+  return EpollCtl(empty, op, fd, event) < 0 ? -errno : 0;
+}
+}  // namespace uep::kernel

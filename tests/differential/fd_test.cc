@@ -90,8 +90,6 @@ DIFF_TEST(ItemLifetime, ItemsInSeveralInstances) {
 
 // A kernel descriptor in a uepoll instance.
 DIFF_TEST(ItemLifetime, KernelFileInAnInstance) {
-  GTEST_SKIP() << "known divergence: uepoll instances refuse kernel descriptors with EPERM "
-                  "until the kernel-descriptor bridge (design.md, files) exists";
   const Fd ep = s.EpollCreate1(0);
   const Fd kernel_efd = s.KernelEventfd(0, EFD_NONBLOCK);
   s.Ctl(ep, EPOLL_CTL_ADD, kernel_efd, EPOLLIN | EPOLLOUT, 1);

@@ -290,11 +290,11 @@ DIFF_TEST(WaitBlocking, WatchedFileClosedDuringAWait) {
 }
 
 // A signal the wait's mask lets in ends a wait that would sleep, and only such a wait:
-// a zero timeout or a ready event returns first, and the signal stays pending.
-DIFF_TEST(WaitSignals, PendingSignalAndTheWaitsMask) {
+// a zero timeout or a ready event returns first, and the signal stays pending. `ep` has
+// nothing ready.
+void PendingSignalAndTheWaitsMask(Session& s, Fd ep) {
   sigset_t none;
   sigemptyset(&none);
-  const Fd ep = s.EpollCreate1(0);
   const Fd efd = s.Eventfd(1, EFD_NONBLOCK);
   PendingSignal pending;
   s.Pwait(ep, 4, 0, &none);
@@ -307,6 +307,23 @@ DIFF_TEST(WaitSignals, PendingSignalAndTheWaitsMask) {
   s.Note(PendingSignal::Handled());
   s.Pwait(ep, 4, 1000, &none);
   s.Note(PendingSignal::Handled());
+}
+
+DIFF_TEST(WaitSignals, PendingSignalAndTheWaitsMask) {
+  PendingSignalAndTheWaitsMask(s, s.EpollCreate1(0));
+}
+
+// The same with a kernel eventfd in the instance: a uepoll instance holding kernel
+// descriptors sleeps in the kernel with the caller's mask (core/kernel_side.h).
+DIFF_TEST(WaitSignals, PendingSignalAndTheWaitsMaskWithAKernelFd) {
+  const Fd ep = s.EpollCreate1(0);
+  const Fd kefd = s.KernelEventfd(0, EFD_NONBLOCK);
+  s.Ctl(ep, EPOLL_CTL_ADD, kefd, EPOLLIN, 2);
+  PendingSignalAndTheWaitsMask(s, ep);
+  s.Write(kefd, 1);
+  sigset_t none;
+  sigemptyset(&none);
+  s.Pwait(ep, 4, 1000, &none);
 }
 
 // O_NONBLOCK on the instance's file does not make epoll_wait() non-blocking.

@@ -34,7 +34,7 @@ int KernelClose(int fd) { return static_cast<int>(syscall(SYS_close, fd)); }
 
 int UepollSpareBase() { return uep_fd_base() + kSpareOffset; }
 
-int UepollFdLimit() { return uep_fd_base() + FdTable::Get().Capacity(); }
+int UepollFdLimit() { return uep_fd_base() + FdTable::Get().NofileLimit(); }
 
 int UepollFcntl(int fd, int cmd, unsigned long arg) { return uep_fcntl(fd, cmd, arg); }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -587,6 +588,41 @@ Fd Session::KernelEventfd(unsigned initval, int flags) {
                Hex(static_cast<unsigned>(flags)) +
                ") = " + (r < 0 ? "-1 " + ErrnoName(err) : NameLocked(fd)));
   return fd;
+}
+
+Fd Session::KernelEpollCreate1(int flags) {
+  errno = 0;
+  const int r = ::epoll_create1(flags);
+  const int err = errno;
+  std::lock_guard guard(mu_);
+  const Fd fd = Adopt(r);
+  AppendLocked("kernel epoll_create1(" + Hex(static_cast<unsigned>(flags)) +
+               ") = " + (r < 0 ? "-1 " + ErrnoName(err) : NameLocked(fd)));
+  return fd;
+}
+
+std::pair<Fd, Fd> Session::AdoptPair(const std::string& call, int r, int err, const int fds[2]) {
+  std::lock_guard guard(mu_);
+  const Fd a = Adopt(r < 0 ? -1 : fds[0]);
+  const Fd b = Adopt(r < 0 ? -1 : fds[1]);
+  AppendLocked(call + " = " +
+               (r < 0 ? "-1 " + ErrnoName(err) : "0 [" + NameLocked(a) + ", " + NameLocked(b) + "]"));
+  return {a, b};
+}
+
+std::pair<Fd, Fd> Session::KernelPipe2(int flags) {
+  int fds[2] = {-1, -1};
+  errno = 0;
+  const int r = ::pipe2(fds, flags);
+  return AdoptPair("kernel pipe2(" + Hex(static_cast<unsigned>(flags)) + ")", r, errno, fds);
+}
+
+std::pair<Fd, Fd> Session::KernelSocketpair(int type) {
+  int fds[2] = {-1, -1};
+  errno = 0;
+  const int r = ::socketpair(AF_UNIX, type, 0, fds);
+  return AdoptPair("kernel socketpair(AF_UNIX, " + Hex(static_cast<unsigned>(type)) + ")", r,
+                   errno, fds);
 }
 
 // --- running a scenario

@@ -118,6 +118,11 @@ class Session {
   Fd OpenKernelFile(const char* path, int flags = O_RDWR);
   // A kernel eventfd, the same in both backends (uepoll passes its I/O to the kernel).
   Fd KernelEventfd(unsigned initval, int flags);
+  // A kernel epoll instance and kernel pipe / AF_UNIX stream pair, the same in both backends
+  // (for kernel descriptors inside an instance: uepoll passes their calls to the kernel).
+  Fd KernelEpollCreate1(int flags);
+  std::pair<Fd, Fd> KernelPipe2(int flags);
+  std::pair<Fd, Fd> KernelSocketpair(int type);
 
   // Numbers relative to the backend: spare ones (never open unless a scenario puts
   // something there), the table's limit, or any raw number (negative ones).
@@ -141,6 +146,8 @@ class Session {
   [[nodiscard]] std::string NameLocked(Fd fd) const;  // mu_ held
   // Names a descriptor a call just returned and tracks it as open (mu_ held).
   Fd Adopt(int num);
+  // Names the two descriptors a call returned in `fds` (unless r < 0) and records it.
+  std::pair<Fd, Fd> AdoptPair(const std::string& call, int r, int err, const int fds[2]);
   void Record(const std::string& call, long result, int err, const std::string& detail = "");
   // Appends to the trace of the calling thread (mu_ held).
   void AppendLocked(std::string line);

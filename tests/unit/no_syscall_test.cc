@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -21,27 +22,21 @@
 #include <functional>
 #include <thread>
 
+#include "core/kernel_side.h"
+#include "support/sanitizer.h"
 #include "uepoll/uepoll.h"
 
 namespace {
 
 // Sanitizer runtimes make system calls of their own (shadow memory, allocator, TSan's
 // signal interception, which also swallows SIGSYS): nothing to count in those builds.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using uep::test::kSanitized;
 
 constexpr uint32_t kReplayMarker = 0x5eedf00d;
 
 std::atomic<int> trapped_futex{0};
+std::atomic<int> trapped_write{0};
+std::atomic<bool> replay_writes{false};  // count write() apart and let it through
 std::atomic<int> trapped_other{0};
 std::atomic<long> first_other_nr{-1};
 
@@ -52,6 +47,12 @@ void OnSigsys(int /*sig*/, siginfo_t* info, void* ctx_void) {
     trapped_futex.fetch_add(1);
     regs[REG_RAX] = syscall(SYS_futex, regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10],
                             regs[REG_R8], kReplayMarker);
+    return;
+  }
+  if (info->si_syscall == SYS_write && replay_writes.load()) {
+    trapped_write.fetch_add(1);
+    regs[REG_RAX] = syscall(SYS_write, regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], 0, 0,
+                            kReplayMarker);
     return;
   }
   long expected = -1;
@@ -71,7 +72,9 @@ void InstallTrapFilterOnThisThread() {
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigreturn, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 0, 3),
+      // futex and write carrying the marker are the handler's replays.
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_futex, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_write, 0, 3),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[5])),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kReplayMarker, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
@@ -84,6 +87,7 @@ void InstallTrapFilterOnThisThread() {
 
 struct Counts {
   int futex = 0;
+  int write = 0;
   int other = 0;
   long first_other = -1;
 };
@@ -101,10 +105,12 @@ Counts CountSyscalls(const std::function<void()>& warmup, const std::function<vo
     warmup();
     InstallTrapFilterOnThisThread();
     trapped_futex = 0;
+    trapped_write = 0;
     trapped_other = 0;
     first_other_nr = -1;
     body();
-    counts = {trapped_futex.load(), trapped_other.load(), first_other_nr.load()};
+    counts = {trapped_futex.load(), trapped_write.load(), trapped_other.load(),
+              first_other_nr.load()};
   });
   t.join();
   return counts;
@@ -177,6 +183,73 @@ TEST(NoSyscall, WakingASleeperCostsOneSystemCall) {
   EXPECT_EQ(1, counts.futex);
   EXPECT_EQ(0, counts.other) << "first trapped system call: " << counts.first_other;
   EXPECT_EQ(0, uep_close(ev_fd));
+  EXPECT_EQ(0, uep_close(ep));
+}
+
+// An instance that also holds a kernel socket: user-space events are harvested without
+// entering the kernel, up to the fairness poll (one epoll_wait after kKernelPollEvery
+// user-only harvests), and waking a thread asleep in the kernel costs one eventfd write.
+TEST(NoSyscall, MixedInstanceHarvestsUserEventsWithoutTheKernel) {
+  if (kSanitized) GTEST_SKIP() << "sanitizer runtimes make system calls";
+  const int ep = uep_epoll_create1(0);
+  const int efd = uep_eventfd(0, EFD_NONBLOCK);
+  int sock[2];
+  ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sock));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ASSERT_EQ(0, uep_epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
+  ASSERT_EQ(0, uep_epoll_ctl(ep, EPOLL_CTL_ADD, sock[0], &ev));
+  int harvested = 0;
+  int rounds = 0;
+  const auto round_trip = [&] {
+    epoll_event out[4];
+    for (int i = 0; i < rounds; ++i) {
+      uep_eventfd_write(efd, 1);
+      harvested += uep_epoll_wait(ep, out, 4, 0);
+      eventfd_t v = 0;
+      uep_eventfd_read(efd, &v);
+    }
+  };
+  constexpr int kFree = static_cast<int>(uep::KernelSide::kKernelPollEvery);
+  const Counts counts = CountSyscalls(
+      [&] {
+        epoll_event out[4];
+        (void)uep_epoll_wait(ep, out, 4, 0);  // nothing ready: the kernel is asked
+        rounds = kFree;
+      },
+      round_trip);
+  EXPECT_EQ(kFree, harvested);
+  EXPECT_EQ(0, counts.futex);
+  EXPECT_EQ(0, counts.other) << "first trapped system call: " << counts.first_other;
+  // The next harvest is the fairness poll: exactly one system call, epoll_wait(0).
+  const Counts fair = CountSyscalls([] {}, [&] {
+    epoll_event out[4];
+    uep_eventfd_write(efd, 1);
+    (void)uep_epoll_wait(ep, out, 4, 0);
+  });
+  EXPECT_EQ(1, fair.other);
+  EXPECT_EQ(SYS_epoll_wait, fair.first_other);
+
+  std::atomic<int> got{-2};
+  eventfd_t v = 0;
+  uep_eventfd_read(efd, &v);
+  std::thread sleeper([&] {
+    epoll_event out;
+    got = uep_epoll_wait(ep, &out, 1, 10000);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it reach the kernel
+  replay_writes = true;
+  const Counts wake = CountSyscalls([&] { (void)uep_is_uepoll_fd(efd); },
+                                    [&] { uep_eventfd_write(efd, 1); });
+  replay_writes = false;
+  sleeper.join();
+  EXPECT_EQ(1, got.load());
+  EXPECT_EQ(1, wake.write);
+  EXPECT_EQ(0, wake.futex);
+  EXPECT_EQ(0, wake.other) << "first trapped system call: " << wake.first_other;
+  close(sock[0]);
+  close(sock[1]);
+  EXPECT_EQ(0, uep_close(efd));
   EXPECT_EQ(0, uep_close(ep));
 }
 

@@ -1,0 +1,159 @@
+// Kernel descriptors inside an epoll instance: the same scenario on a kernel instance and on
+// a uepoll instance whose items are kernel eventfds, pipes, sockets and epoll instances.
+// Only one side (kernel) is ready in these scenarios, so the order of a mixed ready list,
+// which uepoll defines differently (docs/semantics.md), never shows; mixed sets are in
+// tests/unit/kernel_fd_test.cc.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include "support/differential.h"
+
+namespace {
+
+using uep::test::Fd;
+
+DIFF_TEST(KernelFd, LevelEdgeOneshotOnAKernelEventfd) {
+  const Fd ep = s.EpollCreate1(0);
+  const Fd efd = s.KernelEventfd(0, EFD_NONBLOCK);
+  s.Ctl(ep, EPOLL_CTL_ADD, efd, EPOLLIN, 1);
+  s.Wait(ep, 4, 0);
+  s.Write(efd, 3);
+  s.Wait(ep, 4, 0);
+  s.Wait(ep, 4, 0);  // level: again
+  s.Ctl(ep, EPOLL_CTL_MOD, efd, EPOLLIN | EPOLLET, 2);
+  s.Wait(ep, 4, 0);  // MOD re-polls: one edge
+  s.Wait(ep, 4, 0);
+  s.Write(efd, 1);
+  s.Wait(ep, 4, 0);
+  s.Ctl(ep, EPOLL_CTL_MOD, efd, EPOLLIN | EPOLLONESHOT, 3);
+  s.Wait(ep, 4, 0);
+  s.Write(efd, 1);
+  s.Wait(ep, 4, 0);  // disarmed
+  s.Ctl(ep, EPOLL_CTL_MOD, efd, EPOLLIN | EPOLLOUT, 4);
+  s.Wait(ep, 4, 0);
+  s.Read(efd);
+  s.Wait(ep, 4, 0);
+  s.Ctl(ep, EPOLL_CTL_DEL, efd, 0);
+  s.Wait(ep, 4, 0);
+}
+
+DIFF_TEST(KernelFd, CtlErrors) {
+  const Fd ep = s.EpollCreate1(0);
+  const Fd efd = s.KernelEventfd(0, EFD_NONBLOCK);
+  const Fd other = s.KernelEventfd(0, EFD_NONBLOCK);
+  const Fd devnull = s.OpenKernelFile("/dev/null");
+  const Fd kep = s.KernelEpollCreate1(0);
+  // Before the instance holds any kernel descriptor, and after.
+  for (int round = 0; round < 2; ++round) {
+    s.Ctl(ep, EPOLL_CTL_MOD, efd, EPOLLIN);
+    s.Ctl(ep, EPOLL_CTL_DEL, efd, 0);
+    s.Ctl(ep, EPOLL_CTL_ADD, devnull, EPOLLIN);
+    s.Ctl(ep, EPOLL_CTL_MOD, devnull, EPOLLIN | EPOLLEXCLUSIVE);
+    s.Ctl(ep, 42, efd, EPOLLIN);
+    s.Ctl(ep, 42, devnull, EPOLLIN);
+    s.Ctl(ep, EPOLL_CTL_MOD, efd, EPOLLIN | EPOLLEXCLUSIVE);
+    s.Ctl(ep, EPOLL_CTL_ADD, efd, EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT);
+    s.Ctl(ep, EPOLL_CTL_ADD, kep, EPOLLIN | EPOLLEXCLUSIVE);
+    s.Ctl(ep, EPOLL_CTL_ADD, s.Spare(0), EPOLLIN);
+    // epfd is not an epoll instance: EPERM for a file that cannot be polled comes first.
+    s.Ctl(other, EPOLL_CTL_ADD, devnull, EPOLLIN);
+    s.Ctl(other, EPOLL_CTL_ADD, efd, EPOLLIN);
+    s.Ctl(ep, EPOLL_CTL_ADD, other, EPOLLIN, 7);
+  }
+  s.Ctl(ep, EPOLL_CTL_ADD, efd, EPOLLIN | EPOLLEXCLUSIVE, 1);
+  s.Ctl(ep, EPOLL_CTL_ADD, efd, EPOLLIN, 1);              // EEXIST
+  s.Ctl(ep, EPOLL_CTL_MOD, efd, EPOLLIN, 2);              // an exclusive item: EINVAL
+  s.Ctl(ep, EPOLL_CTL_DEL, efd, 0);
+  s.Ctl(ep, EPOLL_CTL_DEL, efd, 0);                       // ENOENT
+  s.CtlBadEvent(ep, EPOLL_CTL_ADD, efd);
+  s.Write(other, 1);
+  s.Wait(ep, 4, 0);
+}
+
+DIFF_TEST(KernelFd, PipeAndSocketMasks) {
+  const Fd ep = s.EpollCreate1(0);
+  const auto [rd, wr] = s.KernelPipe2(O_NONBLOCK);
+  const auto [a, b] = s.KernelSocketpair(SOCK_STREAM | SOCK_NONBLOCK);
+  s.Ctl(ep, EPOLL_CTL_ADD, rd, EPOLLIN | EPOLLRDHUP, 1);
+  s.Ctl(ep, EPOLL_CTL_ADD, wr, EPOLLOUT | EPOLLET, 2);
+  s.Ctl(ep, EPOLL_CTL_ADD, a, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, 3);
+  s.Wait(ep, 1, 0);  // maxevents 1: the rest stay for the next call, in order
+  s.Wait(ep, 1, 0);
+  s.Wait(ep, 8, 0);
+  s.Write(b, 5);
+  s.Wait(ep, 8, 0);
+  s.Close(wr);  // the reader sees EPOLLHUP
+  s.Wait(ep, 8, 0);
+  s.Close(b);
+  s.Wait(ep, 8, 0);
+}
+
+DIFF_TEST(KernelFd, ClosedWhileRegisteredAndDupped) {
+  const Fd ep = s.EpollCreate1(0);
+  const Fd efd = s.KernelEventfd(0, EFD_NONBLOCK);
+  const Fd gone = s.KernelEventfd(1, EFD_NONBLOCK);
+  s.Ctl(ep, EPOLL_CTL_ADD, efd, EPOLLIN, 1);
+  s.Ctl(ep, EPOLL_CTL_ADD, gone, EPOLLIN, 9);
+  const Fd dup = s.Dup(efd);
+  s.Wait(ep, 4, 0);
+  s.Close(gone);  // the last reference: the kernel drops the item
+  s.Wait(ep, 4, 0);
+  s.Close(efd);   // a dup lives: the item stays, keyed by the closed number
+  s.Write(dup, 1);
+  s.Wait(ep, 4, 0);
+  s.Ctl(ep, EPOLL_CTL_DEL, efd, 0);   // EBADF
+  s.Ctl(ep, EPOLL_CTL_DEL, dup, 0);   // ENOENT
+  s.Ctl(ep, EPOLL_CTL_ADD, dup, EPOLLIN | EPOLLET, 2);
+  s.Wait(ep, 4, 0);
+  s.Close(dup);
+  s.Wait(ep, 4, 0);
+}
+
+DIFF_TEST(KernelFd, KernelEpollInsideAnInstance) {
+  const Fd ep = s.EpollCreate1(0);
+  const Fd kep = s.KernelEpollCreate1(0);
+  const Fd efd = s.KernelEventfd(0, EFD_NONBLOCK);
+  s.Ctl(kep, EPOLL_CTL_ADD, efd, EPOLLIN, 5);
+  s.Ctl(ep, EPOLL_CTL_ADD, kep, EPOLLIN, 1);
+  s.Wait(ep, 4, 0);
+  s.Write(efd, 1);
+  s.Wait(ep, 4, 0);
+  s.Wait(kep, 4, 0);
+  s.Read(efd);
+  s.Wait(ep, 4, 0);
+}
+
+DIFF_TEST(KernelFd, TimeoutAndSleepWokenByTheKernel) {
+  const Fd ep = s.EpollCreate1(0);
+  const Fd efd = s.KernelEventfd(0, EFD_NONBLOCK);
+  s.Ctl(ep, EPOLL_CTL_ADD, efd, EPOLLIN, 1);
+  s.StartClock();
+  s.Wait(ep, 4, 30);
+  s.NoteElapsedAtLeast(30);
+  s.AfterDelay(20, [&s, efd] { s.Write(efd, 2); });
+  s.Wait(ep, 4, 5000);
+  s.JoinHelpers();
+  const timespec ts{0, 20'000'000};
+  s.Read(efd);
+  s.Pwait2(ep, 4, &ts);
+}
+
+DIFF_TEST(KernelFd, DataInTheReservedSpanIsTheCallers) {
+  // uepoll marks its own doorbell with data 0x7565706f6c6c0000 (core/kernel_side.h):
+  // a caller's item with that data, or near it, must still be the caller's.
+  const Fd ep = s.EpollCreate1(0);
+  const Fd a = s.KernelEventfd(1, EFD_NONBLOCK);
+  const Fd b = s.KernelEventfd(1, EFD_NONBLOCK);
+  s.Ctl(ep, EPOLL_CTL_ADD, a, EPOLLIN, 0x7565706f6c6c0000ULL);
+  s.Ctl(ep, EPOLL_CTL_ADD, b, EPOLLIN | EPOLLET, 0x7565706f6c6c0001ULL);
+  s.Wait(ep, 1, 0);
+  s.Wait(ep, 1, 0);
+  s.Wait(ep, 4, 0);
+  s.Ctl(ep, EPOLL_CTL_MOD, b, EPOLLIN, 0x7565706f6c6cffffULL);
+  s.Ctl(ep, EPOLL_CTL_MOD, a, EPOLLIN, 3);
+  s.Wait(ep, 1, 0);
+  s.Wait(ep, 4, 0);
+}
+
+}  // namespace
