@@ -961,7 +961,7 @@ void PollSet(Twin& t, Input& in) {
   const Ptr ptr = n > 0 ? DecodePtr(in.U8()) : Ptr::kGood;
   what += "}, " + std::string(PtrName(ptr)) + ", 0)";
   t.Both(what, [&](const Side& s, int side) {
-    Outcome o = Result(s.p.poll(Choose(ptr, set[side]), static_cast<nfds_t>(n), 0));
+    Outcome o = Result(PollNow(s, Choose(ptr, set[side]), static_cast<nfds_t>(n)));
     for (int i = 0; i < n; ++i)
       o.detail += "[" + Hex(static_cast<uint16_t>(set[side][i].revents)) + "]";
     return o;

@@ -61,6 +61,12 @@ struct Outcome {
   std::vector<Kind> fd_kinds;
 };
 
+// poll(2) with timeout 0, again after EINTR: the kernel's do_poll() answers EINTR when a
+// signal (libFuzzer's watchdog SIGALRM) arrives during a call that finds nothing ready,
+// even with timeout 0; uepoll's, making no system call, lets the signal be handled after
+// it returns. Which one happens is timing, not semantics; a repeated poll changes nothing.
+int PollNow(const Side& side, pollfd* fds, nfds_t nfds);
+
 // Captures errno with the result.
 inline Outcome Result(long ret) {
   Outcome o;
