@@ -98,7 +98,7 @@ void BM_SleepingRoundTrip(benchmark::State& state) {
 
 void BM_FutexRoundTrip(benchmark::State& state) {
   Percentiles p;
-  for (auto _ : state) p = Summarize(FutexPingPong(2000));
+  for (auto _ : state) p = Summarize(FutexPingPong(2000, state.range(0) != 0));
   state.counters["median_ns"] = p.median_ns;
   state.counters["p99_ns"] = p.p99_ns;
   state.counters["p999_ns"] = p.p999_ns;
@@ -165,6 +165,9 @@ void Register() {
       "SleepingRoundTrip", BM_SleepingRoundTrip<Kernel>, BM_SleepingRoundTrip<Uepoll>,
       [](auto* b) { b->ArgName("busy_poll")->Arg(0)->Arg(1000000)->Iterations(3)->UseRealTime(); });
   benchmark::RegisterBenchmark("SleepingRoundTrip/futex", BM_FutexRoundTrip)
+      ->ArgName("timed")
+      ->Arg(0)
+      ->Arg(1)
       ->Iterations(3)
       ->UseRealTime();
   benchmark::RegisterBenchmark("SleepingRoundTrip/spin", BM_SpinRoundTrip)

@@ -81,12 +81,18 @@ std::vector<double> EpollPingPong(int rounds, int busy_poll_rounds) {
 }
 
 // The floor for a sleeping wake-up: two threads passing a token through futex words.
-inline std::vector<double> FutexPingPong(int rounds) {
+// `timed`: each wait carries a far absolute deadline (FUTEX_WAIT_BITSET), as a user-space
+// epoll_wait(-1) must to return EINTR after an SA_RESTART handler; the kernel then arms an
+// hrtimer per sleep, which the untimed floor does not pay.
+inline std::vector<double> FutexPingPong(int rounds, bool timed = false) {
   std::atomic<uint32_t> to_a{0};
   std::atomic<uint32_t> to_b{0};
-  auto futex = [](std::atomic<uint32_t>* w, int op, uint32_t v) {
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), op | FUTEX_PRIVATE_FLAG, v, nullptr, nullptr,
-            0);
+  const timespec far{INT32_MAX, 0};
+  auto futex = [&](std::atomic<uint32_t>* w, int op, uint32_t v) {
+    const bool wait = op == FUTEX_WAIT && timed;
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(w),
+            (wait ? FUTEX_WAIT_BITSET : op) | FUTEX_PRIVATE_FLAG, v, wait ? &far : nullptr,
+            nullptr, wait ? FUTEX_BITSET_MATCH_ANY : 0);
   };
   auto await = [&](std::atomic<uint32_t>* w) {
     while (w->load(std::memory_order_acquire) == 0) futex(w, FUTEX_WAIT, 0);

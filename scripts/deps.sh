@@ -11,6 +11,7 @@ build_packages=(
   cmake ninja-build g++      # the default preset
   libgtest-dev libgmock-dev  # Debian's GTest CMake package exports gmock too: both needed
   libbenchmark-dev           # bench/ and `uepoll bench`
+  libcli11-dev               # the `uepoll` command's command line
 )
 test_packages=(
   clang libclang-rt-14-dev   # the asan and tsan presets and their runtimes
@@ -18,6 +19,7 @@ test_packages=(
   groff-base                 # man-page checks (man -l)
   pkg-config                 # tests/packaging: the consumer built against uepoll.pc
   libevent-dev               # examples/libevent_loop.cc: libevent watching a uepoll instance
+  spin                       # tests/model: the wait/wake protocol model (src/core/waiter.pml)
 )
 
 case "${1:-test}" in

@@ -10,6 +10,7 @@
 # Environment:
 #   JOBS                   parallel build and test jobs (default 2)
 #   UEPOLL_STRESS_SECONDS  active time of each stress test (default 1)
+#   UEPOLL_TORTURE_SECONDS active time of the torture suite, per preset (default 20)
 # Every preset is built and tested even if an earlier one fails; the exit status is
 # non-zero if any failed. Build trees: build/<preset>.
 set -euo pipefail

@@ -33,11 +33,6 @@
 
 namespace uep::tool {
 
-const char* const kBenchUsageSummary =
-    "  bench    run a representative subset of the benchmarks (15-30 s) and print\n"
-    "           one table, kernel vs uepoll (with poll()/select() where they apply);\n"
-    "           write an SVG plot of the idle-scaling curve (uepoll bench --help)\n";
-
 namespace {
 
 using bench::Clock;
@@ -472,61 +467,6 @@ double At(const Series& s, double n) {
 
 // ---- The run -----------------------------------------------------------------------------
 
-void Usage(std::FILE* out) {
-  std::fprintf(
-      out,
-      "usage: uepoll bench [--quick] [--guard] [--svg FILE | --no-svg]\n"
-      "       uepoll demo [--guard]      (bench --quick, plus a same-events check)\n"
-      "\n"
-      "Runs a representative subset of the benchmarks (15-30 s; --quick: a few\n"
-      "seconds) on the kernel (epoll, eventfd, pipes, sockets, timerfd system calls) and\n"
-      "on uepoll, and prints one table. Times are the fastest of alternating batches with\n"
-      "the same operations on both sides; ratio = how many times better uepoll is\n"
-      "(kernel time / uepoll time, uepoll rate / kernel rate); target = the issue's\n"
-      "target for that row. Compare ratios within one run: absolute times are noisy.\n"
-      "\n"
-      "options:\n"
-      "  --quick      only the fast-path rows and the round trips, short batches, no plot\n"
-      "  --guard      exit 1 if uepoll is slower than the kernel (ratio < 1) on a\n"
-      "               fast-path row (eventfd round trip, wait(0), ctl MOD), after two\n"
-      "               re-measurements; never checks absolute times (the ctest 'bench'\n"
-      "               test); skips the two-thread rows\n"
-      "  --svg FILE   where to write the idle-scaling plot (default\n"
-      "               uepoll-idle-scaling.svg; full runs only unless given)\n"
-      "  --no-svg     do not write the plot\n"
-      "  -h, --help   this text\n");
-}
-
-int ParseOptions(int argc, char** argv, Options& o) {
-  bool svg_given = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      Usage(stdout);
-      return 0;
-    } else if (a == "--quick") {
-      o.quick = true;
-    } else if (a == "--guard") {
-      o.guard = true;
-    } else if (a == "--no-svg") {
-      o.plot = false;
-    } else if (a == "--svg" && i + 1 < argc) {
-      o.svg = argv[++i];
-      svg_given = true;
-    } else if (a.rfind("--svg=", 0) == 0) {
-      o.svg = a.substr(6);
-      svg_given = true;
-    } else {
-      std::fprintf(stderr, "uepoll %s: unknown argument '%s'\n\n", argv[0], a.c_str());
-      Usage(stderr);
-      return 2;
-    }
-  }
-  if (o.quick && !svg_given) o.plot = false;
-  if (svg_given) o.plot = true;
-  return -1;
-}
-
 template <template <class> class S, class... Args>
 void SimpleRow(const Timing& t, const std::string& name, double target, bool guarded,
                Args... args) {
@@ -557,7 +497,7 @@ void RoundTripRows(const Options& o) {
   // The sides take turns in chunks, so that each samples the same moods of the machine (a
   // VM's wake-up latency drifts between a few and tens of microseconds).
   constexpr int kChunks = 10;
-  std::vector<double> k_rtt, u_rtt, f_rtt, ud_rtt;
+  std::vector<double> k_rtt, u_rtt, f_rtt, ft_rtt, ud_rtt;
   auto append = [](std::vector<double>& to, const std::vector<double>& from) {
     to.insert(to.end(), from.begin(), from.end());
   };
@@ -565,29 +505,32 @@ void RoundTripRows(const Options& o) {
     append(k_rtt, bench::EpollPingPong<Kernel>(rounds / kChunks, 0));
     append(u_rtt, bench::EpollPingPong<Uepoll>(rounds / kChunks, 0));
     append(f_rtt, bench::FutexPingPong(rounds / kChunks));
-    append(ud_rtt, bench::EpollPingPong<Uepoll>(rounds / kChunks, -1));
+    append(ft_rtt, bench::FutexPingPong(rounds / kChunks, true));
+    append(ud_rtt, bench::EpollPingPong<Uepoll>(rounds / kChunks, 64));
   }
   const Percentiles k = bench::Summarize(k_rtt);
   const Percentiles u = bench::Summarize(u_rtt);
   const Percentiles f = bench::Summarize(f_rtt);
+  const Percentiles ft = bench::Summarize(ft_rtt);
   // Spinning hand-offs sleep in neither case: one run each.
   const int spins = o.quick ? rounds : rounds * 4;
   const Percentiles ub = bench::Summarize(bench::EpollPingPong<Uepoll>(spins, busy));
   const Percentiles s = bench::Summarize(bench::SpinPingPong(spins));
   const Percentiles ud = bench::Summarize(ud_rtt);
-  auto sleeping = [&](const char* what, double kv, double uv, double fv, bool targeted) {
+  auto sleeping = [&](const char* what, double kv, double uv, double fv, double ftv,
+                      bool targeted) {
     Row r = TimeRow(std::string("sleeping round trip (busy-poll 0), ") + what, {kv, uv, true});
-    r.reference = "futex floor " + Ns(fv);
+    r.reference = "futex floor " + Ns(fv) + " (timed " + Ns(ftv) + ")";
     if (targeted) {
       r.target = Verdict(uv <= fv * 1.15 && uv < kv,
                          "<=1.15x futex (" + Fmt("%.2f", uv / fv) + "x), < kernel");
     }
     Emit(std::move(r));
   };
-  sleeping("median", k.median_ns, u.median_ns, f.median_ns, true);
+  sleeping("median", k.median_ns, u.median_ns, f.median_ns, ft.median_ns, true);
   if (!o.quick) {
-    sleeping("p99", k.p99_ns, u.p99_ns, f.p99_ns, false);
-    sleeping("p99.9", k.p999_ns, u.p999_ns, f.p999_ns, false);
+    sleeping("p99", k.p99_ns, u.p99_ns, f.p99_ns, ft.p99_ns, false);
+    sleeping("p99.9", k.p999_ns, u.p999_ns, f.p999_ns, ft.p999_ns, false);
   }
   auto busy_row = [&](const char* what, double kv, double uv, double sv, bool targeted) {
     Row r = TimeRow(std::string("round trip, uepoll busy-poll 1e6, ") + what, {kv, uv, true});
@@ -598,7 +541,7 @@ void RoundTripRows(const Options& o) {
   };
   busy_row("median", k.median_ns, ub.median_ns, s.median_ns, true);
   if (!o.quick) busy_row("p99", k.p99_ns, ub.p99_ns, s.p99_ns, false);
-  Row d = TimeRow("round trip, uepoll default busy-poll (64), median",
+  Row d = TimeRow("round trip, uepoll busy-poll 64 (old default), median",
                   {k.median_ns, ud.median_ns, true});
   d.kernel += "*";
   Emit(std::move(d));
@@ -792,33 +735,36 @@ int Run(const Options& o) {
   return status;
 }
 
-}  // namespace
-
-int BenchCommand(int argc, char** argv) {
+// The run's settings from the command line: a full run plots unless --no-svg; --quick
+// plots only when --svg was given.
+Options FromCommandLine(const BenchOptions& given) {
   Options o;
-  const int parsed = ParseOptions(argc, argv, o);
-  if (parsed >= 0) return parsed;
+  o.quick = given.quick;
+  o.guard = given.guard;
+  o.svg = given.svg;
+  o.plot = given.svg_given || (!given.quick && !given.no_svg);
+  return o;
+}
+
+int RunCommand(const Options& o, const char* name) {
   try {
     return Run(o);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "uepoll bench: %s failed: %s\n", e.what(), std::strerror(errno));
+    std::fprintf(stderr, "uepoll %s: %s failed: %s\n", name, e.what(), std::strerror(errno));
     return 2;
   }
 }
 
-int DemoCommand(int argc, char** argv) {
-  Options o;
-  const int parsed = ParseOptions(argc, argv, o);
-  if (parsed >= 0) return parsed;
+}  // namespace
+
+int BenchCommand(const BenchOptions& options) { return RunCommand(FromCommandLine(options), "bench"); }
+
+int DemoCommand(const BenchOptions& options) {
+  Options o = FromCommandLine(options);
   o.demo = true;
   o.quick = true;
-  if (o.svg == "uepoll-idle-scaling.svg") o.plot = false;
-  try {
-    return Run(o);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "uepoll demo: %s failed: %s\n", e.what(), std::strerror(errno));
-    return 2;
-  }
+  o.plot = false;
+  return RunCommand(o, "demo");
 }
 
 }  // namespace uep::tool

@@ -1,17 +1,25 @@
 // `uepoll bench` and `uepoll demo`: the kernel and uepoll side by side, on the scenarios of
 // bench/scenarios.h and bench/threaded.h (the same code the Google Benchmark suite runs).
+// The command line is parsed in tools/uepoll.cc.
 #pragma once
+
+#include <string>
 
 namespace uep::tool {
 
-// `uepoll bench [options]`; argv[0] is "bench". Returns the process exit status.
-int BenchCommand(int argc, char** argv);
+struct BenchOptions {
+  bool quick = false;      // fast rows only, short batches, no plot
+  bool guard = false;      // exit 1 if uepoll is slower than the kernel on a fast-path row
+  bool no_svg = false;     // --no-svg
+  bool svg_given = false;  // --svg was on the command line
+  std::string svg = "uepoll-idle-scaling.svg";
+};
+
+// `uepoll bench`. Returns the process exit status.
+int BenchCommand(const BenchOptions& options);
 
 // `uepoll demo`: a quick `bench` run (no plot) that also checks that both sides reported
 // the same events. Returns the process exit status.
-int DemoCommand(int argc, char** argv);
-
-// Appended to `uepoll --help`.
-extern const char* const kBenchUsageSummary;
+int DemoCommand(const BenchOptions& options);
 
 }  // namespace uep::tool

@@ -1,29 +1,123 @@
 // `uepoll trace <scenario> [--html FILE] [--svg FILE] [--json FILE]`: runs a built-in
 // scenario with tracing on and shows the path of its events (issue 7).
+// `uepoll trace [options] -- <program> [args]`: runs a dynamically linked program under
+// the preload library (src/preload) with UEPOLL_TRACE_OUT set, and shows its trace.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
+#include "trace_cmd.h"
+#include "trace_load.h"
 #include "trace_render.h"
 #include "trace_scenarios.h"
 
 namespace {
 
-void TraceUsage(FILE* out) {
-  std::fprintf(out,
-               "usage: uepoll trace <scenario> [--html FILE] [--svg FILE] [--json FILE] [--quiet]\n"
-               "\n"
-               "Runs a built-in scenario with uepoll's trace points on, prints a timeline (one\n"
-               "line per trace record: time, thread, lane, what happened) and optionally writes\n"
-               "a self-contained HTML page or SVG picture with one lane per file, item,\n"
-               "instance and thread, or the raw records as JSON lines.\n"
-               "\nscenarios:\n");
-  for (const std::string& name : uep::tracetool::ScenarioNames()) {
-    std::fprintf(out, "  %-10s %s\n", name.c_str(), uep::tracetool::ScenarioTitle(name).c_str());
+// The preload library: $UEPOLL_PRELOAD_LIB, else the build tree's, else the installed one.
+std::string PreloadLibrary() {
+  if (const char* env = std::getenv("UEPOLL_PRELOAD_LIB"); env != nullptr && *env != '\0') return env;
+  for (const char* path : {UEPOLL_PRELOAD_BUILD_PATH, UEPOLL_PRELOAD_INSTALL_PATH}) {
+    if (access(path, R_OK) == 0) return path;
   }
-  std::fprintf(out,
-               "\n(Tracing an arbitrary program needs the preload library of issue 4, which does\n"
-               "not exist yet.)\n");
+  return "";
+}
+
+void RemoveDir(const std::string& dir) {
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+        unlink((dir + "/" + e->d_name).c_str());
+      }
+    }
+    closedir(d);
+  }
+  rmdir(dir.c_str());
+}
+
+// How many trace files the program's processes left (children write theirs too).
+int CountTraceFiles(const std::string& dir) {
+  int n = 0;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) n += std::strncmp(e->d_name, "trace.", 6) == 0 ? 1 : 0;
+    closedir(d);
+  }
+  return n;
+}
+
+// Runs argv under the preload library with tracing on; fills `trace` from the trace of
+// the process it started. Returns the program's exit status (128 + signal), or -1.
+int RunTraced(char** argv, uep::tracetool::LoadedTrace* trace, int* trace_files) {
+  const std::string lib = PreloadLibrary();
+  if (lib.empty()) {
+    std::fprintf(stderr, "uepoll trace: libuepoll-preload.so not found (set UEPOLL_PRELOAD_LIB)\n");
+    return -1;
+  }
+  char dir_template[] = "/tmp/uepoll-trace-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) {
+    std::fprintf(stderr, "uepoll trace: mkdtemp: %s\n", std::strerror(errno));
+    return -1;
+  }
+  const std::string dir = dir_template;
+  const pid_t pid = fork();
+  if (pid < 0) {
+    std::fprintf(stderr, "uepoll trace: fork: %s\n", std::strerror(errno));
+    RemoveDir(dir);
+    return -1;
+  }
+  if (pid == 0) {
+    std::string preload = lib;
+    if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') {
+      preload += std::string(":") + old;
+    }
+    setenv("LD_PRELOAD", preload.c_str(), 1);
+    setenv("UEPOLL_TRACE_OUT", (dir + "/trace").c_str(), 1);
+    execvp(argv[0], argv);
+    std::fprintf(stderr, "uepoll trace: cannot run %s: %s\n", argv[0], std::strerror(errno));
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  *trace_files = CountTraceFiles(dir);
+  std::string error;
+  const std::string path = dir + "/trace." + std::to_string(pid);
+  const bool loaded = access(path.c_str(), R_OK) == 0 && uep::tracetool::LoadTrace(path, trace, &error);
+  RemoveDir(dir);
+  if (!loaded) {
+    std::fprintf(stderr,
+                 "uepoll trace: %s left no trace (%s): it must be dynamically linked and end "
+                 "through exit(), not _exit() or a signal (exit status %d)\n",
+                 argv[0], error.empty() ? "no file" : error.c_str(), code);
+    return -1;
+  }
+  return code;
+}
+
+bool WriteJson(const char* path, const uep::tracetool::LoadedTrace& trace) {
+  FILE* f = std::fopen(path, "we");
+  if (f == nullptr) return false;
+  for (const uep::trace::Record& r : trace.records) {
+    std::fprintf(f,
+                 "{\"seq\":%llu,\"ts_ns\":%llu,\"tid\":%u,\"kind\":\"%s\",\"a\":\"0x%llx\","
+                 "\"b\":\"0x%llx\",\"c\":\"0x%llx\",\"d\":\"0x%llx\",\"x\":%u,\"y\":%u,"
+                 "\"tag\":\"%s\"}\n",
+                 static_cast<unsigned long long>(r.seq), static_cast<unsigned long long>(r.ts_ns),
+                 r.tid, uep::trace::KindName(r.kind), static_cast<unsigned long long>(r.a),
+                 static_cast<unsigned long long>(r.b), static_cast<unsigned long long>(r.c),
+                 static_cast<unsigned long long>(r.d), r.x, r.y, r.tag != nullptr ? r.tag : "");
+  }
+  if (trace.dropped != 0) {
+    std::fprintf(f, "{\"dropped\":%llu}\n", static_cast<unsigned long long>(trace.dropped));
+  }
+  return std::fclose(f) == 0;
 }
 
 bool WriteFile(const char* path, const std::string& text) {
@@ -35,33 +129,59 @@ bool WriteFile(const char* path, const std::string& text) {
 
 }  // namespace
 
-int TraceMain(int argc, char** argv) {
-  std::string scenario;
-  const char* html = nullptr;
-  const char* svg = nullptr;
-  const char* json = nullptr;
-  bool quiet = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      TraceUsage(stdout);
-      return 0;
+namespace uep::tool {
+
+std::vector<std::string> TraceScenarioNames() { return uep::tracetool::ScenarioNames(); }
+
+std::string TraceScenarioList() {
+  std::string list;
+  for (const std::string& name : uep::tracetool::ScenarioNames()) {
+    if (!list.empty()) list += ", ";
+    list += name + " (" + uep::tracetool::ScenarioTitle(name) + ")";
+  }
+  return list;
+}
+
+int TraceCommand(const TraceOptions& options) {
+  const std::string& scenario = options.scenario;
+  const char* html = options.html.empty() ? nullptr : options.html.c_str();
+  const char* svg = options.svg.empty() ? nullptr : options.svg.c_str();
+  const char* json = options.json.empty() ? nullptr : options.json.c_str();
+  const bool quiet = options.quiet;
+  std::vector<char*> argv_storage;
+  for (const std::string& arg : options.program) argv_storage.push_back(const_cast<char*>(arg.c_str()));
+  argv_storage.push_back(nullptr);
+  char** program = options.program.empty() ? nullptr : argv_storage.data();
+  if (program != nullptr && !scenario.empty()) {
+    std::fprintf(stderr, "uepoll trace: give a scenario or -- PROGRAM, not both\n");
+    return 2;
+  }
+  if (program != nullptr && scenario.empty()) {
+    uep::tracetool::LoadedTrace trace;
+    int trace_files = 0;
+    const int code = RunTraced(program, &trace, &trace_files);
+    if (code < 0) return 1;
+    std::string title = "uepoll trace --";
+    for (char** p = program; *p != nullptr; ++p) title += std::string(" ") + *p;
+    const uep::tracetool::Model model = uep::tracetool::BuildModel(trace.records);
+    if (!quiet) {
+      std::printf("# %s\n# %zu records, exit status %d%s\n", title.c_str(), trace.records.size(), code,
+                  trace.dropped != 0 ? " (buffer full: some dropped; raise UEPOLL_TRACE_CAPACITY)" : "");
+      if (trace_files > 1) {
+        std::printf("# the program's children left %d more traces (not shown)\n", trace_files - 1);
+      }
+      std::fputs(uep::tracetool::RenderText(model).c_str(), stdout);
     }
-    if ((a == "--html" || a == "--svg" || a == "--json") && i + 1 < argc) {
-      (a == "--html" ? html : a == "--svg" ? svg : json) = argv[++i];
-    } else if (a == "--quiet") {
-      quiet = true;
-    } else if (scenario.empty() && a[0] != '-') {
-      scenario = a;
-    } else {
-      std::fprintf(stderr, "uepoll trace: unexpected argument '%s'\n\n", a.c_str());
-      TraceUsage(stderr);
-      return 2;
-    }
+    int rc = code;
+    if (html != nullptr && !WriteFile(html, uep::tracetool::RenderHtml(model, title))) rc = 1;
+    if (svg != nullptr && !WriteFile(svg, uep::tracetool::RenderSvg(model, title))) rc = 1;
+    if (json != nullptr && !WriteJson(json, trace)) rc = 1;
+    if (rc != code) std::fprintf(stderr, "uepoll trace: cannot write an output file: %s\n", std::strerror(errno));
+    return rc;
   }
   if (scenario.empty() || uep::tracetool::ScenarioTitle(scenario).empty()) {
-    if (!scenario.empty()) std::fprintf(stderr, "uepoll trace: unknown scenario '%s'\n\n", scenario.c_str());
-    TraceUsage(stderr);
+    std::fprintf(stderr, "uepoll trace: give a scenario (%s) or -- PROGRAM [ARGS]\n",
+                 TraceScenarioList().c_str());
     return 2;
   }
   uep::tracetool::ScenarioResult result;
@@ -90,3 +210,5 @@ int TraceMain(int argc, char** argv) {
   }
   return rc;
 }
+
+}  // namespace uep::tool

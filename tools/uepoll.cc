@@ -4,57 +4,108 @@
 //                          also checks that both sides harvested the same events
 //   uepoll bench [...]     a representative subset of the benchmarks, one table, and an SVG
 //                          plot of the idle-scaling curve (tools/bench_cmd.cc)
-//   uepoll trace <...>     the path of events through uepoll (tools/trace_cmd.cc)
-//   uepoll --help
+//   uepoll trace [...]     the path of events through uepoll (tools/trace_cmd.cc)
 //
-// The scenarios are bench/scenarios.h and bench/threaded.h, written once as templates over
-// the kernel and uepoll APIs (bench/apis.h) and shared with the Google Benchmark suite.
-#include <cstdio>
+// The command line is declared here, in one place, with CLI11; the commands take the
+// parsed options. The scenarios are bench/scenarios.h and bench/threaded.h, written once
+// as templates over the kernel and uepoll APIs (bench/apis.h) and shared with the Google
+// Benchmark suite.
+#include <CLI/CLI.hpp>
+
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "bench_cmd.h"
+#include "trace_cmd.h"
 
 namespace {
 
-void Usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: uepoll [demo]\n"
-               "       uepoll bench [--quick] [--guard] [--svg FILE | --no-svg]\n"
-               "       uepoll trace <scenario> [--html FILE]\n"
-               "       uepoll --help\n"
-               "\n"
-               "uepoll is Linux epoll + eventfd rebuilt in user space with the kernel's\n"
-               "semantics. This command shows it next to the kernel.\n"
-               "\n"
-               "commands:\n"
-               "  demo     (the default) a quick side-by-side run: the same scenarios on the\n"
-               "           kernel's epoll, eventfd, pipes and sockets and on uepoll's, ns/op and\n"
-               "           ratio, and a check that both harvested the same events (a few seconds;\n"
-               "           exit 1 if they disagreed)\n"
-               "%s"
-               "  trace    trace <scenario> [--html FILE]: show the path of events\n"
-               "           through uepoll (uepoll trace --help lists the scenarios)\n"
-               "\n"
-               "options:\n"
-               "  -h, --help   this text (uepoll <command> --help: that command's)\n",
-               uep::tool::kBenchUsageSummary);
+void AddBenchOptions(CLI::App* cmd, uep::tool::BenchOptions* o, bool demo) {
+  cmd->add_flag("--guard", o->guard,
+                "exit 1 if uepoll is slower than the kernel (ratio < 1) on a fast-path row "
+                "(eventfd round trip, wait(0), ctl MOD), after two re-measurements; never "
+                "checks absolute times (the ctest 'bench' test); skips the two-thread rows");
+  if (demo) return;
+  cmd->add_flag("--quick", o->quick, "only the fast-path rows and the round trips, short batches, no plot");
+  CLI::Option* svg = cmd->add_option("--svg", o->svg,
+                                     "where to write the idle-scaling plot (full runs only "
+                                     "unless given)")
+                         ->capture_default_str();
+  cmd->add_flag("--no-svg", o->no_svg, "do not write the plot")->excludes(svg);
+  cmd->callback([o, svg] { o->svg_given = svg->count() != 0; });
 }
 
 }  // namespace
 
-int TraceMain(int argc, char** argv);  // tools/trace_cmd.cc
-
 int main(int argc, char** argv) {
-  if (argc == 1) return uep::tool::DemoCommand(argc, argv);
-  const std::string cmd = argv[1];
-  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-    Usage(stdout);
-    return 0;
+  // `uepoll trace [options] -- PROGRAM [ARGS]`: the program's own arguments are not ours.
+  std::vector<std::string> program;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--") == 0) {
+      program.assign(argv + i + 1, argv + argc);
+      argc = i;
+      break;
+    }
   }
-  if (cmd == "demo") return uep::tool::DemoCommand(argc - 1, argv + 1);
-  if (cmd == "bench") return uep::tool::BenchCommand(argc - 1, argv + 1);
-  if (cmd == "trace") return TraceMain(argc - 1, argv + 1);  // tools/trace_cmd.cc
-  std::fprintf(stderr, "uepoll: unknown command '%s'\n\n", argv[1]);
-  Usage(stderr);
-  return 2;
+
+  CLI::App app{
+      "uepoll is Linux epoll, eventfd, pipes, unix socket pairs and timerfd rebuilt in user\n"
+      "space with the kernel's semantics. This command shows it next to the kernel.",
+      "uepoll"};
+  app.require_subcommand(0, 1);
+  app.footer("Without a command: `uepoll demo`. `uepoll COMMAND --help` describes a command.");
+
+  uep::tool::BenchOptions demo_options;
+  CLI::App* demo = app.add_subcommand("demo", "(the default) a quick side-by-side run");
+  demo->footer(
+      "The same scenarios on the kernel's epoll, eventfd, pipes and sockets and on uepoll's:\n"
+      "ns/op and ratio, and a check that both harvested the same events (a few seconds;\n"
+      "exit 1 if they disagreed).");
+  AddBenchOptions(demo, &demo_options, true);
+
+  uep::tool::BenchOptions bench_options;
+  CLI::App* bench = app.add_subcommand("bench", "the benchmarks, kernel and uepoll in one table");
+  bench->footer(
+      "Runs a representative subset of the benchmarks (15-30 s; --quick: a few seconds) on\n"
+      "the kernel and on uepoll and prints one table. Times are the fastest of alternating\n"
+      "batches with the same operations on both sides; ratio = how many times better uepoll\n"
+      "is; target = the issue's target for that row. Compare ratios within one run. A full\n"
+      "run writes an SVG plot of the idle-scaling curve (kernel epoll, uepoll, poll, select\n"
+      "against the number of watched descriptors).");
+  AddBenchOptions(bench, &bench_options, false);
+
+  uep::tool::TraceOptions trace_options;
+  CLI::App* trace = app.add_subcommand("trace", "show the path of events through uepoll");
+  trace->add_option("scenario", trace_options.scenario, "one of: " + uep::tool::TraceScenarioList())
+      ->check(CLI::IsMember(uep::tool::TraceScenarioNames()));
+  trace->add_option("--html", trace_options.html, "write a self-contained HTML page");
+  trace->add_option("--svg", trace_options.svg, "write an SVG picture");
+  trace->add_option("--json", trace_options.json, "write the records as JSON lines");
+  trace->add_flag("--quiet", trace_options.quiet, "no timeline on the terminal");
+  trace->footer(
+      "       uepoll trace [OPTIONS] -- PROGRAM [ARGS]\n\n"
+      "Runs a built-in scenario, or a dynamically linked program under libuepoll-preload.so,\n"
+      "with uepoll's trace points on; prints a timeline (time, thread, lane, what happened)\n"
+      "and optionally writes an HTML page or SVG picture with one lane per file, item,\n"
+      "instance and thread, or the raw records as JSON lines. With a program, the exit\n"
+      "status is the program's. The library is $UEPOLL_PRELOAD_LIB, else the one built or\n"
+      "installed with this tool; UEPOLL_PRELOAD chooses the kinds of descriptor it serves.");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; a usage error 2, as most commands do (CLI11's own codes are >100).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (!program.empty() && !trace->parsed()) {
+    std::fputs("uepoll: `-- PROGRAM` belongs to `uepoll trace`\n", stderr);
+    return 2;
+  }
+  if (*bench) return uep::tool::BenchCommand(bench_options);
+  if (*trace) {
+    trace_options.program = std::move(program);
+    return uep::tool::TraceCommand(trace_options);
+  }
+  return uep::tool::DemoCommand(demo_options);
 }

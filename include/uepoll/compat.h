@@ -24,15 +24,17 @@
  * (open, socket, accept, printf ... are libc's). select/pselect can only carry kernel
  * descriptors (an fd_set cannot hold uepoll's numbers): use poll for uepoll descriptors.
  *
- * What does not carry over (see docs/semantics.md for the full list):
- *   - a kernel descriptor (a socket, a pipe) cannot yet be added to a uepoll instance:
- *     epoll_ctl(ADD) refuses it with EPERM, as the kernel refuses a file it cannot poll;
- *   - a uepoll descriptor means nothing to the kernel: passing one to a child process
- *     (fork/exec) or any call not listed above gives EBADF or worse;
+ * What does not carry over (docs/compatibility.md and docs/semantics.md have the lists):
+ *   - select/pselect and FD_SET cannot hold uepoll's numbers (>= 2^30): use poll or epoll;
+ *   - a uepoll descriptor means nothing to the kernel: calls not listed above (fstat,
+ *     fdopen + stdio, sendfile ...) give EBADF; after fork the child's calls on the
+ *     parent's uepoll descriptors give EBADF, and exec drops them;
  *   - the macros are object-like: every identifier spelt like a mapped name is renamed,
  *     including function pointers (good: `&close` becomes `&uep_close`) and struct
  *     members or methods (harmless when the whole program sees the header, since the
  *     renaming is consistent).
+ * Kernel descriptors (sockets, kernel pipes ...) can join a uepoll epoll instance.
+ * Unmodified binaries: the preload library, libuepoll-preload.so (docs/compatibility.md).
  *
  * Feature-test macros (_GNU_SOURCE, _FILE_OFFSET_BITS ...) must be on the command line
  * (-D_GNU_SOURCE): this header includes the system headers first, so a #define in the

@@ -121,7 +121,7 @@ int uep_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
 int uep_fd_base(void);
 /* 1 if fd is an open uepoll descriptor, else 0. */
 int uep_is_uepoll_fd(int fd);
-/* Rounds a waiter of this instance spins before it sleeps (default 64; 0 sleeps at once),
+/* Rounds a waiter of this instance spins before it sleeps (default 0: sleeps at once),
  * like the busy-poll parameters of the kernel's epoll. */
 int uep_epoll_set_busy_poll(int epfd, int rounds);
 /* uepoll's RLIMIT_NOFILE: new descriptors are numbered uep_fd_base() + [0, limit) only

@@ -102,9 +102,23 @@ int DoDup(int oldfd, int minfd, bool cloexec) {
     file = Table().Lookup(oldfd);
     if (file == nullptr || !FileTryGet(file)) return -EBADF;
   }
-  const int fd = Table().Install(file, cloexec, minfd);
+  // Placeholder numbering: F_DUPFD of oldfd's placeholder picks the kernel's number.
+  const int fd = Table().Install(file, cloexec, minfd, Table().Placeholders() ? oldfd : -1);
   if (fd < 0) FilePut(file);
   return fd;
+}
+
+// dup2/dup3 of a kernel descriptor: the kernel's, except that a uepoll descriptor at newfd
+// (placeholder numbering) is closed as the kernel closes whatever sat there.
+int KernelDup3(int oldfd, int newfd, int flags, bool dup2) {
+  if (!Table().Owns(newfd)) {
+    return dup2 ? kernel::Dup2(oldfd, newfd) : kernel::Dup3(oldfd, newfd, flags);
+  }
+  WakeScope wake_scope;
+  File* displaced = nullptr;
+  const int r = Table().KernelDupOnto(oldfd, newfd, flags, &displaced);
+  if (displaced != nullptr) FilePut(displaced);
+  return Ret(r);
 }
 
 int DoDup3(int oldfd, int newfd, int flags) {
@@ -120,7 +134,9 @@ int DoFcntl(int fd, int cmd, unsigned long arg) {
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
       const long from = static_cast<long>(arg);
-      if (from < 0 || from >= static_cast<long>(Table().Base()) + Table().NofileLimit()) {
+      // Placeholder numbering: the kernel checks `from` against RLIMIT_NOFILE.
+      if (!Table().Placeholders() &&
+          (from < 0 || from >= static_cast<long>(Table().Base()) + Table().NofileLimit())) {
         RcuReadGuard guard;
         return Table().Lookup(fd) == nullptr ? -EBADF : -EINVAL;
       }
@@ -188,7 +204,7 @@ int uep_dup(int oldfd) {
 }
 
 int uep_dup2(int oldfd, int newfd) {
-  if (!Table().Owns(oldfd)) return uep::kernel::Dup2(oldfd, newfd);
+  if (!Table().Owns(oldfd)) return uep::KernelDup3(oldfd, newfd, 0, true);
   if (oldfd == newfd) {
     uep::RcuReadGuard guard;
     return Table().Lookup(oldfd) != nullptr ? newfd : Ret(-EBADF);
@@ -197,7 +213,7 @@ int uep_dup2(int oldfd, int newfd) {
 }
 
 int uep_dup3(int oldfd, int newfd, int flags) {
-  if (!Table().Owns(oldfd)) return uep::kernel::Dup3(oldfd, newfd, flags);
+  if (!Table().Owns(oldfd)) return uep::KernelDup3(oldfd, newfd, flags, false);
   if ((flags & ~O_CLOEXEC) != 0 || oldfd == newfd) return Ret(-EINVAL);
   return Ret(uep::DoDup3(oldfd, newfd, flags));
 }

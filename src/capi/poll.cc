@@ -29,6 +29,7 @@
 #include "core/waiter.h"
 #include "platform/clock.h"
 #include "platform/fault.h"
+#include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 
 using uep::capi::AccessOk;
@@ -168,8 +169,9 @@ int CheckNfds(nfds_t nfds) {
 int SleepWithKernelFds(Waiter* waiter, std::vector<pollfd>* sleep_set, platform::Timeout* timeout,
                        const sigset_t* sigmask) {
   pollfd& bell = sleep_set->back();
+  if (!WaiterPrepareSleep(waiter)) return 0;  // from here on, wakers ring the doorbell
   for (;;) {
-    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
+    if (WaiterWoken(waiter)) return 0;
     timespec left{};
     const timespec* tmo = nullptr;
     if (const timespec& deadline = timeout->Deadline(); !platform::IsNever(deadline)) {
@@ -180,13 +182,13 @@ int SleepWithKernelFds(Waiter* waiter, std::vector<pollfd>* sleep_set, platform:
     if (r > 0) {
       if (bell.revents != 0) {
         uint64_t drained = 0;
-        [[maybe_unused]] ssize_t n = read(bell.fd, &drained, sizeof drained);
+        [[maybe_unused]] ssize_t n = kernel::Read(bell.fd, &drained, sizeof drained);
         // A stale ring (a late wake of an earlier sleep) wakes nobody: sleep again.
-        if (r == 1 && waiter->woken.load(std::memory_order_acquire) == 0) continue;
+        if (r == 1 && !WaiterWoken(waiter)) continue;
       }
       return 0;
     }
-    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
+    if (WaiterWoken(waiter)) return 0;
     if (r == 0) return -ETIMEDOUT;
     if (errno == EINTR) return -EINTR;
     return -errno;
@@ -309,7 +311,7 @@ int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* 
     }
     // Re-arm (poll_schedule_timeout's triggered = 0) before the next pass reads the files:
     // a hook that fires from here on makes the next sleep return at once.
-    table.waiter.woken.exchange(0, std::memory_order_seq_cst);
+    table.waiter.woken.exchange(kWaiterArmed, std::memory_order_seq_cst);
   }
   return count;
 }

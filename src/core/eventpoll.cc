@@ -24,7 +24,8 @@
  * 3) file->f_lock (SpinLock). The list of items watching a file. Taken under ep->mtx; the
  *    wake-up path check walks upwards holding a chain of them (acyclic, bottom first).
  * 4) a target's wait-queue lock (WaitQueueHead::lock). Held by whoever wakes the target's
- *    queue, so EpPollCallback always runs under it. Taken alone by the queue procedure.
+ *    queue, so EpPollCallback always runs under it. Taken alone by the queue procedure,
+ *    and under 2 by Modify() to widen an item's key_hint (nothing else held).
  * 5) ep->lock (= ep->wq_.lock, SpinLock). The ready list, the overflow list and the
  *    waiters of the instance. Taken inside EpPollCallback, i.e. under 4; waiters are woken
  *    with it held (their function only unlinks and posts a futex).
@@ -69,6 +70,7 @@
 #include "core/trace.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/cpu.h"
 #include "platform/fault.h"
 
 namespace uep {
@@ -101,7 +103,10 @@ std::atomic<long>& MaxUserWatches() {
   return limit;
 }
 
-constexpr int kDefaultBusyPollRounds = 64;
+// No spin by default, as the kernel (net.core.busy_poll = 0). Measured on a 2-vCPU KVM guest:
+// 64 rounds of PAUSE take ~1.6 us (and long spins end in pause-loop VM exits), so a waiter
+// that spun and then slept anyway made the sleeping round trip ~2x slower (docs/benchmarks.md).
+constexpr int kDefaultBusyPollRounds = 0;
 
 // ep_pqueue: the poll table handed to the target at ADD, and the item it registers for.
 struct EpPqueue {
@@ -273,6 +278,13 @@ int EventPoll::ItemCount() {
 int EpPollCallback(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32_t key) {
   EpItem* epi = ItemFromWait(wait);
   EventPoll* ep = epi->ep;
+  if (const uint32_t hint = epi->key_hint.load(std::memory_order_relaxed);
+      key != 0 && (key & hint) == 0) {
+    // A key the item never watched (eventfd's EPOLLOUT after a read, for a reader): no need
+    // for ep->lock. Sound because the hint only grows, under this queue's lock (Modify).
+    UEP_TRACE(kCallback, nullptr, UEP_CONTAINER_OF(wait, EpPollEntry, wait)->whead, epi, ep, key, uint32_t(trace::Decision::kIgnoredKey));
+    return (hint & EPOLLEXCLUSIVE) != 0 ? 0 : 1;
+  }
   bool pwake = false;
   int ewake = 0;
   uint32_t events = 0;
@@ -399,6 +411,7 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
   epi->fd = fd;
   epi->ep = this;
   epi->events.store(event.events, std::memory_order_relaxed);
+  epi->key_hint.store(event.events, std::memory_order_relaxed);  // before any hook is hung
   epi->data.store(event.data.u64, std::memory_order_relaxed);
 
   EventPoll* tep = tfile->IsEventPoll() ? static_cast<EventPoll*>(tfile) : nullptr;
@@ -458,6 +471,36 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
 }
 
 int EventPoll::Modify(EpItem* epi, const epoll_event& event) {
+  // Widen the hint first, under each hook's queue lock: a waker holding that lock either
+  // comes later and sees the new bits, or came earlier and the poll below sees its state.
+  const uint32_t hint = epi->key_hint.load(std::memory_order_relaxed);
+  if ((event.events & ~hint) != 0) {
+    for (EpPollEntry* pwq = epi->pwqlist; pwq != nullptr; pwq = pwq->next) {
+      std::lock_guard guard(pwq->whead->lock);
+      epi->key_hint.store(hint | event.events, std::memory_order_relaxed);
+    }
+    epi->key_hint.store(hint | event.events, std::memory_order_relaxed);  // no hook yet
+  }
+  if (epi->file->PollIsLockless()) {
+    // One lock instead of lock + fence + lock: the target's Poll() may run under ep->lock
+    // (as in the lockless transfer). A callback takes ep->lock after the target's state
+    // changed, so either it ran before (this poll sees that state) or it runs after (and
+    // sees the new mask).
+    bool pwake = false;
+    {
+      std::lock_guard guard(wq_.lock);
+      epi->events.store(event.events, std::memory_order_relaxed);
+      epi->data.store(event.data.u64, std::memory_order_relaxed);
+      PollTable pt;
+      const uint32_t revents = ItemPoll(epi, &pt, 1);
+      if ((revents & event.events) != 0) {
+        UEP_TRACE(kReadyOnCtl, nullptr, nullptr, epi, this, revents, 2);
+        pwake = ReadyLocked(epi);
+      }
+    }
+    if (pwake) WakeUpPoll(&poll_wait_, EPOLLIN);
+    return 0;
+  }
   {
     // A lockless transfer (SendEvents under ep->lock alone) reads the mask and data of a
     // reported item and disarms a one-shot one without ep->mtx: under ep->lock the new
@@ -492,13 +535,17 @@ void EventPoll::UnregisterPollWait(EpItem* epi) {
   epi->first_pwq_used = false;
 }
 
-void EventPoll::Remove(EpItem* epi) {
+void EventPoll::Remove(EpItem* epi, bool file_pinned) {
   UnregisterPollWait(epi);
   File* file = epi->file;
   {
     std::lock_guard guard(file->f_lock);
     epi->fllink.DelInit();
-    file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
+    // Unpinned, the flag stays set: a final FilePut() that sees it clear skips
+    // EventPollReleaseFile() and frees the file at once, while we still use it (this lock's
+    // release, PollIsLockless() below). Set, it sends that FilePut() through epmutex,
+    // which Release() holds until it is done with the file.
+    if (file_pinned) file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
   }
   IndexErase(epi);
   if (KernelSide* ks = kside_.load(std::memory_order_relaxed); ks != nullptr && file->IsEventPoll()) {
@@ -680,6 +727,20 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents) {
   return res;
 }
 
+// ep_busy_loop(): spin on the ready list before sleeping, with no waiter queued, so that a
+// producer's callback finds nobody to wake: it neither calls a wake function nor touches this
+// thread's stack, and the only cache line that crosses is the instance's own.
+bool EventPoll::BusyLoop() {
+  const int rounds = busy_poll_rounds_.load(std::memory_order_relaxed);
+  if (rounds == 0) return false;
+  FlushDeferredWakes();  // nobody waits for us while we spin
+  for (int i = 0; i < rounds; ++i) {
+    if (EventsAvailable()) return true;
+    platform::CpuRelax();
+  }
+  return false;
+}
+
 int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeout,
                     const sigset_t* sigmask, SleepPermit* permit) {
   // An instance with kernel descriptors (or watched through uep_epoll_kernel_fd()) waits
@@ -698,6 +759,10 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
     if (timed_out) return 0;
     if (interrupted) return -EINTR;
     if (!permit->Acquire()) return -EBADF;
+    if (BusyLoop()) {
+      eavail = true;
+      continue;
+    }
 
     Waiter waiter;
     if (sigmask != nullptr) {
@@ -717,13 +782,12 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
     if (ks != nullptr) return WaitKernelSide(ks, events, maxevents, &timeout, sigmask, permit);
     if (eavail) continue;
     UEP_TRACE(kEpWait, &waiter, &wq_, nullptr, this, 0, 0);
-    const int r = WaiterSleep(&waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask,
-                              busy_poll_rounds_.load(std::memory_order_relaxed));
+    const int r = WaiterSleep(&waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask, 0);
     UEP_TRACE(kSleepEnd, &waiter, &wq_, nullptr, this, uint32_t(r), 0);
     timed_out = r == -ETIMEDOUT;
     interrupted = r == -EINTR;
     eavail = true;
-    if (waiter.woken.load(std::memory_order_acquire) == 0) {
+    if (!WaiterWoken(&waiter)) {
       std::lock_guard guard(wq_.lock);
       // Woken between the timeout and here: the wake-up is ours, harvest it.
       if (timed_out) eavail = !waiter.wait.entry.Linked();
@@ -768,8 +832,9 @@ void EventPoll::Release() {
   for (EpItem* head : buckets_) {
     for (EpItem* epi = head; epi != nullptr; epi = epi->hash_next) UnregisterPollWait(epi);
   }
+  // No reference pins the targets: one may be in its final FilePut() right now.
   for (EpItem*& head : buckets_) {
-    while (head != nullptr) Remove(head);
+    while (head != nullptr) Remove(head, /*file_pinned=*/false);
   }
 }
 

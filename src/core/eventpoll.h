@@ -50,6 +50,9 @@ struct EpItem {
   EventPoll* ep;                    // the instance that owns the item
   ListHead fllink;                  // on file->f_ep (file->f_lock)
   std::atomic<uint32_t> events;     // wanted events + private bits; written under ep->mtx
+  // Every event bit `events` ever held (it only grows, at ADD and MOD, under ep->mtx and each
+  // hook's queue lock): a callback whose key has none of them returns without ep->lock.
+  std::atomic<uint32_t> key_hint;
   std::atomic<uint64_t> data;       // user data; written under ep->mtx
   EpPollEntry first_pwq;            // most files have one queue: no second allocation
   bool first_pwq_used = false;      // (ep->mtx)
@@ -104,10 +107,14 @@ class EventPoll final : public File {
   friend struct EpLoopCheck;
 
   uint32_t PollAtDepth(PollTable* wait, int depth);
+  // Spins up to busy_poll_rounds_ for events; true if some became available.
+  bool BusyLoop();
   uint32_t ItemPoll(EpItem* epi, PollTable* pt, int depth);
   int Insert(const epoll_event& event, File* tfile, int fd, bool full_check);
   int Modify(EpItem* epi, const epoll_event& event);
-  void Remove(EpItem* epi);
+  // `file_pinned`: the caller keeps epi->file alive (a DEL in an RCU read section, or the
+  // file's own release); false from Release(), see there.
+  void Remove(EpItem* epi, bool file_pinned = true);
   void UnregisterPollWait(EpItem* epi);
   EpItem* Find(File* file, int fd);
   void IndexInsert(EpItem* epi);

@@ -6,8 +6,12 @@
 #include <cstdlib>
 #include <new>
 
+#include <pthread.h>
+
 #include "core/file.h"
+#include "core/rcu.h"
 #include "platform/fault.h"
+#include "platform/kernel_fd.h"
 
 namespace uep {
 namespace {
@@ -33,19 +37,45 @@ int ConfiguredCapacity(long base) {
   return static_cast<int>(std::min<long>(cap, INT_MAX - base));
 }
 
-}  // namespace
+std::atomic<FdTable::Numbering> requested_numbering{FdTable::Numbering::kHigh};
+std::atomic<bool> table_made{false};
 
-FdTable& FdTable::Get() {
-  static FdTable* table = new FdTable;  // never destroyed: lookups may run during exit
-  return *table;
+// pthread_atfork(): the table lock is held across fork so the child's copy is whole.
+void PrepareFork() { FdTable::Get().LockForFork(); }
+void ParentAfterFork() { FdTable::Get().UnlockAfterFork(); }
+void ChildAfterFork() {
+  RcuAfterForkInChild();
+  FdTable::Get().ForgetAllInChild();
+  FdTable::Get().UnlockAfterFork();
 }
 
-FdTable::FdTable()
-    : base_(static_cast<int>(std::max<long>(1L << 30, std::min<long>(ReadNrOpen(), INT_MAX / 2)))),
-      capacity_(ConfiguredCapacity(base_)),
+}  // namespace
+
+bool FdTable::SetNumbering(Numbering numbering) {
+  requested_numbering.store(numbering, std::memory_order_relaxed);
+  return !table_made.load(std::memory_order_acquire);
+}
+
+FdTable* FdTable::Create() {
+  // Never destroyed: lookups may run during exit.
+  auto* t = new FdTable(requested_numbering.load(std::memory_order_relaxed));
+  table_made.store(true, std::memory_order_release);
+  pthread_atfork(PrepareFork, ParentAfterFork, ChildAfterFork);
+  return t;
+}
+
+// Placeholder numbering: numbers are the kernel's, which stay below fs.nr_open.
+FdTable::FdTable(Numbering numbering)
+    : placeholders_(numbering == Numbering::kPlaceholder),
+      base_(placeholders_ ? 0
+                          : static_cast<int>(std::max<long>(
+                                1L << 30, std::min<long>(ReadNrOpen(), INT_MAX / 2)))),
+      capacity_(placeholders_ ? static_cast<int>(std::min<long>(ReadNrOpen(), kMaxCapacity))
+                              : ConfiguredCapacity(base_)),
       nofile_limit_(capacity_),
       chunks_(new std::atomic<Chunk*>[kMaxChunks]) {
   for (int i = 0; i < kMaxChunks; ++i) chunks_[i].store(nullptr, std::memory_order_relaxed);
+  if (placeholders_) kernel::internal_fds_high.store(true, std::memory_order_relaxed);
   open_bits_.assign((static_cast<size_t>(capacity_) + 63) / 64, 0);
   full_bits_.assign((open_bits_.size() + 63) / 64, 0);
 }
@@ -99,7 +129,23 @@ int FdTable::AllocLocked(unsigned min_idx) {
   return -EMFILE;
 }
 
-int FdTable::Install(File* file, bool cloexec, int minfd) {
+int FdTable::InstallPlaceholder(File* file, bool cloexec, int minfd, int dup_of) {
+  const int fd = kernel::OpenPlaceholder(cloexec, minfd, dup_of);
+  if (fd < 0) return -errno;
+  std::lock_guard guard(lock_);
+  std::atomic<uintptr_t>* slot = fd < capacity_ ? SlotLocked(static_cast<unsigned>(fd)) : nullptr;
+  if (slot == nullptr) {
+    kernel::Close(fd);
+    return fd < capacity_ ? -ENOMEM : -EMFILE;
+  }
+  MarkUsedLocked(static_cast<unsigned>(fd));
+  slot->store(reinterpret_cast<uintptr_t>(file) | (cloexec ? kCloexecBit : 0),
+              std::memory_order_release);
+  return fd;
+}
+
+int FdTable::Install(File* file, bool cloexec, int minfd, int dup_of) {
+  if (placeholders_) return InstallPlaceholder(file, cloexec, minfd, dup_of);
   unsigned min_idx = 0;
   if (minfd > base_) min_idx = static_cast<unsigned>(minfd - base_);
   std::lock_guard guard(lock_);
@@ -124,12 +170,14 @@ File* FdTable::Remove(int fd) {
   const uintptr_t v = chunk->slots[idx & kChunkMask].exchange(0, std::memory_order_acq_rel);
   if (v == 0) return nullptr;
   MarkFreeLocked(idx);
+  // Under the lock: the number must not be reused (dup2 onto it) before it is closed.
+  if (placeholders_) kernel::Close(fd);
   return reinterpret_cast<File*>(v & ~kCloexecBit);
 }
 
 int FdTable::DupTo(int oldfd, int newfd, bool cloexec, File** displaced) {
   *displaced = nullptr;
-  if (!Owns(newfd)) return -EBADF;
+  if (!InRange(newfd)) return -EBADF;
   const unsigned nidx = static_cast<unsigned>(newfd - base_);
   if (nidx >= static_cast<unsigned>(NofileLimit())) return -EBADF;
   std::lock_guard guard(lock_);
@@ -137,6 +185,9 @@ int FdTable::DupTo(int oldfd, int newfd, bool cloexec, File** displaced) {
   if (file == nullptr) return -EBADF;
   std::atomic<uintptr_t>* slot = SlotLocked(nidx);
   if (slot == nullptr) return -ENOMEM;
+  // The kernel's dup3 of the placeholder checks newfd against RLIMIT_NOFILE and closes a
+  // kernel descriptor that sat there.
+  if (placeholders_ && kernel::Dup3(oldfd, newfd, cloexec ? O_CLOEXEC : 0) < 0) return -errno;
   FileGet(file);
   const uintptr_t old = slot->exchange(reinterpret_cast<uintptr_t>(file) | (cloexec ? kCloexecBit : 0),
                                        std::memory_order_acq_rel);
@@ -147,6 +198,43 @@ int FdTable::DupTo(int oldfd, int newfd, bool cloexec, File** displaced) {
     *displaced = reinterpret_cast<File*>(old & ~kCloexecBit);
   }
   return newfd;
+}
+
+int FdTable::KernelDupOnto(int kernel_fd, int newfd, int flags, File** displaced) {
+  *displaced = nullptr;
+  if (!placeholders_ || !Owns(newfd)) return -EBADF;
+  const unsigned idx = static_cast<unsigned>(newfd);
+  std::lock_guard guard(lock_);
+  if (kernel::Dup3(kernel_fd, newfd, flags) < 0) return -errno;
+  std::atomic<uintptr_t>* slot = SlotLocked(idx);
+  const uintptr_t old = slot->exchange(0, std::memory_order_acq_rel);
+  if (old != 0) {
+    MarkFreeLocked(idx);
+    *displaced = reinterpret_cast<File*>(old & ~kCloexecBit);
+  }
+  return newfd;
+}
+
+int FdTable::NextOpen(int fd) const {
+  int64_t idx = std::max<int64_t>(0, static_cast<int64_t>(fd) - base_);
+  std::lock_guard guard(lock_);
+  for (; idx < capacity_; idx = (idx | 63) + 1) {
+    const uint64_t bits = open_bits_[static_cast<size_t>(idx) / 64] >> (idx % 64);
+    if (bits != 0) return base_ + static_cast<int>(idx + __builtin_ctzll(bits));
+  }
+  return -1;
+}
+
+void FdTable::ForgetAllInChild() {
+  for (int i = 0; i < kMaxChunks; ++i) {
+    if (Chunk* chunk = chunks_[i].load(std::memory_order_relaxed)) {
+      for (auto& s : chunk->slots) s.store(0, std::memory_order_relaxed);
+    }
+  }
+  std::fill(open_bits_.begin(), open_bits_.end(), 0);
+  std::fill(full_bits_.begin(), full_bits_.end(), 0);
+  next_idx_ = 0;
+  open_count_ = 0;
 }
 
 int FdTable::GetCloexec(int fd) const {
@@ -168,6 +256,9 @@ int FdTable::SetCloexec(int fd, bool cloexec) {
   std::atomic<uintptr_t>& slot = chunk->slots[idx & kChunkMask];
   const uintptr_t v = slot.load(std::memory_order_relaxed);
   if (v == 0) return -EBADF;
+  // The placeholder follows, so that an exec'd image finds the number taken (and failing
+  // with EBADF) rather than free for an unrelated file.
+  if (placeholders_) kernel::Fcntl(fd, F_SETFD, cloexec ? FD_CLOEXEC : 0);
   slot.store((v & ~kCloexecBit) | (cloexec ? kCloexecBit : 0), std::memory_order_release);
   return 0;
 }

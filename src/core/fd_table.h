@@ -7,6 +7,18 @@
 // costs no kernel descriptor, and any int below Base() is the kernel's. Within its range
 // the table allocates the lowest free number, as the kernel does.
 //
+// Placeholder numbering (chosen once, before the table is first used: the preload library
+// does, see src/preload/): each uepoll descriptor holds a kernel descriptor, an O_PATH
+// placeholder, and takes its number, so numbers stay as small as the kernel's would be
+// (programs index arrays by descriptor) and RLIMIT_NOFILE applies as the kernel applies it.
+// An O_PATH descriptor fails every read, write, poll and epoll_ctl with EBADF (POLLNVAL),
+// so whatever reaches the kernel on such a number (a child after fork, an exec'd image,
+// glibc's internal calls) fails loudly instead of reading or writing something else.
+// Here Base() is 0 and Owns(fd) asks the slot, not the range.
+//
+// Fork: in the child every descriptor of the parent is forgotten (see ForgetAllInChild):
+// its files live in the parent's memory, so a child's copy would silently diverge.
+//
 // Lookups are lock-free: a slot is an atomic pointer read inside an RCU read section
 // (core/rcu.h). Allocation, installation and closing take `lock_`.
 #pragma once
@@ -25,7 +37,17 @@ class File;
 
 class FdTable {
  public:
-  static FdTable& Get();
+  enum class Numbering { kHigh, kPlaceholder };
+
+  // Inline: every uep_* call resolves a descriptor through it (an out-of-line call was
+  // visible in the profile of wait(0)); Create() keeps the allocation out of line.
+  static FdTable& Get() {
+    static FdTable* const table = Create();
+    return *table;
+  }
+  // Chooses the numbering; only before the first Get(). Returns false if too late.
+  static bool SetNumbering(Numbering numbering);
+  [[nodiscard]] bool Placeholders() const { return placeholders_; }
 
   // First uepoll descriptor number.
   [[nodiscard]] int Base() const { return base_; }
@@ -39,29 +61,44 @@ class FdTable {
   // 0 or -EINVAL (negative) / -EPERM (above Capacity(), as setrlimit() above fs.nr_open).
   int SetNofileLimit(int limit);
 
+  // Whether `fd` is uepoll's to serve: in its range, and (placeholder numbering) open.
   [[nodiscard]] bool Owns(int fd) const {
-    return fd >= base_ && static_cast<int64_t>(fd) - base_ < capacity_;
+    if (!InRange(fd)) return false;
+    return !placeholders_ || SlotValue(static_cast<unsigned>(fd - base_)) != 0;
   }
 
   // The file behind `fd`, or nullptr. Call inside an RCU read section; the pointer is valid
   // until the section ends (FileTryGet() it to keep it longer).
   [[nodiscard]] File* Lookup(int fd) const {
-    if (!Owns(fd)) return nullptr;
-    const unsigned idx = static_cast<unsigned>(fd - base_);
-    const Chunk* chunk = chunks_[idx >> kChunkShift].load(std::memory_order_acquire);
-    if (chunk == nullptr) return nullptr;
-    const uintptr_t v = chunk->slots[idx & kChunkMask].load(std::memory_order_acquire);
-    return reinterpret_cast<File*>(v & ~kCloexecBit);
+    if (!InRange(fd)) return nullptr;
+    return reinterpret_cast<File*>(SlotValue(static_cast<unsigned>(fd - base_)) & ~kCloexecBit);
   }
 
   // Installs `file` (taking over one reference) at the lowest free number >= minfd.
-  // Returns the descriptor or -EMFILE / -ENOMEM.
-  int Install(File* file, bool cloexec, int minfd = 0);
-  // Removes `fd`; returns its file (the caller owns that reference) or nullptr.
+  // Placeholder numbering: the kernel picks the number (a new placeholder; with
+  // `dup_of` >= 0, F_DUPFD of that descriptor). Returns the descriptor or -errno
+  // (EMFILE, ENOMEM, or the kernel's).
+  int Install(File* file, bool cloexec, int minfd = 0, int dup_of = -1);
+  // Removes `fd` (and closes its placeholder); returns its file (the caller owns that
+  // reference) or nullptr.
   File* Remove(int fd);
   // dup3() within the table: puts oldfd's file at newfd, returning the displaced file (or
-  // nullptr) through `displaced`. Returns newfd or a negative errno.
+  // nullptr) through `displaced`. Placeholder numbering: newfd may be any number the
+  // kernel accepts; a kernel descriptor there is closed, as dup3 does. Returns newfd or a
+  // negative errno.
   int DupTo(int oldfd, int newfd, bool cloexec, File** displaced);
+  // Placeholder numbering: the kernel descriptor `kernel_fd` is dup3()ed onto `newfd`, a
+  // uepoll number, whose file is returned through `displaced`. Returns newfd or -errno.
+  int KernelDupOnto(int kernel_fd, int newfd, int flags, File** displaced);
+  // Lowest open uepoll descriptor >= fd, or -1 (close_range, closefrom).
+  int NextOpen(int fd) const;
+  // In a child after fork: drops every descriptor without releasing its file (the files'
+  // locks may be held by threads that do not exist here; the memory is the parent's copy).
+  // Placeholders stay with the kernel, so the numbers are taken and fail with EBADF.
+  void ForgetAllInChild();
+  // Held across fork() (pthread_atfork), so that the child's copy is consistent.
+  void LockForFork() { lock_.lock(); }
+  void UnlockAfterFork() { lock_.unlock(); }
   // F_GETFD / F_SETFD.
   int GetCloexec(int fd) const;
   int SetCloexec(int fd, bool cloexec);
@@ -78,12 +115,23 @@ class FdTable {
     std::atomic<uintptr_t> slots[1U << kChunkShift];
   };
 
-  FdTable();
+  explicit FdTable(Numbering numbering);
+  static FdTable* Create();
+  [[nodiscard]] bool InRange(int fd) const {
+    return fd >= base_ && static_cast<int64_t>(fd) - base_ < capacity_;
+  }
+  [[nodiscard]] uintptr_t SlotValue(unsigned idx) const {
+    const Chunk* chunk = chunks_[idx >> kChunkShift].load(std::memory_order_acquire);
+    if (chunk == nullptr) return 0;
+    return chunk->slots[idx & kChunkMask].load(std::memory_order_acquire);
+  }
   std::atomic<uintptr_t>* SlotLocked(unsigned idx);
+  int InstallPlaceholder(File* file, bool cloexec, int minfd, int dup_of);
   int AllocLocked(unsigned min_idx);
   void MarkUsedLocked(unsigned idx);
   void MarkFreeLocked(unsigned idx);
 
+  bool placeholders_;
   int base_;
   int capacity_;
   std::atomic<int> nofile_limit_;

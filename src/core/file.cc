@@ -22,7 +22,6 @@ int File::Fcntl(int cmd, unsigned long /*arg*/) {
   return cmd == F_GETPIPE_SZ || cmd == F_SETPIPE_SZ ? -EBADF : -EINVAL;
 }
 
-bool File::Nonblocking() const { return (f_flags.load(std::memory_order_relaxed) & O_NONBLOCK) != 0; }
 
 int File::SetFlags(uint32_t arg) {
   constexpr uint32_t kSetflMask = O_APPEND | O_NONBLOCK | O_NDELAY | O_DIRECT | O_NOATIME;

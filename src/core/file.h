@@ -8,6 +8,7 @@
 // Operations return a byte count or a negative errno, as the kernel's do internally.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -88,7 +89,9 @@ class File {
   // only reads state), so an instance may call it under its own spin lock.
   [[nodiscard]] bool PollIsLockless() const { return poll_lockless_; }
 
-  [[nodiscard]] bool Nonblocking() const;
+  [[nodiscard]] bool Nonblocking() const {  // inline: every read and write asks
+    return (f_flags.load(std::memory_order_relaxed) & O_NONBLOCK) != 0;
+  }
   // F_SETFL with the kernel's rules (setfl() in fs/fcntl.c).
   int SetFlags(uint32_t arg);
 

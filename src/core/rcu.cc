@@ -8,13 +8,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
 
 #include "platform/cpu.h"
 
 namespace uep {
 namespace rcu_detail {
 
-thread_local RcuReader* tls_reader __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local RcuReader* tls_reader __attribute__((tls_model("initial-exec"))) = nullptr;
 bool use_fence = false;
 
 namespace {
@@ -79,6 +80,23 @@ RcuReader* RegisterReader() {
 }
 
 }  // namespace rcu_detail
+
+void RcuAfterForkInChild() {
+  using namespace rcu_detail;
+  new (&registry_lock) std::mutex;  // its holder, if any, did not come along
+  RcuReader* self = tls_reader;
+  readers_in_use = 0;
+  for (RcuReader* r = registry; r != nullptr; r = r->next) {
+    if (r == self) {
+      ++readers_in_use;
+      continue;
+    }
+    r->in_use = false;
+    r->nesting = 0;
+    r->seq.store(0, std::memory_order_relaxed);
+  }
+  if (membarrier_ready) syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+}
 
 void RcuSynchronize() {
   using namespace rcu_detail;

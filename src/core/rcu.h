@@ -21,7 +21,7 @@ struct RcuReader {
 };
 
 namespace rcu_detail {
-extern thread_local RcuReader* tls_reader __attribute__((tls_model("initial-exec")));
+extern thread_local constinit RcuReader* tls_reader __attribute__((tls_model("initial-exec")));
 extern bool use_fence;  // no membarrier(2): readers pay a full fence instead
 RcuReader* RegisterReader();
 }  // namespace rcu_detail
@@ -51,6 +51,10 @@ inline void RcuReadUnlock() {
 // Waits until every section that began before the call has ended. Must be called outside
 // any section.
 void RcuSynchronize();
+
+// In a child after fork: only the calling thread exists, so every other reader record is
+// free (a section it was inside will never end) and membarrier is registered again.
+void RcuAfterForkInChild();
 
 // True when the caller is inside a section (for assertions).
 inline bool RcuInReadSection() {

@@ -47,27 +47,6 @@ uint32_t ThreadId() {
   return tls_tid;
 }
 
-const char* KindName(Kind k) {
-  switch (k) {
-    case Kind::kRegister: return "register";
-    case Kind::kWake: return "wake";
-    case Kind::kCallback: return "callback";
-    case Kind::kReadyOnCtl: return "ready_on_ctl";
-    case Kind::kEpWait: return "ep_wait";
-    case Kind::kSleep: return "sleep";
-    case Kind::kSleepEnd: return "sleep_end";
-    case Kind::kWaiterWoken: return "waiter_woken";
-    case Kind::kTransferBegin: return "transfer_begin";
-    case Kind::kTransferItem: return "transfer_item";
-    case Kind::kTransferEnd: return "transfer_end";
-    case Kind::kOvfRequeue: return "ovf_requeue";
-    case Kind::kPollAtDepth: return "poll_at_depth";
-    case Kind::kThreadName: return "thread_name";
-    case Kind::kMark: return "mark";
-  }
-  return "?";
-}
-
 }  // namespace
 
 void Emit(Kind kind, const void* a, const void* b, const void* c, const void* d, uint32_t x,
@@ -147,6 +126,27 @@ const char* TypeName(const char* mangled) {
   }
   if (std::strstr(mangled, "Timer") != nullptr) return "timerfd";
   return "file";
+}
+
+const char* KindName(Kind k) {
+  switch (k) {
+    case Kind::kRegister: return "register";
+    case Kind::kWake: return "wake";
+    case Kind::kCallback: return "callback";
+    case Kind::kReadyOnCtl: return "ready_on_ctl";
+    case Kind::kEpWait: return "ep_wait";
+    case Kind::kSleep: return "sleep";
+    case Kind::kSleepEnd: return "sleep_end";
+    case Kind::kWaiterWoken: return "waiter_woken";
+    case Kind::kTransferBegin: return "transfer_begin";
+    case Kind::kTransferItem: return "transfer_item";
+    case Kind::kTransferEnd: return "transfer_end";
+    case Kind::kOvfRequeue: return "ovf_requeue";
+    case Kind::kPollAtDepth: return "poll_at_depth";
+    case Kind::kThreadName: return "thread_name";
+    case Kind::kMark: return "mark";
+  }
+  return "?";
 }
 
 int Dump(FILE* out) {

@@ -83,8 +83,9 @@ std::vector<Record> Snapshot(uint64_t* dropped = nullptr);
 void SetThreadName(const char* static_name);
 // Simplified type name of a file (eventfd, pipe, epoll, socket, timerfd ...), static storage.
 const char* TypeName(const char* mangled);
-// One JSON object per line.
+// One JSON object per line; "kind" is KindName(kind).
 int Dump(FILE* out);
+const char* KindName(Kind kind);
 
 }  // namespace uep::trace
 

@@ -14,10 +14,11 @@
 #include "platform/clock.h"
 #include "platform/cpu.h"
 #include "platform/futex.h"
+#include "platform/kernel_fd.h"  // raw system calls: the preload library defines read, write ...
 
 namespace uep {
 
-thread_local waiter_detail::DeferredWakes waiter_detail::tls_wakes
+constinit thread_local waiter_detail::DeferredWakes waiter_detail::tls_wakes
     __attribute__((tls_model("initial-exec")));
 
 namespace {
@@ -28,7 +29,7 @@ using waiter_detail::tls_wakes;
 void RingOrPost(std::atomic<uint32_t>* word, int doorbell) {
   if (doorbell >= 0) {
     const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(doorbell, &one, sizeof one);
+    [[maybe_unused]] ssize_t n = kernel::Write(doorbell, &one, sizeof one);
   } else {
     platform::FutexWake(word, 1);
   }
@@ -50,10 +51,11 @@ int WaiterWakeFunction(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, ui
   UEP_TRACE(kWaiterWoken, waiter, nullptr, nullptr, nullptr, key, 0);
   const int doorbell = waiter->doorbell;
   wait->entry.DelInit();
-  // After this store the waiter may return and its memory go; only the syscalls below
-  // follow, and a stray futex wake or doorbell ring is harmless (sleepers re-check).
-  waiter->woken.store(1, std::memory_order_release);
-  PostWake(&waiter->woken, doorbell);
+  // After this swap the waiter may return and its memory go; only the system call below
+  // follows, and a stray futex wake or doorbell ring is harmless (sleepers re-check).
+  if (waiter->woken.exchange(kWaiterWoken, std::memory_order_acq_rel) == kWaiterSleeping) {
+    PostWake(&waiter->woken, doorbell);
+  }
   return 1;
 }
 
@@ -82,13 +84,14 @@ int ThreadDoorbell() {
       return tls_doorbell.fd;
     }
   }
-  tls_doorbell.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  tls_doorbell.fd = kernel::Eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   return tls_doorbell.fd;
 }
 
 int SleepWithMask(Waiter* waiter, const timespec& deadline, const sigset_t* sigmask) {
+  if (!WaiterPrepareSleep(waiter)) return 0;
   for (;;) {
-    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
+    if (WaiterWoken(waiter)) return 0;
     pollfd pfd{waiter->doorbell, POLLIN, 0};
     timespec left{};
     const timespec* tmo = nullptr;
@@ -96,13 +99,13 @@ int SleepWithMask(Waiter* waiter, const timespec& deadline, const sigset_t* sigm
       left = platform::Remaining(deadline);
       tmo = &left;
     }
-    const int r = ppoll(&pfd, 1, tmo, sigmask);
+    const int r = static_cast<int>(syscall(SYS_ppoll, &pfd, 1, tmo, sigmask, _NSIG / 8));
     if (r > 0) {
       uint64_t drained = 0;
-      [[maybe_unused]] ssize_t n = read(waiter->doorbell, &drained, sizeof drained);
+      [[maybe_unused]] ssize_t n = kernel::Read(waiter->doorbell, &drained, sizeof drained);
       continue;
     }
-    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
+    if (WaiterWoken(waiter)) return 0;
     if (r == 0) return -ETIMEDOUT;
     if (errno == EINTR) return -EINTR;
   }
@@ -126,28 +129,37 @@ int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
   UEP_TRACE(kSleep, waiter, nullptr, nullptr, nullptr, static_cast<uint32_t>(spin), sigmask != nullptr ? 1U : 0U);
   FlushDeferredWakes();
   for (int i = 0; i < spin; ++i) {
-    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
+    if (WaiterWoken(waiter)) return 0;
     platform::CpuRelax();
   }
   if (sigmask != nullptr) return SleepWithMask(waiter, deadline, sigmask);
+  if (!WaiterPrepareSleep(waiter)) return 0;
   for (;;) {
-    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
     int r = 0;
     if (kind == SleepKind::kRestartable && platform::IsNever(deadline)) {
-      r = platform::FutexWaitRestartable(&waiter->woken, 0);
+      r = platform::FutexWaitRestartable(&waiter->woken, kWaiterSleeping);
     } else {
-      r = platform::FutexWaitUntil(&waiter->woken, 0, deadline);
+      r = platform::FutexWaitUntil(&waiter->woken, kWaiterSleeping, deadline);
     }
-    if (r == 0) continue;
-    if (waiter->woken.load(std::memory_order_acquire) != 0) return 0;
-    return r;
+    if (WaiterWoken(waiter)) return 0;
+    if (r != 0) return r;  // -ETIMEDOUT or -EINTR; the word stays kSleeping until re-armed
   }
+}
+
+bool WaiterPrepareSleep(Waiter* waiter) {
+  uint32_t expected = kWaiterArmed;
+  if (waiter->woken.compare_exchange_strong(expected, kWaiterSleeping, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+    return true;
+  }
+  return expected == kWaiterSleeping;  // announced by an earlier sleep that timed out
 }
 
 void WaiterWake(Waiter* waiter) {
   const int doorbell = waiter->doorbell;
-  // Already woken and not yet re-armed by its owner: that wake-up is on its way.
-  if (waiter->woken.exchange(1, std::memory_order_acq_rel) != 0) return;
+  // kWoken: already woken and not yet re-armed, that wake-up is on its way; kArmed: the
+  // owner is awake and will see kWoken before it sleeps.
+  if (waiter->woken.exchange(kWaiterWoken, std::memory_order_acq_rel) != kWaiterSleeping) return;
   PostWake(&waiter->woken, doorbell);
 }
 

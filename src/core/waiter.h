@@ -14,10 +14,23 @@
 
 namespace uep {
 
+// The states of Waiter::woken. The owner arms it (kArmed) under the queue's lock before it
+// queues or re-checks; a waker swaps in kWoken; the owner swaps kArmed for kSleeping right
+// before it sleeps in the kernel (futex or doorbell) and only then.
+// Invariant: a waker makes the system call if and only if it swapped kSleeping out. Both
+// sides change the word with one atomic read-modify-write each, so they are totally ordered:
+// either the waker comes first (the owner's swap fails on kWoken and it does not sleep), or
+// the owner comes first (the waker sees kSleeping and posts; a FUTEX_WAIT on kSleeping that
+// has not yet begun returns at once on kWoken). No wake-up is lost, and a waiter that is
+// still spinning (busy-poll) costs its waker no system call.
+inline constexpr uint32_t kWaiterArmed = 0;
+inline constexpr uint32_t kWaiterWoken = 1;
+inline constexpr uint32_t kWaiterSleeping = 2;
+
 struct Waiter {
   Waiter();
   WaitQueueEntry wait;
-  std::atomic<uint32_t> woken{0};
+  std::atomic<uint32_t> woken{kWaiterArmed};
   // A kernel eventfd to ring instead of the futex, while sleeping in ppoll() with a
   // signal mask; -1 otherwise. Written by the owner before it queues the entry.
   int doorbell = -1;
@@ -36,8 +49,17 @@ int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
 
 // Wakes the waiter without touching its entry: for owners that hang entries of their own on
 // several queues (poll(2)'s pollwake) and sleep on the one waiter. Safe from several queues
-// at once; the owner re-arms with `woken = 0` before it re-checks and sleeps again.
+// at once; the owner re-arms with `woken = kWaiterArmed` before it re-checks and sleeps again.
 void WaiterWake(Waiter* waiter);
+
+// True once a waker has run (the owner then returns instead of sleeping).
+inline bool WaiterWoken(const Waiter* waiter) {
+  return waiter->woken.load(std::memory_order_acquire) == kWaiterWoken;
+}
+
+// For owners that sleep in the kernel themselves (ppoll on a doorbell): announces the sleep
+// (kArmed -> kSleeping) so that wakers post. False if the waiter was woken already.
+bool WaiterPrepareSleep(Waiter* waiter);
 
 // Rings a kernel eventfd doorbell (writes 1), now or at the end of the current WakeScope,
 // like a waiter's wake-up: for wait-queue entries that stand for threads asleep in the
@@ -65,9 +87,9 @@ struct DeferredWake {
 struct DeferredWakes {
   int depth = 0;
   int count = 0;
-  DeferredWake wakes[16];
+  DeferredWake wakes[16]{};
 };
-extern thread_local DeferredWakes tls_wakes __attribute__((tls_model("initial-exec")));
+extern thread_local constinit DeferredWakes tls_wakes __attribute__((tls_model("initial-exec")));
 }  // namespace waiter_detail
 
 class WakeScope {

@@ -41,7 +41,7 @@ ssize_t EventFd::ReadValue(uint64_t* value, int io_flags, SleepPermit* permit) {
     Waiter waiter;
     while (count_.load(std::memory_order_relaxed) == 0) {
       if (!permit->Acquire()) return -EBADF;
-      waiter.woken.store(0, std::memory_order_relaxed);
+      waiter.woken.store(kWaiterArmed, std::memory_order_relaxed);
       if (!waiter.wait.entry.Linked()) AddWaitQueueTailLocked(&wqh_, &waiter.wait);
       guard.unlock();
       const int r = WaiterSleep(&waiter, platform::kNever, SleepKind::kRestartable, nullptr, 0);
@@ -69,7 +69,7 @@ ssize_t EventFd::WriteValue(uint64_t ucnt, int io_flags, SleepPermit* permit) {
     Waiter waiter;
     while (ULLONG_MAX - count_.load(std::memory_order_relaxed) <= ucnt) {
       if (!permit->Acquire()) return -EBADF;
-      waiter.woken.store(0, std::memory_order_relaxed);
+      waiter.woken.store(kWaiterArmed, std::memory_order_relaxed);
       if (!waiter.wait.entry.Linked()) AddWaitQueueTailLocked(&wqh_, &waiter.wait);
       guard.unlock();
       const int r = WaiterSleep(&waiter, platform::kNever, SleepKind::kRestartable, nullptr, 0);
@@ -95,6 +95,10 @@ ssize_t EventFd::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* p
   uint64_t value = 0;
   const ssize_t r = ReadValue(&value, io_flags, permit);
   if (r < 0) return r;
+  if (iovcnt == 1 && iov[0].iov_base != nullptr) {
+    std::memcpy(iov[0].iov_base, &value, sizeof value);  // read(2): one 8-byte copy, inlined
+    return r;
+  }
   const auto* src = reinterpret_cast<const char*>(&value);
   size_t left = sizeof value;
   for (int i = 0; i < iovcnt && left > 0; ++i) {

@@ -4,8 +4,11 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -25,6 +28,17 @@ inline int Dup3(int oldfd, int newfd, int flags) {
 }
 inline int Fcntl(int fd, int cmd, unsigned long arg) {
   return static_cast<int>(syscall(SYS_fcntl, fd, cmd, arg));
+}
+// A placeholder for a uepoll descriptor in placeholder numbering (core/fd_table.h): an
+// O_PATH descriptor, which every read, write, poll and epoll_ctl refuses with EBADF.
+// Lowest free number, or with `dup_of` >= 0 the lowest >= minfd (F_DUPFD of it).
+inline int OpenPlaceholder(bool cloexec, int minfd, int dup_of) {
+  if (dup_of >= 0) {
+    return static_cast<int>(
+        syscall(SYS_fcntl, dup_of, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, minfd));
+  }
+  return static_cast<int>(
+      syscall(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | (cloexec ? O_CLOEXEC : 0)));
 }
 inline bool IsOpen(int fd) { return syscall(SYS_fcntl, fd, F_GETFD, 0) >= 0; }
 // Whether fdget() finds the descriptor, as every I/O and epoll call does: open and not an
@@ -55,7 +69,28 @@ inline int Dup2(int oldfd, int newfd) {
 #include <time.h>
 
 namespace uep::kernel {
-inline int EpollCreate1(int flags) { return static_cast<int>(syscall(SYS_epoll_create1, flags)); }
+// Placeholder numbering (core/fd_table.h) leaves the low numbers to the program, as the
+// kernel would give them: the descriptors uepoll makes for itself (doorbells, hidden
+// epoll instances) move up, to the lowest free number >= min(soft RLIMIT_NOFILE, 4096)
+// - 32 (4096 bounds the kernel table the move makes the kernel grow). Where that range
+// is full or the limit too small, they stay where they are.
+inline std::atomic<bool> internal_fds_high{false};
+inline int OutOfTheWay(int fd) {
+  if (fd < 0 || !internal_fds_high.load(std::memory_order_relaxed)) return fd;
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return fd;
+  const rlim_t top = std::min<rlim_t>(rl.rlim_cur, 4096);
+  if (top <= 64 || static_cast<rlim_t>(fd) >= top - 32) return fd;
+  const int high = static_cast<int>(syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, top - 32));
+  if (high < 0) return fd;
+  Close(fd);
+  return high;
+}
+
+// For uepoll's own use (see OutOfTheWay).
+inline int EpollCreate1(int flags) {
+  return OutOfTheWay(static_cast<int>(syscall(SYS_epoll_create1, flags)));
+}
 inline int EpollCtl(int epfd, int op, int fd, epoll_event* event) {
   return static_cast<int>(syscall(SYS_epoll_ctl, epfd, op, fd, event));
 }
@@ -76,7 +111,7 @@ inline int EpollPoll(int epfd, epoll_event* events, int maxevents) {
 #endif
 }
 inline int Eventfd(unsigned initval, int flags) {
-  return static_cast<int>(syscall(SYS_eventfd2, initval, flags));
+  return OutOfTheWay(static_cast<int>(syscall(SYS_eventfd2, initval, flags)));
 }
 // Whether `fd` is readable now (poll with timeout 0).
 inline bool Readable(int fd) {

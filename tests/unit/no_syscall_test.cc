@@ -20,9 +20,13 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "core/kernel_side.h"
+#include "core/wait_queue.h"
+#include "core/waiter.h"
+#include "platform/clock.h"
 #include "support/sanitizer.h"
 #include "uepoll/uepoll.h"
 
@@ -184,6 +188,36 @@ TEST(NoSyscall, WakingASleeperCostsOneSystemCall) {
   EXPECT_EQ(0, counts.other) << "first trapped system call: " << counts.first_other;
   EXPECT_EQ(0, uep_close(ev_fd));
   EXPECT_EQ(0, uep_close(ep));
+}
+
+// A waiter that has not announced its sleep (still spinning) is woken by the swap of its
+// word alone: the waker makes no FUTEX_WAKE (core/waiter.h, the kSleeping protocol).
+TEST(NoSyscall, WakingASpinningWaiterCostsNoSystemCall) {
+  if (kSanitized) GTEST_SKIP() << "sanitizer runtimes make system calls";
+  uep::WaitQueueHead wq;
+  uep::Waiter waiter;
+  {
+    std::lock_guard guard(wq.lock);
+    uep::AddWaitQueueTailLocked(&wq, &waiter.wait);
+  }
+  std::atomic<bool> spinning{false};
+  std::atomic<int> got{-2};
+  std::thread spinner([&] {
+    spinning = true;
+    got = uep::WaiterSleep(&waiter, uep::platform::kNever, uep::SleepKind::kRestartable, nullptr,
+                           INT32_MAX);
+  });
+  while (!spinning) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const Counts counts = CountSyscalls([] {}, [&] {
+    std::lock_guard guard(wq.lock);
+    uep::WakeUpLocked(&wq, 1, 0);
+  });
+  spinner.join();
+  EXPECT_EQ(0, got.load());
+  EXPECT_NE(uep::kWaiterSleeping, waiter.woken.load()) << "the spinner never announced a sleep";
+  EXPECT_EQ(0, counts.futex);
+  EXPECT_EQ(0, counts.other) << "first trapped system call: " << counts.first_other;
 }
 
 // An instance that also holds a kernel socket: user-space events are harvested without

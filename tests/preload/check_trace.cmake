@@ -1,0 +1,47 @@
+# `uepoll trace -- <program>` on trace_target.c: cmake -DTOOL=... -DPROG=... -DLIB=...
+# -DOUT=<dir> -P check_trace.cmake. The tool must exit with the program's status (0), print
+# a timeline, write the SVG, HTML and JSON files, and the JSON records must hold, in this
+# order: the queue procedure hanging the hook (register), the eventfd's wake-up (wake),
+# the callback linking the item (callback, y = 0 "linked"), the transfer (transfer_begin),
+# the item reported and left off the list (transfer_item, y = 1 "reported, edge-triggered")
+# and the end of the transfer with one event (transfer_end, x = 1).
+file(MAKE_DIRECTORY ${OUT})
+execute_process(COMMAND ${CMAKE_COMMAND} -E env UEPOLL_PRELOAD_LIB=${LIB}
+                        ${TOOL} trace --svg ${OUT}/t.svg --html ${OUT}/t.html --json ${OUT}/t.json
+                        -- ${PROG}
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 60)
+message("${out}${err}")
+if(NOT rc STREQUAL "0")
+  message(FATAL_ERROR "uepoll trace exited with ${rc}")
+endif()
+if(NOT out MATCHES "first wait 1 \\(data 7\\), second wait 0" OR NOT out MATCHES "# uepoll trace --")
+  message(FATAL_ERROR "the program's output or the timeline is missing")
+endif()
+file(READ ${OUT}/t.svg svg)
+file(READ ${OUT}/t.html html)
+if(NOT svg MATCHES "<svg" OR NOT html MATCHES "<svg")
+  message(FATAL_ERROR "no picture written")
+endif()
+file(STRINGS ${OUT}/t.json lines)
+set(want
+  "\"kind\":\"register\""
+  "\"kind\":\"wake\""
+  "\"kind\":\"callback\".*\"y\":0,"
+  "\"kind\":\"transfer_begin\""
+  "\"kind\":\"transfer_item\".*\"y\":1,"
+  "\"kind\":\"transfer_end\".*\"x\":1,")
+list(LENGTH want nwant)
+set(i 0)
+foreach(line IN LISTS lines)
+  if(i LESS nwant)
+    list(GET want ${i} pattern)
+    if(line MATCHES "${pattern}")
+      math(EXPR i "${i} + 1")
+    endif()
+  endif()
+endforeach()
+if(NOT i EQUAL nwant)
+  list(GET want ${i} missing)
+  message(FATAL_ERROR "the trace lacks, in order, the record matching ${missing}")
+endif()
+message("the trace shows register -> wake -> callback (linked) -> transfer -> reported (ET)")
