@@ -114,6 +114,8 @@ int KernelDup3(int oldfd, int newfd, int flags, bool dup2) {
   if (!Table().Owns(newfd)) {
     return dup2 ? kernel::Dup2(oldfd, newfd) : kernel::Dup3(oldfd, newfd, flags);
   }
+  // ksys_dup3() checks the flags before either descriptor.
+  if (!dup2 && (flags & ~O_CLOEXEC) != 0) return Ret(-EINVAL);
   WakeScope wake_scope;
   File* displaced = nullptr;
   const int r = Table().KernelDupOnto(oldfd, newfd, flags, &displaced);
