@@ -399,6 +399,10 @@ std::vector<Case> Cases() {
       [](const Api& a, World& w) { return a.b.dup3(w.efd, w.closed, O_NONBLOCK); });
   add("dup3(efd, closed, -1)",
       [](const Api& a, World& w) { return a.b.dup3(w.efd, w.closed, -1); });
+  add("dup3(-1, efd, -1)", [](const Api& a, World& w) { return a.b.dup3(-1, w.efd, -1); });
+  add("dup3(limit, efd, O_NONBLOCK)", [](const Api& a, World& w) {
+    return a.b.dup3(w.limit, w.efd, O_NONBLOCK);
+  });
   add("dup3(closed, efd, 0)", [](const Api& a, World& w) { return a.b.dup3(w.closed, w.efd, 0); });
   add("fcntl(-1, F_GETFL)", [](const Api& a, World&) { return a.b.fcntl(-1, F_GETFL, 0); });
   add("fcntl(closed, F_SETFL)",
