@@ -32,4 +32,11 @@ inline bool AccessOk(const void* addr, size_t size) {
   return size <= kUserAddressEnd && reinterpret_cast<uintptr_t>(addr) <= kUserAddressEnd - size;
 }
 
+// A pointer whose `size` bytes the kernel could not copy, as NULL: the files answer EFAULT
+// for NULL at the point where the kernel copies, so the errno order stays the kernel's.
+template <typename T>
+inline T* UserPtr(T* p, size_t size) {
+  return AccessOk(p, size) ? p : nullptr;
+}
+
 }  // namespace uep::capi

@@ -25,7 +25,9 @@ constexpr int kUioMaxIov = 1024;
 // several, capped to MAX_RW_COUNT when there is one (import_ubuf()).
 ssize_t CheckIovec(const iovec* iov, int iovcnt, iovec* capped, size_t* total) {
   if (iovcnt < 0 || iovcnt > kUioMaxIov) return -EINVAL;
-  if (iovcnt > 0 && iov == nullptr) return -EFAULT;
+  if (iovcnt > 0 && (iov == nullptr || !AccessOk(iov, sizeof *iov * static_cast<size_t>(iovcnt)))) {
+    return -EFAULT;
+  }
   for (int i = 0; i < iovcnt; ++i) {
     if (static_cast<ssize_t>(iov[i].iov_len) < 0) return -EINVAL;
   }
@@ -112,6 +114,8 @@ int KernelDup3(int oldfd, int newfd, int flags, bool dup2) {
   if (!Table().Owns(newfd)) {
     return dup2 ? kernel::Dup2(oldfd, newfd) : kernel::Dup3(oldfd, newfd, flags);
   }
+  // ksys_dup3() checks the flags before either descriptor.
+  if (!dup2 && (flags & ~O_CLOEXEC) != 0) return Ret(-EINVAL);
   WakeScope wake_scope;
   File* displaced = nullptr;
   const int r = Table().KernelDupOnto(oldfd, newfd, flags, &displaced);

@@ -13,8 +13,10 @@
 #include "platform/fault.h"
 #include "uepoll/uepoll.h"
 
+using uep::capi::AccessOk;
 using uep::capi::Ret;
 using uep::capi::Table;
+using uep::capi::UserPtr;
 
 namespace uep {
 namespace {
@@ -26,6 +28,9 @@ int DoPipe2(int* pipefd, int flags) {
   if ((flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT | kNotificationPipe)) != 0) return -EINVAL;
   // watch_queue_init() of a kernel without CONFIG_WATCH_QUEUE, like the oracle's.
   if ((flags & kNotificationPipe) != 0) return -ENOPKG;
+  // The copy-out fails last in the kernel; only running out of memory or descriptors
+  // would have won over it.
+  if (pipefd == nullptr || !AccessOk(pipefd, 2 * sizeof(int))) return -EFAULT;
   PipeInode* pipe = PipeInode::Create();
   if (pipe == nullptr) return -ENFILE;
   const auto nonblock = static_cast<uint32_t>(flags & O_NONBLOCK);
@@ -95,6 +100,9 @@ int DoIoctl(int fd, unsigned long request, void* arg) {
     } while (!file->f_flags.compare_exchange_weak(old, want, std::memory_order_relaxed));
     return 0;
   }
+  // ep_eventpoll_ioctl(): an instance answers EINVAL to every other request (the busy-poll
+  // parameters EPIOCSPARAMS/EPIOCGPARAMS are not provided).
+  if (file->IsEventPoll()) return -EINVAL;
   return file->Ioctl(request, arg);
 }
 
@@ -113,8 +121,9 @@ int uep_ioctl(int fd, unsigned long request, ...) {
   void* arg = va_arg(ap, void*);
   va_end(ap);
   if (!Table().Owns(fd)) return static_cast<int>(syscall(SYS_ioctl, fd, request, arg));
-  // The kernel's ioctl takes the request as an unsigned int.
-  return Ret(uep::DoIoctl(fd, static_cast<unsigned int>(request), arg));
+  // The kernel's ioctl takes the request as an unsigned int. Every request served copies
+  // at most 8 bytes.
+  return Ret(uep::DoIoctl(fd, static_cast<unsigned int>(request), UserPtr(arg, 8)));
 }
 
 }  // extern "C"

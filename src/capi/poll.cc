@@ -32,6 +32,7 @@
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 
+using uep::capi::AccessOk;
 using uep::capi::Ret;
 using uep::capi::Table;
 
@@ -329,7 +330,10 @@ bool ValidTimespec(const timespec& ts) {
 
 int Poll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const timespec* kernel_timeout,
          const sigset_t* sigmask) {
-  if (fds == nullptr || !HasUepollFd(fds, nfds)) {
+  // A set the kernel cannot read goes to it too: EINVAL for too many, else EFAULT.
+  const bool readable = fds != nullptr && nfds <= SIZE_MAX / sizeof(pollfd) &&
+                        AccessOk(fds, nfds * sizeof(pollfd));
+  if (!readable || !HasUepollFd(fds, nfds)) {
     // Only the kernel's descriptors: the kernel's poll, exactly. `kernel_timeout` is a
     // copy, as glibc passes one, so the caller's timespec is never updated.
     const long r = syscall(SYS_ppoll, fds, nfds, kernel_timeout, sigmask, kSigsetSize);
@@ -357,11 +361,14 @@ int uep_ppoll(struct pollfd* fds, nfds_t nfds, const struct timespec* timeout,
   timespec copy{};
   uep::platform::Timeout tmo = uep::platform::Timeout::Never();
   if (timeout != nullptr) {
+    if (!AccessOk(timeout, sizeof *timeout)) return Ret(-EFAULT);  // get_timespec64()
     copy = *timeout;
     if (!uep::ValidTimespec(copy)) return Ret(-EINVAL);
     tmo = copy.tv_sec == 0 && copy.tv_nsec == 0 ? uep::platform::Timeout::Nonblocking()
                                                : uep::platform::Timeout::After(copy);
   }
+  // set_user_sigmask()
+  if (sigmask != nullptr && !AccessOk(sigmask, sizeof(uint64_t))) return Ret(-EFAULT);
   return Ret(uep::Poll(fds, nfds, tmo, timeout != nullptr ? &copy : nullptr, sigmask));
 }
 

@@ -17,8 +17,10 @@
 #include "platform/capability.h"
 #include "uepoll/uepoll.h"
 
+using uep::capi::AccessOk;
 using uep::capi::Ret;
 using uep::capi::Table;
+using uep::capi::UserPtr;
 
 namespace uep {
 namespace {
@@ -49,10 +51,15 @@ ssize_t WithSocket(int fd, Op&& op) {
 // import_iovec(): the segments a msghdr names, capped at MAX_RW_COUNT in total.
 ssize_t ImportIovec(const iovec* iov, size_t iovlen, iovec* capped, size_t* total) {
   if (iovlen > kUioMaxIov) return -EMSGSIZE;
-  if (iovlen > 0 && iov == nullptr) return -EFAULT;
+  if (iovlen > 0 && (iov == nullptr || !AccessOk(iov, iovlen * sizeof *iov))) return -EFAULT;
   size_t sum = 0;
   for (size_t i = 0; i < iovlen; ++i) {
     if (static_cast<ssize_t>(iov[i].iov_len) < 0) return -EINVAL;
+  }
+  for (size_t i = 0; i < iovlen; ++i) {
+    // Each segment's range as given; one segment is capped first (import_ubuf()).
+    const size_t checked = iovlen == 1 ? std::min(iov[i].iov_len, kMaxRwCount) : iov[i].iov_len;
+    if (!AccessOk(iov[i].iov_base, checked)) return -EFAULT;
     capped[i] = iov[i];
     if (capped[i].iov_len > kMaxRwCount - sum) capped[i].iov_len = kMaxRwCount - sum;
     sum += capped[i].iov_len;
@@ -137,12 +144,14 @@ ssize_t DoSendTo(int fd, const void* buf, size_t len, int flags, const sockaddr*
                  socklen_t addrlen) {
   WakeScope wake_scope;
   if (len > kMaxRwCount) len = kMaxRwCount;
+  if (!AccessOk(buf, len)) return -EFAULT;  // import_ubuf() comes before the lookup
   const iovec iov{const_cast<void*>(buf), len};
   return WithSocket(fd, [&](UnixSocket* sock, SleepPermit* permit) -> ssize_t {
     UnixSendExtra extra;
     if (addr != nullptr) {
       // move_addr_to_kernel()
       if (static_cast<int>(addrlen) < 0 || addrlen > sizeof(sockaddr_storage)) return -EINVAL;
+      if (!AccessOk(addr, addrlen)) return -EFAULT;
       extra.name = addr;
       extra.namelen = addrlen;
     }
@@ -152,7 +161,7 @@ ssize_t DoSendTo(int fd, const void* buf, size_t len, int flags, const sockaddr*
 
 // move_addr_to_user() with the unbound peer's empty address.
 ssize_t PutEmptyAddress(socklen_t* addrlen) {
-  if (addrlen == nullptr) return -EFAULT;
+  if (addrlen == nullptr || !AccessOk(addrlen, sizeof *addrlen)) return -EFAULT;
   if (static_cast<int>(*addrlen) < 0) return -EINVAL;
   *addrlen = 0;
   return 0;
@@ -161,6 +170,7 @@ ssize_t PutEmptyAddress(socklen_t* addrlen) {
 ssize_t DoRecvFrom(int fd, void* buf, size_t len, int flags, sockaddr* addr, socklen_t* addrlen) {
   WakeScope wake_scope;
   if (len > kMaxRwCount) len = kMaxRwCount;
+  if (!AccessOk(buf, len)) return -EFAULT;  // import_ubuf() comes before the lookup
   const iovec iov{buf, len};
   return WithSocket(fd, [&](UnixSocket* sock, SleepPermit* permit) -> ssize_t {
     int msg_flags = 0;
@@ -175,12 +185,13 @@ ssize_t DoSendMsg(int fd, const msghdr* msg, int flags) {
   if ((static_cast<unsigned>(flags) & kMsgCmsgCompat) != 0) return -EINVAL;
   WakeScope wake_scope;
   return WithSocket(fd, [&](UnixSocket* sock, SleepPermit* permit) -> ssize_t {
-    if (msg == nullptr) return -EFAULT;
+    if (msg == nullptr || !AccessOk(msg, sizeof *msg)) return -EFAULT;
     UnixSendExtra extra;
     if (msg->msg_name != nullptr) {
       if (static_cast<int>(msg->msg_namelen) < 0) return -EINVAL;
       extra.name = msg->msg_name;
       extra.namelen = std::min<socklen_t>(msg->msg_namelen, sizeof(sockaddr_storage));
+      if (!AccessOk(extra.name, extra.namelen)) return -EFAULT;  // move_addr_to_kernel()
     }
     iovec capped[kUioMaxIov];
     size_t total = 0;
@@ -192,7 +203,9 @@ ssize_t DoSendMsg(int fd, const msghdr* msg, int flags) {
           msg->msg_controllen >= static_cast<size_t>(OptmemMax())) {
         return -ENOBUFS;
       }
-      if (msg->msg_control == nullptr) return -EFAULT;
+      if (msg->msg_control == nullptr || !AccessOk(msg->msg_control, msg->msg_controllen)) {
+        return -EFAULT;
+      }
       extra.scm_err = ScmSend(msg);
     }
     return sock->SendMsg(capped, static_cast<int>(msg->msg_iovlen), total, SockFlags(sock, flags),
@@ -204,7 +217,7 @@ ssize_t DoRecvMsg(int fd, msghdr* msg, int flags) {
   if ((static_cast<unsigned>(flags) & kMsgCmsgCompat) != 0) return -EINVAL;
   WakeScope wake_scope;
   return WithSocket(fd, [&](UnixSocket* sock, SleepPermit* permit) -> ssize_t {
-    if (msg == nullptr) return -EFAULT;
+    if (msg == nullptr || !AccessOk(msg, sizeof *msg)) return -EFAULT;
     if (msg->msg_name != nullptr && static_cast<int>(msg->msg_namelen) < 0) return -EINVAL;
     iovec capped[kUioMaxIov];
     size_t total = 0;
@@ -224,7 +237,7 @@ int DoSocketpair(int type, int protocol, int sv[2]) {
   const int flags = type & ~kSockTypeMask;
   if ((flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0) return -EINVAL;
   type &= kSockTypeMask;
-  if (sv == nullptr) return -EFAULT;
+  if (sv == nullptr || !AccessOk(sv, 2 * sizeof(int))) return -EFAULT;  // put_user()
   if (type >= kSockMax) return -EINVAL;
   if (protocol != 0 && protocol != PF_UNIX) return -EPROTONOSUPPORT;
   switch (type) {
@@ -320,7 +333,8 @@ int uep_getsockopt(int fd, int level, int optname, void* optval, socklen_t* optl
   }
   return static_cast<int>(Ret(uep::WithSocket(
       fd, [&](uep::UnixSocket* sock, uep::SleepPermit* /*permit*/) -> ssize_t {
-        return sock->GetSockOpt(level, optname, optval, optlen);
+        return sock->GetSockOpt(level, optname, UserPtr(optval, 1),
+                                UserPtr(optlen, sizeof *optlen));
       })));
 }
 
@@ -331,7 +345,7 @@ int uep_setsockopt(int fd, int level, int optname, const void* optval, socklen_t
   uep::WakeScope wake_scope;
   return static_cast<int>(Ret(uep::WithSocket(
       fd, [&](uep::UnixSocket* sock, uep::SleepPermit* /*permit*/) -> ssize_t {
-        return sock->SetSockOpt(level, optname, optval, optlen);
+        return sock->SetSockOpt(level, optname, UserPtr(optval, 1), optlen);
       })));
 }
 

@@ -12,6 +12,7 @@
 #include "platform/fault.h"
 #include "uepoll/uepoll.h"
 
+using uep::capi::AccessOk;
 using uep::capi::Ret;
 using uep::capi::Table;
 
@@ -60,7 +61,8 @@ int WithTimerFd(int fd, Op&& op) {
 }
 
 int DoSettime(int fd, int flags, const itimerspec* new_value, itimerspec* old_value) {
-  if (new_value == nullptr) return -EFAULT;  // get_itimerspec64() comes first
+  // get_itimerspec64() comes first.
+  if (new_value == nullptr || !AccessOk(new_value, sizeof *new_value)) return -EFAULT;
   const itimerspec nv = *new_value;
   if ((flags & ~kSettimeFlags) != 0 || !TimespecValid(nv.it_value) ||
       !TimespecValid(nv.it_interval)) {
@@ -69,7 +71,10 @@ int DoSettime(int fd, int flags, const itimerspec* new_value, itimerspec* old_va
   itimerspec old{};
   const int r = WithTimerFd(fd, [&](TimerFd* tfd) { return tfd->SetTime(flags, nv, &old); });
   if (r < 0) return r;
-  if (old_value != nullptr) *old_value = old;
+  if (old_value != nullptr) {
+    if (!AccessOk(old_value, sizeof *old_value)) return -EFAULT;  // the timer is set already
+    *old_value = old;
+  }
   return 0;
 }
 
@@ -80,7 +85,7 @@ int DoGettime(int fd, itimerspec* curr_value) {
     return 0;
   });
   if (r < 0) return r;
-  if (curr_value == nullptr) return -EFAULT;
+  if (curr_value == nullptr || !AccessOk(curr_value, sizeof *curr_value)) return -EFAULT;
   *curr_value = cur;
   return 0;
 }

@@ -434,6 +434,7 @@ ssize_t UnixSocket::DgramSend(const iovec* iov, int iovcnt, size_t len, int flag
   if (extra.scm_err != 0) return extra.scm_err;
   if ((flags & MSG_OOB) != 0) return -EOPNOTSUPP;
   int lookup_err = 0;
+  bool no_peer = false;
   if (namelen != 0) {
     // unix_validate_addr()
     if (namelen <= offsetof(sockaddr_un, sun_path) || namelen > sizeof(sockaddr_un)) return -EINVAL;
@@ -441,7 +442,7 @@ ssize_t UnixSocket::DgramSend(const iovec* iov, int iovcnt, size_t len, int flag
     lookup_err = LookupUnixAddress(extra.name, namelen);
   } else {
     std::lock_guard guard(core_->lock);
-    if (peer_ == nullptr && !peer_dead_) return -ENOTCONN;
+    no_peer = peer_ == nullptr && !peer_dead_;
   }
   if (len > static_cast<size_t>(sndbuf_.load(std::memory_order_relaxed) - 32)) return -EMSGSIZE;
   int64_t data_len = 0;
@@ -462,6 +463,11 @@ ssize_t UnixSocket::DgramSend(const iovec* iov, int iovcnt, size_t len, int flag
   if (namelen != 0) {
     FreeSkb(skb);
     return lookup_err;
+  }
+  // unix_peer_get() comes after the size check, the allocation and the copy.
+  if (no_peer) {
+    FreeSkb(skb);
+    return -ENOTCONN;
   }
   ssize_t result = static_cast<ssize_t>(len);
   UnixSkb* purged = nullptr;
@@ -847,9 +853,13 @@ void UnixSocket::Release() {
     peer_dead_ = false;
     if (other != nullptr) {
       if (type_ != SOCK_DGRAM) {
-        // No more writes; unread data makes the peer's next call fail with ECONNRESET.
+        // No more writes; unread data makes the peer's next call fail with ECONNRESET. An
+        // empty first message does not count: the kernel skips it (CONFIG_AF_UNIX_OOB's
+        // test for its out-of-band place holder catches a zero-length record too).
         other->shutdown_.store(kShutdownMask, std::memory_order_relaxed);
-        if (rq_head_ != nullptr) other->err_.store(ECONNRESET, std::memory_order_relaxed);
+        const UnixSkb* unread = rq_head_;
+        if (unread != nullptr && unread->len == unread->consumed) unread = unread->next;
+        if (unread != nullptr) other->err_.store(ECONNRESET, std::memory_order_relaxed);
         other->StateChangeLocked();
       }
       other->peer_ = nullptr;
