@@ -1,7 +1,11 @@
 // Shared by the C entry points: the errno funnel and descriptor resolution.
 #pragma once
 
+#include <sys/uio.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 
@@ -37,6 +41,50 @@ inline bool AccessOk(const void* addr, size_t size) {
 template <typename T>
 inline T* UserPtr(T* p, size_t size) {
   return AccessOk(p, size) ? p : nullptr;
+}
+
+inline constexpr size_t kMaxRwCount = INT_MAX & ~static_cast<size_t>(4095);  // MAX_RW_COUNT
+inline constexpr size_t kUioMaxIov = 1024;                                   // UIO_MAXIOV
+
+// import_iovec() after the caller checked `count` against UIO_MAXIOV (its errno differs:
+// EINVAL for readv/writev, EMSGSIZE for a msghdr): every length is checked for sign first,
+// then each segment's range, as given when there are several, capped to MAX_RW_COUNT when
+// there is one (import_ubuf()); `capped` gets the segments cut to MAX_RW_COUNT in total.
+inline ssize_t ImportIovec(const iovec* iov, size_t count, iovec* capped, size_t* total) {
+  if (count > 0 && (iov == nullptr || !AccessOk(iov, count * sizeof *iov))) return -EFAULT;
+  for (size_t i = 0; i < count; ++i) {
+    if (static_cast<ssize_t>(iov[i].iov_len) < 0) return -EINVAL;
+  }
+  size_t sum = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const size_t checked = count == 1 ? std::min(iov[i].iov_len, kMaxRwCount) : iov[i].iov_len;
+    if (!AccessOk(iov[i].iov_base, checked)) return -EFAULT;
+    capped[i] = iov[i];
+    if (capped[i].iov_len > kMaxRwCount - sum) capped[i].iov_len = kMaxRwCount - sum;
+    sum += capped[i].iov_len;
+  }
+  *total = sum;
+  return 0;
+}
+
+// fd_install() of the two new files of pipe2() or socketpair(), both or neither: on failure
+// both references are dropped and no descriptor is left. Fills fds[] (already checked).
+inline int InstallPair(File* first, File* second, bool cloexec, int fds[2]) {
+  const int fd0 = Table().Install(first, cloexec);
+  if (fd0 < 0) {
+    FilePut(first);
+    FilePut(second);
+    return fd0;
+  }
+  const int fd1 = Table().Install(second, cloexec);
+  if (fd1 < 0) {
+    FilePut(second);
+    if (File* file = Table().Remove(fd0)) FilePut(file);
+    return fd1;
+  }
+  fds[0] = fd0;
+  fds[1] = fd1;
+  return 0;
 }
 
 }  // namespace uep::capi

@@ -11,36 +11,18 @@
 #include "uepoll/uepoll.h"
 
 using uep::capi::AccessOk;
+using uep::capi::kMaxRwCount;
+using uep::capi::kUioMaxIov;
 using uep::capi::Ret;
 using uep::capi::Table;
 
 namespace uep {
 namespace {
 
-constexpr size_t kMaxRwCount = INT_MAX & ~static_cast<size_t>(4095);  // MAX_RW_COUNT
-constexpr int kUioMaxIov = 1024;
-
-// import_iovec(): the checks every vector call makes before it looks at the file. Every
-// length is checked for sign first; then each segment's range, as given when there are
-// several, capped to MAX_RW_COUNT when there is one (import_ubuf()).
+// import_iovec(): the checks every vector call makes before it looks at the file.
 ssize_t CheckIovec(const iovec* iov, int iovcnt, iovec* capped, size_t* total) {
-  if (iovcnt < 0 || iovcnt > kUioMaxIov) return -EINVAL;
-  if (iovcnt > 0 && (iov == nullptr || !AccessOk(iov, sizeof *iov * static_cast<size_t>(iovcnt)))) {
-    return -EFAULT;
-  }
-  for (int i = 0; i < iovcnt; ++i) {
-    if (static_cast<ssize_t>(iov[i].iov_len) < 0) return -EINVAL;
-  }
-  size_t sum = 0;
-  for (int i = 0; i < iovcnt; ++i) {
-    const size_t checked = iovcnt == 1 ? std::min(iov[i].iov_len, kMaxRwCount) : iov[i].iov_len;
-    if (!AccessOk(iov[i].iov_base, checked)) return -EFAULT;
-    capped[i] = iov[i];
-    if (capped[i].iov_len > kMaxRwCount - sum) capped[i].iov_len = kMaxRwCount - sum;
-    sum += capped[i].iov_len;
-  }
-  *total = sum;
-  return 0;
+  if (iovcnt < 0 || static_cast<size_t>(iovcnt) > capi::kUioMaxIov) return -EINVAL;
+  return capi::ImportIovec(iov, static_cast<size_t>(iovcnt), capped, total);
 }
 
 // vfs_read/vfs_write and vfs_readv/vfs_writev, in their order: FMODE_READ/FMODE_WRITE

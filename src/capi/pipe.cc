@@ -59,22 +59,7 @@ int DoPipe2(int* pipefd, int flags) {
     FilePut(writer);
     return -EFAULT;
   }
-  const bool cloexec = (flags & O_CLOEXEC) != 0;
-  const int fdr = Table().Install(reader, cloexec);
-  if (fdr < 0) {
-    FilePut(reader);
-    FilePut(writer);
-    return fdr;
-  }
-  const int fdw = Table().Install(writer, cloexec);
-  if (fdw < 0) {
-    FilePut(writer);
-    if (File* file = Table().Remove(fdr)) FilePut(file);
-    return fdw;
-  }
-  pipefd[0] = fdr;
-  pipefd[1] = fdw;
-  return 0;
+  return capi::InstallPair(reader, writer, (flags & O_CLOEXEC) != 0, pipefd);
 }
 
 // do_vfs_ioctl() for the generic requests, then the file's own.

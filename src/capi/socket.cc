@@ -18,6 +18,8 @@
 #include "uepoll/uepoll.h"
 
 using uep::capi::AccessOk;
+using uep::capi::kMaxRwCount;
+using uep::capi::kUioMaxIov;
 using uep::capi::Ret;
 using uep::capi::Table;
 using uep::capi::UserPtr;
@@ -25,8 +27,6 @@ using uep::capi::UserPtr;
 namespace uep {
 namespace {
 
-constexpr size_t kMaxRwCount = INT_MAX & ~static_cast<size_t>(4095);  // MAX_RW_COUNT
-constexpr size_t kUioMaxIov = 1024;
 constexpr int kSockTypeMask = 0xf;
 constexpr int kSockMax = SOCK_PACKET + 1;
 constexpr unsigned kMsgCmsgCompat = 0x80000000U;
@@ -51,21 +51,7 @@ ssize_t WithSocket(int fd, Op&& op) {
 // import_iovec(): the segments a msghdr names, capped at MAX_RW_COUNT in total.
 ssize_t ImportIovec(const iovec* iov, size_t iovlen, iovec* capped, size_t* total) {
   if (iovlen > kUioMaxIov) return -EMSGSIZE;
-  if (iovlen > 0 && (iov == nullptr || !AccessOk(iov, iovlen * sizeof *iov))) return -EFAULT;
-  size_t sum = 0;
-  for (size_t i = 0; i < iovlen; ++i) {
-    if (static_cast<ssize_t>(iov[i].iov_len) < 0) return -EINVAL;
-  }
-  for (size_t i = 0; i < iovlen; ++i) {
-    // Each segment's range as given; one segment is capped first (import_ubuf()).
-    const size_t checked = iovlen == 1 ? std::min(iov[i].iov_len, kMaxRwCount) : iov[i].iov_len;
-    if (!AccessOk(iov[i].iov_base, checked)) return -EFAULT;
-    capped[i] = iov[i];
-    if (capped[i].iov_len > kMaxRwCount - sum) capped[i].iov_len = kMaxRwCount - sum;
-    sum += capped[i].iov_len;
-  }
-  *total = sum;
-  return 0;
+  return capi::ImportIovec(iov, iovlen, capped, total);
 }
 
 int OptmemMax() {
@@ -254,22 +240,7 @@ int DoSocketpair(int type, int protocol, int sv[2]) {
   UnixSocket* a = nullptr;
   UnixSocket* b = nullptr;
   if (const int r = UnixSocket::CreatePair(type, flags & SOCK_NONBLOCK, &a, &b); r < 0) return r;
-  const bool cloexec = (flags & SOCK_CLOEXEC) != 0;
-  const int fd0 = Table().Install(a, cloexec);
-  if (fd0 < 0) {
-    FilePut(a);
-    FilePut(b);
-    return fd0;
-  }
-  const int fd1 = Table().Install(b, cloexec);
-  if (fd1 < 0) {
-    if (File* f = Table().Remove(fd0)) FilePut(f);
-    FilePut(b);
-    return fd1;
-  }
-  sv[0] = fd0;
-  sv[1] = fd1;
-  return 0;
+  return capi::InstallPair(a, b, (flags & SOCK_CLOEXEC) != 0, sv);
 }
 
 }  // namespace

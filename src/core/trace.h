@@ -90,7 +90,18 @@ const char* KindName(Kind kind);
 }  // namespace uep::trace
 
 // One line per trace point: UEP_TRACE(kWake, nullptr, wq, nullptr, nullptr, key, nr).
+// Built with UEPOLL_TRACE_POINTS=0 the points vanish: scripts/trace_overhead.sh compares
+// such a build with the normal one, to show what they cost while tracing is off.
+#ifndef UEPOLL_TRACE_POINTS
+#define UEPOLL_TRACE_POINTS 1
+#endif
+#if UEPOLL_TRACE_POINTS
 #define UEP_TRACE(kind, ...)                                                 \
   do {                                                                       \
     if (::uep::trace::On()) ::uep::trace::Emit(::uep::trace::Kind::kind, __VA_ARGS__); \
   } while (0)
+#else
+#define UEP_TRACE(kind, ...) \
+  do {                       \
+  } while (0)
+#endif
