@@ -24,6 +24,9 @@
  * (open, socket, accept, printf ... are libc's). select/pselect can only carry kernel
  * descriptors (an fd_set cannot hold uepoll's numbers): use poll for uepoll descriptors.
  *
+ * Programs that index arrays by descriptor run with UEPOLL_NUMBERING=kernel: numbers are
+ * then the kernel's lowest free ones (uep_set_numbering in uepoll.h).
+ *
  * What does not carry over (docs/compatibility.md and docs/semantics.md have the lists):
  *   - select/pselect and FD_SET cannot hold uepoll's numbers (>= 2^30): use poll or epoll;
  *   - a uepoll descriptor means nothing to the kernel: calls not listed above (fstat,

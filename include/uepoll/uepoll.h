@@ -117,7 +117,21 @@ int uep_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
 
 /* uepoll's own */
 
-/* The first uepoll descriptor number; every int below it is the kernel's. */
+/* Descriptor numbering, chosen once, before the first uepoll descriptor:
+ * UEP_NUMBERING_HIGH (default): numbers from uep_fd_base() (at least 2^30), costing no
+ *   kernel descriptor; RLIMIT_NOFILE does not apply (uep_set_nofile_limit does).
+ * UEP_NUMBERING_KERNEL: each descriptor holds an O_PATH kernel placeholder and takes its
+ *   number, so numbers are the lowest free ones, as the kernel's, RLIMIT_NOFILE applies
+ *   and uep_fd_base() is 0 (for programs that index arrays by descriptor; the preload
+ *   library always runs so).
+ * Without a call, the environment chooses: UEPOLL_NUMBERING=kernel or high (default).
+ * 0, or -1 with errno EBUSY once the descriptor table exists (any uep_* descriptor call
+ * made it), EINVAL for another value. */
+#define UEP_NUMBERING_HIGH 0
+#define UEP_NUMBERING_KERNEL 1
+int uep_set_numbering(int numbering);
+/* The first uepoll descriptor number; every int below it is the kernel's (high
+ * numbering). 0 with kernel numbering: ask uep_is_uepoll_fd(). */
 int uep_fd_base(void);
 /* 1 if fd is an open uepoll descriptor, else 0. */
 int uep_is_uepoll_fd(int fd);

@@ -211,6 +211,13 @@ int uep_fcntl(int fd, int cmd, ...) {
   return Ret(uep::DoFcntl(fd, cmd, arg));
 }
 
+int uep_set_numbering(int numbering) {
+  if (numbering != UEP_NUMBERING_HIGH && numbering != UEP_NUMBERING_KERNEL) return Ret(-EINVAL);
+  const auto choice = numbering == UEP_NUMBERING_KERNEL ? uep::FdTable::Numbering::kPlaceholder
+                                                        : uep::FdTable::Numbering::kHigh;
+  return uep::FdTable::SetNumbering(choice) ? 0 : Ret(-EBUSY);
+}
+
 int uep_fd_base(void) { return Table().Base(); }
 
 int uep_set_nofile_limit(int limit) { return Ret(Table().SetNofileLimit(limit)); }

@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include <pthread.h>
@@ -38,7 +39,16 @@ int ConfiguredCapacity(long base) {
 }
 
 std::atomic<FdTable::Numbering> requested_numbering{FdTable::Numbering::kHigh};
+std::atomic<bool> numbering_requested{false};
 std::atomic<bool> table_made{false};
+
+// UEPOLL_NUMBERING=kernel|high (docs/compatibility.md): for programs that cannot call
+// SetNumbering (compat.h). Anything else is the default, high.
+FdTable::Numbering NumberingFromEnvironment() {
+  const char* env = std::getenv("UEPOLL_NUMBERING");
+  if (env != nullptr && std::strcmp(env, "kernel") == 0) return FdTable::Numbering::kPlaceholder;
+  return FdTable::Numbering::kHigh;
+}
 
 // pthread_atfork(): the table lock is held across fork so the child's copy is whole.
 void PrepareFork() { FdTable::Get().LockForFork(); }
@@ -52,13 +62,18 @@ void ChildAfterFork() {
 }  // namespace
 
 bool FdTable::SetNumbering(Numbering numbering) {
+  if (table_made.load(std::memory_order_acquire)) return false;
   requested_numbering.store(numbering, std::memory_order_relaxed);
+  numbering_requested.store(true, std::memory_order_relaxed);
   return !table_made.load(std::memory_order_acquire);
 }
 
 FdTable* FdTable::Create() {
   // Never destroyed: lookups may run during exit.
-  auto* t = new FdTable(requested_numbering.load(std::memory_order_relaxed));
+  // A call (the preload library's, uep_set_numbering) wins over the environment.
+  auto* t = new FdTable(numbering_requested.load(std::memory_order_relaxed)
+                            ? requested_numbering.load(std::memory_order_relaxed)
+                            : NumberingFromEnvironment());
   table_made.store(true, std::memory_order_release);
   pthread_atfork(PrepareFork, ParentAfterFork, ChildAfterFork);
   return t;

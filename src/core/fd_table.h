@@ -8,7 +8,7 @@
 // the table allocates the lowest free number, as the kernel does.
 //
 // Placeholder numbering (chosen once, before the table is first used: the preload library
-// does, see src/preload/): each uepoll descriptor holds a kernel descriptor, an O_PATH
+// does, see src/preload/; else uep_set_numbering() or UEPOLL_NUMBERING=kernel): each uepoll descriptor holds a kernel descriptor, an O_PATH
 // placeholder, and takes its number, so numbers stay as small as the kernel's would be
 // (programs index arrays by descriptor) and RLIMIT_NOFILE applies as the kernel applies it.
 // An O_PATH descriptor fails every read, write, poll and epoll_ctl with EBADF (POLLNVAL),
@@ -46,6 +46,7 @@ class FdTable {
     return *table;
   }
   // Chooses the numbering; only before the first Get(). Returns false if too late.
+  // Without a call, the first Get() reads UEPOLL_NUMBERING (kernel: placeholders).
   static bool SetNumbering(Numbering numbering);
   [[nodiscard]] bool Placeholders() const { return placeholders_; }
 
