@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "support/sanitizer.h"
 #include "uepoll/uepoll.h"
 
 extern char** environ;
@@ -66,6 +67,10 @@ TEST(Numbering, TooLateIsEbusy) {
 
 // Differential: as many uepoll eventfds fit under a lowered soft limit as kernel ones.
 TEST(Numbering, RlimitNofileApplies) {
+  // With every descriptor in use, UBSan's vptr check cannot make the pipe it probes memory
+  // with and reports the failed eventfd's `delete` as a bad object (asan preset); the
+  // sanitizer runtimes also open descriptors of their own. Checked in the default preset.
+  if (uep::test::kSanitized) GTEST_SKIP() << "sanitizer runtimes need descriptors of their own";
   rlimit saved{};
   ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &saved));
   rlimit low = saved;
