@@ -1,10 +1,13 @@
 // libFuzzer entry points of the differential fuzzer (tests/fuzz/README.md in docs/testing.md).
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "fuzz/ops.h"
 #include "fuzz/twin.h"
+#include "platform/kernel_fd.h"
 #include "support/sock_timer_api.h"
 #include "uepoll/uepoll.h"
 
@@ -20,6 +23,14 @@ void WarmUp() {
   uep_timerfd_settime(tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &far, nullptr);
   uep_close(tfd);
   for (int i = 0; i < 1000 && uep::fuzz::KernelFds().size() == before; ++i) usleep(1000);
+  // MOD/DEL of a kernel descriptor in an instance without kernel descriptors asks a kernel
+  // epoll instance that uepoll keeps for that (kernel::EmptyEpollCtl).
+  const int ep = uep_epoll_create1(0);
+  const int efd = eventfd(0, 0);
+  epoll_event ev{};
+  uep_epoll_ctl(ep, EPOLL_CTL_MOD, efd, &ev);
+  close(efd);
+  uep_close(ep);
 }
 
 }  // namespace
@@ -27,6 +38,10 @@ void WarmUp() {
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   uep::test::SigpipeCount();  // counts SIGPIPE (compared per call) instead of dying of it
   uep::fuzz::FillPattern();
+  // The kernel descriptors uepoll makes for itself (hidden instances of instances holding
+  // kernel descriptors, doorbells) share the process's table with the kernel side; moved
+  // high, as under placeholder numbering, they leave the kernel side's numbering alone.
+  uep::kernel::internal_fds_high.store(true, std::memory_order_relaxed);
   WarmUp();
   return 0;
 }

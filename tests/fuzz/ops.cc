@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "fuzz/input.h"
@@ -296,6 +297,48 @@ void Socketpair(Twin& t, Input& in) {
          });
 }
 
+// Kernel descriptors on both sides: the uepoll side gets real kernel files too (made with
+// the raw kernel calls), so the calls that follow (uep_epoll_ctl into uepoll instances,
+// waits, I/O, dup, close) run uepoll's handling of kernel descriptors against the kernel's.
+void KernelFiles(Twin& t, Input& in) {
+  if (t.Full() || !Twin::KernelFilesFit()) return;
+  const uint8_t v = in.U8();
+  const Side& kernel = Twin::SideOf(kKernel);
+  std::string what;
+  std::function<Outcome()> make;
+  if (v % 3 == 0) {
+    static const int kTypes[] = {SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM};
+    const int type = kTypes[(v >> 2) % 4] | ((v & 16) ? SOCK_NONBLOCK : 0);
+    what = "kernel socketpair(1, " + Hex(static_cast<unsigned>(type)) + ")";
+    make = [&kernel, type] {
+      int sv[2] = {-1, -1};
+      const int r = kernel.s.socketpair(AF_UNIX, type, 0, sv);
+      return Fds(r, {sv[0], sv[1]}, {Kind::kSocket, Kind::kSocket});
+    };
+  } else if (v % 3 == 1) {
+    const int flags = ((v & 4) ? O_NONBLOCK : 0) | ((v & 8) ? O_DIRECT : 0);
+    what = "kernel pipe2(" + Hex(static_cast<unsigned>(flags)) + ")";
+    make = [&kernel, flags] {
+      int fds[2] = {-1, -1};
+      const int r = kernel.b.pipe2(fds, flags);
+      return Fds(r, {fds[0], fds[1]}, {Kind::kPipeRead, Kind::kPipeWrite});
+    };
+  } else {
+    const unsigned init = (v & 4) ? 1 : 0;
+    const int flags = ((v & 8) ? EFD_NONBLOCK : 0) | ((v & 16) ? EFD_SEMAPHORE : 0);
+    what =
+        "kernel eventfd(" + std::to_string(init) + ", " + Hex(static_cast<unsigned>(flags)) + ")";
+    make = [&kernel, init, flags] { return NewFd(kernel.b.eventfd(init, flags), Kind::kEventfd); };
+  }
+  t.Both(what, [&](const Side&, int side) {
+    Outcome o = make();
+    for (int& fd : o.fds) fd = Twin::Relocate(fd, side);
+    if (o.fds.size() == 1) o.ret = o.fds[0];
+    o.kernel_files = true;
+    return o;
+  });
+}
+
 void TimerfdCreate(Twin& t, Input& in) {
   if (t.Full()) return;
   // No alarm clocks: a disarmed kernel alarm timer reports the remaining time of its last
@@ -330,14 +373,31 @@ void Ctl(Twin& t, Input& in) {
   const uint32_t events = PickEvents(in);
   const uint64_t data = (static_cast<uint64_t>(in.U8()) << 32) | static_cast<uint32_t>(fd.slot);
   const Ptr ptr = DecodePtr(in.U8());
-  t.Both("epoll_ctl(" + ep.name + ", " + OpName(op) + ", " + fd.name + ", " + PtrName(ptr) + "{" +
-             test::MaskName(events) + ", " + Hex(data) + "})",
-         [&](const Side& s, int side) {
-           epoll_event ev{};
-           ev.events = events;
-           ev.data.u64 = data;
-           return Result(s.b.epoll_ctl(ep.num[side], op, fd.num[side], Choose(ptr, &ev)));
-         });
+  Holds item = Holds::kUserFiles;
+  if (op == EPOLL_CTL_ADD && !t.MayAdd(ep, fd, &item)) return;  // would mix kinds (twin.h)
+  // A kernel descriptor as epfd passes the call to the kernel, which does not know uepoll
+  // numbers (EBADF; docs/semantics.md, "uepoll descriptors are not kernel descriptors").
+  Kind target;
+  if (t.IsKfd(ep) && t.LiveKind(fd, &target) && !t.IsKfd(fd)) return;
+  // Known divergence, not fuzzed: uep_poll() of an instance P that watches an instance
+  // holding kernel descriptors asks P's hidden instance, readable while the child's is,
+  // whatever P's item mask (here: without EPOLLIN) and whether P's ET item was reported;
+  // the kernel looks at P's items. Such P are not polled either (PollSet, Snapshot, Wait).
+  // docs/testing.md, "Differences the fuzzer steers around".
+  if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && (events & EPOLLIN) == 0 &&
+      t.HoldsKernel(fd)) {
+    return;
+  }
+  const Outcome k =
+      t.Both("epoll_ctl(" + ep.name + ", " + OpName(op) + ", " + fd.name + ", " + PtrName(ptr) +
+                 "{" + test::MaskName(events) + ", " + Hex(data) + "})",
+             [&](const Side& s, int side) {
+               epoll_event ev{};
+               ev.events = events;
+               ev.data.u64 = data;
+               return Result(s.b.epoll_ctl(ep.num[side], op, fd.num[side], Choose(ptr, &ev)));
+             });
+  if (op == EPOLL_CTL_ADD && k.ret == 0) t.Added(ep, fd, item);
 }
 
 void Wait(Twin& t, Input& in) {
@@ -351,7 +411,9 @@ void Wait(Twin& t, Input& in) {
   bool forever = (variant & 0x80) != 0;
   if (forever && maxevents > 0 && maxevents <= kMaxEvents && ptr != Ptr::kKernel) {
     Kind kind;
-    if (t.LiveKind(ep, &kind) && kind == Kind::kEpoll) {
+    if (t.HoldsNestedKernel(ep)) {
+      forever = false;  // polling it is the known divergence (see Ctl)
+    } else if (t.LiveKind(ep, &kind) && kind == Kind::kEpoll) {
       forever = (t.PollBoth(ep, POLLIN) & POLLIN) != 0;
     }
   }
@@ -738,15 +800,28 @@ void Dup(Twin& t, Input& in) {
   const Ref fd = t.DecodeRef(in.U8(), in.U8());
   const uint8_t v = in.U8();
   const Kind kind = KindOr(t, fd);
-  if (v % 3 == 0) {
-    t.Both("dup(" + fd.name + ")",
-           [&](const Side& s, int side) { return NewFd(s.b.dup(fd.num[side]), kind); });
+  if (v % 3 == 0 || t.IsKfd(fd)) {
+    // A kernel descriptor's dup is moved next to its kind (Twin::Relocate).
+    const bool kfd = t.IsKfd(fd);
+    t.Both("dup(" + fd.name + ")", [&](const Side& s, int side) {
+      Outcome o = NewFd(s.b.dup(fd.num[side]), kind);
+      if (kfd) {
+        for (int& n : o.fds) o.ret = n = Twin::Relocate(n, side);
+        o.kernel_files = true;
+      }
+      o.dup_of = fd.slot;
+      return o;
+    });
     return;
   }
   const Ref to = t.DecodeRef(in.U8(), in.U8());
+  // Onto a kernel descriptor's number: the two sides' numbers are different files.
+  if (t.IsKfd(to)) return;
   if (v % 3 == 1) {
     t.Both("dup2(" + fd.name + ", " + to.name + ")", [&](const Side& s, int side) {
-      return NewFd(s.b.dup2(fd.num[side], to.num[side]), kind);
+      Outcome o = NewFd(s.b.dup2(fd.num[side], to.num[side]), kind);
+      o.dup_of = fd.slot;
+      return o;
     });
     return;
   }
@@ -754,7 +829,9 @@ void Dup(Twin& t, Input& in) {
   const int flags = kFlags[(v >> 2) % 4];
   t.Both("dup3(" + fd.name + ", " + to.name + ", " + Hex(static_cast<unsigned>(flags)) + ")",
          [&](const Side& s, int side) {
-           return NewFd(s.b.dup3(fd.num[side], to.num[side], flags), kind);
+           Outcome o = NewFd(s.b.dup3(fd.num[side], to.num[side], flags), kind);
+           o.dup_of = fd.slot;
+           return o;
          });
 }
 
@@ -792,13 +869,16 @@ void Fcntl(Twin& t, Input& in) {
       if (t.Full()) return;
       // A minimum below both backends' first number means "the lowest free".
       const Ref min = a >= 240 ? Ref{{0, 0}, -1, "0"} : t.DecodeRef(a, in.U8());
+      if (t.IsKfd(fd) || t.IsKfd(min)) return;  // dup() covers them (see Dup)
       const int cmd = (v & 0x10) ? F_DUPFD_CLOEXEC : F_DUPFD;
       const Kind kind = KindOr(t, fd);
       t.Both("fcntl(" + fd.name + ", " + (cmd == F_DUPFD ? "F_DUPFD" : "F_DUPFD_CLOEXEC") + ", " +
                  min.name + ")",
              [&](const Side& s, int side) {
-               return NewFd(s.b.fcntl(fd.num[side], cmd, static_cast<unsigned long>(min.num[side])),
-                            kind);
+               Outcome o = NewFd(
+                   s.b.fcntl(fd.num[side], cmd, static_cast<unsigned long>(min.num[side])), kind);
+               o.dup_of = fd.slot;
+               return o;
              });
       return;
     }
@@ -955,6 +1035,7 @@ void PollSet(Twin& t, Input& in) {
   for (int i = 0; i < n; ++i) {
     const Ref r = t.DecodeRef(in.U8(), in.U8());
     const short events = static_cast<short>(in.U16());
+    if (t.HoldsNestedKernel(r)) return;  // known divergence: see Ctl
     for (int side = 0; side < 2; ++side) set[side][i] = pollfd{r.num[side], events, 0};
     what += (i ? ", " : "") + r.name + ":" + Hex(static_cast<uint16_t>(events));
   }
@@ -974,6 +1055,7 @@ void Snapshot(Twin& t, Input& /*in*/) {
     if (!t.slots()[i].live) continue;
     const Slot& slot = t.slots()[i];
     const Ref r{{slot.num[0], slot.num[1]}, static_cast<int>(i), "s" + std::to_string(i)};
+    if (t.HoldsNestedKernel(r)) continue;  // known divergence: see Ctl
     t.PollBoth(r, POLLIN | POLLOUT | POLLPRI | POLLRDHUP);
     if (slot.kind == Kind::kPipeRead || slot.kind == Kind::kSocket) {
       t.Both("ioctl(" + r.name + ", FIONREAD)", [&](const Side& s, int side) {
@@ -988,10 +1070,11 @@ void Snapshot(Twin& t, Input& /*in*/) {
 
 using Op = void (*)(Twin&, Input&);
 const Op kOps[] = {
-    EpollCreate, Eventfd,        Pipe,           Socketpair, TimerfdCreate, Ctl,     Ctl,
-    Ctl,         Wait,           Wait,           Wait,       Read,          Write,   Write,
-    Readv,       Writev,         EventfdCalls,   SendRecv,   Shutdown,      Dup,     Fcntl,
-    Close,       TimerfdSettime, TimerfdGettime, Ioctl,      Sockopt,       PollSet, Snapshot,
+    EpollCreate, Eventfd, Pipe,    Socketpair, TimerfdCreate,  Ctl,
+    Ctl,         Ctl,     Wait,    Wait,       Wait,           Read,
+    Write,       Write,   Readv,   Writev,     EventfdCalls,   SendRecv,
+    Shutdown,    Dup,     Fcntl,   Close,      TimerfdSettime, TimerfdGettime,
+    Ioctl,       Sockopt, PollSet, Snapshot,   KernelFiles,    KernelFiles,
 };
 
 }  // namespace

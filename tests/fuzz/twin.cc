@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <climits>
@@ -69,14 +70,20 @@ void Twin::Teardown() {
     if (fcntl(slots_[i].num[kKernel], F_GETFD) != -1) {
       Diverged("teardown", "kernel descriptor of s" + std::to_string(i) + " still open");
     }
-    if (uep_is_uepoll_fd(slots_[i].num[kUepoll]) != 0) {
+    if (slots_[i].kfd ? fcntl(slots_[i].num[kUepoll], F_GETFD) != -1
+                      : uep_is_uepoll_fd(slots_[i].num[kUepoll]) != 0) {
       Diverged("teardown", "uepoll descriptor of s" + std::to_string(i) + " still open");
     }
   }
   const std::vector<int> now = KernelFds();
   if (now != kernel_fds_before_) {
     std::string open;
-    for (int fd : now) open += " " + std::to_string(fd);
+    for (int fd : now) {
+      char link[128] = "";
+      const std::string path = "/proc/self/fd/" + std::to_string(fd);
+      const ssize_t n = readlink(path.c_str(), link, sizeof link - 1);
+      open += " " + std::to_string(fd) + (n > 0 ? "=" + std::string(link, n) : "");
+    }
     std::string before;
     for (int fd : kernel_fds_before_) before += " " + std::to_string(fd);
     Diverged("teardown", "kernel descriptors open now:" + open + "; before the input:" + before);
@@ -175,19 +182,69 @@ int Twin::FindSlot(int side, int num) const {
   return -1;
 }
 
-void Twin::Adopt(const std::string& what, int knum, int unum, Kind kind) {
+namespace {
+// Above the numbers either side uses otherwise, below the spare numbers (1000).
+constexpr int kKernelFileBase[2] = {200, 500};
+}  // namespace
+
+bool Twin::KernelFilesFit() {
+  return SideOf(kKernel).b.spare_base() >=
+         kKernelFileBase[kUepoll] + 2 * static_cast<int>(kMaxSlots);
+}
+
+int Twin::Relocate(int fd, int side) {
+  const int cloexec = fcntl(fd, F_GETFD) & FD_CLOEXEC;
+  const int moved = fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, kKernelFileBase[side]);
+  if (moved < 0) {
+    std::fprintf(stderr, "fuzzer: F_DUPFD(%d, %d) failed: %s\n", fd, kKernelFileBase[side],
+                 test::ErrnoName(errno).c_str());
+    std::abort();
+  }
+  syscall(SYS_close, fd);
+  return moved;
+}
+
+bool Twin::MayAdd(const Ref& ep, const Ref& fd, Holds* what) const {
+  *what = Holds::kUserFiles;
+  if (fd.slot >= 0 && slots_[fd.slot].live) {
+    const Slot& f = slots_[fd.slot];
+    const Holds inner = files_[f.file].holds;
+    if (f.kfd) {
+      *what = Holds::kKernelFds;
+    } else if (f.kind == Kind::kEpoll &&
+               (inner == Holds::kKernelFds || inner == Holds::kNestedKernel)) {
+      *what = Holds::kNestedKernel;
+    }
+  }
+  if (ep.slot < 0 || !slots_[ep.slot].live || slots_[ep.slot].kind != Kind::kEpoll) return true;
+  const FileState& e = files_[slots_[ep.slot].file];
+  if (e.holds != Holds::kNothing) return e.holds == *what;
+  // An instance already watched as a user item must not turn into a kernel-backed one.
+  return *what == Holds::kUserFiles || !e.watched;
+}
+
+void Twin::Added(const Ref& ep, const Ref& fd, Holds what) {
+  if (ep.slot >= 0) files_[slots_[ep.slot].file].holds = what;
+  if (fd.slot >= 0) files_[slots_[fd.slot].file].watched = true;
+}
+
+void Twin::Adopt(const std::string& what, int knum, int unum, Kind kind, bool kfd, int dup_of) {
   const int ks = FindSlot(kKernel, knum);
   const int us = FindSlot(kUepoll, unum);
   if (ks != us) {
     Diverged(what, "new descriptor lands in slot " + std::to_string(ks) + " on the kernel, " +
                        std::to_string(us) + " on uepoll (-1: a number never seen)");
   }
+  int file = dup_of >= 0 ? slots_[dup_of].file : static_cast<int>(files_.size());
+  if (dup_of < 0) files_.emplace_back();
   if (ks >= 0) {
     slots_[ks].kind = kind;
     slots_[ks].live = true;
+    slots_[ks].kfd = kfd;
+    slots_[ks].file = file;
     return;
   }
-  slots_.push_back(Slot{{knum, unum}, kind, true});
+  slots_.push_back(Slot{{knum, unum}, kind, true, kfd, file});
 }
 
 void Twin::Compare(const std::string& what, Outcome out[2]) {
@@ -200,7 +257,9 @@ void Twin::Compare(const std::string& what, Outcome out[2]) {
                     k.fds.size() == u.fds.size();
   log_.push_back(what + " = " + Show(k) + (same ? "" : "   <-- uepoll: " + Show(u)));
   if (!same) Diverged(what, "kernel: " + Show(k) + "\nuepoll: " + Show(u));
-  for (size_t i = 0; i < k.fds.size(); ++i) Adopt(what, k.fds[i], u.fds[i], k.fd_kinds[i]);
+  for (size_t i = 0; i < k.fds.size(); ++i) {
+    Adopt(what, k.fds[i], u.fds[i], k.fd_kinds[i], k.kernel_files, k.dup_of);
+  }
   if (!k.fds.empty()) {
     std::string slots;
     for (int fd : k.fds) slots += " s" + std::to_string(FindSlot(kKernel, fd));

@@ -42,7 +42,16 @@ struct Slot {
   int num[2];
   Kind kind;
   bool live;
+  bool kfd;  // a kernel descriptor on the uepoll side too (KernelFiles in ops.cc)
+  int file;  // which open file: dups share it
 };
+
+// What an instance's items are (the first successful ADD decides): uepoll files and
+// instances holding none of the other kinds (kUserFiles), kernel descriptors (kKernelFds), or
+// instances holding such items (kNestedKernel). An instance never mixes them: a
+// mixed ready list is reported in a different order and under the fairness rule
+// (docs/semantics.md, "Kernel descriptors inside a uepoll instance"; docs/testing.md).
+enum class Holds : uint8_t { kNothing, kUserFiles, kKernelFds, kNestedKernel };
 
 // A descriptor argument: a slot (open or closed) or a number that is bad on both sides.
 struct Ref {
@@ -59,6 +68,8 @@ struct Outcome {
   std::string detail;
   std::vector<int> fds;  // descriptors the call created (compared by slot, not by number)
   std::vector<Kind> fd_kinds;
+  bool kernel_files = false;  // the new descriptors are kernel ones on both sides
+  int dup_of = -1;            // the slot whose file the new descriptor shares
 };
 
 // poll(2) with timeout 0, again after EINTR: the kernel's do_poll() answers EINTR when a
@@ -107,6 +118,28 @@ class Twin {
   bool LiveKind(const Ref& r, Kind* kind) const;
   // After a successful close of a live slot.
   void MarkClosed(int slot) { slots_[slot].live = false; }
+  [[nodiscard]] bool IsKfd(const Ref& r) const { return r.slot >= 0 && slots_[r.slot].kfd; }
+
+  // Kernel descriptors made for the uepoll side live at 500 and up, the kernel side's
+  // twins at 200 and up (kKernelFileBase, twin.cc): away from the small numbers both sides
+  // hand out otherwise, and in the same order on both sides, so slots still match. Moves
+  // `fd` there; returns the new number.
+  static int Relocate(int fd, int side);
+  static bool KernelFilesFit();  // the descriptor limit leaves room for both ranges
+
+  // Whether EPOLL_CTL_ADD of `fd` into `ep` keeps every instance unmixed (see Holds);
+  // `*what` gets what the item would be. Added() records a successful ADD.
+  bool MayAdd(const Ref& ep, const Ref& fd, Holds* what) const;
+  void Added(const Ref& ep, const Ref& fd, Holds what);
+  [[nodiscard]] bool HoldsNestedKernel(const Ref& r) const {
+    return HoldsKernel(r) && files_[slots_[r.slot].file].holds == Holds::kNestedKernel;
+  }
+  // A live instance whose items are kernel descriptors or such instances.
+  [[nodiscard]] bool HoldsKernel(const Ref& r) const {
+    if (r.slot < 0 || !slots_[r.slot].live || slots_[r.slot].kind != Kind::kEpoll) return false;
+    const Holds h = files_[slots_[r.slot].file].holds;
+    return h == Holds::kKernelFds || h == Holds::kNestedKernel;
+  }
 
   // poll() of one descriptor on both sides with timeout `timeout_ms`, compared; returns
   // the kernel's revents. Polling is part of the scenario (a polled pipe changes how it
@@ -127,12 +160,17 @@ class Twin {
 
  private:
   void Compare(const std::string& what, Outcome out[2]);
-  void Adopt(const std::string& what, int knum, int unum, Kind kind);
+  void Adopt(const std::string& what, int knum, int unum, Kind kind, bool kfd, int dup_of);
+  struct FileState {
+    Holds holds = Holds::kNothing;
+    bool watched = false;  // has been ADDed into an instance
+  };
   int FindSlot(int side, int num) const;
   void Teardown();
 
   std::vector<Slot> slots_;
   std::vector<std::string> log_;
+  std::vector<FileState> files_;  // by Slot::file
   // Every input must leave exactly these open (uepoll's lazily opened kernel descriptors
   // are opened by a warm-up before the first input).
   const std::vector<int> kernel_fds_before_;
