@@ -250,6 +250,18 @@ void UnixSocket::WriteSpaceLocked(int extra) {
   if (wq_.Active()) WakeUpLocked(&wq_, 1, kWritableKey, 1);
 }
 
+// skb_queue_tail() onto this socket's receive queue, then sk_data_ready().
+void UnixSocket::QueueSkbLocked(UnixSkb* skb) {
+  if (rq_tail_ != nullptr) {
+    rq_tail_->next = skb;
+  } else {
+    rq_head_ = skb;
+  }
+  rq_tail_ = skb;
+  rq_len_.store(rq_len_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  DataReadyLocked();
+}
+
 void UnixSocket::DataReadyLocked() {
   std::lock_guard wq_guard(wq_.lock);
   if (wq_.Active()) WakeUpLocked(&wq_, 1, kReadableKey, 1);
@@ -393,15 +405,7 @@ ssize_t UnixSocket::StreamSend(const iovec* iov, int iovcnt, size_t len, int fla
         UnchargeLocked(skb);
         pipe = true;
       } else {
-        if (other->rq_tail_ != nullptr) {
-          other->rq_tail_->next = skb;
-        } else {
-          other->rq_head_ = skb;
-        }
-        other->rq_tail_ = skb;
-        other->rq_len_.store(other->rq_len_.load(std::memory_order_relaxed) + 1,
-                             std::memory_order_relaxed);
-        other->DataReadyLocked();
+        other->QueueSkbLocked(skb);
         skb = nullptr;
       }
     }
@@ -493,15 +497,7 @@ ssize_t UnixSocket::DgramSend(const iovec* iov, int iovcnt, size_t len, int flag
     if (result < 0) {
       UnchargeLocked(skb);
     } else {
-      if (other->rq_tail_ != nullptr) {
-        other->rq_tail_->next = skb;
-      } else {
-        other->rq_head_ = skb;
-      }
-      other->rq_tail_ = skb;
-      other->rq_len_.store(other->rq_len_.load(std::memory_order_relaxed) + 1,
-                           std::memory_order_relaxed);
-      other->DataReadyLocked();
+      other->QueueSkbLocked(skb);
       skb = nullptr;
     }
   }

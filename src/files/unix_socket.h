@@ -99,6 +99,7 @@ class UnixSocket final : public File {
   void WriteSpaceLocked(int extra);
   // sk_data_ready / sk_state_change on this end.
   void DataReadyLocked();
+  void QueueSkbLocked(UnixSkb* skb);  // core lock held
   void StateChangeLocked();
   [[nodiscard]] bool WritableWith(int extra) const;
   int TakeErrorLocked();
