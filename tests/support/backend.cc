@@ -62,6 +62,7 @@ const Backend& KernelBackend() {
       .dup3 = ::dup3,
       .fcntl = KernelFcntl,
       .pipe2 = ::pipe2,
+      .poll = ::poll,
       .spare_base = KernelSpareBase,
       .fd_limit = KernelFdLimit,
   };
@@ -90,6 +91,7 @@ const Backend& UepollBackend() {
       .dup3 = uep_dup3,
       .fcntl = UepollFcntl,
       .pipe2 = uep_pipe2,
+      .poll = uep_poll,
       .spare_base = UepollSpareBase,
       .fd_limit = UepollFdLimit,
   };

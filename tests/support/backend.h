@@ -6,6 +6,7 @@
 // a call returned, or a number relative to the backend (spare_base, fd_limit).
 #pragma once
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -38,6 +39,7 @@ struct Backend {
   int (*dup3)(int oldfd, int newfd, int flags);
   int (*fcntl)(int fd, int cmd, unsigned long arg);
   int (*pipe2)(int pipefd[2], int flags);
+  int (*poll)(pollfd* fds, nfds_t nfds, int timeout);
   // First of a run of numbers that no scenario's own calls will allocate: targets for
   // dup2/dup3 and F_DUPFD, and descriptors that are certainly closed.
   int (*spare_base)();
