@@ -128,7 +128,8 @@ void KernelSide::DrainLinks(bool* fired, const void* skip) {
   do {
     n = kernel::EpollPoll(links_epfd_, events, kBatch);
     for (int i = 0; i < n; ++i) {
-      auto escape = escapes_.find(events[i].data.u64);
+      const uint64_t id = events[i].data.u64;  // a copy: epoll_event is packed
+      auto escape = escapes_.find(id);
       if (escape == escapes_.end() || escape->second.child == skip) continue;
       auto child = children_.find(escape->second.child);
       if (child == children_.end()) continue;
