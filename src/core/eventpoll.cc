@@ -610,7 +610,7 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
         error = Insert(epds, tfile, fd, full_check);
         // A child with kernel descriptors: its hidden instance wakes ours (kernel_side.cc).
         if (error == 0 && tfile->IsEventPoll()) {
-          created_kside = LinkKernelChild(static_cast<EventPoll*>(tfile), Find(tfile, fd), true);
+          created_kside = LinkKernelChild(static_cast<EventPoll*>(tfile), Find(tfile, fd));
         }
       } else {
         error = -EEXIST;

@@ -131,10 +131,9 @@ class EventPoll final : public File {
   void LowerKernelFdLevel(KernelSide* ks);
   void KernelRingTaken(KernelSide* ks);
   // Nesting with kernel sides: link a child's hidden instance into ours (ep->mtx held;
-  // true if our kernel side was created; `just_inserted`: epi was added by this ctl),
-  // unlink it, and after our kernel side was created link it into every parent's
-  // (epmutex held by KernelSideCreated()).
-  bool LinkKernelChild(EventPoll* child, EpItem* epi, bool just_inserted);
+  // true if our kernel side was created), unlink it, and after our kernel side was created
+  // link it into every parent's (epmutex held by KernelSideCreated()).
+  bool LinkKernelChild(EventPoll* child, EpItem* epi);
   void UnlinkKernelChild(KernelSide* ks, EventPoll* child, EpItem* epi);
   void PropagateKernelSideUp();
   void KernelSideCreated();

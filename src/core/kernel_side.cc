@@ -118,7 +118,7 @@ int KernelSide::Harvest(epoll_event* events, int maxevents, const timespec* time
   return out;
 }
 
-void KernelSide::DrainLinks(bool* fired, const void* skip) {
+void KernelSide::DrainLinks(bool* fired) {
   if (children_linked_.load(std::memory_order_relaxed) == 0) return;
   std::lock_guard guard(mu_);
   if (links_epfd_ < 0) return;
@@ -130,7 +130,7 @@ void KernelSide::DrainLinks(bool* fired, const void* skip) {
     for (int i = 0; i < n; ++i) {
       const uint64_t id = events[i].data.u64;  // a copy: epoll_event is packed
       auto escape = escapes_.find(id);
-      if (escape == escapes_.end() || escape->second.child == skip) continue;
+      if (escape == escapes_.end()) continue;
       auto child = children_.find(escape->second.child);
       if (child == children_.end()) continue;
       // Under mu_: UnlinkChild() keeps the hooks' items and the child alive meanwhile.
@@ -297,7 +297,7 @@ int EventPoll::CtlKernel(int op, int fd, epoll_event* event) {
   return r;
 }
 
-bool EventPoll::LinkKernelChild(EventPoll* child, EpItem* epi, bool just_inserted) {
+bool EventPoll::LinkKernelChild(EventPoll* child, EpItem* epi) {
   KernelSide* cks = child->kside_.load(std::memory_order_acquire);
   if (cks == nullptr || !cks->active.load(std::memory_order_acquire)) return false;
   KernelSide* ks = kside_.load(std::memory_order_relaxed);
@@ -311,19 +311,6 @@ bool EventPoll::LinkKernelChild(EventPoll* child, EpItem* epi, bool just_inserte
   }
   WaitQueueEntry* hook = &epi->first_pwq.wait;  // an instance's only queue: poll_wait_
   ks->LinkChild(child, cks->epfd(), &child->poll_wait_, hook);
-  if (just_inserted) {
-    // The link's first event may be the readiness Insert() already queued the item for;
-    // fired later it would be a second edge. While the item stays queued (it cannot leave:
-    // a transfer needs ep->mtx, held here), any event of the child coalesces with it, so
-    // the pending one can go.
-    bool queued = false;
-    {
-      std::lock_guard guard(wq_.lock);
-      queued = epi->rdllink.Linked() || epi->next != kEpUnactive;
-    }
-    bool fired = false;
-    if (queued) ks->DrainLinks(&fired, child);
-  }
   ActivateKernelSide(ks);
   return created;
 }
@@ -353,7 +340,7 @@ void EventPoll::PropagateKernelSideUp() {
       std::lock_guard guard(parent->mtx_);
       EpItem* epi = parent->Find(this, fd);
       if (epi == nullptr) continue;
-      created = parent->LinkKernelChild(this, epi, /*just_inserted=*/false);
+      created = parent->LinkKernelChild(this, epi);
     }
     if (created) parent->PropagateKernelSideUp();
   }
@@ -426,6 +413,9 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     bool rang = false;
     bool fired = false;
     const bool has_kernel_items = ks->items() > 0;
+    // Children's kernel events first, as the kernel would have queued them already: an
+    // item reported now must not be queued again later by an event it already covers.
+    ks->DrainLinks(&fired);
     // Fairness: after kKernelPollEvery harvests served by user space alone, the kernel
     // side goes first.
     if (has_kernel_items &&

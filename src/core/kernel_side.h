@@ -78,9 +78,10 @@ class KernelSide {
   // Kernel descriptors alone (closing one without DEL leaves it counted: only costs a poll).
   [[nodiscard]] int own_items() const { return items() - children_linked_.load(std::memory_order_relaxed); }
   // Fires our hooks on every child whose hidden instance had an event since the last
-  // drain (queueing our items on it); sets *fired if any hook was fired. `skip` (a child
-  // key): its pending event is dropped, not fired.
-  void DrainLinks(bool* fired, const void* skip = nullptr);
+  // drain (queueing our items on it); sets *fired if any hook was fired. Every harvest and
+  // every poll of the instance drains first (one system call while children are linked),
+  // so an event is always queued before an item it coalesces with is reported.
+  void DrainLinks(bool* fired);
 
   // Nesting: the hidden instance of a child uepoll instance that has one is watched by
   // `links` (EPOLLIN | EPOLLET) while one of our items watches the child. `key` names the

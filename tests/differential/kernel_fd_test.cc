@@ -191,6 +191,26 @@ DIFF_TEST(KernelFd, PollThroughTwoLevelsOfInstances) {
   s.Poll(child, POLLIN, 0);
 }
 
+// A kernel event of the child while the parent's item is still queued coalesces with it
+// (found by the fuzzer: uepoll reported it later as a second edge).
+DIFF_TEST(KernelFd, AChildsEventWhileTheItemIsQueuedIsNoSecondEdge) {
+  const Fd child = s.EpollCreate1(0);
+  const Fd parent = s.EpollCreate1(0);
+  const auto [rd, wr] = s.KernelPipe2(O_NONBLOCK);
+  const auto [rd2, wr2] = s.KernelPipe2(O_NONBLOCK);
+  s.Ctl(child, EPOLL_CTL_ADD, wr, EPOLLOUT, 1);
+  s.Ctl(parent, EPOLL_CTL_ADD, child, EPOLLIN | EPOLLOUT | EPOLLET, 2);
+  s.Ctl(child, EPOLL_CTL_ADD, wr2, EPOLLOUT, 3);  // a second event, the item still queued
+  s.Write(wr, 1);
+  s.Wait(parent, 4, 0);
+  s.Poll(parent, POLLIN, 0);
+  s.Wait(parent, 4, 0);
+  s.Ctl(child, EPOLL_CTL_ADD, rd, EPOLLIN, 4);  // ready: an event after the report, an edge
+  s.Poll(parent, POLLIN, 0);
+  s.Wait(parent, 4, 0);
+  s.Wait(parent, 4, 0);
+}
+
 // Each parent sees each of the child's kernel events once, whoever harvests first.
 DIFF_TEST(KernelFd, TwoParentsEachSeeAChildsEventOnce) {
   const Fd child = s.EpollCreate1(0);
