@@ -63,7 +63,7 @@ uint64_t KernelSide::NewEscape(const Escape& escape) {
 
 int KernelSide::Ctl(int op, int fd, const epoll_event* event) {
   epoll_event ev{};
-  if (event != nullptr) ev = *event;
+  if (event != nullptr && op != EPOLL_CTL_DEL) ev = *event;  // DEL never reads it
   uint64_t escape = 0;
   if (op != EPOLL_CTL_DEL && ev.data.u64 - kReservedData < kReservedSpan) {
     // The caller's data could be mistaken for ours: the kernel gets an escape id instead.

@@ -13,6 +13,7 @@
 
 namespace {
 
+using uep::test::BadPointer;
 using uep::test::Fd;
 
 DIFF_TEST(KernelFd, LevelEdgeOneshotOnAKernelEventfd) {
@@ -69,6 +70,12 @@ DIFF_TEST(KernelFd, CtlErrors) {
   s.Ctl(ep, EPOLL_CTL_DEL, efd, 0);
   s.Ctl(ep, EPOLL_CTL_DEL, efd, 0);                       // ENOENT
   s.CtlBadEvent(ep, EPOLL_CTL_ADD, efd);
+  // DEL never reads the event, whatever the pointer (found by the fuzzer: uepoll copied it).
+  for (const BadPointer bad : {BadPointer::kNull, BadPointer::kKernelHalf}) {
+    s.Ctl(ep, EPOLL_CTL_ADD, efd, EPOLLIN, 1);
+    s.CtlBadEvent(ep, EPOLL_CTL_DEL, efd, bad);
+    s.CtlBadEvent(ep, EPOLL_CTL_DEL, efd, bad);  // ENOENT
+  }
   s.Write(other, 1);
   s.Wait(ep, 4, 0);
 }
