@@ -37,6 +37,11 @@
  * A kernel side's `bell` and `level` are non-exclusive entries on ep->wq_: their functions
  * run under 5 and only post an eventfd write, deferred past the locks like a futex wake.
  *
+ * A MOD of such a target (eventfd) whose mask adds no new bit to the item's key hint takes
+ * neither 1 nor 2: it finds the item in the index without a lock (core/item_index.h: items
+ * and tables are never freed while the instance lives) and does the whole change under 5,
+ * after checking there that the item is live with that key and that no scan runs.
+ *
  * A transfer from an instance none of whose items takes a lock in Poll() (eventfd: a
  * File::PollIsLockless() target) runs entirely under 5, skipping 2 and the overflow list:
  * callbacks simply wait for it, and removal, which unlinks under 5, cannot free an item or
@@ -116,16 +121,10 @@ struct EpPqueue {
 };
 
 EpItem* ItemFromWait(WaitQueueEntry* wait) {
-  return UEP_CONTAINER_OF(wait, EpPollEntry, wait)->base;
+  return static_cast<EpItem*>(wait->private_data);
 }
 
 EpItem* ItemFromRdllink(ListHead* link) { return UEP_CONTAINER_OF(link, EpItem, rdllink); }
-
-size_t HashKey(const File* file, int fd) {
-  auto h = reinterpret_cast<uintptr_t>(file) >> 4;
-  h ^= static_cast<uintptr_t>(static_cast<unsigned>(fd)) * 0x9E3779B97F4A7C15ULL;
-  return static_cast<size_t>(h ^ (h >> 29));
-}
 
 // ep_ptable_queue_proc(): called by the target's Poll() for each queue it will wake.
 void EpPtableQueueProc(File* file, WaitQueueHead* whead, PollTable* pt) {
@@ -133,9 +132,8 @@ void EpPtableQueueProc(File* file, WaitQueueHead* whead, PollTable* pt) {
   EpItem* epi = epq->epi;
   if (epi->nwait < 0) return;
   EpPollEntry* pwq = nullptr;
-  if (!epi->first_pwq_used) {
+  if (epi->pwqlist == nullptr) {
     pwq = &epi->first_pwq;
-    epi->first_pwq_used = true;
   } else {
     pwq = TryNew<EpPollEntry>();
     if (pwq == nullptr) {
@@ -144,9 +142,8 @@ void EpPtableQueueProc(File* file, WaitQueueHead* whead, PollTable* pt) {
     }
   }
   pwq->wait.func = EpPollCallback;
-  pwq->wait.private_data = nullptr;
+  pwq->wait.private_data = epi;
   pwq->whead = whead;
-  pwq->base = epi;
   if ((epi->events.load(std::memory_order_relaxed) & EPOLLEXCLUSIVE) != 0) {
     AddWaitQueueExclusive(whead, &pwq->wait);
   } else {
@@ -194,22 +191,19 @@ struct EpLoopCheck {
     int result = 0;
     std::lock_guard guard(ep->mtx_);
     ep->gen_ = loop_check_gen;
-    for (EpItem* head : ep->buckets_) {
-      for (EpItem* epi = head; epi != nullptr; epi = epi->hash_next) {
-        if (epi->file->IsEventPoll()) {
-          auto* to_visit = static_cast<EventPoll*>(epi->file);
-          if (to_visit == inserting_into || depth > kEpMaxNests) {
-            result = kEpMaxNests + 1;
-          } else {
-            result = std::max(result, Down(to_visit, depth + 1) + 1);
-          }
-          if (result > kEpMaxNests) break;
-        } else {
-          ListFile(epi->file);
-        }
+    ep->index_.ForEach([&](EpItem* epi) {
+      if (!epi->file->IsEventPoll()) {
+        ListFile(epi->file);
+        return true;
       }
-      if (result > kEpMaxNests) break;
-    }
+      auto* to_visit = static_cast<EventPoll*>(epi->file);
+      if (to_visit == inserting_into || depth > kEpMaxNests) {
+        result = kEpMaxNests + 1;
+      } else {
+        result = std::max(result, Down(to_visit, depth + 1) + 1);
+      }
+      return result <= kEpMaxNests;
+    });
     ep->loop_check_depth_ = result;
     return result;
   }
@@ -272,7 +266,7 @@ EventPoll::~EventPoll() { delete kside_.load(std::memory_order_relaxed); }
 
 int EventPoll::ItemCount() {
   std::lock_guard guard(mtx_);
-  return static_cast<int>(item_count_);
+  return static_cast<int>(index_.size());
 }
 
 // ep_poll_callback(): the function of every hook. Runs under the target's queue lock.
@@ -355,43 +349,6 @@ uint32_t EventPoll::ItemPoll(EpItem* epi, PollTable* pt, int depth) {
   return res & epi->events.load(std::memory_order_relaxed);
 }
 
-EpItem* EventPoll::Find(File* file, int fd) {
-  if (buckets_.empty()) return nullptr;
-  for (EpItem* epi = buckets_[HashKey(file, fd) & (buckets_.size() - 1)]; epi != nullptr;
-       epi = epi->hash_next) {
-    if (epi->file == file && epi->fd == fd) return epi;
-  }
-  return nullptr;
-}
-
-void EventPoll::IndexInsert(EpItem* epi) {
-  if (item_count_ + 1 > buckets_.size()) {
-    if (AllocFailureInjected()) throw std::bad_alloc();
-    std::vector<EpItem*> grown(std::max<size_t>(16, buckets_.size() * 2), nullptr);
-    for (EpItem* head : buckets_) {
-      while (head != nullptr) {
-        EpItem* next = head->hash_next;
-        EpItem*& slot = grown[HashKey(head->file, head->fd) & (grown.size() - 1)];
-        head->hash_next = slot;
-        slot = head;
-        head = next;
-      }
-    }
-    buckets_.swap(grown);
-  }
-  EpItem*& slot = buckets_[HashKey(epi->file, epi->fd) & (buckets_.size() - 1)];
-  epi->hash_next = slot;
-  slot = epi;
-  ++item_count_;
-}
-
-void EventPoll::IndexErase(EpItem* epi) {
-  EpItem** link = &buckets_[HashKey(epi->file, epi->fd) & (buckets_.size() - 1)];
-  while (*link != epi) link = &(*link)->hash_next;
-  *link = epi->hash_next;
-  --item_count_;
-}
-
 int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_check) {
   // Charged before anything else, exactly: concurrent ADDs never pass the limit together.
   const long max_watches = EpollMaxUserWatches();
@@ -399,17 +356,24 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
   do {
     if (watches >= max_watches) return -ENOSPC;
   } while (!epoll_watches.compare_exchange_weak(watches, watches + 1, std::memory_order_relaxed));
-  // Grow the index first so that nothing can fail once the item is visible.
-  auto* epi = item_count_ + 1 > buckets_.size() && buckets_.size() > (SIZE_MAX >> 2)
-                  ? nullptr
-                  : TryNew<EpItem>();
+  // The item, then room in the index: nothing can fail once the item is visible. An item
+  // from the index's free list counts as an allocation site (the kernel's slab allocation
+  // can fail however it is served), so fault injection sees the same sites.
+  EpItem* epi = nullptr;
+  if (!AllocFailureInjected()) {
+    epi = index_.TakeRecycled();
+    if (epi == nullptr) epi = new (std::nothrow) EpItem;
+  }
+  if (epi != nullptr && !index_.ReserveOne()) {
+    index_.Recycle(epi);
+    epi = nullptr;
+  }
   if (epi == nullptr) {
     epoll_watches.fetch_sub(1, std::memory_order_relaxed);
     return -ENOMEM;
   }
   epi->next = kEpUnactive;
-  epi->file = tfile;
-  epi->fd = fd;
+  epi->nwait = 0;
   epi->ep = this;
   epi->events.store(event.events, std::memory_order_relaxed);
   epi->key_hint.store(event.events, std::memory_order_relaxed);  // before any hook is hung
@@ -424,16 +388,7 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
       tfile->f_ep.AddHead(&epi->fllink);
       tfile->f_ep_nonempty.store(true, std::memory_order_release);
     }
-    try {
-      IndexInsert(epi);
-    } catch (const std::bad_alloc&) {
-      std::lock_guard guard(tfile->f_lock);
-      epi->fllink.DelInit();
-      tfile->f_ep_nonempty.store(!tfile->f_ep.Empty(), std::memory_order_release);
-      epoll_watches.fetch_sub(1, std::memory_order_relaxed);
-      delete epi;
-      return -ENOMEM;
-    }
+    index_.Insert(epi, tfile, fd);  // sets the key
     // From here on Remove() undoes everything, this count included.
     if (!tfile->PollIsLockless()) {
       std::lock_guard guard(wq_.lock);
@@ -464,6 +419,7 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
   bool pwake = false;
   {
     std::lock_guard guard(wq_.lock);
+    epi->live = true;  // only now may a lock-free MOD change it (TryModifyLockless)
     if (revents != 0) UEP_TRACE(kReadyOnCtl, nullptr, nullptr, epi, this, revents, 1);
     if (revents != 0) pwake = ReadyLocked(epi);
   }
@@ -483,21 +439,10 @@ int EventPoll::Modify(EpItem* epi, const epoll_event& event) {
     epi->key_hint.store(hint | event.events, std::memory_order_relaxed);  // no hook yet
   }
   if (epi->file->PollIsLockless()) {
-    // One lock instead of lock + fence + lock: the target's Poll() may run under ep->lock
-    // (as in the lockless transfer). A callback takes ep->lock after the target's state
-    // changed, so either it ran before (this poll sees that state) or it runs after (and
-    // sees the new mask).
     bool pwake = false;
     {
       std::lock_guard guard(wq_.lock);
-      epi->events.store(event.events, std::memory_order_relaxed);
-      epi->data.store(event.data.u64, std::memory_order_relaxed);
-      PollTable pt;
-      const uint32_t revents = ItemPoll(epi, &pt, 1);
-      if ((revents & event.events) != 0) {
-        UEP_TRACE(kReadyOnCtl, nullptr, nullptr, epi, this, revents, 2);
-        pwake = ReadyLocked(epi);
-      }
+      pwake = ModifyLocked(epi, event);
     }
     if (pwake) WakeUpPoll(&poll_wait_, EPOLLIN);
     return 0;
@@ -526,6 +471,47 @@ int EventPoll::Modify(EpItem* epi, const epoll_event& event) {
   return 0;
 }
 
+// One lock instead of lock + fence + lock, for a target whose Poll() takes no lock (it may
+// run under ep->lock, as in the lockless transfer). A callback takes ep->lock after the
+// target's state changed, so either it ran before (this poll sees that state) or it runs
+// after (and sees the new mask).
+bool EventPoll::ModifyLocked(EpItem* epi, const epoll_event& event) {
+  epi->events.store(event.events, std::memory_order_relaxed);
+  epi->data.store(event.data.u64, std::memory_order_relaxed);
+  PollTable pt;
+  const uint32_t revents = ItemPoll(epi, &pt, 1);
+  if ((revents & event.events) == 0) return false;
+  UEP_TRACE(kReadyOnCtl, nullptr, nullptr, epi, this, revents, 2);
+  return ReadyLocked(epi);
+}
+
+// The common MOD (an eventfd, a mask the item already had) without ep->mtx: the index is
+// read lock-free, and ep->lock alone makes the change. It keeps the locked path's results:
+// the item must be live (inserted and not removed) under ep->lock, no widening of the key
+// hint (which needs the target's queue locks and the hooks, under ep->mtx), and no scan
+// running (a scan under ep->mtx disarms one-shot items and moves items without ep->lock).
+bool EventPoll::TryModifyLockless(File* tfile, int fd, const epoll_event& event, int* result) {
+  EpItem* epi = index_.FindRcu(tfile, fd);
+  if (epi == nullptr) return false;
+  bool pwake = false;
+  {
+    std::lock_guard guard(wq_.lock);
+    if (!epi->live || epi->file != tfile || epi->fd != fd ||
+        ovflist_.load(std::memory_order_relaxed) != kEpUnactive ||
+        (event.events & ~epi->key_hint.load(std::memory_order_relaxed)) != 0) {
+      return false;
+    }
+    if ((epi->events.load(std::memory_order_relaxed) & EPOLLEXCLUSIVE) != 0) {
+      *result = -EINVAL;
+      return true;
+    }
+    pwake = ModifyLocked(epi, event);
+  }
+  if (pwake) WakeUpPoll(&poll_wait_, EPOLLIN);
+  *result = 0;
+  return true;
+}
+
 void EventPoll::UnregisterPollWait(EpItem* epi) {
   while (EpPollEntry* pwq = epi->pwqlist) {
     epi->pwqlist = pwq->next;
@@ -533,7 +519,6 @@ void EventPoll::UnregisterPollWait(EpItem* epi) {
     RemoveWaitQueue(pwq->whead, &pwq->wait);
     if (pwq != &epi->first_pwq) delete pwq;
   }
-  epi->first_pwq_used = false;
 }
 
 void EventPoll::Remove(EpItem* epi, bool file_pinned) {
@@ -548,16 +533,17 @@ void EventPoll::Remove(EpItem* epi, bool file_pinned) {
     // which Release() holds until it is done with the file.
     if (file_pinned) file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
   }
-  IndexErase(epi);
+  index_.Erase(epi);
   if (KernelSide* ks = kside_.load(std::memory_order_relaxed); ks != nullptr && file->IsEventPoll()) {
     UnlinkKernelChild(ks, static_cast<EventPoll*>(file), epi);
   }
   {
     std::lock_guard guard(wq_.lock);
+    epi->live = false;
     if (epi->rdllink.Linked()) epi->rdllink.DelInit();
     if (!file->PollIsLockless()) --locked_poll_items_;
   }
-  delete epi;
+  index_.Recycle(epi);  // a lock-free MOD may still look at it: never freed meanwhile
   epoll_watches.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -577,6 +563,12 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
     if (op == EPOLL_CTL_ADD && (tfile->IsEventPoll() || (epds.events & ~kExclusiveOkBits) != 0)) {
       return -EINVAL;
     }
+  }
+
+  if (op == EPOLL_CTL_MOD && tfile->PollIsLockless()) {
+    epoll_event armed = epds;
+    armed.events |= EPOLLERR | EPOLLHUP;
+    if (int result = 0; TryModifyLockless(tfile, fd, armed, &result)) return result;
   }
 
   std::unique_lock mtx_guard(mtx_);
@@ -834,13 +826,13 @@ void EventPoll::Release() {
   if (poll_wait_.Active()) WakeUpPoll(&poll_wait_, EPOLLIN);
   std::lock_guard nested(epmutex);
   std::lock_guard guard(mtx_);
-  for (EpItem* head : buckets_) {
-    for (EpItem* epi = head; epi != nullptr; epi = epi->hash_next) UnregisterPollWait(epi);
-  }
+  index_.ForEach([this](EpItem* epi) {
+    UnregisterPollWait(epi);
+    return true;
+  });
   // No reference pins the targets: one may be in its final FilePut() right now.
-  for (EpItem*& head : buckets_) {
-    while (head != nullptr) Remove(head, /*file_pinned=*/false);
-  }
+  size_t cursor = 0;
+  while (EpItem* epi = index_.Next(&cursor)) Remove(epi, /*file_pinned=*/false);
 }
 
 void EventPoll::KernelSideCreated() {

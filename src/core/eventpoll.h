@@ -18,48 +18,17 @@
 #include <mutex>
 #include <vector>
 
+#include "core/epitem.h"
 #include "core/file.h"
+#include "core/item_index.h"
 #include "core/list.h"
 #include "core/wait_queue.h"
 #include "platform/clock.h"
 
 namespace uep {
 
-class EventPoll;
 class KernelSide;
-struct EpItem;
 int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
-
-// eppoll_entry: one wait-queue hook of an item.
-struct EpPollEntry {
-  EpPollEntry* next = nullptr;      // the item's chain of hooks (ep->mtx)
-  EpItem* base = nullptr;           // the item it belongs to
-  WaitQueueEntry wait;              // linked on *whead; func = EpPollCallback
-  WaitQueueHead* whead = nullptr;   // the target's queue it hangs on
-};
-
-// epitem: one watched (file, fd) pair.
-struct EpItem {
-  ListHead rdllink;                 // ready list or a transfer list (ep->lock / transferrer)
-  EpItem* next;                     // overflow chain; kEpUnactive when off it (ep->lock)
-  File* file;                       // target; no reference: release removes the item
-  int fd;                           // the descriptor it was added under (part of the key)
-  int nwait = 0;                    // hooks hung; -1 once a hook could not be allocated
-  EpItem* hash_next = nullptr;      // index chain (ep->mtx)
-  EpPollEntry* pwqlist = nullptr;   // hooks (ep->mtx)
-  EventPoll* ep;                    // the instance that owns the item
-  ListHead fllink;                  // on file->f_ep (file->f_lock)
-  std::atomic<uint32_t> events;     // wanted events + private bits; written under ep->mtx
-  // Every event bit `events` ever held (it only grows, at ADD and MOD, under ep->mtx and each
-  // hook's queue lock): a callback whose key has none of them returns without ep->lock.
-  std::atomic<uint32_t> key_hint;
-  std::atomic<uint64_t> data;       // user data; written under ep->mtx
-  EpPollEntry first_pwq;            // most files have one queue: no second allocation
-  bool first_pwq_used = false;      // (ep->mtx)
-};
-
-// Sentinel for EpItem::next and EventPoll::ovflist_: "not chained" / "no transfer running".
-inline EpItem* const kEpUnactive = reinterpret_cast<EpItem*>(~uintptr_t{0});
 
 inline constexpr uint32_t kEpPrivateBits = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
 inline constexpr int kEpMaxNests = 4;
@@ -116,9 +85,12 @@ class EventPoll final : public File {
   // file's own release); false from Release(), see there.
   void Remove(EpItem* epi, bool file_pinned = true);
   void UnregisterPollWait(EpItem* epi);
-  EpItem* Find(File* file, int fd);
-  void IndexInsert(EpItem* epi);
-  void IndexErase(EpItem* epi);
+  EpItem* Find(File* file, int fd) { return index_.Find(file, fd); }
+  // MOD of a file whose Poll() takes no lock, under ep->lock alone: true with *result set,
+  // or false when the locked path must decide.
+  bool TryModifyLockless(File* tfile, int fd, const epoll_event& event, int* result);
+  // The part of a MOD that runs under ep->lock; true if poll_wait_ needs a wake.
+  bool ModifyLocked(EpItem* epi, const epoll_event& event);
   int TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* events, int maxevents);
   void StartScan(ListHead* txlist);
   void DoneScan(ListHead* txlist, ListHead* requeue);
@@ -144,8 +116,7 @@ class EventPoll final : public File {
   ListHead rdllist_;             // ready items (ep->lock)
   std::atomic<EpItem*> ovflist_{kEpUnactive};  // items readied during a transfer (ep->lock)
   int locked_poll_items_ = 0;    // items whose Poll may take locks (ep->lock)
-  std::vector<EpItem*> buckets_;  // index of items by (file, fd) (ep->mtx)
-  size_t item_count_ = 0;         // (ep->mtx)
+  ItemIndex index_;               // items by (file, fd) (ep->mtx; core/item_index.h)
   std::atomic<int> busy_poll_rounds_;
   // Kernel descriptors / uep_epoll_kernel_fd(): set once (ep->mtx), read lock-free,
   // deleted with the instance.
