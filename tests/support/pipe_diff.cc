@@ -13,8 +13,6 @@
 #include <memory>
 #include <sstream>
 
-#include "uepoll/uepoll.h"
-
 namespace uep::test {
 namespace {
 
@@ -22,9 +20,6 @@ namespace {
 // when it is joined: the order between a helper and the main thread is a race, not a
 // property of the implementation.
 thread_local std::vector<std::string>* tls_helper_lines = nullptr;
-
-int KernelIoctl(int fd, unsigned long request, void* arg) { return ::ioctl(fd, request, arg); }
-int UepollIoctl(int fd, unsigned long request, void* arg) { return uep_ioctl(fd, request, arg); }
 
 std::string MaskText(unsigned mask, bool epoll) {
   static constexpr struct {
@@ -63,21 +58,9 @@ std::string ErrName(int err) {
 
 std::string PollMaskName(unsigned mask) { return MaskText(mask, false); }
 
-const PipeOps& KernelPipeOps() {
-  static const PipeOps ops{"kernel",    &KernelBackend(), false,   ::pipe,   ::pipe2,
-                           KernelIoctl, ::poll,           ::ppoll, ::select, ::pselect};
-  return ops;
-}
-
-const PipeOps& UepollPipeOps() {
-  static const PipeOps ops{"uepoll",    &UepollBackend(), true,      uep_pipe,   uep_pipe2,
-                           UepollIoctl, uep_poll,         uep_ppoll, uep_select, uep_pselect};
-  return ops;
-}
-
 PipeTrace::~PipeTrace() {
   JoinHelpers();
-  for (int fd : open_) ops.base->close(fd);
+  for (int fd : open_) backend.close(fd);
 }
 
 long PipeTrace::Rec(const std::string& what, long result, const std::string& detail) {
@@ -113,7 +96,7 @@ PipeFds PipeTrace::Pipe2(int flags) {
   int fds[2] = {-1, -1};
   std::ostringstream what;
   what << "pipe2(0x" << std::hex << flags << ")";
-  const int r = ops.pipe2(fds, flags);
+  const int r = backend.pipe2(fds, flags);
   Rec(what.str(), r);
   if (r < 0) return {};
   Track(fds[0]);
@@ -124,7 +107,7 @@ PipeFds PipeTrace::Pipe2(int flags) {
 ssize_t PipeTrace::Write(int fd, const char* name, size_t len) {
   std::vector<unsigned char> buf(len);
   for (size_t i = 0; i < len; ++i) buf[i] = PatternByte(written + i);
-  const ssize_t r = ops.base->write(fd, buf.data(), len);
+  const ssize_t r = backend.write(fd, buf.data(), len);
   if (r > 0) written += static_cast<uint64_t>(r);
   Rec("write(" + std::string(name) + ", " + std::to_string(len) + ")", r);
   return r;
@@ -145,7 +128,7 @@ ssize_t PipeTrace::Writev(int fd, const char* name, const std::vector<size_t>& l
     what += (i > 0 ? ", " : "") + std::string(null ? "NULL/" : "") + std::to_string(lens[i]);
     off += lens[i];
   }
-  const ssize_t r = ops.base->writev(fd, iov.data(), static_cast<int>(iov.size()));
+  const ssize_t r = backend.writev(fd, iov.data(), static_cast<int>(iov.size()));
   if (r > 0) written += static_cast<uint64_t>(r);
   Rec(what + "])", r);
   return r;
@@ -163,7 +146,7 @@ std::string CheckData(const unsigned char* buf, size_t n, uint64_t pos) {
 
 ssize_t PipeTrace::Read(int fd, const char* name, size_t len) {
   std::vector<unsigned char> buf(len + 1, 0xee);
-  const ssize_t r = ops.base->read(fd, buf.data(), len);
+  const ssize_t r = backend.read(fd, buf.data(), len);
   std::string detail;
   if (r > 0) {
     detail = CheckData(buf.data(), static_cast<size_t>(r), read);
@@ -187,7 +170,7 @@ ssize_t PipeTrace::Readv(int fd, const char* name, const std::vector<size_t>& le
     what += (i > 0 ? ", " : "") + std::string(null ? "NULL/" : "") + std::to_string(lens[i]);
     off += lens[i];
   }
-  const ssize_t r = ops.base->readv(fd, iov.data(), static_cast<int>(iov.size()));
+  const ssize_t r = backend.readv(fd, iov.data(), static_cast<int>(iov.size()));
   std::string detail;
   if (r > 0) {
     detail = CheckData(buf.data(), static_cast<size_t>(r), read);
@@ -210,7 +193,7 @@ size_t PipeTrace::Fill(int fd, const char* name, size_t chunk, size_t limit) {
   int err = 0;
   while (total < limit) {
     for (size_t i = 0; i < chunk; ++i) buf[i] = PatternByte(written + i);
-    const ssize_t r = ops.base->write(fd, buf.data(), chunk);
+    const ssize_t r = backend.write(fd, buf.data(), chunk);
     ++calls;
     if (r < 0) {
       err = errno;
@@ -236,7 +219,7 @@ size_t PipeTrace::Drain(int fd, const char* name) {
   std::string detail = "data ok";
   int err = 0;
   for (;;) {
-    const ssize_t r = ops.base->read(fd, buf.data(), buf.size());
+    const ssize_t r = backend.read(fd, buf.data(), buf.size());
     if (r < 0) {
       err = errno;
       break;
@@ -258,13 +241,13 @@ int PipeTrace::Close(int fd, const char* name) {
     auto it = std::find(open_.begin(), open_.end(), fd);
     if (it != open_.end()) open_.erase(it);
   }
-  return static_cast<int>(Rec("close(" + std::string(name) + ")", ops.base->close(fd)));
+  return static_cast<int>(Rec("close(" + std::string(name) + ")", backend.close(fd)));
 }
 
 int PipeTrace::Fcntl(int fd, const char* name, int cmd, unsigned long arg, const char* cmd_name) {
   std::ostringstream what;
   what << "fcntl(" << name << ", " << cmd_name << ", 0x" << std::hex << arg << ")";
-  const int r = ops.base->fcntl(fd, cmd, arg);
+  const int r = backend.fcntl(fd, cmd, arg);
   std::string detail;
   if (r >= 0 && cmd == F_GETFL) {
     std::ostringstream d;
@@ -276,21 +259,21 @@ int PipeTrace::Fcntl(int fd, const char* name, int cmd, unsigned long arg, const
 
 int PipeTrace::Fionread(int fd, const char* name) {
   int n = -12345;
-  const int r = ops.ioctl(fd, FIONREAD, &n);
+  const int r = backend.ioctl(fd, FIONREAD, &n);
   Rec("ioctl(" + std::string(name) + ", FIONREAD)", r, r == 0 ? "-> " + std::to_string(n) : "");
   return n;
 }
 
 unsigned PipeTrace::PollMask(int fd, const char* name, short events) {
   pollfd pfd{fd, events, 0};
-  const int r = ops.poll(&pfd, 1, 0);
+  const int r = backend.poll(&pfd, 1, 0);
   Rec("poll(" + std::string(name) + ")", r,
       "[" + PollMaskName(static_cast<uint16_t>(pfd.revents)) + "]");
   return static_cast<uint16_t>(pfd.revents);
 }
 
 int PipeTrace::EpollCreate() {
-  const int ep = ops.base->epoll_create1(0);
+  const int ep = backend.epoll_create1(0);
   Rec("epoll_create1(0)", ep >= 0 ? 0 : -1);
   if (ep >= 0) Track(ep);
   return ep;
@@ -302,12 +285,12 @@ int PipeTrace::EpollAdd(int ep, int fd, const char* name, uint32_t events, uint6
   ev.data.u64 = data;
   return static_cast<int>(Rec("epoll_ctl(ADD, " + std::string(name) + ", " +
                                   MaskText(events, true) + ", " + std::to_string(data) + ")",
-                              ops.base->epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)));
+                              backend.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)));
 }
 
 int PipeTrace::EpollWait(int ep, const char* name, int timeout) {
   epoll_event evs[8];
-  const int r = ops.base->epoll_wait(ep, evs, 8, timeout);
+  const int r = backend.epoll_wait(ep, evs, 8, timeout);
   std::string detail;
   for (int i = 0; i < r; ++i) {
     const uint32_t events = evs[i].events;
@@ -347,9 +330,9 @@ void PipeTrace::JoinHelpers() {
 
 void ExpectSamePipeTrace(PipeScenario scenario) {
   std::vector<std::string> traces[2];
-  const PipeOps* ops[2] = {&KernelPipeOps(), &UepollPipeOps()};
+  const Backend* backends[2] = {&KernelBackend(), &UepollBackend()};
   for (int i = 0; i < 2; ++i) {
-    PipeTrace t(*ops[i]);
+    PipeTrace t(*backends[i]);
     scenario(t);
     t.JoinHelpers();
     traces[i] = t.Lines();

@@ -1,10 +1,8 @@
-#include "support/sock_timer_api.h"
+#include "support/sock_timer_diff.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
+#include <signal.h>
+#include <sys/epoll.h>
 
 #include <atomic>
 #include <cerrno>
@@ -13,15 +11,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "uepoll/uepoll.h"
-
 namespace uep::test {
 namespace {
-
-int KernelIoctl(int fd, unsigned long request, void* arg) { return ::ioctl(fd, request, arg); }
-int UepollIoctl(int fd, unsigned long request, void* arg) { return uep_ioctl(fd, request, arg); }
-int KernelFcntl(int fd, int cmd, unsigned long arg) { return ::fcntl(fd, cmd, arg); }
-int UepollFcntl(int fd, int cmd, unsigned long arg) { return uep_fcntl(fd, cmd, arg); }
 
 std::atomic<int> sigpipe_count{0};
 void OnSigpipe(int /*sig*/) { sigpipe_count.fetch_add(1, std::memory_order_relaxed); }
@@ -39,40 +30,6 @@ void InstallSigpipeHandler() {
 }
 
 }  // namespace
-
-const SockTimerApi& KernelSockTimerApi() {
-  static const SockTimerApi api{
-      "kernel",         ::socketpair,      ::send,
-      ::recv,           ::sendto,          ::recvfrom,
-      ::sendmsg,        ::recvmsg,         ::shutdown,
-      ::getsockopt,     ::setsockopt,      KernelIoctl,
-      ::timerfd_create, ::timerfd_settime, ::timerfd_gettime,
-      ::read,           ::write,           ::readv,
-      ::writev,         ::close,           KernelFcntl,
-      ::epoll_create1,  ::epoll_ctl,       ::epoll_wait,
-      ::eventfd,
-  };
-  return api;
-}
-
-const SockTimerApi& UepollSockTimerApi() {
-  static const SockTimerApi api{
-      "uepoll",           uep_socketpair,      uep_send,
-      uep_recv,           uep_sendto,          uep_recvfrom,
-      uep_sendmsg,        uep_recvmsg,         uep_shutdown,
-      uep_getsockopt,     uep_setsockopt,      UepollIoctl,
-      uep_timerfd_create, uep_timerfd_settime, uep_timerfd_gettime,
-      uep_read,           uep_write,           uep_readv,
-      uep_writev,         uep_close,           UepollFcntl,
-      uep_epoll_create1,  uep_epoll_ctl,       uep_epoll_wait,
-      uep_eventfd,
-  };
-  return api;
-}
-
-const SockTimerApi& SockTimerApiFor(const Backend& backend) {
-  return std::strcmp(backend.name, "kernel") == 0 ? KernelSockTimerApi() : UepollSockTimerApi();
-}
 
 std::string MaskName(uint32_t mask) {
   static const struct {
@@ -109,24 +66,24 @@ long Trace::Rec(const std::string& what, long r) {
 }
 
 uint32_t Trace::Mask(const std::string& what, int fd) {
-  const int ep = api_.epoll_create1(EPOLL_CLOEXEC);
+  const int ep = backend_.epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM |
               EPOLLWRBAND;
   uint32_t mask = 0;
-  if (api_.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+  if (backend_.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
     lines_.push_back(what + " mask: epoll_ctl " + ErrnoName(errno));
   } else {
     epoll_event out{};
-    const int n = api_.epoll_wait(ep, &out, 1, 0);
+    const int n = backend_.epoll_wait(ep, &out, 1, 0);
     if (n == 1) mask = out.events;
     lines_.push_back(what + " mask: " + MaskName(mask));
   }
-  api_.close(ep);
+  backend_.close(ep);
   return mask;
 }
 
-Trace::Trace(const SockTimerApi& api) : api_(api), sigpipes_seen_(SigpipeCount()) {}
+Trace::Trace(const Backend& backend) : backend_(backend), sigpipes_seen_(SigpipeCount()) {}
 
 void Trace::Sigpipes(const std::string& what) {
   const int now = SigpipeCount();
@@ -141,9 +98,9 @@ int SigpipeCount() {
 
 void RunOnBoth(const std::function<void(Trace&)>& scenario) {
   InstallSigpipeHandler();
-  Trace kernel(KernelSockTimerApi());
+  Trace kernel(KernelBackend());
   scenario(kernel);
-  Trace uepoll(UepollSockTimerApi());
+  Trace uepoll(UepollBackend());
   scenario(uepoll);
   const auto& k = kernel.lines();
   const auto& u = uepoll.lines();
