@@ -83,11 +83,7 @@ TEST_P(BlockingEventfdTest, WritersBlockAtTheLimitReadersBlockAtZero) {
   std::atomic<int> errors{0};
   std::atomic<bool> quit{false};
   Watchdog wd(
-      "blocking pair",
-      [&] {
-        quit.store(true);
-        for (int i = 0; i < kReaders; ++i) a.Post(fd, 1);
-      },
+      "blocking pair", [&] { quit.store(true); for (int i = 0; i < kReaders; ++i) a.Post(fd, 1); },
       [&] {
         std::ostringstream os;
         os << "writes=" << writes << " read=" << units_read;
@@ -136,11 +132,7 @@ TEST_P(BlockingEventfdTest, SemaphoreReadersTakeOneEach) {
   std::atomic<int> errors{0};
   std::atomic<bool> quit{false};
   Watchdog wd(
-      "semaphore",
-      [&] {
-        quit.store(true);
-        for (int i = 0; i < kReaders; ++i) a.Post(fd, 1);
-      },
+      "semaphore", [&] { quit.store(true); for (int i = 0; i < kReaders; ++i) a.Post(fd, 1); },
       [&] {
         std::ostringstream os;
         os << "posted=" << posted << " taken=" << taken;
