@@ -119,7 +119,7 @@ std::string Snapshot(const Backend& a, const World& w) {
   const int r = a.epoll_wait(w.ep, events, 16, 0);
   out += "ep:";
   for (int i = 0; i < r; ++i) {
-    out += " [" + MaskName(events[i].events) + " " + std::to_string(events[i].data.u64) + "]";
+    out += " [" + EpollMaskName(events[i].events) + " " + std::to_string(events[i].data.u64) + "]";
   }
   return out;
 }

@@ -640,7 +640,7 @@ TEST(SocketDiffTest, SendBufferThresholds) {
             ++writes;
             total += n;
             if (watch.Changed(t, p.a)) {
-              t.Note("  mask " + MaskName(watch.last) + " after " + std::to_string(writes) +
+              t.Note("  mask " + EpollMaskName(watch.last) + " after " + std::to_string(writes) +
                      " writes, " + std::to_string(total) + " bytes");
               Ioctl(t, "  SIOCOUTQ", p.a, SIOCOUTQ);
             }
@@ -657,12 +657,12 @@ TEST(SocketDiffTest, SendBufferThresholds) {
             drained += n;
             if (a.epoll_wait(ep, &out, 1, 0) == 1) {
               ++et_events;
-              t.Note("  ET event " + MaskName(out.events) + " after reading " +
+              t.Note("  ET event " + EpollMaskName(out.events) + " after reading " +
                      std::to_string(drained));
               Ioctl(t, "  SIOCOUTQ", p.a, SIOCOUTQ);
             }
             if (watch.Changed(t, p.a)) {
-              t.Note("  mask " + MaskName(watch.last) + " after reading " +
+              t.Note("  mask " + EpollMaskName(watch.last) + " after reading " +
                      std::to_string(drained));
             }
           }
@@ -737,7 +737,7 @@ TEST(SocketDiffTest, EdgeTriggeredWakeups) {
         const int n = a.epoll_wait(ep, out, 4, 0);
         std::string s = what + ": " + std::to_string(n);
         for (int i = 0; i < n; ++i)
-          s += " [" + std::to_string(out[i].data.u64) + " " + MaskName(out[i].events) + "]";
+          s += " [" + std::to_string(out[i].data.u64) + " " + EpollMaskName(out[i].events) + "]";
         t.Note(s);
       };
       wait("start");

@@ -82,7 +82,7 @@ std::string WaitEvents(Trace& t, int ep, int timeout_ms) {
   const int n = t.backend().epoll_wait(ep, ev, 8, timeout_ms);
   std::string s = std::to_string(n);
   for (int i = 0; i < n; ++i)
-    s += " [" + std::to_string(ev[i].data.u64) + " " + MaskName(ev[i].events) + "]";
+    s += " [" + std::to_string(ev[i].data.u64) + " " + EpollMaskName(ev[i].events) + "]";
   return s;
 }
 

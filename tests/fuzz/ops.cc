@@ -54,11 +54,7 @@ Buffers g_buf;
 
 void* KernelHalf() { return reinterpret_cast<void*>(uintptr_t{1} << 63); }  // NOLINT
 
-std::string Hex(uint64_t v) {
-  char s[24];
-  std::snprintf(s, sizeof s, "0x%llx", static_cast<unsigned long long>(v));
-  return s;
-}
+using test::Hex;
 
 // A pointer argument: the real buffer, NULL, or one in the kernel's half.
 enum class Ptr : uint8_t { kGood, kNull, kKernel };
@@ -390,7 +386,7 @@ void Ctl(Twin& t, Input& in) {
   }
   const Outcome k =
       t.Both("epoll_ctl(" + ep.name + ", " + OpName(op) + ", " + fd.name + ", " + PtrName(ptr) +
-                 "{" + test::MaskName(events) + ", " + Hex(data) + "})",
+                 "{" + test::EpollMaskName(events) + ", " + Hex(data) + "})",
              [&](const Side& s, int side) {
                epoll_event ev{};
                ev.events = events;
@@ -468,7 +464,7 @@ void Wait(Twin& t, Input& in) {
     }
     Outcome o = Result(r);
     for (int i = 0; i < r && i < kEventBuf; ++i) {
-      o.detail += "[" + test::MaskName(buf[i].events) + " " + Hex(buf[i].data.u64) + "]";
+      o.detail += "[" + test::EpollMaskName(buf[i].events) + " " + Hex(buf[i].data.u64) + "]";
     }
     // Nothing past the events reported may be written.
     const unsigned char* raw = reinterpret_cast<const unsigned char*>(buf);

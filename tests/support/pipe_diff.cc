@@ -21,42 +21,7 @@ namespace {
 // property of the implementation.
 thread_local std::vector<std::string>* tls_helper_lines = nullptr;
 
-std::string MaskText(unsigned mask, bool epoll) {
-  static constexpr struct {
-    unsigned bit;
-    const char* name;
-  } kBits[] = {
-      {POLLIN, "IN"},         {POLLPRI, "PRI"},       {POLLOUT, "OUT"},
-      {POLLERR, "ERR"},       {POLLHUP, "HUP"},       {POLLNVAL, "NVAL"},
-      {POLLRDNORM, "RDNORM"}, {POLLRDBAND, "RDBAND"}, {POLLWRNORM, "WRNORM"},
-      {POLLWRBAND, "WRBAND"}, {POLLMSG, "MSG"},       {POLLRDHUP, "RDHUP"},
-  };
-  std::string out;
-  for (const auto& b : kBits) {
-    if ((mask & b.bit) == 0) continue;
-    out += (out.empty() ? "" : "|") + std::string(b.name);
-    mask &= ~b.bit;
-  }
-  if (epoll && (mask & EPOLLET) != 0) {
-    out += (out.empty() ? "" : "|") + std::string("ET");
-    mask &= ~static_cast<unsigned>(EPOLLET);
-  }
-  if (mask != 0) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "0x%x", mask);
-    out += (out.empty() ? "" : "|") + std::string(buf);
-  }
-  return out.empty() ? "0" : out;
-}
-
 }  // namespace
-
-std::string ErrName(int err) {
-  const char* name = strerrorname_np(err);
-  return name != nullptr ? name : "errno " + std::to_string(err);
-}
-
-std::string PollMaskName(unsigned mask) { return MaskText(mask, false); }
 
 PipeTrace::~PipeTrace() {
   JoinHelpers();
@@ -66,7 +31,7 @@ PipeTrace::~PipeTrace() {
 long PipeTrace::Rec(const std::string& what, long result, const std::string& detail) {
   const int err = errno;
   std::string line = what + " = " + std::to_string(result);
-  if (result < 0) line += " " + ErrName(err);
+  if (result < 0) line += " " + ErrnoName(err);
   if (!detail.empty()) line += " " + detail;
   Note(line);
   errno = err;
@@ -209,7 +174,7 @@ size_t PipeTrace::Fill(int fd, const char* name, size_t chunk, size_t limit) {
   }
   Note("fill(" + std::string(name) + ", " + std::to_string(chunk) + ") = " + std::to_string(total) +
        " in " + std::to_string(calls) + " calls, last ok " + std::to_string(last) + ", then " +
-       (err != 0 ? ErrName(err) : std::string("limit")));
+       (err != 0 ? ErrnoName(err) : std::string("limit")));
   return total;
 }
 
@@ -231,7 +196,7 @@ size_t PipeTrace::Drain(int fd, const char* name) {
     total += static_cast<size_t>(r);
   }
   Note("drain(" + std::string(name) + ") = " + std::to_string(total) + " " + detail + ", then " +
-       (err != 0 ? ErrName(err) : std::string("EOF")));
+       (err != 0 ? ErrnoName(err) : std::string("EOF")));
   return total;
 }
 
@@ -283,8 +248,8 @@ int PipeTrace::EpollAdd(int ep, int fd, const char* name, uint32_t events, uint6
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = data;
-  return static_cast<int>(Rec("epoll_ctl(ADD, " + std::string(name) + ", " +
-                                  MaskText(events, true) + ", " + std::to_string(data) + ")",
+  return static_cast<int>(Rec("epoll_ctl(ADD, " + std::string(name) + ", " + EpollMaskName(events) +
+                                  ", " + std::to_string(data) + ")",
                               backend.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)));
 }
 
@@ -295,7 +260,7 @@ int PipeTrace::EpollWait(int ep, const char* name, int timeout) {
   for (int i = 0; i < r; ++i) {
     const uint32_t events = evs[i].events;
     const uint64_t data = evs[i].data.u64;
-    detail += "[" + MaskText(events, true) + " " + std::to_string(data) + "]";
+    detail += "[" + EpollMaskName(events) + " " + std::to_string(data) + "]";
   }
   return static_cast<int>(
       Rec("epoll_wait(" + std::string(name) + ", " + std::to_string(timeout) + ")", r, detail));
@@ -337,24 +302,7 @@ void ExpectSamePipeTrace(PipeScenario scenario) {
     t.JoinHelpers();
     traces[i] = t.Lines();
   }
-  const bool verbose = std::getenv("UEPOLL_DIFF_VERBOSE") != nullptr;
-  if (traces[0] == traces[1] && !verbose) return;
-  std::ostringstream out;
-  const size_t n = std::max(traces[0].size(), traces[1].size());
-  size_t width = 6;
-  for (const auto& l : traces[0]) width = std::max(width, l.size());
-  out << (traces[0] == traces[1] ? "traces equal:\n" : "traces differ (kernel | uepoll):\n");
-  for (size_t i = 0; i < n; ++i) {
-    const std::string k = i < traces[0].size() ? traces[0][i] : "";
-    const std::string u = i < traces[1].size() ? traces[1][i] : "";
-    out << (k == u ? "  " : "! ") << k << std::string(width - k.size() + 2, ' ') << "| " << u
-        << "\n";
-  }
-  if (traces[0] == traces[1]) {
-    std::printf("%s", out.str().c_str());
-  } else {
-    ADD_FAILURE() << out.str();
-  }
+  ExpectSameTraces(traces[0], traces[1]);
 }
 
 }  // namespace uep::test

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "support/backend.h"
+#include "support/trace_text.h"
 
 namespace uep::test {
 
@@ -31,10 +32,6 @@ struct PipeFds {
   int r = -1;
   int w = -1;
 };
-
-// Text for errno values, poll and epoll masks.
-std::string ErrName(int err);
-std::string PollMaskName(unsigned mask);
 
 class PipeTrace {
  public:

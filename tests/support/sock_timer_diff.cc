@@ -31,33 +31,6 @@ void InstallSigpipeHandler() {
 
 }  // namespace
 
-std::string MaskName(uint32_t mask) {
-  static const struct {
-    uint32_t bit;
-    const char* name;
-  } kBits[] = {{EPOLLIN, "IN"},         {EPOLLPRI, "PRI"},       {EPOLLOUT, "OUT"},
-               {EPOLLERR, "ERR"},       {EPOLLHUP, "HUP"},       {EPOLLRDNORM, "RDNORM"},
-               {EPOLLRDBAND, "RDBAND"}, {EPOLLWRNORM, "WRNORM"}, {EPOLLWRBAND, "WRBAND"},
-               {EPOLLMSG, "MSG"},       {EPOLLRDHUP, "RDHUP"}};
-  std::string out;
-  for (const auto& b : kBits) {
-    if ((mask & b.bit) == 0) continue;
-    if (!out.empty()) out += '|';
-    out += b.name;
-    mask &= ~b.bit;
-  }
-  if (mask != 0) {
-    if (!out.empty()) out += '|';
-    out += std::to_string(mask);
-  }
-  return out.empty() ? "0" : out;
-}
-
-std::string ErrnoName(int err) {
-  const char* name = strerrorname_np(err);
-  return name != nullptr ? name : std::to_string(err);
-}
-
 long Trace::Rec(const std::string& what, long r) {
   const int err = errno;
   lines_.push_back(what + " = " + (r >= 0 ? std::to_string(r) : "-1 " + ErrnoName(err)));
@@ -77,7 +50,7 @@ uint32_t Trace::Mask(const std::string& what, int fd) {
     epoll_event out{};
     const int n = backend_.epoll_wait(ep, &out, 1, 0);
     if (n == 1) mask = out.events;
-    lines_.push_back(what + " mask: " + MaskName(mask));
+    lines_.push_back(what + " mask: " + EpollMaskName(mask));
   }
   backend_.close(ep);
   return mask;
@@ -102,25 +75,7 @@ void RunOnBoth(const std::function<void(Trace&)>& scenario) {
   scenario(kernel);
   Trace uepoll(UepollBackend());
   scenario(uepoll);
-  const auto& k = kernel.lines();
-  const auto& u = uepoll.lines();
-  const char* verbose = std::getenv("UEPOLL_DIFF_VERBOSE");
-  if (k == u && (verbose == nullptr || *verbose != '1')) return;
-  std::ostringstream out;
-  const size_t n = std::max(k.size(), u.size());
-  out << "kernel | uepoll\n";
-  for (size_t i = 0; i < n; ++i) {
-    const std::string& kl = i < k.size() ? k[i] : std::string("<none>");
-    const std::string& ul = i < u.size() ? u[i] : std::string("<none>");
-    out << (kl == ul ? "   " : "!! ") << kl;
-    if (kl != ul) out << "  |  " << ul;
-    out << '\n';
-  }
-  if (k == u) {
-    std::cout << out.str();
-  } else {
-    ADD_FAILURE() << out.str();
-  }
+  ExpectSameTraces(kernel.lines(), uepoll.lines());
 }
 
 }  // namespace uep::test

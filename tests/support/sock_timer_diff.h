@@ -19,13 +19,9 @@
 #include <vector>
 
 #include "support/backend.h"
+#include "support/trace_text.h"
 
 namespace uep::test {
-
-// "EPOLLIN|EPOLLOUT"-style names (short: IN|OUT|RDHUP ...).
-std::string MaskName(uint32_t mask);
-// "EAGAIN"-style name of an errno value.
-std::string ErrnoName(int err);
 
 class Trace {
  public:
