@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "support/pipe_diff.h"
+#include "support/scoped_handler.h"
 #include "uepoll/uepoll.h"
 
 namespace uep::test {
@@ -40,25 +41,6 @@ void OnSigpipe(int /*sig*/) {
   sigpipe_count.fetch_add(1);
   sigpipe_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
 }
-
-// Installs a handler for the scope of a scenario, restoring the old one after.
-class ScopedHandler {
- public:
-  ScopedHandler(int sig, void (*handler)(int), int flags) : sig_(sig) {
-    struct sigaction sa {};
-    sa.sa_handler = handler;
-    sa.sa_flags = flags;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, &old_);
-  }
-  ~ScopedHandler() { sigaction(sig_, &old_, nullptr); }
-  ScopedHandler(const ScopedHandler&) = delete;
-  ScopedHandler& operator=(const ScopedHandler&) = delete;
-
- private:
-  int sig_;
-  struct sigaction old_ {};
-};
 
 // Blocks `sig` in the calling thread for the scope; takes any pending instance on exit.
 class ScopedBlock {

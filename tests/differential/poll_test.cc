@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/pipe_diff.h"
+#include "support/scoped_handler.h"
 #include "uepoll/uepoll.h"
 
 namespace uep::test {
@@ -28,24 +29,6 @@ using Clock = std::chrono::steady_clock;
 
 std::atomic<int> usr1_count{0};
 void OnUsr1(int /*sig*/) { usr1_count.fetch_add(1); }
-
-class ScopedHandler {
- public:
-  ScopedHandler(int sig, void (*handler)(int), int flags) : sig_(sig) {
-    struct sigaction sa {};
-    sa.sa_handler = handler;
-    sa.sa_flags = flags;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, &old_);
-  }
-  ~ScopedHandler() { sigaction(sig_, &old_, nullptr); }
-  ScopedHandler(const ScopedHandler&) = delete;
-  ScopedHandler& operator=(const ScopedHandler&) = delete;
-
- private:
-  int sig_;
-  struct sigaction old_ {};
-};
 
 long MsSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
