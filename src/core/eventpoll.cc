@@ -17,9 +17,10 @@
  *    file stays alive while the item is used. When instances nest, a parent's mtx is taken
  *    before its child's (depth order; loops are refused with ELOOP).
  * 2a) ks->mu_ (std::mutex, the instance's KernelSide: core/kernel_side.h). Escape ids and
- *    the links of children's hidden kernel instances. Taken under 2 (ctl, Remove) or alone
- *    by a harvest of the hidden instance, which under it wakes a child's poll_wait_ (6 of
- *    the child, then 5 of the child's parents). Held across epoll_ctl system calls, never
+ *    the links of children's hidden kernel instances. Taken under 2 (ctl, Remove), under a
+ *    parent's 2 (a poll of the instance from a parent's scan) or alone (a harvest), to
+ *    drain the links: under it a child's poll_wait_ is woken (6 of the child, then 5 of the
+ *    child's parents). Held across epoll_ctl system calls, never
  *    across a sleep: threads sleep in the kernel with no lock held.
  * 3) file->f_lock (SpinLock). The list of items watching a file. Taken under ep->mtx; the
  *    wake-up path check walks upwards holding a chain of them (acyclic, bottom first).
@@ -798,6 +799,11 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
 
 uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
   PollWait(this, &poll_wait_, wait);
+  // Children's pending kernel events become our items on them, queued on the ready list
+  // with their masks and edges, before the list is looked at.
+  KernelSide* ks = kside_.load(std::memory_order_acquire);
+  bool fired = false;
+  if (ks != nullptr) ks->DrainLinks(&fired);
   std::lock_guard guard(mtx_);
   ListHead txlist;
   ListHead requeue;
@@ -815,10 +821,9 @@ uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
     epi->rdllink.DelInit();
   }
   DoneScan(&txlist, &requeue);
-  if (res == 0) {
-    // Kernel descriptors are ready when the hidden kernel instance says so.
-    KernelSide* ks = kside_.load(std::memory_order_acquire);
-    if (ks != nullptr && ks->items() > 0 && ks->Readable()) res = EPOLLIN | EPOLLRDNORM;
+  // Our own kernel descriptors are ready when the hidden kernel instance says so.
+  if (res == 0 && ks != nullptr && ks->own_items() > 0 && ks->Readable()) {
+    res = EPOLLIN | EPOLLRDNORM;
   }
   UEP_TRACE(kPollAtDepth, nullptr, &poll_wait_, nullptr, this, res, uint32_t(depth));
   return res;

@@ -2,6 +2,7 @@
 
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <new>
 
@@ -38,17 +39,18 @@ KernelSide* KernelSide::Create(int* error) {
 }
 
 KernelSide::~KernelSide() {
-  for (int fd : {notify_epfd_, level_fd_, doorbell_, epfd_}) {
+  for (int fd : {notify_epfd_, level_fd_, links_epfd_, doorbell_, epfd_}) {
     if (fd >= 0) kernel::Close(fd);
   }
 }
 
 uint64_t KernelSide::NewEscape(const Escape& escape) {
-  if (escapes_.size() >= kReservedSpan - 1) return 0;
+  // Ids run from kReservedData + 1 to kLinksData - 1.
+  if (escapes_.size() >= kReservedSpan - 2) return 0;
   uint64_t id = 0;
   do {
     id = kReservedData + next_escape_;
-    next_escape_ = next_escape_ % (kReservedSpan - 1) + 1;
+    next_escape_ = next_escape_ % (kReservedSpan - 2) + 1;
   } while (escapes_.count(id) != 0);
   if (AllocFailureInjected()) return 0;
   try {
@@ -86,7 +88,7 @@ int KernelSide::Ctl(int op, int fd, const epoll_event* event) {
 }
 
 int KernelSide::Harvest(epoll_event* events, int maxevents, const timespec* timeout,
-                        const sigset_t* sigmask, bool* rang, bool* woke_child) {
+                        const sigset_t* sigmask, bool* rang, bool* fired) {
   const bool poll_only = timeout != nullptr && timeout->tv_sec == 0 && timeout->tv_nsec == 0 &&
                          sigmask == nullptr;
   const int n = poll_only ? kernel::EpollPoll(epfd_, events, maxevents)
@@ -103,67 +105,113 @@ int KernelSide::Harvest(epoll_event* events, int maxevents, const timespec* time
       *rang = true;
       continue;
     }
-    std::lock_guard guard(mu_);
-    auto it = escapes_.find(data);
-    if (it == escapes_.end()) continue;  // unlinked meanwhile
-    if (it->second.child_poll_wait != nullptr) {
-      // Under mu_: UnlinkChild() cannot let the child go meanwhile.
-      WakeUpPoll(it->second.child_poll_wait, EPOLLIN);
-      *woke_child = true;
+    if (data == kLinksData) {
+      DrainLinks(fired);
       continue;
     }
+    std::lock_guard guard(mu_);
+    auto it = escapes_.find(data);
+    if (it == escapes_.end()) continue;  // not an id we handed out
     events[out] = events[i];
     events[out++].data.u64 = it->second.data;
   }
   return out;
 }
 
-int KernelSide::LinkChild(const void* key, int child_epfd, WaitQueueHead* child_poll_wait,
-                          const void* item) {
+void KernelSide::DrainLinks(bool* fired) {
+  if (children_linked_.load(std::memory_order_relaxed) == 0) return;
   std::lock_guard guard(mu_);
+  if (links_epfd_ < 0) return;
+  constexpr int kBatch = 16;
+  epoll_event events[kBatch];
+  int n = 0;
+  do {
+    n = kernel::EpollPoll(links_epfd_, events, kBatch);
+    for (int i = 0; i < n; ++i) {
+      const uint64_t id = events[i].data.u64;  // a copy: epoll_event is packed
+      auto escape = escapes_.find(id);
+      if (escape == escapes_.end()) continue;
+      auto child = children_.find(escape->second.child);
+      if (child == children_.end()) continue;
+      // Under mu_: UnlinkChild() keeps the hooks' items and the child alive meanwhile.
+      // Walking the queue fires our hooks in the order a wake-up of the child would, and
+      // skips a hook already taken off (an item being removed).
+      const std::vector<WaitQueueEntry*>& hooks = child->second.hooks;
+      WaitQueueHead* queue = child->second.poll_wait;
+      std::lock_guard queue_guard(queue->lock);
+      for (ListHead *pos = queue->head.next(), *next = pos->next(); pos != &queue->head;
+           pos = next, next = pos->next()) {
+        WaitQueueEntry* entry = UEP_CONTAINER_OF(pos, WaitQueueEntry, entry);
+        if (std::find(hooks.begin(), hooks.end(), entry) == hooks.end()) continue;
+        entry->func(entry, 0, 0, EPOLLIN);
+        *fired = true;
+      }
+    }
+  } while (n == kBatch);
+}
+
+int KernelSide::LinkChild(const void* key, int child_epfd, WaitQueueHead* child_poll_wait,
+                          WaitQueueEntry* hook) {
+  std::lock_guard guard(mu_);
+  if (links_epfd_ < 0) {
+    const int links = kernel::EpollCreate1(EPOLL_CLOEXEC);
+    if (links < 0) return -errno;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kLinksData;
+    if (kernel::EpollCtl(epfd_, EPOLL_CTL_ADD, links, &ev) != 0) {
+      const int error = errno;
+      kernel::Close(links);
+      return -error;
+    }
+    links_epfd_ = links;
+  }
   try {
     Child& child = children_[key];
     if (child.escape == 0) {
-      const uint64_t id = NewEscape({0, child_poll_wait});
+      const uint64_t id = NewEscape({0, key});
       epoll_event ev{};
       ev.events = EPOLLIN | EPOLLET;
       ev.data.u64 = id;
-      if (id == 0 || kernel::EpollCtl(epfd_, EPOLL_CTL_ADD, child_epfd, &ev) != 0) {
+      if (id == 0 || kernel::EpollCtl(links_epfd_, EPOLL_CTL_ADD, child_epfd, &ev) != 0) {
         const int error = id == 0 ? ENOMEM : errno;
         escapes_.erase(id);
         children_.erase(key);
         return -error;
       }
       child.escape = id;
+      child.poll_wait = child_poll_wait;
+      children_linked_.fetch_add(1, std::memory_order_relaxed);
       items_.fetch_add(1, std::memory_order_relaxed);
     }
-    for (const void* linked : child.items) {
-      if (linked == item) return 0;
+    for (const WaitQueueEntry* linked : child.hooks) {
+      if (linked == hook) return 0;
     }
-    child.items.push_back(item);
+    child.hooks.push_back(hook);
   } catch (const std::bad_alloc&) {
     return -ENOMEM;
   }
   return 0;
 }
 
-void KernelSide::UnlinkChild(const void* key, int child_epfd, const void* item) {
+void KernelSide::UnlinkChild(const void* key, int child_epfd, WaitQueueEntry* hook) {
   std::lock_guard guard(mu_);
   auto it = children_.find(key);
   if (it == children_.end()) return;
-  std::vector<const void*>& items = it->second.items;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i] == item) {
-      items[i] = items.back();
-      items.pop_back();
+  std::vector<WaitQueueEntry*>& hooks = it->second.hooks;
+  for (size_t i = 0; i < hooks.size(); ++i) {
+    if (hooks[i] == hook) {
+      hooks[i] = hooks.back();
+      hooks.pop_back();
       break;
     }
   }
-  if (!items.empty()) return;
+  if (!hooks.empty()) return;
   epoll_event none{};
-  kernel::EpollCtl(epfd_, EPOLL_CTL_DEL, child_epfd, &none);
+  kernel::EpollCtl(links_epfd_, EPOLL_CTL_DEL, child_epfd, &none);
   escapes_.erase(it->second.escape);
   children_.erase(it);
+  children_linked_.fetch_sub(1, std::memory_order_relaxed);
   items_.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -261,7 +309,8 @@ bool EventPoll::LinkKernelChild(EventPoll* child, EpItem* epi) {
     kside_.store(ks, std::memory_order_release);
     created = true;
   }
-  ks->LinkChild(child, cks->epfd(), &child->poll_wait_, epi);
+  WaitQueueEntry* hook = &epi->first_pwq.wait;  // an instance's only queue: poll_wait_
+  ks->LinkChild(child, cks->epfd(), &child->poll_wait_, hook);
   ActivateKernelSide(ks);
   return created;
 }
@@ -273,7 +322,7 @@ int EventPoll::KernelSleepFd() const {
 
 void EventPoll::UnlinkKernelChild(KernelSide* ks, EventPoll* child, EpItem* epi) {
   KernelSide* cks = child->kside_.load(std::memory_order_acquire);
-  if (cks != nullptr) ks->UnlinkChild(child, cks->epfd(), epi);
+  if (cks != nullptr) ks->UnlinkChild(child, cks->epfd(), &epi->first_pwq.wait);
 }
 
 void EventPoll::PropagateKernelSideUp() {
@@ -362,13 +411,16 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     int n = 0;
     bool kernel_polled = false;
     bool rang = false;
-    bool woke_child = false;
+    bool fired = false;
     const bool has_kernel_items = ks->items() > 0;
+    // Children's kernel events first, as the kernel would have queued them already: an
+    // item reported now must not be queued again later by an event it already covers.
+    ks->DrainLinks(&fired);
     // Fairness: after kKernelPollEvery harvests served by user space alone, the kernel
     // side goes first.
     if (has_kernel_items &&
         ks->user_only_streak.load(std::memory_order_relaxed) >= KernelSide::kKernelPollEvery) {
-      n = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &woke_child);
+      n = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &fired);
       if (n < 0) return n;
       kernel_polled = true;
     }
@@ -378,13 +430,13 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
       if (u > 0) n += u;
     }
     if (n == 0 && has_kernel_items && !kernel_polled) {
-      n = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &woke_child);
+      n = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &fired);
       if (n < 0) return n;
       kernel_polled = true;
     }
     if (rang) KernelRingTaken(ks);
     LowerKernelFdLevel(ks);
-    if (n == 0 && woke_child) continue;  // a child's item is queued now: harvest it
+    if (n == 0 && fired) continue;  // a child's item is queued now: harvest it
     if (n > 0) {
       if (kernel_polled) {
         ks->user_only_streak.store(0, std::memory_order_relaxed);
@@ -409,8 +461,8 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
       tmo = &left;
     }
     rang = false;
-    woke_child = false;
-    n = ks->Harvest(events, maxevents, tmo, sigmask, &rang, &woke_child);
+    fired = false;
+    n = ks->Harvest(events, maxevents, tmo, sigmask, &rang, &fired);
     {
       std::lock_guard guard(wq_.lock);
       if (rang) ks->rung = false;
@@ -433,7 +485,7 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     }
     // Nothing from the kernel: the doorbell or a child (harvest the ready list), or the
     // timeout.
-    if (woke_child) rang = true;
+    if (fired) rang = true;
     if (!rang || (tmo != nullptr && tmo->tv_sec == 0 && tmo->tv_nsec == 0)) timed_out = true;
     if (rang && tmo != nullptr) {
       const timespec rest = platform::Remaining(timeout->Deadline());

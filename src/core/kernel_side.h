@@ -17,6 +17,13 @@
 // The doorbell's data is kReservedData. User data in the reserved span is replaced by an
 // escape id (looked up again at harvest), so no caller's data can be taken for the doorbell.
 //
+// Children's hidden instances are not in the hidden instance itself but in `links`, a third
+// kernel epoll that the hidden instance watches (data kLinksData). A child's kernel event
+// reaches this instance only by firing this instance's own hooks on the child's poll_wait_
+// (DrainLinks), as the child's wake-up would in the kernel: each parent sees each event
+// once, through its item's mask and edge, and a poll() of this instance (which drains
+// first) sees the hidden instance readable only for its own kernel descriptors.
+//
 // uep_epoll_kernel_fd() adds `notify`: a kernel epoll instance holding the hidden one
 // (readable while a kernel descriptor is ready) and a kernel eventfd that is non-zero while
 // the user-space ready list is not empty (`level`, an entry on the instance's queue, raises
@@ -44,6 +51,8 @@ class KernelSide {
   // User data in [kReservedData, kReservedData + kReservedSpan) is escaped.
   static constexpr uint64_t kReservedData = 0x7565706f6c6c0000ULL;  // "uepoll\0\0"
   static constexpr uint64_t kReservedSpan = 1ULL << 16;
+  // The data of `links` in the hidden instance (escape ids stay below it).
+  static constexpr uint64_t kLinksData = kReservedData + kReservedSpan - 1;
   // Fairness: the kernel side is polled first on a harvest that follows this many
   // harvests served by user space alone.
   static constexpr unsigned kKernelPollEvery = 8;
@@ -58,20 +67,29 @@ class KernelSide {
   int Ctl(int op, int fd, const epoll_event* event);
   // epoll_pwait2() on the hidden instance. Drops the doorbell's event (*rang = true),
   // restores escaped data. Returns the number of events left in `events`, or -errno.
-  // *woke_child: a child's pollers were woken (the ready list may have grown).
+  // *fired: hooks on a child were fired (the ready list may have grown).
   int Harvest(epoll_event* events, int maxevents, const timespec* timeout,
-              const sigset_t* sigmask, bool* rang, bool* woke_child);
-  // The hidden instance has an event to report (a poll() with timeout 0).
+              const sigset_t* sigmask, bool* rang, bool* fired);
+  // The hidden instance has an event to report (a poll() with timeout 0). Call
+  // DrainLinks() first, or a child's pending events count too.
   [[nodiscard]] bool Readable() const;
+  // Kernel descriptors added and not deleted, plus linked children.
   [[nodiscard]] int items() const { return items_.load(std::memory_order_relaxed); }
+  // Kernel descriptors alone (closing one without DEL leaves it counted: only costs a poll).
+  [[nodiscard]] int own_items() const { return items() - children_linked_.load(std::memory_order_relaxed); }
+  // Fires our hooks on every child whose hidden instance had an event since the last
+  // drain (queueing our items on it); sets *fired if any hook was fired. Every harvest and
+  // every poll of the instance drains first (one system call while children are linked),
+  // so an event is always queued before an item it coalesces with is reported.
+  void DrainLinks(bool* fired);
 
   // Nesting: the hidden instance of a child uepoll instance that has one is watched by
-  // ours (EPOLLIN | EPOLLET) while one of our items watches the child; its events wake the
-  // child's pollers (`child_poll_wait`), which queues those items here. `key` names the
-  // child. Link/Unlink run under our ep->mtx. Returns 0 or -errno.
+  // `links` (EPOLLIN | EPOLLET) while one of our items watches the child. `key` names the
+  // child; `hook` is our item's entry on the child's queue `child_poll_wait`, fired under
+  // that queue's lock. Link/Unlink run under our ep->mtx. Returns 0 or -errno.
   int LinkChild(const void* key, int child_epfd, WaitQueueHead* child_poll_wait,
-                const void* item);
-  void UnlinkChild(const void* key, int child_epfd, const void* item);
+                WaitQueueEntry* hook);
+  void UnlinkChild(const void* key, int child_epfd, WaitQueueEntry* hook);
   [[nodiscard]] int epfd() const { return epfd_; }
 
   // The descriptor uep_epoll_kernel_fd() hands out, made on first use (ep->mtx held).
@@ -99,23 +117,26 @@ class KernelSide {
 
   int epfd_ = -1;       // the hidden kernel epoll instance
   int doorbell_ = -1;   // kernel eventfd in it, data kReservedData, EPOLLET
+  int links_epfd_ = -1;   // children's hidden instances (EPOLLET, escape ids); made at the
+                          // first link, in epfd_ level-triggered with data kLinksData (mu_)
   int notify_epfd_ = -1;  // uep_epoll_kernel_fd(): {hidden instance, level eventfd}
   int level_fd_ = -1;
-  std::atomic<int> items_{0};  // kernel descriptors added and not deleted (closing one
-                               // without DEL leaves it counted: only costs a poll)
-  // What an escape id stands for: the caller's data, or a child instance's pollers.
+  std::atomic<int> items_{0};            // own kernel descriptors + linked children
+  std::atomic<int> children_linked_{0};  // linked children (mu_ for writes)
+  // What an escape id stands for: the caller's data, or a child (its key).
   struct Escape {
     uint64_t data;
-    WaitQueueHead* child_poll_wait;
+    const void* child;
   };
   struct Child {
     uint64_t escape = 0;
-    std::vector<const void*> items;  // our items on the child
+    WaitQueueHead* poll_wait = nullptr;   // the child's queue our hooks hang on
+    std::vector<WaitQueueEntry*> hooks;  // our items' hooks on it
   };
   // Allocates an escape id (mu_ held); 0 if none is left.
   uint64_t NewEscape(const Escape& escape);
 
-  std::mutex mu_;                                 // escapes_, next_escape_, children_
+  std::mutex mu_;  // escapes_, next_escape_, children_, links_epfd_
   std::unordered_map<uint64_t, Escape> escapes_;  // escape id -> what it stands for
   uint64_t next_escape_ = 1;
   std::unordered_map<const void*, Child> children_;

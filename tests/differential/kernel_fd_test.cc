@@ -3,6 +3,8 @@
 // Only one side (kernel) is ready in these scenarios, so the order of a mixed ready list,
 // which uepoll defines differently (docs/semantics.md), never shows; mixed sets are in
 // tests/unit/kernel_fd_test.cc.
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -122,6 +124,135 @@ DIFF_TEST(KernelFd, KernelEpollInsideAnInstance) {
   s.Wait(kep, 4, 0);
   s.Read(efd);
   s.Wait(ep, 4, 0);
+}
+
+// Polling an instance P that watches an instance C holding kernel descriptors: P is
+// readable only through its own item on C (its mask, its edge), as the kernel's poll walks
+// P's ready list. Found by the fuzzer (docs/testing.md): uepoll once asked P's hidden
+// kernel instance, which C's was linked into, and said readable in both cases below.
+DIFF_TEST(KernelFd, PollOfAParentSeesTheChildOnlyThroughItsItem) {
+  const Fd child = s.EpollCreate1(0);
+  const Fd parent = s.EpollCreate1(0);
+  const auto [rd, wr] = s.KernelPipe2(O_NONBLOCK);
+  s.Ctl(child, EPOLL_CTL_ADD, wr, EPOLLOUT, 1);  // ready at once
+  s.Ctl(parent, EPOLL_CTL_ADD, child, EPOLLPRI, 2);  // an instance is never PRI-ready
+  s.Poll(parent, POLLIN, 0);
+  s.Wait(parent, 4, 0);
+  s.Poll(child, POLLIN, 0);
+  s.Ctl(parent, EPOLL_CTL_MOD, child, EPOLLIN, 3);
+  s.Poll(parent, POLLIN, 0);
+  s.Wait(parent, 4, 0);
+}
+
+DIFF_TEST(KernelFd, PollOfAParentAfterItsEdgeWasReported) {
+  const Fd child = s.EpollCreate1(0);
+  const Fd parent = s.EpollCreate1(0);
+  const auto [rd, wr] = s.KernelPipe2(O_NONBLOCK);
+  s.Ctl(child, EPOLL_CTL_ADD, rd, EPOLLIN, 1);
+  s.Ctl(parent, EPOLL_CTL_ADD, child, EPOLLIN | EPOLLET, 2);
+  s.Poll(parent, POLLIN, 0);
+  s.Write(wr, 1);
+  s.Poll(parent, POLLIN, 0);
+  s.Poll(parent, POLLIN, 0);  // polling does not take the edge
+  s.Wait(parent, 4, 0);
+  s.Poll(parent, POLLIN, 0);  // the edge was reported: not readable, though the child is
+  s.Poll(child, POLLIN, 0);
+  s.Write(wr, 1);             // a new edge
+  s.Poll(parent, POLLIN, 0);
+  s.Wait(parent, 4, 0);
+  s.Wait(child, 4, 0);
+  // The child ready before the parent adds it (the form the fuzzer found).
+  const Fd late = s.EpollCreate1(0);
+  s.Ctl(late, EPOLL_CTL_ADD, child, EPOLLIN | EPOLLET, 4);
+  s.Wait(late, 4, 0);
+  s.Poll(late, POLLIN, 0);
+  s.Wait(late, 4, 0);
+}
+
+// The same one level further up: a grandparent's item on the parent.
+DIFF_TEST(KernelFd, PollThroughTwoLevelsOfInstances) {
+  const Fd child = s.EpollCreate1(0);
+  const Fd parent = s.EpollCreate1(0);
+  const Fd top = s.EpollCreate1(0);
+  const Fd efd = s.KernelEventfd(0, EFD_NONBLOCK);
+  s.Ctl(child, EPOLL_CTL_ADD, efd, EPOLLIN, 1);
+  s.Ctl(parent, EPOLL_CTL_ADD, child, EPOLLIN | EPOLLET, 2);
+  s.Ctl(top, EPOLL_CTL_ADD, parent, EPOLLIN, 3);
+  s.Poll(top, POLLIN, 0);
+  s.Write(efd, 1);
+  s.Poll(top, POLLIN, 0);
+  s.Wait(top, 4, 0);
+  s.Wait(parent, 4, 0);
+  s.Poll(top, POLLIN, 0);
+  s.Wait(top, 4, 0);
+  s.Poll(parent, POLLIN, 0);
+  s.Wait(child, 4, 0);
+  s.Read(efd);
+  s.Poll(child, POLLIN, 0);
+}
+
+// A kernel event of the child while the parent's item is still queued coalesces with it
+// (found by the fuzzer: uepoll reported it later as a second edge).
+DIFF_TEST(KernelFd, AChildsEventWhileTheItemIsQueuedIsNoSecondEdge) {
+  const Fd child = s.EpollCreate1(0);
+  const Fd parent = s.EpollCreate1(0);
+  const auto [rd, wr] = s.KernelPipe2(O_NONBLOCK);
+  const auto [rd2, wr2] = s.KernelPipe2(O_NONBLOCK);
+  s.Ctl(child, EPOLL_CTL_ADD, wr, EPOLLOUT, 1);
+  s.Ctl(parent, EPOLL_CTL_ADD, child, EPOLLIN | EPOLLOUT | EPOLLET, 2);
+  s.Ctl(child, EPOLL_CTL_ADD, wr2, EPOLLOUT, 3);  // a second event, the item still queued
+  s.Write(wr, 1);
+  s.Wait(parent, 4, 0);
+  s.Poll(parent, POLLIN, 0);
+  s.Wait(parent, 4, 0);
+  s.Ctl(child, EPOLL_CTL_ADD, rd, EPOLLIN, 4);  // ready: an event after the report, an edge
+  s.Poll(parent, POLLIN, 0);
+  s.Wait(parent, 4, 0);
+  s.Wait(parent, 4, 0);
+}
+
+// Each parent sees each of the child's kernel events once, whoever harvests first.
+DIFF_TEST(KernelFd, TwoParentsEachSeeAChildsEventOnce) {
+  const Fd child = s.EpollCreate1(0);
+  const Fd p1 = s.EpollCreate1(0);
+  const Fd p2 = s.EpollCreate1(0);
+  const Fd efd = s.KernelEventfd(0, EFD_NONBLOCK);
+  s.Ctl(child, EPOLL_CTL_ADD, efd, EPOLLIN, 1);
+  s.Ctl(p1, EPOLL_CTL_ADD, child, EPOLLIN | EPOLLET, 2);
+  s.Ctl(p2, EPOLL_CTL_ADD, child, EPOLLIN | EPOLLET, 3);
+  for (int round = 0; round < 2; ++round) {
+    s.Write(efd, 1);
+    s.Wait(p1, 4, 0);
+    s.Poll(p2, POLLIN, 0);
+    s.Wait(p1, 4, 0);
+    s.Wait(p2, 4, 0);
+    s.Wait(p1, 4, 0);
+    s.Wait(p2, 4, 0);
+    s.Poll(p1, POLLIN, 0);
+  }
+}
+
+// The child gets its first kernel descriptor while a parent already watches it, ready
+// at once and later; the parent also sleeps until the kernel descriptor becomes ready.
+DIFF_TEST(KernelFd, ChildGetsAKernelDescriptorWhileWatched) {
+  const Fd child = s.EpollCreate1(0);
+  const Fd parent = s.EpollCreate1(0);
+  const Fd ready = s.KernelEventfd(1, EFD_NONBLOCK);
+  const Fd later = s.KernelEventfd(0, EFD_NONBLOCK);
+  s.Ctl(parent, EPOLL_CTL_ADD, child, EPOLLIN | EPOLLET, 1);
+  s.Wait(parent, 4, 0);
+  s.Ctl(child, EPOLL_CTL_ADD, ready, EPOLLIN, 2);
+  s.Poll(parent, POLLIN, 0);
+  s.Wait(parent, 4, 0);
+  s.Wait(parent, 4, 0);
+  s.Read(ready);
+  s.Ctl(child, EPOLL_CTL_ADD, later, EPOLLIN, 3);
+  s.Wait(parent, 4, 0);
+  s.AfterDelay(20, [&s, later] { s.Write(later, 1); });
+  s.Wait(parent, 4, 5000);
+  s.JoinHelpers();
+  s.Wait(parent, 4, 0);
+  s.Wait(child, 4, 0);
 }
 
 DIFF_TEST(KernelFd, TimeoutAndSleepWokenByTheKernel) {

@@ -375,15 +375,6 @@ void Ctl(Twin& t, Input& in) {
   // numbers (EBADF; docs/semantics.md, "uepoll descriptors are not kernel descriptors").
   Kind target;
   if (t.IsKfd(ep) && t.LiveKind(fd, &target) && !t.IsKfd(fd)) return;
-  // Known divergence, not fuzzed: uep_poll() of an instance P that watches an instance
-  // holding kernel descriptors asks P's hidden instance, readable while the child's is,
-  // whatever P's item mask (here: without EPOLLIN) and whether P's ET item was reported;
-  // the kernel looks at P's items. Such P are not polled either (PollSet, Snapshot, Wait).
-  // docs/testing.md, "Differences the fuzzer steers around".
-  if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && (events & EPOLLIN) == 0 &&
-      t.HoldsKernel(fd)) {
-    return;
-  }
   const Outcome k =
       t.Both("epoll_ctl(" + ep.name + ", " + OpName(op) + ", " + fd.name + ", " + PtrName(ptr) +
                  "{" + test::EpollMaskName(events) + ", " + Hex(data) + "})",
@@ -407,9 +398,7 @@ void Wait(Twin& t, Input& in) {
   bool forever = (variant & 0x80) != 0;
   if (forever && maxevents > 0 && maxevents <= kMaxEvents && ptr != Ptr::kKernel) {
     Kind kind;
-    if (t.HoldsNestedKernel(ep)) {
-      forever = false;  // polling it is the known divergence (see Ctl)
-    } else if (t.LiveKind(ep, &kind) && kind == Kind::kEpoll) {
+    if (t.LiveKind(ep, &kind) && kind == Kind::kEpoll) {
       forever = (t.PollBoth(ep, POLLIN) & POLLIN) != 0;
     }
   }
@@ -1031,7 +1020,6 @@ void PollSet(Twin& t, Input& in) {
   for (int i = 0; i < n; ++i) {
     const Ref r = t.DecodeRef(in.U8(), in.U8());
     const short events = static_cast<short>(in.U16());
-    if (t.HoldsNestedKernel(r)) return;  // known divergence: see Ctl
     for (int side = 0; side < 2; ++side) set[side][i] = pollfd{r.num[side], events, 0};
     what += (i ? ", " : "") + r.name + ":" + Hex(static_cast<uint16_t>(events));
   }
@@ -1051,7 +1039,6 @@ void Snapshot(Twin& t, Input& /*in*/) {
     if (!t.slots()[i].live) continue;
     const Slot& slot = t.slots()[i];
     const Ref r{{slot.num[0], slot.num[1]}, static_cast<int>(i), "s" + std::to_string(i)};
-    if (t.HoldsNestedKernel(r)) continue;  // known divergence: see Ctl
     t.PollBoth(r, POLLIN | POLLOUT | POLLPRI | POLLRDHUP);
     if (slot.kind == Kind::kPipeRead || slot.kind == Kind::kSocket) {
       t.Both("ioctl(" + r.name + ", FIONREAD)", [&](const Side& s, int side) {

@@ -129,9 +129,6 @@ class Twin {
   // `*what` gets what the item would be. Added() records a successful ADD.
   bool MayAdd(const Ref& ep, const Ref& fd, Holds* what) const;
   void Added(const Ref& ep, const Ref& fd, Holds what);
-  [[nodiscard]] bool HoldsNestedKernel(const Ref& r) const {
-    return HoldsKernel(r) && files_[slots_[r.slot].file].holds == Holds::kNestedKernel;
-  }
   // A live instance whose items are kernel descriptors or such instances.
   [[nodiscard]] bool HoldsKernel(const Ref& r) const {
     if (r.slot < 0 || !slots_[r.slot].live || slots_[r.slot].kind != Kind::kEpoll) return false;

@@ -280,6 +280,17 @@ int Session::Wait(Fd ep, int maxevents, int timeout) {
                   r, err, events.data());
 }
 
+int Session::Poll(Fd fd, short events, int timeout) {
+  pollfd pfd{fd.num, events, 0};
+  errno = 0;
+  const int r = backend_.poll(&pfd, 1, timeout);
+  const int err = errno;
+  Record("poll(" + Name(fd) + ", " + PollMaskName(static_cast<uint16_t>(events)) + ", " +
+             std::to_string(timeout) + ")",
+         r, err, r > 0 ? "[" + PollMaskName(static_cast<uint16_t>(pfd.revents)) + "]" : "");
+  return r;
+}
+
 int Session::WaitBadEvents(Fd ep, int maxevents, int timeout, BadPointer bad) {
   errno = 0;
   const int r =

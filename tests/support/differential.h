@@ -84,6 +84,8 @@ class Session {
   // A signal mask / timeout pointer in the kernel's half.
   int PwaitBadMask(Fd ep, int maxevents, int timeout);
   int Pwait2BadTimeout(Fd ep, int maxevents);
+  // poll(2) of one descriptor for `events`, recording revents.
+  int Poll(Fd fd, short events, int timeout);
 
   // eventfd(2) and I/O. Reads record what they wrote into a buffer prefilled with 0xee.
   // Buffers are sized as for a Seg of `len`.
