@@ -6,14 +6,14 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
-#include "support/sock_timer_api.h"
+#include "support/sock_timer_diff.h"
 
 namespace uep::test {
 namespace {
 
 // Sends `records` (a length per record) from a to b, closes b, shows a's state.
 void SendThenClosePeer(Trace& t, int type, std::initializer_list<size_t> records) {
-  const SockTimerApi& a = t.api();
+  const Backend& a = t.backend();
   int sv[2];
   t.Rec("socketpair", a.socketpair(AF_UNIX, type | SOCK_NONBLOCK, 0, sv));
   for (size_t len : records) t.Rec("write " + std::to_string(len), a.write(sv[0], "abcdefgh", len));

@@ -6,14 +6,14 @@
 
 #include <vector>
 
-#include "support/sock_timer_api.h"
+#include "support/sock_timer_diff.h"
 
 namespace uep::test {
 namespace {
 
 TEST(DgramSendSizeBeforePeer, OversizedAfterPeerClosed) {
   RunOnBoth([](Trace& t) {
-    const SockTimerApi& a = t.api();
+    const Backend& a = t.backend();
     static const std::vector<char> big(262144, 'x');
     for (int type : {SOCK_DGRAM, SOCK_SEQPACKET}) {
       int sv[2];

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "support/pipe_diff.h"
+#include "support/scoped_handler.h"
 #include "uepoll/uepoll.h"
 
 namespace uep::test {
@@ -40,25 +41,6 @@ void OnSigpipe(int /*sig*/) {
   sigpipe_count.fetch_add(1);
   sigpipe_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
 }
-
-// Installs a handler for the scope of a scenario, restoring the old one after.
-class ScopedHandler {
- public:
-  ScopedHandler(int sig, void (*handler)(int), int flags) : sig_(sig) {
-    struct sigaction sa {};
-    sa.sa_handler = handler;
-    sa.sa_flags = flags;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, &old_);
-  }
-  ~ScopedHandler() { sigaction(sig_, &old_, nullptr); }
-  ScopedHandler(const ScopedHandler&) = delete;
-  ScopedHandler& operator=(const ScopedHandler&) = delete;
-
- private:
-  int sig_;
-  struct sigaction old_ {};
-};
 
 // Blocks `sig` in the calling thread for the scope; takes any pending instance on exit.
 class ScopedBlock {
@@ -163,7 +145,7 @@ PIPE_DIFF_TEST(PipeMasks, HupOnlyAskedForNothing) {
 
 PIPE_DIFF_TEST(PipeMasks, DupKeepsEndOpen) {
   PipeFds p = t.Pipe2(O_NONBLOCK);
-  const int w2 = t.ops.base->dup(p.w);
+  const int w2 = t.backend.dup(p.w);
   t.Rec("dup(w) >= 0", w2 >= 0 ? 0 : -1);
   t.Close(p.w, "w");
   t.PollMask(p.r, "r");  // a writer is still open: no HUP
@@ -331,11 +313,11 @@ PIPE_DIFF_TEST(PipeSize, WrapAroundThenResize) {
 }
 
 PIPE_DIFF_TEST(PipeSize, NotAPipe) {
-  const int efd = t.ops.base->eventfd(0, EFD_NONBLOCK);
+  const int efd = t.backend.eventfd(0, EFD_NONBLOCK);
   t.Rec("eventfd >= 0", efd >= 0 ? 0 : -1);
   t.Fcntl(efd, "efd", F_GETPIPE_SZ, 0, "F_GETPIPE_SZ");
   t.Fcntl(efd, "efd", F_SETPIPE_SZ, 4096, "F_SETPIPE_SZ");
-  t.ops.base->close(efd);
+  t.backend.close(efd);
   PipeFds p = t.Pipe2(0);
   t.Fcntl(p.r, "r", 12345, 0, "cmd 12345");
   t.Fcntl(p.r, "r", F_GETPIPE_SZ + 100, 0, "F_GETPIPE_SZ+100");
@@ -363,11 +345,11 @@ PIPE_DIFF_TEST(PipeErrors, CreationFlags) {
   t.Fcntl(p.w, "w", F_GETFL, 0, "F_GETFL");
   t.Fcntl(p.r, "r", F_GETFD, 0, "F_GETFD");
   t.Fcntl(p.w, "w", F_GETFD, 0, "F_GETFD");
-  t.Rec("pipe2(NULL, 0)", t.ops.pipe2(nullptr, 0));
-  t.Rec("pipe2(NULL, O_CREAT)", t.ops.pipe2(nullptr, O_CREAT));
-  t.Rec("pipe2(NULL, O_NOTIFICATION_PIPE)", t.ops.pipe2(nullptr, kNotificationPipe));
+  t.Rec("pipe2(NULL, 0)", t.backend.pipe2(nullptr, 0));
+  t.Rec("pipe2(NULL, O_CREAT)", t.backend.pipe2(nullptr, O_CREAT));
+  t.Rec("pipe2(NULL, O_NOTIFICATION_PIPE)", t.backend.pipe2(nullptr, kNotificationPipe));
   int fds[2];
-  const int r = t.ops.pipe(fds);
+  const int r = t.backend.pipe(fds);
   t.Rec("pipe()", r);
   if (r == 0) {
     t.Fcntl(fds[0], "r2", F_GETFL, 0, "F_GETFL");
@@ -380,38 +362,38 @@ PIPE_DIFF_TEST(PipeErrors, CreationFlags) {
 PIPE_DIFF_TEST(PipeErrors, WrongEnds) {
   PipeFds p = t.Pipe2(O_NONBLOCK);
   char buf[8] = {};
-  t.Rec("read(w, 1)", t.ops.base->read(p.w, buf, 1));
-  t.Rec("read(w, 0)", t.ops.base->read(p.w, buf, 0));
-  t.Rec("write(r, 1)", t.ops.base->write(p.r, buf, 1));
-  t.Rec("readv(w, NULL, -1)", t.ops.base->readv(p.w, nullptr, -1));
-  t.Rec("readv(w, NULL, 0)", t.ops.base->readv(p.w, nullptr, 0));
-  t.Rec("writev(r, NULL, 0)", t.ops.base->writev(p.r, nullptr, 0));
-  t.Rec("readv(r, NULL, -1)", t.ops.base->readv(p.r, nullptr, -1));
-  t.Rec("readv(r, NULL, 1)", t.ops.base->readv(p.r, nullptr, 1));
-  t.Rec("readv(r, NULL, 0)", t.ops.base->readv(p.r, nullptr, 0));
-  t.Rec("read(r, 1) empty", t.ops.base->read(p.r, buf, 1));
-  t.Rec("read(r, NULL, 1) empty", t.ops.base->read(p.r, nullptr, 1));
-  t.Rec("write(w, NULL, 0)", t.ops.base->write(p.w, nullptr, 0));
-  t.Rec("read(r, NULL, 0)", t.ops.base->read(p.r, nullptr, 0));
-  t.Rec("ioctl(r, FIONREAD, NULL)", t.ops.ioctl(p.r, FIONREAD, nullptr));
-  t.Rec("ioctl(r, 0x1234)", t.ops.ioctl(p.r, 0x1234, nullptr));
-  t.Rec("ioctl(r, TCGETS)", t.ops.ioctl(p.r, TCGETS, buf));
+  t.Rec("read(w, 1)", t.backend.read(p.w, buf, 1));
+  t.Rec("read(w, 0)", t.backend.read(p.w, buf, 0));
+  t.Rec("write(r, 1)", t.backend.write(p.r, buf, 1));
+  t.Rec("readv(w, NULL, -1)", t.backend.readv(p.w, nullptr, -1));
+  t.Rec("readv(w, NULL, 0)", t.backend.readv(p.w, nullptr, 0));
+  t.Rec("writev(r, NULL, 0)", t.backend.writev(p.r, nullptr, 0));
+  t.Rec("readv(r, NULL, -1)", t.backend.readv(p.r, nullptr, -1));
+  t.Rec("readv(r, NULL, 1)", t.backend.readv(p.r, nullptr, 1));
+  t.Rec("readv(r, NULL, 0)", t.backend.readv(p.r, nullptr, 0));
+  t.Rec("read(r, 1) empty", t.backend.read(p.r, buf, 1));
+  t.Rec("read(r, NULL, 1) empty", t.backend.read(p.r, nullptr, 1));
+  t.Rec("write(w, NULL, 0)", t.backend.write(p.w, nullptr, 0));
+  t.Rec("read(r, NULL, 0)", t.backend.read(p.r, nullptr, 0));
+  t.Rec("ioctl(r, FIONREAD, NULL)", t.backend.ioctl(p.r, FIONREAD, nullptr));
+  t.Rec("ioctl(r, 0x1234)", t.backend.ioctl(p.r, 0x1234, nullptr));
+  t.Rec("ioctl(r, TCGETS)", t.backend.ioctl(p.r, TCGETS, buf));
   int on = 0;
-  t.Rec("ioctl(r, FIONBIO, 0)", t.ops.ioctl(p.r, FIONBIO, &on));
+  t.Rec("ioctl(r, FIONBIO, 0)", t.backend.ioctl(p.r, FIONBIO, &on));
   t.Fcntl(p.r, "r", F_GETFL, 0, "F_GETFL");
   on = 1;
-  t.Rec("ioctl(r, FIONBIO, 1)", t.ops.ioctl(p.r, FIONBIO, &on));
+  t.Rec("ioctl(r, FIONBIO, 1)", t.backend.ioctl(p.r, FIONBIO, &on));
   t.Fcntl(p.r, "r", F_GETFL, 0, "F_GETFL");
-  t.Rec("ioctl(r, FIOCLEX)", t.ops.ioctl(p.r, FIOCLEX, nullptr));
+  t.Rec("ioctl(r, FIOCLEX)", t.backend.ioctl(p.r, FIOCLEX, nullptr));
   t.Fcntl(p.r, "r", F_GETFD, 0, "F_GETFD");
-  t.Rec("ioctl(r, FIONCLEX)", t.ops.ioctl(p.r, FIONCLEX, nullptr));
+  t.Rec("ioctl(r, FIONCLEX)", t.backend.ioctl(p.r, FIONCLEX, nullptr));
   t.Fcntl(p.r, "r", F_GETFD, 0, "F_GETFD");
   t.Close(p.w, "w");
-  t.Rec("read(r, NULL, 1) at EOF", t.ops.base->read(p.r, nullptr, 1));
+  t.Rec("read(r, NULL, 1) at EOF", t.backend.read(p.r, nullptr, 1));
   t.Close(p.r, "r");
-  t.Rec("read(closed r)", t.ops.base->read(p.r, buf, 1));
-  t.Rec("ioctl(closed r, FIONREAD)", t.ops.ioctl(p.r, FIONREAD, &on));
-  t.Rec("fcntl(closed r, F_GETPIPE_SZ)", t.ops.base->fcntl(p.r, F_GETPIPE_SZ, 0));
+  t.Rec("read(closed r)", t.backend.read(p.r, buf, 1));
+  t.Rec("ioctl(closed r, FIONREAD)", t.backend.ioctl(p.r, FIONREAD, &on));
+  t.Rec("fcntl(closed r, F_GETPIPE_SZ)", t.backend.fcntl(p.r, F_GETPIPE_SZ, 0));
 }
 
 PIPE_DIFF_TEST(PipeErrors, FaultingBuffers) {
@@ -426,7 +408,7 @@ PIPE_DIFF_TEST(PipeErrors, FaultingBuffers) {
   t.Fionread(p.r, "r");
   t.Readv(p.r, "r", {3, 10}, 1);  // copies 3, faults, consumes nothing
   t.Fionread(p.r, "r");
-  t.Rec("read(r, NULL, 10)", t.ops.base->read(p.r, nullptr, 10));
+  t.Rec("read(r, NULL, 10)", t.backend.read(p.r, nullptr, 10));
   t.Fionread(p.r, "r");
   t.Readv(p.r, "r", {0, 10}, 0);  // a NULL segment of length 0 is no fault
   t.Writev(p.w, "w", {10, 0}, 1);
@@ -559,8 +541,8 @@ PIPE_DIFF_TEST(PipeEpoll, CloseCombinationsEdgeTriggered) {
     t.Note(order == 0 ? "-- writer closes first" : "-- reader closes first");
     PipeFds p = t.Pipe2(O_NONBLOCK);
     const int ep = t.EpollCreate();
-    const int r2 = t.ops.base->dup(p.r);
-    const int w2 = t.ops.base->dup(p.w);
+    const int r2 = t.backend.dup(p.r);
+    const int w2 = t.backend.dup(p.w);
     t.EpollAdd(ep, p.r, "r", EPOLLIN | EPOLLET, 1);
     t.EpollAdd(ep, p.w, "w", EPOLLOUT | EPOLLET, 2);
     t.EpollWait(ep, "ep");
@@ -601,14 +583,14 @@ PIPE_DIFF_TEST(PipeEpoll, ExclusiveWakesOneWaiter) {
   for (int ep : {ep1, ep2}) {
     waiters.emplace_back([&t, &woken, ep] {
       epoll_event ev{};
-      if (t.ops.base->epoll_wait(ep, &ev, 1, 3000) == 1) woken.fetch_add(1);
+      if (t.backend.epoll_wait(ep, &ev, 1, 3000) == 1) woken.fetch_add(1);
     });
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  t.ops.base->write(p.w, "x", 1);
+  t.backend.write(p.w, "x", 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   t.Note("woken by one write: " + std::to_string(woken.load()));
-  t.ops.base->close(p.w);
+  t.backend.close(p.w);
   for (std::thread& w : waiters) w.join();
   t.Note("woken after the writer's close: " + std::to_string(woken.load()));
 }
@@ -671,7 +653,7 @@ PIPE_DIFF_TEST(PipeBlocking, LargeWriteCompletesWhileReaderDrains) {
     std::vector<unsigned char> buf(10000);
     size_t total = 0;
     while (total < 300000) {
-      const ssize_t n = t.ops.base->read(r, buf.data(), buf.size());
+      const ssize_t n = t.backend.read(r, buf.data(), buf.size());
       if (n <= 0) break;
       for (ssize_t i = 0; i < n; ++i) {
         if (buf[static_cast<size_t>(i)] != PatternByte(total + static_cast<size_t>(i))) {
@@ -746,12 +728,12 @@ PIPE_DIFF_TEST(PipeBlocking, ManyBlockedReadersEachGetData) {
   for (int i = 0; i < 4; ++i) {
     readers.emplace_back([&got, &t, r = p.r] {
       char buf[1];
-      if (t.ops.base->read(r, buf, 1) == 1) got.fetch_add(1);
+      if (t.backend.read(r, buf, 1) == 1) got.fetch_add(1);
     });
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   for (int i = 0; i < 4; ++i) {
-    t.ops.base->write(p.w, "x", 1);
+    t.backend.write(p.w, "x", 1);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   for (std::thread& th : readers) th.join();

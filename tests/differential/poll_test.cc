@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/pipe_diff.h"
+#include "support/scoped_handler.h"
 #include "uepoll/uepoll.h"
 
 namespace uep::test {
@@ -29,24 +30,6 @@ using Clock = std::chrono::steady_clock;
 std::atomic<int> usr1_count{0};
 void OnUsr1(int /*sig*/) { usr1_count.fetch_add(1); }
 
-class ScopedHandler {
- public:
-  ScopedHandler(int sig, void (*handler)(int), int flags) : sig_(sig) {
-    struct sigaction sa {};
-    sa.sa_handler = handler;
-    sa.sa_flags = flags;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, &old_);
-  }
-  ~ScopedHandler() { sigaction(sig_, &old_, nullptr); }
-  ScopedHandler(const ScopedHandler&) = delete;
-  ScopedHandler& operator=(const ScopedHandler&) = delete;
-
- private:
-  int sig_;
-  struct sigaction old_ {};
-};
-
 long MsSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
 }
@@ -54,7 +37,7 @@ long MsSince(Clock::time_point start) {
 // poll() of a set, recording the count and every revents.
 int PollSet(PipeTrace& t, std::vector<pollfd>& set, const std::vector<std::string>& names,
             int timeout, const char* label = "poll") {
-  const int r = t.ops.poll(set.data(), set.size(), timeout);
+  const int r = t.backend.poll(set.data(), set.size(), timeout);
   std::string detail;
   for (size_t i = 0; i < set.size(); ++i) {
     detail += " " + names[i] + "=" + PollMaskName(static_cast<uint16_t>(set[i].revents));
@@ -74,7 +57,7 @@ PIPE_DIFF_TEST(PollRevents, EveryKindOfEntry) {
   t.Write(b.w, "b.w", 10);
   t.Close(b.w, "b.w");
   t.Close(c.r, "c.r");
-  const int closed = t.ops.base->spare_base();
+  const int closed = t.backend.spare_base();
   std::vector<pollfd> set = {
       {a.r, POLLIN, 0x7f},
       {a.w, POLLOUT, 0},
@@ -137,7 +120,7 @@ PIPE_DIFF_TEST(PollBlocking, TimeoutIsNeverEarly) {
   const timespec ts{0, 30L * 1000 * 1000};
   pollfd pfd{p.r, POLLIN, 0};
   const auto start = Clock::now();
-  t.Rec("ppoll(r, 30ms)", t.ops.ppoll(&pfd, 1, &ts, nullptr));
+  t.Rec("ppoll(r, 30ms)", t.backend.ppoll(&pfd, 1, &ts, nullptr));
   t.Note(std::string("elapsed >= 30 ms: ") + (MsSince(start) >= 30 ? "yes" : "no"));
   t.Note("timespec untouched: " + std::string(ts.tv_nsec == 30L * 1000 * 1000 ? "yes" : "no"));
 }
@@ -154,11 +137,11 @@ PIPE_DIFF_TEST(PollBlocking, WokenByWriteCloseAndFreedSlot) {
   // Helpers read without recording: the poller's line would race with theirs.
   t.After(30, [&t, r = p.r] {  // no slot frees
     char sink[100];
-    t.ops.base->read(r, sink, sizeof sink);
+    t.backend.read(r, sink, sizeof sink);
   });
   t.After(80, [&t, r = p.r] {  // the first slot frees
     std::vector<char> sink(4000);
-    t.ops.base->read(r, sink.data(), sink.size());
+    t.backend.read(r, sink.data(), sink.size());
   });
   PollSet(t, wset, {"w"}, 5000);
   t.JoinHelpers();
@@ -219,23 +202,23 @@ PIPE_DIFF_TEST(PollSignals, PpollMaskIsAtomic) {
   sigdelset(&unblocked, SIGUSR1);
   pollfd pfd{p.r, POLLIN, 0};
   const timespec long_wait{5, 0};
-  t.Rec("ppoll(r, 5s, mask without USR1)", t.ops.ppoll(&pfd, 1, &long_wait, &unblocked));
+  t.Rec("ppoll(r, 5s, mask without USR1)", t.backend.ppoll(&pfd, 1, &long_wait, &unblocked));
   t.Note("handled " + std::to_string(usr1_count.load()));
   // The same with a zero timeout: the signal still wins over "nothing ready".
   pthread_kill(pthread_self(), SIGUSR1);
   const timespec zero{0, 0};
-  t.Rec("ppoll(r, 0, mask without USR1)", t.ops.ppoll(&pfd, 1, &zero, &unblocked));
+  t.Rec("ppoll(r, 0, mask without USR1)", t.backend.ppoll(&pfd, 1, &zero, &unblocked));
   t.Note("handled " + std::to_string(usr1_count.load()));
   // Arriving during the call.
   const pthread_t self = pthread_self();
   t.After(50, [self] { pthread_kill(self, SIGUSR1); });
-  t.Rec("ppoll(r, 5s, mask without USR1)", t.ops.ppoll(&pfd, 1, &long_wait, &unblocked));
+  t.Rec("ppoll(r, 5s, mask without USR1)", t.backend.ppoll(&pfd, 1, &long_wait, &unblocked));
   t.JoinHelpers();
   t.Note("handled " + std::to_string(usr1_count.load()));
   // Ready descriptors win over a pending signal.
   t.Write(p.w, "w", 1);
   pthread_kill(pthread_self(), SIGUSR1);
-  t.Rec("ppoll(r, 5s, mask without USR1) ready", t.ops.ppoll(&pfd, 1, &long_wait, &unblocked));
+  t.Rec("ppoll(r, 5s, mask without USR1) ready", t.backend.ppoll(&pfd, 1, &long_wait, &unblocked));
   t.Note("handled " + std::to_string(usr1_count.load()));
   // A mask that blocks it: the signal waits for the end of the call.
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -246,7 +229,7 @@ PIPE_DIFF_TEST(PollSignals, PpollMaskIsAtomic) {
   sigaddset(&blocked, SIGUSR1);
   t.After(20, [self] { pthread_kill(self, SIGUSR1); });
   const timespec short_wait{0, 100L * 1000 * 1000};
-  t.Rec("ppoll(r, 100ms, mask with USR1)", t.ops.ppoll(&pfd, 1, &short_wait, &blocked));
+  t.Rec("ppoll(r, 100ms, mask with USR1)", t.backend.ppoll(&pfd, 1, &short_wait, &blocked));
   t.JoinHelpers();
   t.Note("handled " + std::to_string(usr1_count.load()));
 }
@@ -259,26 +242,26 @@ PIPE_DIFF_TEST(PollErrors, ArgumentChecks) {
   const timespec bad_ns{0, 1000000000};
   const timespec neg_ns{0, -1};
   const timespec neg_s{-1, 0};
-  t.Rec("ppoll(r, {0, 1e9})", t.ops.ppoll(&pfd, 1, &bad_ns, nullptr));
-  t.Rec("ppoll(r, {0, -1})", t.ops.ppoll(&pfd, 1, &neg_ns, nullptr));
-  t.Rec("ppoll(r, {-1, 0})", t.ops.ppoll(&pfd, 1, &neg_s, nullptr));
-  t.Rec("ppoll(NULL, 0, {-1, 0})", t.ops.ppoll(nullptr, 0, &neg_s, nullptr));
-  t.Rec("poll(NULL, 1, 0)", t.ops.poll(nullptr, 1, 0));
-  t.Rec("poll(NULL, 0, 0)", t.ops.poll(nullptr, 0, 0));
-  t.Rec("poll(NULL, 0, 10)", t.ops.poll(nullptr, 0, 10));
+  t.Rec("ppoll(r, {0, 1e9})", t.backend.ppoll(&pfd, 1, &bad_ns, nullptr));
+  t.Rec("ppoll(r, {0, -1})", t.backend.ppoll(&pfd, 1, &neg_ns, nullptr));
+  t.Rec("ppoll(r, {-1, 0})", t.backend.ppoll(&pfd, 1, &neg_s, nullptr));
+  t.Rec("ppoll(NULL, 0, {-1, 0})", t.backend.ppoll(nullptr, 0, &neg_s, nullptr));
+  t.Rec("poll(NULL, 1, 0)", t.backend.poll(nullptr, 1, 0));
+  t.Rec("poll(NULL, 0, 0)", t.backend.poll(nullptr, 0, 0));
+  t.Rec("poll(NULL, 0, 10)", t.backend.poll(nullptr, 0, 10));
   rlimit lim{};
   getrlimit(RLIMIT_NOFILE, &lim);
   std::vector<pollfd> big(lim.rlim_cur + 1, pollfd{-1, 0, 0});
   big[0] = pfd;
-  t.Rec("poll(RLIMIT_NOFILE + 1 fds)", t.ops.poll(big.data(), big.size(), 0));
-  t.Rec("poll(RLIMIT_NOFILE fds)", t.ops.poll(big.data(), big.size() - 1, 0));
+  t.Rec("poll(RLIMIT_NOFILE + 1 fds)", t.backend.poll(big.data(), big.size(), 0));
+  t.Rec("poll(RLIMIT_NOFILE fds)", t.backend.poll(big.data(), big.size() - 1, 0));
   // A raised limit applies at once.
   rlimit high = lim;
   high.rlim_cur = lim.rlim_cur + 10;
   if (setrlimit(RLIMIT_NOFILE, &high) == 0) {
     big.resize(high.rlim_cur + 1, pollfd{-1, 0, 0});
-    t.Rec("poll(raised limit fds)", t.ops.poll(big.data(), high.rlim_cur, 0));
-    t.Rec("poll(raised limit + 1 fds)", t.ops.poll(big.data(), high.rlim_cur + 1, 0));
+    t.Rec("poll(raised limit fds)", t.backend.poll(big.data(), high.rlim_cur, 0));
+    t.Rec("poll(raised limit + 1 fds)", t.backend.poll(big.data(), high.rlim_cur + 1, 0));
     setrlimit(RLIMIT_NOFILE, &lim);
   }
 }
@@ -333,7 +316,7 @@ PIPE_DIFF_TEST(Select, SetsAndErrors) {
   FD_SET(b[0], &x);
   const int nfds = std::max({a[0], a[1], b[0]}) + 1;
   timeval tv{0, 0};
-  const int n = t.ops.select(nfds, &r, &w, &x, &tv);
+  const int n = t.backend.select(nfds, &r, &w, &x, &tv);
   t.Rec("select(a.r a.w b.r | a.r a.w | b.r)", n,
         std::string("r:") + (FD_ISSET(a[0], &r) ? " a.r" : "") +
             (FD_ISSET(a[1], &r) ? " a.w" : "") + (FD_ISSET(b[0], &r) ? " b.r" : "") +
@@ -344,26 +327,26 @@ PIPE_DIFF_TEST(Select, SetsAndErrors) {
   FD_ZERO(&r);
   FD_SET(closed, &w);
   tv = {0, 0};
-  t.Rec("select(closed in write set)", t.ops.select(closed + 1, &r, &w, nullptr, &tv));
-  t.Rec("select(-1)", t.ops.select(-1, nullptr, nullptr, nullptr, &tv));
+  t.Rec("select(closed in write set)", t.backend.select(closed + 1, &r, &w, nullptr, &tv));
+  t.Rec("select(-1)", t.backend.select(-1, nullptr, nullptr, nullptr, &tv));
   timeval bad{0, -1};
-  t.Rec("select(tv {0, -1})", t.ops.select(0, nullptr, nullptr, nullptr, &bad));
+  t.Rec("select(tv {0, -1})", t.backend.select(0, nullptr, nullptr, nullptr, &bad));
   timeval neg{-1, 0};
-  t.Rec("select(tv {-1, 0})", t.ops.select(0, nullptr, nullptr, nullptr, &neg));
+  t.Rec("select(tv {-1, 0})", t.backend.select(0, nullptr, nullptr, nullptr, &neg));
   timeval left{0, 20000};
   FD_ZERO(&r);
   FD_SET(a[0], &r);
-  t.Rec("select(a.r, 20ms)", t.ops.select(a[0] + 1, &r, nullptr, nullptr, &left));
+  t.Rec("select(a.r, 20ms)", t.backend.select(a[0] + 1, &r, nullptr, nullptr, &left));
   t.Note("time left written back: " + std::to_string(left.tv_sec) + "." +
          std::to_string(left.tv_usec));
   timeval over{0, 1500000};  // 1.5 s in microseconds is accepted
   FD_ZERO(&r);
   FD_SET(b[0], &r);
-  t.Rec("select(b.r, {0, 1500000})", t.ops.select(b[0] + 1, &r, nullptr, nullptr, &over));
+  t.Rec("select(b.r, {0, 1500000})", t.backend.select(b[0] + 1, &r, nullptr, nullptr, &over));
   const timespec ts{0, 1000};
   const timespec bad_ts{0, 1000000000};
-  t.Rec("pselect(b.r)", t.ops.pselect(b[0] + 1, &r, nullptr, nullptr, &ts, nullptr));
-  t.Rec("pselect(bad ts)", t.ops.pselect(0, nullptr, nullptr, nullptr, &bad_ts, nullptr));
+  t.Rec("pselect(b.r)", t.backend.pselect(b[0] + 1, &r, nullptr, nullptr, &ts, nullptr));
+  t.Rec("pselect(bad ts)", t.backend.pselect(0, nullptr, nullptr, nullptr, &bad_ts, nullptr));
   ::close(a[0]);
   ::close(a[1]);
   ::close(b[0]);

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "support/sock_timer_api.h"
+#include "support/sock_timer_diff.h"
 #include "uepoll/uepoll.h"
 
 namespace uep::test {
@@ -44,24 +44,24 @@ struct Pair {
 
 Pair MakePair(Trace& t, int type, int flags = 0) {
   int sv[2] = {-1, -1};
-  t.Rec("socketpair(" + TypeName(type) + ")", t.api().socketpair(AF_UNIX, type | flags, 0, sv));
+  t.Rec("socketpair(" + TypeName(type) + ")", t.backend().socketpair(AF_UNIX, type | flags, 0, sv));
   return {sv[0], sv[1]};
 }
 
 void ClosePair(Trace& t, const Pair& p) {
-  if (p.a >= 0) t.api().close(p.a);
-  if (p.b >= 0) t.api().close(p.b);
+  if (p.a >= 0) t.backend().close(p.a);
+  if (p.b >= 0) t.backend().close(p.b);
 }
 
 long Send(Trace& t, const std::string& what, int fd, const std::string& data, int flags = 0) {
   return t.Rec("send(" + what + ", " + std::to_string(data.size()) + ")",
-               t.api().send(fd, data.data(), data.size(), flags));
+               t.backend().send(fd, data.data(), data.size(), flags));
 }
 
 // Receives up to `len` bytes and records what came.
 long Recv(Trace& t, const std::string& what, int fd, size_t len, int flags = 0) {
   std::string buf(len, '\0');
-  const long r = t.api().recv(fd, buf.data(), len, flags);
+  const long r = t.backend().recv(fd, buf.data(), len, flags);
   const int err = errno;
   t.Rec("recv(" + what + ", " + std::to_string(len) + ", " + std::to_string(flags) + ")", r);
   if (r > 0)
@@ -76,7 +76,7 @@ long RecvMsg(Trace& t, const std::string& what, int fd, size_t len, int flags = 
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  const long r = t.api().recvmsg(fd, &msg, flags);
+  const long r = t.backend().recvmsg(fd, &msg, flags);
   t.Rec("recvmsg(" + what + ", " + std::to_string(len) + ", " + std::to_string(flags) + ")", r);
   if (r >= 0) {
     t.Note("  msg_flags " + std::to_string(msg.msg_flags) + " data '" +
@@ -87,7 +87,7 @@ long RecvMsg(Trace& t, const std::string& what, int fd, size_t len, int flags = 
 
 int Ioctl(Trace& t, const std::string& what, int fd, unsigned long request) {
   int v = -1;
-  const int r = t.api().ioctl(fd, request, &v);
+  const int r = t.backend().ioctl(fd, request, &v);
   t.Rec(what, r >= 0 ? v : r);
   return v;
 }
@@ -95,7 +95,7 @@ int Ioctl(Trace& t, const std::string& what, int fd, unsigned long request) {
 int GetInt(Trace& t, const std::string& what, int fd, int optname) {
   int v = -7;
   socklen_t len = sizeof v;
-  const int r = t.api().getsockopt(fd, SOL_SOCKET, optname, &v, &len);
+  const int r = t.backend().getsockopt(fd, SOL_SOCKET, optname, &v, &len);
   t.Rec(what, r);
   if (r == 0) t.Note("  value " + std::to_string(v) + " len " + std::to_string(len));
   return v;
@@ -105,13 +105,13 @@ int GetInt(Trace& t, const std::string& what, int fd, int optname) {
 struct MaskWatch {
   uint32_t last = ~0U;
   bool Changed(Trace& t, int fd) {
-    const int ep = t.api().epoll_create1(0);
+    const int ep = t.backend().epoll_create1(0);
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
-    t.api().epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    t.backend().epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     epoll_event out{};
-    const uint32_t mask = t.api().epoll_wait(ep, &out, 1, 0) == 1 ? out.events : 0;
-    t.api().close(ep);
+    const uint32_t mask = t.backend().epoll_wait(ep, &out, 1, 0) == 1 ? out.events : 0;
+    t.backend().close(ep);
     const bool changed = mask != last;
     last = mask;
     return changed;
@@ -160,23 +160,23 @@ TEST(SocketDiffTest, SocketpairArguments) {
       int sv[2] = {-1, -1};
       const std::string what = "socketpair(" + std::to_string(c.domain) + ", " +
                                std::to_string(c.type) + ", " + std::to_string(c.protocol) + ")";
-      if (t.Rec(what, t.api().socketpair(c.domain, c.type, c.protocol, sv)) != 0) continue;
+      if (t.Rec(what, t.backend().socketpair(c.domain, c.type, c.protocol, sv)) != 0) continue;
       GetInt(t, "  SO_TYPE", sv[0], SO_TYPE);
       GetInt(t, "  SO_DOMAIN", sv[1], SO_DOMAIN);
       GetInt(t, "  SO_PROTOCOL", sv[1], SO_PROTOCOL);
-      t.Rec("  F_GETFL a", t.api().fcntl(sv[0], F_GETFL, 0));
-      t.Rec("  F_GETFL b", t.api().fcntl(sv[1], F_GETFL, 0));
-      t.Rec("  F_GETFD a", t.api().fcntl(sv[0], F_GETFD, 0));
-      t.Rec("  F_GETFD b", t.api().fcntl(sv[1], F_GETFD, 0));
+      t.Rec("  F_GETFL a", t.backend().fcntl(sv[0], F_GETFL, 0));
+      t.Rec("  F_GETFL b", t.backend().fcntl(sv[1], F_GETFL, 0));
+      t.Rec("  F_GETFD a", t.backend().fcntl(sv[0], F_GETFD, 0));
+      t.Rec("  F_GETFD b", t.backend().fcntl(sv[1], F_GETFD, 0));
       t.Rec("  distinct", sv[0] != sv[1] ? 1 : 0);
-      t.api().close(sv[0]);
-      t.api().close(sv[1]);
+      t.backend().close(sv[0]);
+      t.backend().close(sv[1]);
     }
-    t.Rec("socketpair(NULL)", t.api().socketpair(AF_UNIX, SOCK_STREAM, 0, nullptr));
-    t.Rec("socketpair(NULL, bad type)", t.api().socketpair(AF_UNIX, SOCK_RDM, 0, nullptr));
+    t.Rec("socketpair(NULL)", t.backend().socketpair(AF_UNIX, SOCK_STREAM, 0, nullptr));
+    t.Rec("socketpair(NULL, bad type)", t.backend().socketpair(AF_UNIX, SOCK_RDM, 0, nullptr));
     t.Rec("socketpair(NULL, bad flags)",
-          t.api().socketpair(AF_UNIX, SOCK_STREAM | 0x100, 0, nullptr));
-    t.Rec("socketpair(NULL, inet)", t.api().socketpair(AF_INET, SOCK_STREAM, 0, nullptr));
+          t.backend().socketpair(AF_UNIX, SOCK_STREAM | 0x100, 0, nullptr));
+    t.Rec("socketpair(NULL, inet)", t.backend().socketpair(AF_INET, SOCK_STREAM, 0, nullptr));
   });
 }
 
@@ -244,7 +244,8 @@ TEST(SocketDiffTest, RecordBoundariesTruncationAndPeek) {
       Recv(t, "b", p.b, 10, MSG_WAITALL);
       // SO_RCVLOWAT
       const int lowat = 4;
-      t.Rec("SO_RCVLOWAT", t.api().setsockopt(p.b, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat));
+      t.Rec("SO_RCVLOWAT",
+            t.backend().setsockopt(p.b, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat));
       Send(t, "a", p.a, "12");
       Recv(t, "b", p.b, 10);
       Recv(t, "b", p.b, 10);
@@ -260,30 +261,30 @@ TEST(SocketDiffTest, ShutdownSequences) {
         t.Note("-- " + TypeName(type) + " shutdown(a, " + std::to_string(how) + ")");
         const Pair p = MakePair(t, type, SOCK_NONBLOCK);
         Send(t, "b", p.b, "pending");
-        t.Rec("shutdown(a)", t.api().shutdown(p.a, how));
+        t.Rec("shutdown(a)", t.backend().shutdown(p.a, how));
         t.Mask("a", p.a);
         t.Mask("b", p.b);
         Send(t, "a", p.a, "x");
         t.Sigpipes("send a");
         Send(t, "a", p.a, "x", MSG_NOSIGNAL);
         t.Sigpipes("send a nosignal");
-        t.Rec("write(a, 0)", t.api().write(p.a, "", 0));
+        t.Rec("write(a, 0)", t.backend().write(p.a, "", 0));
         t.Sigpipes("write a 0");
         Send(t, "b", p.b, "y");
         t.Sigpipes("send b");
         Recv(t, "a", p.a, 100);
         Recv(t, "a", p.a, 100);
         Recv(t, "b", p.b, 100);
-        t.Rec("shutdown(a) again", t.api().shutdown(p.a, how));
-        t.Rec("shutdown(b, RDWR)", t.api().shutdown(p.b, SHUT_RDWR));
+        t.Rec("shutdown(a) again", t.backend().shutdown(p.a, how));
+        t.Rec("shutdown(b, RDWR)", t.backend().shutdown(p.b, SHUT_RDWR));
         t.Mask("a", p.a);
         t.Mask("b", p.b);
         Recv(t, "a", p.a, 100);
         Recv(t, "b", p.b, 100);
         Send(t, "b", p.b, "z");
         t.Sigpipes("send b");
-        t.Rec("shutdown(a, 3)", t.api().shutdown(p.a, 3));
-        t.Rec("shutdown(a, -1)", t.api().shutdown(p.a, -1));
+        t.Rec("shutdown(a, 3)", t.backend().shutdown(p.a, 3));
+        t.Rec("shutdown(a, -1)", t.backend().shutdown(p.a, -1));
         ClosePair(t, p);
       }
     }
@@ -303,7 +304,7 @@ TEST(SocketDiffTest, PeerClose) {
           if (unread) Send(t, "a", p.a, "hello");
           Send(t, "b", p.b, "abc");
           Send(t, "b", p.b, "de");
-          t.api().close(p.b);
+          t.backend().close(p.b);
           t.Mask("a", p.a);
           if (read_error_first) {
             GetInt(t, "SO_ERROR", p.a, SO_ERROR);
@@ -320,9 +321,9 @@ TEST(SocketDiffTest, PeerClose) {
           Recv(t, "a", p.a, 10);
           t.Mask("a", p.a);
           GetInt(t, "SO_ERROR", p.a, SO_ERROR);
-          t.Rec("shutdown(a, WR)", t.api().shutdown(p.a, SHUT_WR));
+          t.Rec("shutdown(a, WR)", t.backend().shutdown(p.a, SHUT_WR));
           t.Mask("a", p.a);
-          t.api().close(p.a);
+          t.backend().close(p.a);
         }
       }
     }
@@ -340,30 +341,31 @@ TEST(SocketDiffTest, SocketOptions) {
       }
       int v = 0;
       socklen_t len = 2;
-      t.Rec("get len 2", t.api().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &v, &len));
+      t.Rec("get len 2", t.backend().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &v, &len));
       t.Note("  len " + std::to_string(len));
       len = 0;
-      t.Rec("get len 0", t.api().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &v, &len));
+      t.Rec("get len 0", t.backend().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &v, &len));
       len = static_cast<socklen_t>(-1);
-      t.Rec("get len -1", t.api().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &v, &len));
+      t.Rec("get len -1", t.backend().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &v, &len));
       len = 8;
-      t.Rec("get len 8", t.api().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &v, &len));
+      t.Rec("get len 8", t.backend().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &v, &len));
       t.Note("  len " + std::to_string(len));
       len = 4;
-      t.Rec("get NULL value", t.api().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, nullptr, &len));
-      t.Rec("get NULL len", t.api().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &v, nullptr));
+      t.Rec("get NULL value", t.backend().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, nullptr, &len));
+      t.Rec("get NULL len", t.backend().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &v, nullptr));
       len = 0;
-      t.Rec("get NULL value len 0", t.api().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, nullptr, &len));
+      t.Rec("get NULL value len 0",
+            t.backend().getsockopt(p.a, SOL_SOCKET, SO_SNDBUF, nullptr, &len));
       len = 4;
-      t.Rec("get level TCP", t.api().getsockopt(p.a, IPPROTO_TCP, 1, &v, &len));
-      t.Rec("get level 0", t.api().getsockopt(p.a, 0, 1, &v, &len));
-      t.Rec("get level SOL_UNIX", t.api().getsockopt(p.a, 270, 1, &v, &len));
-      t.Rec("set level TCP", t.api().setsockopt(p.a, IPPROTO_TCP, 1, &v, 4));
+      t.Rec("get level TCP", t.backend().getsockopt(p.a, IPPROTO_TCP, 1, &v, &len));
+      t.Rec("get level 0", t.backend().getsockopt(p.a, 0, 1, &v, &len));
+      t.Rec("get level SOL_UNIX", t.backend().getsockopt(p.a, 270, 1, &v, &len));
+      t.Rec("set level TCP", t.backend().setsockopt(p.a, IPPROTO_TCP, 1, &v, 4));
       for (const int val : {0, 1, 100, 2303, 2304, 2305, 4000, 65536, 212992, 4194304, 4194305,
                             100000000, -1, -100}) {
         for (const int opt : {SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE, SO_RCVLOWAT}) {
           const std::string what = "set " + std::to_string(opt) + " " + std::to_string(val);
-          t.Rec(what, t.api().setsockopt(p.a, SOL_SOCKET, opt, &val, sizeof val));
+          t.Rec(what, t.backend().setsockopt(p.a, SOL_SOCKET, opt, &val, sizeof val));
           GetInt(t, "  get", p.a,
                  opt == SO_SNDBUFFORCE   ? SO_SNDBUF
                  : opt == SO_RCVBUFFORCE ? SO_RCVBUF
@@ -371,15 +373,15 @@ TEST(SocketDiffTest, SocketOptions) {
         }
       }
       const int x = 1000;
-      t.Rec("set len 3", t.api().setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &x, 3));
-      t.Rec("set len 8", t.api().setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &x, 8));
+      t.Rec("set len 3", t.backend().setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &x, 3));
+      t.Rec("set len 8", t.backend().setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &x, 8));
       t.Rec("set len -1",
-            t.api().setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &x, static_cast<socklen_t>(-1)));
-      t.Rec("set NULL", t.api().setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, nullptr, 4));
-      t.Rec("set unknown len 2", t.api().setsockopt(p.a, SOL_SOCKET, 1000, &x, 2));
+            t.backend().setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &x, static_cast<socklen_t>(-1)));
+      t.Rec("set NULL", t.backend().setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, nullptr, 4));
+      t.Rec("set unknown len 2", t.backend().setsockopt(p.a, SOL_SOCKET, 1000, &x, 2));
       for (const int opt :
            {SO_TYPE, SO_ERROR, SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN, SO_SNDLOWAT, 1000}) {
-        t.Rec("set " + std::to_string(opt), t.api().setsockopt(p.a, SOL_SOCKET, opt, &x, 4));
+        t.Rec("set " + std::to_string(opt), t.backend().setsockopt(p.a, SOL_SOCKET, opt, &x, 4));
       }
       ClosePair(t, p);
     }
@@ -388,7 +390,7 @@ TEST(SocketDiffTest, SocketOptions) {
 
 TEST(SocketDiffTest, BadCalls) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     const int efd = a.eventfd(0, 0);
     const Pair closed = MakePair(t, SOCK_STREAM);
     a.close(closed.a);
@@ -570,7 +572,7 @@ TEST(SocketDiffTest, BadCalls) {
 
 TEST(SocketDiffTest, ReadWriteCalls) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     for (const int type : kTypes) {
       const Pair p = MakePair(t, type, SOCK_NONBLOCK);
       char buf[64] = {};
@@ -606,7 +608,7 @@ TEST(SocketDiffTest, ReadWriteCalls) {
 // truesize accounting must match the kernel's byte for byte.
 TEST(SocketDiffTest, SendBufferThresholds) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     static char buf[1 << 20];
     for (const int type : kTypes) {
       for (const size_t size : {size_t{1}, size_t{100}, size_t{1000}, size_t{4096}, size_t{65536},
@@ -638,7 +640,7 @@ TEST(SocketDiffTest, SendBufferThresholds) {
             ++writes;
             total += n;
             if (watch.Changed(t, p.a)) {
-              t.Note("  mask " + MaskName(watch.last) + " after " + std::to_string(writes) +
+              t.Note("  mask " + EpollMaskName(watch.last) + " after " + std::to_string(writes) +
                      " writes, " + std::to_string(total) + " bytes");
               Ioctl(t, "  SIOCOUTQ", p.a, SIOCOUTQ);
             }
@@ -655,12 +657,12 @@ TEST(SocketDiffTest, SendBufferThresholds) {
             drained += n;
             if (a.epoll_wait(ep, &out, 1, 0) == 1) {
               ++et_events;
-              t.Note("  ET event " + MaskName(out.events) + " after reading " +
+              t.Note("  ET event " + EpollMaskName(out.events) + " after reading " +
                      std::to_string(drained));
               Ioctl(t, "  SIOCOUTQ", p.a, SIOCOUTQ);
             }
             if (watch.Changed(t, p.a)) {
-              t.Note("  mask " + MaskName(watch.last) + " after reading " +
+              t.Note("  mask " + EpollMaskName(watch.last) + " after reading " +
                      std::to_string(drained));
             }
           }
@@ -676,7 +678,7 @@ TEST(SocketDiffTest, SendBufferThresholds) {
 
 TEST(SocketDiffTest, SkbTruesize) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     static char buf[1 << 23];
     for (const int type : kTypes) {
       for (const size_t size :
@@ -717,7 +719,7 @@ TEST(SocketDiffTest, SkbTruesize) {
 // changes (no key: every item is re-polled) and SO_SNDBUF.
 TEST(SocketDiffTest, EdgeTriggeredWakeups) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     static char buf[1 << 18];
     for (const int type : kTypes) {
       t.Note("-- " + TypeName(type));
@@ -735,7 +737,7 @@ TEST(SocketDiffTest, EdgeTriggeredWakeups) {
         const int n = a.epoll_wait(ep, out, 4, 0);
         std::string s = what + ": " + std::to_string(n);
         for (int i = 0; i < n; ++i)
-          s += " [" + std::to_string(out[i].data.u64) + " " + MaskName(out[i].events) + "]";
+          s += " [" + std::to_string(out[i].data.u64) + " " + EpollMaskName(out[i].events) + "]";
         t.Note(s);
       };
       wait("start");
@@ -777,7 +779,7 @@ TEST(SocketDiffTest, EdgeTriggeredWakeups) {
 // after the helper is joined.
 TEST(SocketDiffTest, BlockingCalls) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     using std::chrono::milliseconds;
     for (const int type : kTypes) {
       t.Note("-- " + TypeName(type));
@@ -888,7 +890,7 @@ TEST(SocketDiffTest, BlockingCalls) {
 // what was queued for us; later sends have no peer (ENOTCONN).
 TEST(SocketDiffTest, DgramPeerGone) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     const Pair p = MakePair(t, SOCK_DGRAM, SOCK_NONBLOCK);
     Send(t, "b", p.b, "one");
     Send(t, "b", p.b, "two");

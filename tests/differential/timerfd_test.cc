@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "support/sock_timer_api.h"
+#include "support/sock_timer_diff.h"
 #include "uepoll/uepoll.h"
 
 namespace uep::test {
@@ -40,7 +40,7 @@ long Ns(const timespec& ts) { return ts.tv_sec * 1000000000L + ts.tv_nsec; }
 // Reads the expiration count (nonblocking unless the file is blocking).
 long ReadCount(Trace& t, int fd, uint64_t* count = nullptr) {
   uint64_t v = 0;
-  const long r = t.api().read(fd, &v, sizeof v);
+  const long r = t.backend().read(fd, &v, sizeof v);
   const int err = errno;
   if (count != nullptr) *count = r == 8 ? v : 0;
   errno = err;
@@ -71,7 +71,7 @@ void ReadInRange(Trace& t, const std::string& what, int fd, uint64_t lo, uint64_
 void GetTime(Trace& t, const std::string& what, int fd, long bucket_ns) {
   itimerspec cur{};
   cur.it_value.tv_sec = -5;
-  t.Rec(what, t.api().timerfd_gettime(fd, &cur));
+  t.Rec(what, t.backend().timerfd_gettime(fd, &cur));
   const long v = Ns(cur.it_value);
   t.Note("  value " + std::to_string((v + bucket_ns - 1) / bucket_ns) + " x " +
          std::to_string(bucket_ns) + "ns, interval " + std::to_string(Ns(cur.it_interval)));
@@ -79,16 +79,16 @@ void GetTime(Trace& t, const std::string& what, int fd, long bucket_ns) {
 
 std::string WaitEvents(Trace& t, int ep, int timeout_ms) {
   epoll_event ev[8];
-  const int n = t.api().epoll_wait(ep, ev, 8, timeout_ms);
+  const int n = t.backend().epoll_wait(ep, ev, 8, timeout_ms);
   std::string s = std::to_string(n);
   for (int i = 0; i < n; ++i)
-    s += " [" + std::to_string(ev[i].data.u64) + " " + MaskName(ev[i].events) + "]";
+    s += " [" + std::to_string(ev[i].data.u64) + " " + EpollMaskName(ev[i].events) + "]";
   return s;
 }
 
 TEST(TimerfdDiffTest, CreateArguments) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     for (const int clock :
          {CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID,
           CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME,
@@ -127,7 +127,7 @@ TEST(TimerfdDiffTest, CreateArguments) {
 
 TEST(TimerfdDiffTest, SettimeAndGettimeErrors) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     const int fd = a.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
     const int efd = a.eventfd(0, 0);
     const int dead = a.timerfd_create(CLOCK_MONOTONIC, 0);
@@ -176,7 +176,7 @@ TEST(TimerfdDiffTest, SettimeAndGettimeErrors) {
 // disarmed timer with an interval, absolute times, and values beyond KTIME_MAX.
 TEST(TimerfdDiffTest, Values) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     for (const int clock : {CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME}) {
       t.Note("-- clock " + std::to_string(clock));
       const int fd = a.timerfd_create(clock, TFD_NONBLOCK);
@@ -222,7 +222,7 @@ TEST(TimerfdDiffTest, Values) {
 
 TEST(TimerfdDiffTest, OneShotExpiry) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     const int fd = a.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
     itimerspec its = Spec(50000000, 0);
     t.Rec("settime 50ms", a.timerfd_settime(fd, 0, &its, nullptr));
@@ -251,7 +251,7 @@ TEST(TimerfdDiffTest, OneShotExpiry) {
 // period; re-arming resets it.
 TEST(TimerfdDiffTest, IntervalCounts) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     const int fd = a.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
     itimerspec its = Spec(10000000, 10000000);
     t.Rec("settime 10ms/10ms", a.timerfd_settime(fd, 0, &its, nullptr));
@@ -292,7 +292,7 @@ TEST(TimerfdDiffTest, IntervalCounts) {
 
 TEST(TimerfdDiffTest, BlockingReadAndVectors) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     const int fd = a.timerfd_create(CLOCK_MONOTONIC, 0);
     itimerspec its = Spec(30000000, 0);
     // Measured from before settime: the timer runs from there, and uepoll fires within
@@ -341,7 +341,7 @@ TEST(TimerfdDiffTest, BlockingReadAndVectors) {
 // is only re-armed by a read); timers wake a sleeping epoll_wait in deadline order.
 TEST(TimerfdDiffTest, Epoll) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     const int fd = a.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
     const int ep = a.epoll_create1(0);
     epoll_event ev{};
@@ -397,15 +397,17 @@ TEST(TimerfdDiffTest, Epoll) {
 // and the alarm clocks (CAP_WAKE_ALARM or EPERM). All armed together, 50 ms ahead.
 TEST(TimerfdDiffTest, OtherClocks) {
   RunOnBoth([](Trace& t) {
-    const auto& a = t.api();
+    const auto& a = t.backend();
     struct Timer {
       int clock;
       int flags;
       int fd;
     };
     std::vector<Timer> timers;
-    for (const int clock : {CLOCK_REALTIME, CLOCK_BOOTTIME, CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM}) {
-      for (const int flags : {0, int{TFD_TIMER_ABSTIME}, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET}) {
+    for (const int clock :
+         {CLOCK_REALTIME, CLOCK_BOOTTIME, CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM}) {
+      for (const int flags :
+           {0, int{TFD_TIMER_ABSTIME}, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET}) {
         const int fd = a.timerfd_create(clock, TFD_NONBLOCK);
         t.Rec("create " + std::to_string(clock), fd >= 0 ? 0 : fd);
         if (fd >= 0) timers.push_back({clock, flags, fd});

@@ -8,7 +8,7 @@
 #include "fuzz/ops.h"
 #include "fuzz/twin.h"
 #include "platform/kernel_fd.h"
-#include "support/sock_timer_api.h"
+#include "support/sock_timer_diff.h"
 #include "uepoll/uepoll.h"
 
 namespace {

@@ -54,11 +54,7 @@ Buffers g_buf;
 
 void* KernelHalf() { return reinterpret_cast<void*>(uintptr_t{1} << 63); }  // NOLINT
 
-std::string Hex(uint64_t v) {
-  char s[24];
-  std::snprintf(s, sizeof s, "0x%llx", static_cast<unsigned long long>(v));
-  return s;
-}
+using test::Hex;
 
 // A pointer argument: the real buffer, NULL, or one in the kernel's half.
 enum class Ptr : uint8_t { kGood, kNull, kKernel };
@@ -292,7 +288,7 @@ void Socketpair(Twin& t, Input& in) {
              std::to_string(protocol) + ", " + PtrName(ptr) + ")",
          [&](const Side& s, int) {
            int sv[2] = {-1, -1};
-           const int r = s.s.socketpair(domain, type, protocol, Choose(ptr, sv));
+           const int r = s.b.socketpair(domain, type, protocol, Choose(ptr, sv));
            return Fds(r, {sv[0], sv[1]}, {Kind::kSocket, Kind::kSocket});
          });
 }
@@ -312,7 +308,7 @@ void KernelFiles(Twin& t, Input& in) {
     what = "kernel socketpair(1, " + Hex(static_cast<unsigned>(type)) + ")";
     make = [&kernel, type] {
       int sv[2] = {-1, -1};
-      const int r = kernel.s.socketpair(AF_UNIX, type, 0, sv);
+      const int r = kernel.b.socketpair(AF_UNIX, type, 0, sv);
       return Fds(r, {sv[0], sv[1]}, {Kind::kSocket, Kind::kSocket});
     };
   } else if (v % 3 == 1) {
@@ -353,7 +349,7 @@ void TimerfdCreate(Twin& t, Input& in) {
   if ((f & 0xfc) == 0xfc) flags |= O_APPEND;
   t.Both(
       "timerfd_create(" + std::to_string(clock) + ", " + Hex(static_cast<unsigned>(flags)) + ")",
-      [&](const Side& s, int) { return NewFd(s.s.timerfd_create(clock, flags), Kind::kTimerfd); });
+      [&](const Side& s, int) { return NewFd(s.b.timerfd_create(clock, flags), Kind::kTimerfd); });
 }
 
 // ---- epoll
@@ -381,7 +377,7 @@ void Ctl(Twin& t, Input& in) {
   if (t.IsKfd(ep) && t.LiveKind(fd, &target) && !t.IsKfd(fd)) return;
   const Outcome k =
       t.Both("epoll_ctl(" + ep.name + ", " + OpName(op) + ", " + fd.name + ", " + PtrName(ptr) +
-                 "{" + test::MaskName(events) + ", " + Hex(data) + "})",
+                 "{" + test::EpollMaskName(events) + ", " + Hex(data) + "})",
              [&](const Side& s, int side) {
                epoll_event ev{};
                ev.events = events;
@@ -457,7 +453,7 @@ void Wait(Twin& t, Input& in) {
     }
     Outcome o = Result(r);
     for (int i = 0; i < r && i < kEventBuf; ++i) {
-      o.detail += "[" + test::MaskName(buf[i].events) + " " + Hex(buf[i].data.u64) + "]";
+      o.detail += "[" + test::EpollMaskName(buf[i].events) + " " + Hex(buf[i].data.u64) + "]";
     }
     // Nothing past the events reported may be written.
     const unsigned char* raw = reinterpret_cast<const unsigned char*>(buf);
@@ -672,7 +668,7 @@ void SendMsg(Twin& t, Input& in, const Ref& fd, size_t len, int flags, Ptr ptr) 
            msg.msg_iovlen = two ? 2 : 1;
            msg.msg_control = ctllen != 0 ? ctl : nullptr;
            msg.msg_controllen = ctllen;
-           return Result(s.s.sendmsg(fd.num[side], &msg, flags));
+           return Result(s.b.sendmsg(fd.num[side], &msg, flags));
          });
 }
 
@@ -707,7 +703,7 @@ void RecvMsg(Twin& t, Input& in, const Ref& fd, size_t len, int flags, Ptr ptr) 
            msg.msg_control = ctl_room != 0 ? ctl : nullptr;
            msg.msg_controllen = ctl_room;
            msg.msg_flags = 0x5a5a;
-           Outcome o = Result(s.s.recvmsg(fd.num[side], &msg, flags));
+           Outcome o = Result(s.b.recvmsg(fd.num[side], &msg, flags));
            if (ptr == Ptr::kGood) {
              o.detail =
                  Bytes(buf, o.ret < static_cast<long>(len) ? o.ret : static_cast<long>(len), room);
@@ -739,7 +735,7 @@ void SendRecv(Twin& t, Input& in) {
     t.Both("send(" + fd.name + ", " + PtrName(ptr) + ", " + std::to_string(len) + ", " +
                Hex(static_cast<unsigned>(flags)) + ")",
            [&](const Side& s, int side) {
-             return Result(s.s.send(fd.num[side], Choose(ptr, g_buf.pattern), len, flags));
+             return Result(s.b.send(fd.num[side], Choose(ptr, g_buf.pattern), len, flags));
            });
     return;
   }
@@ -760,7 +756,7 @@ void SendRecv(Twin& t, Input& in) {
            unsigned char* buf = g_buf.read[side];
            const size_t room = len < kBufSize - 16 ? len + 16 : kBufSize;
            std::memset(buf, 0xee, room);
-           Outcome o = Result(s.s.recv(fd.num[side], Choose(ptr, buf), len, flags));
+           Outcome o = Result(s.b.recv(fd.num[side], Choose(ptr, buf), len, flags));
            if (ptr == Ptr::kGood)
              o.detail =
                  Bytes(buf, o.ret < static_cast<long>(len) ? o.ret : static_cast<long>(len), room);
@@ -773,7 +769,7 @@ void Shutdown(Twin& t, Input& in) {
   static const int kHow[] = {SHUT_RD, SHUT_WR, SHUT_RDWR, 3, -1, SHUT_WR};
   const int how = in.Pick(kHow);
   t.Both("shutdown(" + fd.name + ", " + std::to_string(how) + ")",
-         [&](const Side& s, int side) { return Result(s.s.shutdown(fd.num[side], how)); });
+         [&](const Side& s, int side) { return Result(s.b.shutdown(fd.num[side], how)); });
 }
 
 // ---- descriptors
@@ -937,7 +933,7 @@ void TimerfdSettime(Twin& t, Input& in) {
       [&](const Side& s, int side) {
         const itimerspec nv{interval, value};
         itimerspec old{{7, 7}, {7, 7}};
-        Outcome out = Result(s.s.timerfd_settime(fd.num[side], flags, Choose(new_ptr, &nv),
+        Outcome out = Result(s.b.timerfd_settime(fd.num[side], flags, Choose(new_ptr, &nv),
                                                  want_old ? Choose(old_ptr, &old) : nullptr));
         if (want_old && old_ptr == Ptr::kGood) out.detail = "old " + Itimer(old);
         return out;
@@ -954,7 +950,7 @@ void TimerfdGettime(Twin& t, Input& in) {
   const Ptr ptr = DecodePtr(in.U8());
   t.Both("timerfd_gettime(" + fd.name + ", " + PtrName(ptr) + ")", [&](const Side& s, int side) {
     itimerspec cur{{7, 7}, {7, 7}};
-    Outcome o = Result(s.s.timerfd_gettime(fd.num[side], Choose(ptr, &cur)));
+    Outcome o = Result(s.b.timerfd_gettime(fd.num[side], Choose(ptr, &cur)));
     if (ptr == Ptr::kGood) o.detail = Itimer(cur);
     return o;
   });
@@ -975,7 +971,7 @@ void Ioctl(Twin& t, Input& in) {
          [&](const Side& s, int side) {
            int64_t arg = req == kTfdIocSetTicks ? static_cast<int64_t>(ticks) : nbio;
            if (req == FIONREAD) arg = -7;
-           Outcome o = Result(s.s.ioctl(fd.num[side], req, Choose(ptr, &arg)));
+           Outcome o = Result(s.b.ioctl(fd.num[side], req, Choose(ptr, &arg)));
            if (req == FIONREAD) o.detail = std::to_string(static_cast<int>(arg));
            return o;
          });
@@ -1000,7 +996,7 @@ void Sockopt(Twin& t, Input& in) {
     t.Both("setsockopt(" + fd.name + ", " + std::to_string(level) + ", " + std::to_string(setname) +
                ", " + PtrName(ptr) + ", " + std::to_string(len) + ")",
            [&](const Side& s, int side) {
-             return Result(s.s.setsockopt(fd.num[side], level, setname, Choose(ptr, &value), len));
+             return Result(s.b.setsockopt(fd.num[side], level, setname, Choose(ptr, &value), len));
            });
     return;
   }
@@ -1009,7 +1005,7 @@ void Sockopt(Twin& t, Input& in) {
          [&](const Side& s, int side) {
            int64_t value = -7;
            socklen_t l = len;
-           Outcome o = Result(s.s.getsockopt(fd.num[side], level, name, Choose(ptr, &value), &l));
+           Outcome o = Result(s.b.getsockopt(fd.num[side], level, name, Choose(ptr, &value), &l));
            o.detail = Hex(static_cast<uint64_t>(value)) + " len " + std::to_string(l);
            return o;
          });
@@ -1047,7 +1043,7 @@ void Snapshot(Twin& t, Input& /*in*/) {
     if (slot.kind == Kind::kPipeRead || slot.kind == Kind::kSocket) {
       t.Both("ioctl(" + r.name + ", FIONREAD)", [&](const Side& s, int side) {
         int n = -7;
-        Outcome o = Result(s.s.ioctl(r.num[side], FIONREAD, &n));
+        Outcome o = Result(s.b.ioctl(r.num[side], FIONREAD, &n));
         o.detail = std::to_string(n);
         return o;
       });

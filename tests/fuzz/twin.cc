@@ -40,7 +40,7 @@ std::vector<int> KernelFds() {
 int PollNow(const Side& side, pollfd* fds, nfds_t nfds) {
   int r = 0;
   for (int tries = 0; tries < 5; ++tries) {
-    r = side.p.poll(fds, nfds, 0);
+    r = side.b.poll(fds, nfds, 0);
     if (r >= 0 || errno != EINTR) break;
   }
   return r;
@@ -48,8 +48,8 @@ int PollNow(const Side& side, pollfd* fds, nfds_t nfds) {
 
 const Side& Twin::SideOf(int side) {
   static const Side kSides[2] = {
-      {"kernel", test::RawKernelBackend(), test::RawKernelSockTimerApi(), test::RawKernelPipeOps()},
-      {"uepoll", test::UepollBackend(), test::UepollSockTimerApi(), test::UepollPipeOps()},
+      {"kernel", test::RawKernelBackend()},
+      {"uepoll", test::UepollBackend()},
   };
   return kSides[side];
 }
@@ -156,7 +156,7 @@ short Twin::PollBoth(const Ref& r, short events, int timeout_ms) {
   short revents[2] = {0, 0};
   Both(what, [&](const Side& s, int side) {
     pollfd p{r.num[side], events, 0};
-    Outcome o = Result(timeout_ms == 0 ? PollNow(s, &p, 1) : s.p.poll(&p, 1, timeout_ms));
+    Outcome o = Result(timeout_ms == 0 ? PollNow(s, &p, 1) : s.b.poll(&p, 1, timeout_ms));
     revents[side] = p.revents;
     o.detail = test::PollMaskName(static_cast<unsigned short>(p.revents));
     return o;
@@ -168,7 +168,7 @@ void Twin::AwaitInput(const Ref& r) {
   for (int side = 0; side < 2; ++side) {
     pollfd p{r.num[side], POLLIN, 0};
     for (int tries = 0; tries < 5; ++tries) {
-      const int n = SideOf(side).p.poll(&p, 1, 1000);
+      const int n = SideOf(side).b.poll(&p, 1, 1000);
       if (n > 0 || (n < 0 && errno != EINTR)) break;
     }
   }

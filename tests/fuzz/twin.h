@@ -22,16 +22,14 @@
 #include "support/backend.h"
 #include "support/pipe_diff.h"
 #include "support/raw_kernel.h"
-#include "support/sock_timer_api.h"
+#include "support/sock_timer_diff.h"
 
 namespace uep::fuzz {
 
 // One implementation: the kernel (kSide = 0) or uepoll (1).
 struct Side {
   const char* name;
-  const test::Backend& b;       // epoll, eventfd, I/O, descriptors, pipe2
-  const test::SockTimerApi& s;  // sockets, timerfd, ioctl
-  const test::PipeOps& p;       // poll
+  const test::Backend& b;
 };
 inline constexpr int kKernel = 0;
 inline constexpr int kUepoll = 1;

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -28,6 +29,50 @@ class BlockingEventfdTest : public ::testing::TestWithParam<const Api*> {};
 // Writers add kBig: the counter (at most 2^64 - 2) holds three of them.
 constexpr uint64_t kBig = uint64_t{1} << 62;
 
+// Readers blocked in read() on an eventfd, each handing every value it reads to `take`
+// until `quit` is set; a failed read (other than EINTR) counts in `errors` and ends it.
+class BlockedReaders {
+ public:
+  BlockedReaders(const Api& a, int fd, int count, const std::atomic<bool>& quit,
+                 std::atomic<int>& errors, std::function<void(uint64_t)> take)
+      : a_(a), fd_(fd), take_(std::move(take)) {
+    for (int r = 0; r < count; ++r) {
+      threads_.emplace_back([this, &quit, &errors] {
+        for (;;) {
+          uint64_t v = 0;
+          if (a_.Take(fd_, &v) != 0) {
+            if (errno == EINTR) continue;
+            errors.fetch_add(1);
+            break;
+          }
+          if (quit.load()) break;
+          take_(v);
+        }
+        exited_.fetch_add(1);
+      });
+    }
+  }
+
+  // Sets `quit`, then lets the readers out one at a time (each leaves after its next read,
+  // of a write of 1) and joins them.
+  void Release(std::atomic<bool>& quit, Watchdog& wd) {
+    quit.store(true);
+    for (size_t r = 0; r < threads_.size(); ++r) {
+      const int before = exited_.load();
+      ASSERT_EQ(0, a_.Post(fd_, 1));
+      wd.WaitFor([&] { return exited_.load() > before; });
+    }
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  const Api& a_;
+  const int fd_;
+  const std::function<void(uint64_t)> take_;
+  std::atomic<int> exited_{0};
+  std::vector<std::thread> threads_;
+};
+
 TEST_P(BlockingEventfdTest, WritersBlockAtTheLimitReadersBlockAtZero) {
   constexpr int kWriters = 2;
   constexpr int kReaders = 2;
@@ -35,7 +80,7 @@ TEST_P(BlockingEventfdTest, WritersBlockAtTheLimitReadersBlockAtZero) {
   const int fd = a.eventfd(0, 0);  // blocking
   ASSERT_GE(fd, 0);
   std::atomic<uint64_t> writes{0}, units_read{0}, reads{0};
-  std::atomic<int> errors{0}, exited{0};
+  std::atomic<int> errors{0};
   std::atomic<bool> quit{false};
   Watchdog wd(
       "blocking pair", [&] { quit.store(true); for (int i = 0; i < kReaders; ++i) a.Post(fd, 1); },
@@ -44,24 +89,11 @@ TEST_P(BlockingEventfdTest, WritersBlockAtTheLimitReadersBlockAtZero) {
         os << "writes=" << writes << " read=" << units_read;
         return os.str();
       });
-  std::vector<std::thread> readers;
-  for (int r = 0; r < kReaders; ++r) {
-    readers.emplace_back([&] {
-      for (;;) {
-        uint64_t v = 0;
-        if (a.Take(fd, &v) != 0) {
-          if (errno == EINTR) continue;
-          errors.fetch_add(1);
-          break;
-        }
-        if (quit.load()) break;
-        if (v % kBig != 0 || v > 3 * kBig) errors.fetch_add(1);
-        units_read.fetch_add(v / kBig);
-        reads.fetch_add(1);
-      }
-      exited.fetch_add(1);
-    });
-  }
+  BlockedReaders readers(a, fd, kReaders, quit, errors, [&](uint64_t v) {
+    if (v % kBig != 0 || v > 3 * kBig) errors.fetch_add(1);
+    units_read.fetch_add(v / kBig);
+    reads.fetch_add(1);
+  });
   std::vector<std::thread> writers;
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back([&] {
@@ -78,14 +110,7 @@ TEST_P(BlockingEventfdTest, WritersBlockAtTheLimitReadersBlockAtZero) {
   }
   for (auto& t : writers) t.join();
   EXPECT_TRUE(wd.WaitFor([&] { return units_read.load() == writes.load(); }));
-  // Release the readers one at a time: each one leaves after its next read.
-  quit.store(true);
-  for (int r = 0; r < kReaders; ++r) {
-    const int before = exited.load();
-    ASSERT_EQ(0, a.Post(fd, 1));
-    wd.WaitFor([&] { return exited.load() > before; });
-  }
-  for (auto& t : readers) t.join();
+  readers.Release(quit, wd);
   wd.Disarm();
   EXPECT_FALSE(wd.Fired());
   EXPECT_EQ(0, errors.load());
@@ -104,7 +129,7 @@ TEST_P(BlockingEventfdTest, SemaphoreReadersTakeOneEach) {
   const int fd = a.eventfd(0, EFD_SEMAPHORE);
   ASSERT_GE(fd, 0);
   std::atomic<uint64_t> posted{0}, taken{0};
-  std::atomic<int> errors{0}, exited{0};
+  std::atomic<int> errors{0};
   std::atomic<bool> quit{false};
   Watchdog wd(
       "semaphore", [&] { quit.store(true); for (int i = 0; i < kReaders; ++i) a.Post(fd, 1); },
@@ -113,23 +138,10 @@ TEST_P(BlockingEventfdTest, SemaphoreReadersTakeOneEach) {
         os << "posted=" << posted << " taken=" << taken;
         return os.str();
       });
-  std::vector<std::thread> readers;
-  for (int r = 0; r < kReaders; ++r) {
-    readers.emplace_back([&] {
-      for (;;) {
-        uint64_t v = 0;
-        if (a.Take(fd, &v) != 0) {
-          if (errno == EINTR) continue;
-          errors.fetch_add(1);
-          break;
-        }
-        if (quit.load()) break;
-        if (v != 1) errors.fetch_add(1);
-        taken.fetch_add(1);
-      }
-      exited.fetch_add(1);
-    });
-  }
+  BlockedReaders readers(a, fd, kReaders, quit, errors, [&](uint64_t v) {
+    if (v != 1) errors.fetch_add(1);
+    taken.fetch_add(1);
+  });
   std::vector<std::thread> writers;
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back([&, w] {
@@ -148,13 +160,7 @@ TEST_P(BlockingEventfdTest, SemaphoreReadersTakeOneEach) {
   }
   for (auto& t : writers) t.join();
   EXPECT_TRUE(wd.WaitFor([&] { return taken.load() == posted.load(); }));
-  quit.store(true);
-  for (int r = 0; r < kReaders; ++r) {
-    const int before = exited.load();
-    ASSERT_EQ(0, a.Post(fd, 1));
-    wd.WaitFor([&] { return exited.load() > before; });
-  }
-  for (auto& t : readers) t.join();
+  readers.Release(quit, wd);
   wd.Disarm();
   EXPECT_FALSE(wd.Fired());
   EXPECT_EQ(0, errors.load());
@@ -182,7 +188,12 @@ TEST_P(BlockingEventfdTest, BlockingReaderAndEpollWaiterShareTheCounter) {
   std::atomic<int> reader_grant{0}, waiter_grant{0}, errors{0};
   std::atomic<bool> quit{false};
   Watchdog wd(
-      "reader + waiter", [&] { quit.store(true); a.Post(fd, 4); a.Post(stop); },
+      "reader + waiter",
+      [&] {
+        quit.store(true);
+        a.Post(fd, 4);
+        a.Post(stop);
+      },
       [&] {
         std::ostringstream os;
         os << "steps=" << steps << " reader=" << by_reader << " waiter=" << by_waiter;
@@ -304,8 +315,8 @@ TEST_P(BlockingEventfdTest, CloseTheNumberABlockedReaderUses) {
   std::printf("[%s] rounds=%d blocked-before-close=%d\n", a.name, rounds, blocked_first);
 }
 
-INSTANTIATE_TEST_SUITE_P(Stress, BlockingEventfdTest,
-                         ::testing::Values(&KernelApi(), &UepollApi()), ApiName);
+INSTANTIATE_TEST_SUITE_P(Stress, BlockingEventfdTest, ::testing::Values(&KernelApi(), &UepollApi()),
+                         ApiName);
 
 }  // namespace
 }  // namespace uep::stress

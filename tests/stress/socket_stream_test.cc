@@ -17,29 +17,15 @@
 #include <thread>
 #include <vector>
 
-#include "uepoll/uepoll.h"
+#include "support/backend.h"
 
 namespace {
 
+using uep::test::Backend;
+using uep::test::KernelBackend;
+using uep::test::UepollBackend;
+
 using Clock = std::chrono::steady_clock;
-
-struct Api {
-  const char* name;
-  int (*socketpair)(int, int, int, int*);
-  ssize_t (*send)(int, const void*, size_t, int);
-  ssize_t (*recv)(int, void*, size_t, int);
-  ssize_t (*write)(int, const void*, size_t);
-  ssize_t (*read)(int, void*, size_t);
-  int (*close)(int);
-  int (*epoll_create1)(int);
-  int (*epoll_ctl)(int, int, int, epoll_event*);
-  int (*epoll_wait)(int, epoll_event*, int, int);
-};
-
-const Api kKernel{"kernel", ::socketpair, ::send, ::recv, ::write, ::read, ::close,
-                  ::epoll_create1, ::epoll_ctl, ::epoll_wait};
-const Api kUepoll{"uepoll", uep_socketpair, uep_send, uep_recv, uep_write, uep_read, uep_close,
-                  uep_epoll_create1, uep_epoll_ctl, uep_epoll_wait};
 
 uint64_t StressBytes() {
   if (const char* env = std::getenv("UEPOLL_STRESS_BYTES")) {
@@ -118,7 +104,7 @@ uint64_t NextRand(uint64_t& s) {
 }
 
 // Blocking send/recv (or write/read, alternately) with random sizes up to 64 KiB.
-Result RunBlocking(const Api& api, uint64_t total) {
+Result RunBlocking(const Backend& api, uint64_t total) {
   Result res;
   int sv[2];
   if (api.socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
@@ -152,8 +138,8 @@ Result RunBlocking(const Api& api, uint64_t total) {
   uint64_t seed = 777;
   for (;;) {
     const size_t want = 1 + NextRand(seed) % buf.size();
-    const ssize_t r = (seed & 2) != 0 ? api.recv(sv[1], buf.data(), want, 0)
-                                      : api.read(sv[1], buf.data(), want);
+    const ssize_t r =
+        (seed & 2) != 0 ? api.recv(sv[1], buf.data(), want, 0) : api.read(sv[1], buf.data(), want);
     if (r < 0) {
       res.recv_errno = errno;
       break;
@@ -172,7 +158,7 @@ Result RunBlocking(const Api& api, uint64_t total) {
 }
 
 // Both ends nonblocking; each thread waits on its own edge-triggered epoll instance.
-Result RunEpoll(const Api& api, uint64_t total) {
+Result RunEpoll(const Backend& api, uint64_t total) {
   Result res;
   int sv[2];
   if (api.socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {
@@ -251,9 +237,9 @@ Result RunEpoll(const Api& api, uint64_t total) {
   return res;
 }
 
-void Print(const char* mode, const Api& api, const Result& r) {
-  std::printf("%-9s %-7s %12llu bytes  %7.3f s  %8.1f MB/s  checksum %016llx %s\n", mode,
-              api.name, static_cast<unsigned long long>(r.received), r.seconds,
+void Print(const char* mode, const Backend& api, const Result& r) {
+  std::printf("%-9s %-7s %12llu bytes  %7.3f s  %8.1f MB/s  checksum %016llx %s\n", mode, api.name,
+              static_cast<unsigned long long>(r.received), r.seconds,
               r.seconds > 0 ? static_cast<double>(r.received) / r.seconds / 1e6 : 0.0,
               static_cast<unsigned long long>(r.recv_sum),
               r.recv_sum == r.send_sum ? "ok" : "MISMATCH");
@@ -270,19 +256,19 @@ void Expect(const Result& r, uint64_t total) {
 
 TEST(SocketStreamStress, BlockingChecksummedStream) {
   const uint64_t total = StressBytes();
-  const Result k = RunBlocking(kKernel, total);
-  const Result u = RunBlocking(kUepoll, total);
-  Print("blocking", kKernel, k);
-  Print("blocking", kUepoll, u);
+  const Result k = RunBlocking(KernelBackend(), total);
+  const Result u = RunBlocking(UepollBackend(), total);
+  Print("blocking", KernelBackend(), k);
+  Print("blocking", UepollBackend(), u);
   Expect(u, total);
 }
 
 TEST(SocketStreamStress, EdgeTriggeredEpollStream) {
   const uint64_t total = StressBytes() / 4;
-  const Result k = RunEpoll(kKernel, total);
-  const Result u = RunEpoll(kUepoll, total);
-  Print("epoll-et", kKernel, k);
-  Print("epoll-et", kUepoll, u);
+  const Result k = RunEpoll(KernelBackend(), total);
+  const Result u = RunEpoll(UepollBackend(), total);
+  Print("epoll-et", KernelBackend(), k);
+  Print("epoll-et", UepollBackend(), u);
   Expect(u, total);
 }
 

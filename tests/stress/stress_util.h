@@ -11,7 +11,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,6 +26,8 @@
 #include <thread>
 #include <utility>
 
+#include "support/backend.h"
+#include "support/raw_kernel.h"
 #include "uepoll/uepoll.h"
 
 namespace uep::stress {
@@ -178,21 +179,12 @@ bool AllAsleep(const Tids& tids, milliseconds limit = milliseconds(3000)) {
   return true;
 }
 
-// One implementation of the calls a scenario makes, libc-style (-1 and errno).
-struct Api {
-  const char* name;
+// One implementation of the calls a scenario makes, libc-style (-1 and errno): the kernel
+// through raw system calls (the sanitizers' libc interceptors would otherwise track kernel
+// descriptors, and these tests race close() against use on purpose, which TSan reports as
+// a race on the descriptor; the kernel's answer is what is tested), or uepoll.
+struct Api : test::Backend {
   bool uepoll;
-  int (*epoll_create1)(int flags);
-  int (*epoll_ctl)(int epfd, int op, int fd, epoll_event* event);
-  int (*epoll_wait)(int epfd, epoll_event* events, int maxevents, int timeout);
-  int (*epoll_pwait)(int epfd, epoll_event* events, int maxevents, int timeout,
-                     const sigset_t* sigmask);
-  int (*eventfd)(unsigned initval, int flags);
-  ssize_t (*read)(int fd, void* buf, size_t count);
-  ssize_t (*write)(int fd, const void* buf, size_t count);
-  int (*close)(int fd);
-  int (*dup)(int fd);
-  int (*dup2)(int oldfd, int newfd);
 
   // Waiters spin this many rounds before they sleep (uepoll only; the kernel sleeps).
   void SetBusyPoll(int epfd, int rounds) const {
@@ -219,50 +211,13 @@ struct Api {
   }
 };
 
-// The kernel through raw system calls: the sanitizers' libc interceptors would otherwise
-// track kernel descriptors, and these tests race close() against use on purpose (TSan
-// reports that as a race on the descriptor; the kernel's answer is what is tested).
-namespace kernel_calls {
-inline int EpollCreate1(int flags) { return static_cast<int>(syscall(SYS_epoll_create1, flags)); }
-inline int EpollCtl(int epfd, int op, int fd, epoll_event* event) {
-  return static_cast<int>(syscall(SYS_epoll_ctl, epfd, op, fd, event));
-}
-inline int EpollPwait(int epfd, epoll_event* events, int maxevents, int timeout,
-                      const sigset_t* sigmask) {
-  // The 6th argument goes on the stack and syscall() reads a long: pass a size_t.
-  return static_cast<int>(
-      syscall(SYS_epoll_pwait, epfd, events, maxevents, timeout, sigmask, size_t{_NSIG / 8}));
-}
-inline int EpollWait(int epfd, epoll_event* events, int maxevents, int timeout) {
-  return EpollPwait(epfd, events, maxevents, timeout, nullptr);
-}
-inline int Eventfd(unsigned initval, int flags) {
-  return static_cast<int>(syscall(SYS_eventfd2, initval, flags));
-}
-inline ssize_t Read(int fd, void* buf, size_t count) { return syscall(SYS_read, fd, buf, count); }
-inline ssize_t Write(int fd, const void* buf, size_t count) {
-  return syscall(SYS_write, fd, buf, count);
-}
-inline int Close(int fd) { return static_cast<int>(syscall(SYS_close, fd)); }
-inline int Dup(int fd) { return static_cast<int>(syscall(SYS_dup, fd)); }
-inline int Dup2(int oldfd, int newfd) {
-  if (oldfd == newfd) return static_cast<int>(syscall(SYS_fcntl, oldfd, F_GETFD)) < 0 ? -1 : newfd;
-  return static_cast<int>(syscall(SYS_dup3, oldfd, newfd, 0));
-}
-}  // namespace kernel_calls
-
 inline const Api& KernelApi() {
-  namespace k = kernel_calls;
-  static const Api api{"kernel",      false,     k::EpollCreate1, k::EpollCtl, k::EpollWait,
-                       k::EpollPwait, k::Eventfd, k::Read,        k::Write,    k::Close,
-                       k::Dup,        k::Dup2};
+  static const Api api{test::RawKernelBackend(), false};
   return api;
 }
 
 inline const Api& UepollApi() {
-  static const Api api{"uepoll",        true,        uep_epoll_create1, uep_epoll_ctl,
-                       uep_epoll_wait,  uep_epoll_pwait, uep_eventfd,   uep_read,
-                       uep_write,       uep_close,   uep_dup,           uep_dup2};
+  static const Api api{test::UepollBackend(), true};
   return api;
 }
 

@@ -17,25 +17,13 @@
 #include <cstdio>
 #include <vector>
 
-#include "uepoll/uepoll.h"
+#include "support/backend.h"
 
 namespace {
 
-struct Api {
-  const char* name;
-  int (*timerfd_create)(int, int);
-  int (*timerfd_settime)(int, int, const itimerspec*, itimerspec*);
-  ssize_t (*read)(int, void*, size_t);
-  int (*close)(int);
-  int (*epoll_create1)(int);
-  int (*epoll_ctl)(int, int, int, epoll_event*);
-  int (*epoll_wait)(int, epoll_event*, int, int);
-};
-
-const Api kKernel{"kernel", ::timerfd_create, ::timerfd_settime, ::read, ::close,
-                  ::epoll_create1, ::epoll_ctl, ::epoll_wait};
-const Api kUepoll{"uepoll", uep_timerfd_create, uep_timerfd_settime, uep_read, uep_close,
-                  uep_epoll_create1, uep_epoll_ctl, uep_epoll_wait};
+using uep::test::Backend;
+using uep::test::KernelBackend;
+using uep::test::UepollBackend;
 
 constexpr int kTimers = 1000;
 constexpr int64_t kPeriodNs = 1000000;
@@ -68,7 +56,8 @@ Stats Summarize(std::vector<int64_t> late_ns, int fired) {
   if (late_ns.empty()) return s;
   std::sort(late_ns.begin(), late_ns.end());
   auto at = [&](double q) {
-    const size_t i = std::min(late_ns.size() - 1, static_cast<size_t>(q * static_cast<double>(late_ns.size())));
+    const size_t i =
+        std::min(late_ns.size() - 1, static_cast<size_t>(q * static_cast<double>(late_ns.size())));
     return static_cast<double>(late_ns[i]) / 1000.0;
   };
   s.min_us = static_cast<double>(late_ns.front()) / 1000.0;
@@ -80,7 +69,7 @@ Stats Summarize(std::vector<int64_t> late_ns, int fired) {
 }
 
 // Armed with absolute deadlines, so the lateness is measured from the exact deadline.
-Stats Sequential(const Api& api, bool via_epoll) {
+Stats Sequential(const Backend& api, bool via_epoll) {
   const int fd = api.timerfd_create(CLOCK_MONOTONIC, via_epoll ? TFD_NONBLOCK : 0);
   const int ep = via_epoll ? api.epoll_create1(0) : -1;
   if (via_epoll) {
@@ -109,7 +98,7 @@ Stats Sequential(const Api& api, bool via_epoll) {
   return Summarize(std::move(late), fired);
 }
 
-Stats Concurrent(const Api& api) {
+Stats Concurrent(const Backend& api) {
   const int ep = api.epoll_create1(0);
   std::vector<int> fds(kTimers);
   std::vector<int64_t> deadline(kTimers);
@@ -157,16 +146,16 @@ void Row(const char* mode, const char* name, const Stats& s) {
 
 TEST(TimerLatenessTest, PrintTable) {
   std::printf("\nlateness of 1 ms timers, microseconds (%d timers each)\n", kTimers);
-  std::printf("%-11s %-7s %6s %9s %9s %9s %9s %9s\n", "mode", "backend", "fired", "min",
-              "median", "p90", "p99", "max");
+  std::printf("%-11s %-7s %6s %9s %9s %9s %9s %9s\n", "mode", "backend", "fired", "min", "median",
+              "p90", "p99", "max");
   struct Run {
     const char* mode;
     Stats kernel;
     Stats uepoll;
   } runs[] = {
-      {"sequential", Sequential(kKernel, false), Sequential(kUepoll, false)},
-      {"epoll", Sequential(kKernel, true), Sequential(kUepoll, true)},
-      {"concurrent", Concurrent(kKernel), Concurrent(kUepoll)},
+      {"sequential", Sequential(KernelBackend(), false), Sequential(UepollBackend(), false)},
+      {"epoll", Sequential(KernelBackend(), true), Sequential(UepollBackend(), true)},
+      {"concurrent", Concurrent(KernelBackend()), Concurrent(UepollBackend())},
   };
   for (const Run& r : runs) {
     Row(r.mode, "kernel", r.kernel);

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <functional>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -199,21 +200,50 @@ struct Sleepers {
   std::vector<std::thread> threads;
 };
 
-// A level-triggered event that nobody consumes: the first sleeper is woken, reports it and
-// puts it back on the ready list, which wakes the next sleeper, and so on: all return.
-TEST_P(SleepersTest, LevelTriggeredWakesEachSleeperInTurn) {
-  constexpr int kSleepers = 4;
-  const Api& a = *GetParam();
-  const auto end = BudgetEnd(0.5);
+// Runs `round` until `share` of the time budget is spent (at least once) or a check failed.
+// `round` counts in `conclusive` the rounds in which all its `who` were asleep before the
+// event came; at least one round must be.
+void RunRounds(const Api& a, double share, const char* who,
+               const std::function<void(int& conclusive)>& round) {
+  const auto end = BudgetEnd(share);
   int rounds = 0, conclusive = 0;
   while (Clock::now() < end || rounds == 0) {
+    round(conclusive);
+    if (::testing::Test::HasFatalFailure()) return;
+    ++rounds;
+    if (::testing::Test::HasFailure()) break;
+  }
+  EXPECT_GT(conclusive, 0) << "the " << who << " were never all asleep at once";
+  std::printf("[%s] rounds=%d all-asleep=%d\n", a.name, rounds, conclusive);
+}
+
+// Rounds of sleepers on one fresh instance (busy polling off) that watches eventfd `fd`
+// with `events` (data 1) and the level-triggered eventfd `stop` (data kStop).
+void RunOneInstanceRounds(
+    const Api& a, uint32_t events,
+    const std::function<void(int ep, int fd, int stop, int& conclusive)>& round) {
+  RunRounds(a, 0.5, "sleepers", [&](int& conclusive) {
     const int ep = a.epoll_create1(0);
     const int fd = a.eventfd(0, EFD_NONBLOCK);
     const int stop = a.eventfd(0, EFD_NONBLOCK);
     ASSERT_GE(ep, 0);
     a.SetBusyPoll(ep, 0);
-    ASSERT_EQ(0, a.Add(ep, fd, EPOLLIN, 1));
+    ASSERT_EQ(0, a.Add(ep, fd, events, 1));
     ASSERT_EQ(0, a.Add(ep, stop, EPOLLIN, kStop));
+    round(ep, fd, stop, conclusive);
+    if (::testing::Test::HasFatalFailure()) return;
+    a.close(fd);
+    a.close(stop);
+    a.close(ep);
+  });
+}
+
+// A level-triggered event that nobody consumes: the first sleeper is woken, reports it and
+// puts it back on the ready list, which wakes the next sleeper, and so on: all return.
+TEST_P(SleepersTest, LevelTriggeredWakesEachSleeperInTurn) {
+  constexpr int kSleepers = 4;
+  const Api& a = *GetParam();
+  RunOneInstanceRounds(a, EPOLLIN, [&](int ep, int fd, int stop, int& conclusive) {
     {
       Watchdog wd("LT chain", [&] { a.Post(stop); });
       Sleepers s(a, ep, kSleepers);
@@ -231,14 +261,7 @@ TEST_P(SleepersTest, LevelTriggeredWakesEachSleeperInTurn) {
     uint64_t v = 0;
     EXPECT_EQ(0, a.Take(fd, &v));
     EXPECT_EQ(1u, v);
-    a.close(fd);
-    a.close(stop);
-    a.close(ep);
-    ++rounds;
-    if (HasFailure()) break;
-  }
-  EXPECT_GT(conclusive, 0) << "the sleepers were never all asleep at once";
-  std::printf("[%s] rounds=%d all-asleep=%d\n", a.name, rounds, conclusive);
+  });
 }
 
 // An edge-triggered event wakes one sleeper and is reported once; the others sleep on
@@ -246,16 +269,7 @@ TEST_P(SleepersTest, LevelTriggeredWakesEachSleeperInTurn) {
 TEST_P(SleepersTest, EdgeTriggeredWakesOneAndReportsOnce) {
   constexpr int kSleepers = 4;
   const Api& a = *GetParam();
-  const auto end = BudgetEnd(0.5);
-  int rounds = 0, conclusive = 0;
-  while (Clock::now() < end || rounds == 0) {
-    const int ep = a.epoll_create1(0);
-    const int fd = a.eventfd(0, EFD_NONBLOCK);
-    const int stop = a.eventfd(0, EFD_NONBLOCK);
-    ASSERT_GE(ep, 0);
-    a.SetBusyPoll(ep, 0);
-    ASSERT_EQ(0, a.Add(ep, fd, EPOLLIN | EPOLLET, 1));
-    ASSERT_EQ(0, a.Add(ep, stop, EPOLLIN, kStop));
+  RunOneInstanceRounds(a, EPOLLIN | EPOLLET, [&](int ep, int fd, int stop, int& conclusive) {
     {
       Watchdog wd("ET wake one", [&] { a.Post(stop); });
       Sleepers s(a, ep, kSleepers);
@@ -275,14 +289,7 @@ TEST_P(SleepersTest, EdgeTriggeredWakesOneAndReportsOnce) {
       for (int i = 0; i < kSleepers; ++i) reported += s.saw_item[i].load();
       EXPECT_EQ(1, reported) << "an edge-triggered event was reported more than once";
     }
-    a.close(fd);
-    a.close(stop);
-    a.close(ep);
-    ++rounds;
-    if (HasFailure()) break;
-  }
-  EXPECT_GT(conclusive, 0) << "the sleepers were never all asleep at once";
-  std::printf("[%s] rounds=%d all-asleep=%d\n", a.name, rounds, conclusive);
+  });
 }
 
 // EPOLLEXCLUSIVE: the eventfd's queue holds one exclusive entry per instance; a write
@@ -291,9 +298,7 @@ TEST_P(SleepersTest, EdgeTriggeredWakesOneAndReportsOnce) {
 TEST_P(SleepersTest, ExclusiveWriteWakesExactlyOneInstance) {
   constexpr int kInstances = 4;
   const Api& a = *GetParam();
-  const auto end = BudgetEnd(0.7);
-  int rounds = 0, conclusive = 0;
-  while (Clock::now() < end || rounds == 0) {
+  RunRounds(a, 0.7, "waiters", [&](int& conclusive) {
     const int fd = a.eventfd(0, EFD_NONBLOCK);
     ASSERT_GE(fd, 0);
     int eps[kInstances], stops[kInstances];
@@ -341,11 +346,7 @@ TEST_P(SleepersTest, ExclusiveWriteWakesExactlyOneInstance) {
       a.close(stops[i]);
       a.close(eps[i]);
     }
-    ++rounds;
-    if (HasFailure()) break;
-  }
-  EXPECT_GT(conclusive, 0) << "the waiters were never all asleep at once";
-  std::printf("[%s] rounds=%d all-asleep=%d\n", a.name, rounds, conclusive);
+  });
 }
 
 // EPOLLEXCLUSIVE under load: several instances, two waiters each, producers writing; every

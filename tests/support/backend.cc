@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@ int KernelFdLimit() {
 int KernelSpareBase() { return std::min(kSpareOffset, KernelFdLimit() - kSpareCount); }
 
 int KernelFcntl(int fd, int cmd, unsigned long arg) { return ::fcntl(fd, cmd, arg); }
+int KernelIoctl(int fd, unsigned long request, void* arg) { return ::ioctl(fd, request, arg); }
 
 // close(2) as a raw system call: scenarios close a descriptor while another thread is
 // blocked on it (the kernel's answer is what they test), which ThreadSanitizer's close()
@@ -37,6 +39,7 @@ int UepollSpareBase() { return uep_fd_base() + kSpareOffset; }
 int UepollFdLimit() { return uep_fd_base() + FdTable::Get().NofileLimit(); }
 
 int UepollFcntl(int fd, int cmd, unsigned long arg) { return uep_fcntl(fd, cmd, arg); }
+int UepollIoctl(int fd, unsigned long request, void* arg) { return uep_ioctl(fd, request, arg); }
 
 }  // namespace
 
@@ -61,8 +64,26 @@ const Backend& KernelBackend() {
       .dup2 = ::dup2,
       .dup3 = ::dup3,
       .fcntl = KernelFcntl,
+      .pipe = ::pipe,
       .pipe2 = ::pipe2,
+      .ioctl = KernelIoctl,
       .poll = ::poll,
+      .ppoll = ::ppoll,
+      .select = ::select,
+      .pselect = ::pselect,
+      .socketpair = ::socketpair,
+      .send = ::send,
+      .recv = ::recv,
+      .sendto = ::sendto,
+      .recvfrom = ::recvfrom,
+      .sendmsg = ::sendmsg,
+      .recvmsg = ::recvmsg,
+      .shutdown = ::shutdown,
+      .getsockopt = ::getsockopt,
+      .setsockopt = ::setsockopt,
+      .timerfd_create = ::timerfd_create,
+      .timerfd_settime = ::timerfd_settime,
+      .timerfd_gettime = ::timerfd_gettime,
       .spare_base = KernelSpareBase,
       .fd_limit = KernelFdLimit,
   };
@@ -90,8 +111,26 @@ const Backend& UepollBackend() {
       .dup2 = uep_dup2,
       .dup3 = uep_dup3,
       .fcntl = UepollFcntl,
+      .pipe = uep_pipe,
       .pipe2 = uep_pipe2,
+      .ioctl = UepollIoctl,
       .poll = uep_poll,
+      .ppoll = uep_ppoll,
+      .select = uep_select,
+      .pselect = uep_pselect,
+      .socketpair = uep_socketpair,
+      .send = uep_send,
+      .recv = uep_recv,
+      .sendto = uep_sendto,
+      .recvfrom = uep_recvfrom,
+      .sendmsg = uep_sendmsg,
+      .recvmsg = uep_recvmsg,
+      .shutdown = uep_shutdown,
+      .getsockopt = uep_getsockopt,
+      .setsockopt = uep_setsockopt,
+      .timerfd_create = uep_timerfd_create,
+      .timerfd_settime = uep_timerfd_settime,
+      .timerfd_gettime = uep_timerfd_gettime,
       .spare_base = UepollSpareBase,
       .fd_limit = UepollFdLimit,
   };

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "support/trace_text.h"
+
 namespace uep::test {
 namespace {
 
@@ -30,17 +32,6 @@ void* Address(BadPointer bad) {
 }
 
 std::string PointerName(BadPointer bad) { return bad == BadPointer::kNull ? "NULL" : "KERNEL"; }
-
-std::string Hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-std::string ErrnoName(int err) {
-  const char* name = strerrorname_np(err);
-  return name != nullptr ? name : "errno " + std::to_string(err);
-}
 
 std::string OpName(int op) {
   switch (op) {
@@ -113,27 +104,6 @@ std::string SegmentsText(const std::vector<Seg>& segs, bool is_write) {
     if (is_write && !segs[i].bad) out += ":" + std::to_string(segs[i].value);
   }
   return out + "]";
-}
-
-std::string EventMaskName(uint32_t mask) {
-  static constexpr struct {
-    uint32_t bit;
-    const char* name;
-  } kBits[] = {
-      {EPOLLIN, "IN"},         {EPOLLPRI, "PRI"},         {EPOLLOUT, "OUT"},
-      {EPOLLERR, "ERR"},       {EPOLLHUP, "HUP"},         {EPOLLRDNORM, "RDNORM"},
-      {EPOLLRDBAND, "RDBAND"}, {EPOLLWRNORM, "WRNORM"},   {EPOLLWRBAND, "WRBAND"},
-      {EPOLLMSG, "MSG"},       {EPOLLRDHUP, "RDHUP"},     {EPOLLEXCLUSIVE, "EXCLUSIVE"},
-      {EPOLLWAKEUP, "WAKEUP"}, {EPOLLONESHOT, "ONESHOT"}, {EPOLLET, "ET"},
-  };
-  std::string out;
-  for (const auto& b : kBits) {
-    if ((mask & b.bit) == 0) continue;
-    out += (out.empty() ? "" : "|") + std::string(b.name);
-    mask &= ~b.bit;
-  }
-  if (mask != 0) out += (out.empty() ? "" : "|") + Hex(mask);
-  return out.empty() ? "0" : out;
 }
 
 }  // namespace
@@ -271,7 +241,7 @@ int Session::Ctl(Fd ep, int op, Fd fd, uint32_t events, uint64_t data) {
   const int r = backend_.epoll_ctl(ep.num, op, fd.num, &ev);
   const int err = errno;
   Record("epoll_ctl(" + Name(ep) + ", " + OpName(op) + ", " + Name(fd) + ", {" +
-             EventMaskName(events) + ", " + std::to_string(data) + "})",
+             EpollMaskName(events) + ", " + std::to_string(data) + "})",
          r, err);
   return r;
 }
@@ -289,7 +259,7 @@ int Session::CtlBadEvent(Fd ep, int op, Fd fd, BadPointer bad) {
 int Session::WaitInto(const std::string& call, int r, int err, const epoll_event* events) {
   std::string detail;
   for (int i = 0; i < r; ++i) {
-    detail += (i > 0 ? " [" : "[") + EventMaskName(events[i].events) + " " +
+    detail += (i > 0 ? " [" : "[") + EpollMaskName(events[i].events) + " " +
               std::to_string(events[i].data.u64) + "]";
   }
   Record(call, r, err, detail);
@@ -315,9 +285,9 @@ int Session::Poll(Fd fd, short events, int timeout) {
   errno = 0;
   const int r = backend_.poll(&pfd, 1, timeout);
   const int err = errno;
-  Record("poll(" + Name(fd) + ", " + EventMaskName(static_cast<uint16_t>(events)) + ", " +
+  Record("poll(" + Name(fd) + ", " + PollMaskName(static_cast<uint16_t>(events)) + ", " +
              std::to_string(timeout) + ")",
-         r, err, r > 0 ? "[" + EventMaskName(static_cast<uint16_t>(pfd.revents)) + "]" : "");
+         r, err, r > 0 ? "[" + PollMaskName(static_cast<uint16_t>(pfd.revents)) + "]" : "");
   return r;
 }
 
@@ -647,33 +617,12 @@ std::vector<std::string> RunOn(const Backend& backend, Scenario scenario) {
   return session.Trace();
 }
 
-std::string SideBySide(const std::vector<std::string>& kernel,
-                       const std::vector<std::string>& uepoll) {
-  size_t width = 6;
-  for (const std::string& line : kernel) width = std::max(width, line.size());
-  std::ostringstream out;
-  out << "  " << std::string("kernel").append(width - 6, ' ') << " | uepoll\n";
-  for (size_t i = 0; i < std::max(kernel.size(), uepoll.size()); ++i) {
-    const std::string k = i < kernel.size() ? kernel[i] : "";
-    const std::string u = i < uepoll.size() ? uepoll[i] : "";
-    out << (k == u ? "  " : "! ") << k << std::string(width - k.size(), ' ') << " | "
-        << (k == u ? "" : u) << "\n";
-  }
-  return out.str();
-}
-
 }  // namespace
 
 void ExpectSameOnKernelAndUepoll(Scenario scenario) {
   const std::vector<std::string> kernel = RunOn(KernelBackend(), scenario);
   const std::vector<std::string> uepoll = RunOn(UepollBackend(), scenario);
-  if (kernel != uepoll) {
-    ADD_FAILURE() << "uepoll differs from the kernel (lines marked !):\n"
-                  << SideBySide(kernel, uepoll);
-  } else if (const char* verbose = std::getenv("UEPOLL_DIFF_VERBOSE");  // NOLINT: no setenv
-             verbose != nullptr && *verbose == '1') {
-    std::printf("%s", SideBySide(kernel, uepoll).c_str());
-  }
+  ExpectSameTraces(kernel, uepoll);
 }
 
 }  // namespace uep::test

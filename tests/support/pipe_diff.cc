@@ -13,8 +13,6 @@
 #include <memory>
 #include <sstream>
 
-#include "uepoll/uepoll.h"
-
 namespace uep::test {
 namespace {
 
@@ -23,67 +21,17 @@ namespace {
 // property of the implementation.
 thread_local std::vector<std::string>* tls_helper_lines = nullptr;
 
-int KernelIoctl(int fd, unsigned long request, void* arg) { return ::ioctl(fd, request, arg); }
-int UepollIoctl(int fd, unsigned long request, void* arg) { return uep_ioctl(fd, request, arg); }
-
-std::string MaskText(unsigned mask, bool epoll) {
-  static constexpr struct {
-    unsigned bit;
-    const char* name;
-  } kBits[] = {
-      {POLLIN, "IN"},         {POLLPRI, "PRI"},       {POLLOUT, "OUT"},
-      {POLLERR, "ERR"},       {POLLHUP, "HUP"},       {POLLNVAL, "NVAL"},
-      {POLLRDNORM, "RDNORM"}, {POLLRDBAND, "RDBAND"}, {POLLWRNORM, "WRNORM"},
-      {POLLWRBAND, "WRBAND"}, {POLLMSG, "MSG"},       {POLLRDHUP, "RDHUP"},
-  };
-  std::string out;
-  for (const auto& b : kBits) {
-    if ((mask & b.bit) == 0) continue;
-    out += (out.empty() ? "" : "|") + std::string(b.name);
-    mask &= ~b.bit;
-  }
-  if (epoll && (mask & EPOLLET) != 0) {
-    out += (out.empty() ? "" : "|") + std::string("ET");
-    mask &= ~static_cast<unsigned>(EPOLLET);
-  }
-  if (mask != 0) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "0x%x", mask);
-    out += (out.empty() ? "" : "|") + std::string(buf);
-  }
-  return out.empty() ? "0" : out;
-}
-
 }  // namespace
-
-std::string ErrName(int err) {
-  const char* name = strerrorname_np(err);
-  return name != nullptr ? name : "errno " + std::to_string(err);
-}
-
-std::string PollMaskName(unsigned mask) { return MaskText(mask, false); }
-
-const PipeOps& KernelPipeOps() {
-  static const PipeOps ops{"kernel",    &KernelBackend(), false,   ::pipe,   ::pipe2,
-                           KernelIoctl, ::poll,           ::ppoll, ::select, ::pselect};
-  return ops;
-}
-
-const PipeOps& UepollPipeOps() {
-  static const PipeOps ops{"uepoll",    &UepollBackend(), true,      uep_pipe,   uep_pipe2,
-                           UepollIoctl, uep_poll,         uep_ppoll, uep_select, uep_pselect};
-  return ops;
-}
 
 PipeTrace::~PipeTrace() {
   JoinHelpers();
-  for (int fd : open_) ops.base->close(fd);
+  for (int fd : open_) backend.close(fd);
 }
 
 long PipeTrace::Rec(const std::string& what, long result, const std::string& detail) {
   const int err = errno;
   std::string line = what + " = " + std::to_string(result);
-  if (result < 0) line += " " + ErrName(err);
+  if (result < 0) line += " " + ErrnoName(err);
   if (!detail.empty()) line += " " + detail;
   Note(line);
   errno = err;
@@ -113,7 +61,7 @@ PipeFds PipeTrace::Pipe2(int flags) {
   int fds[2] = {-1, -1};
   std::ostringstream what;
   what << "pipe2(0x" << std::hex << flags << ")";
-  const int r = ops.pipe2(fds, flags);
+  const int r = backend.pipe2(fds, flags);
   Rec(what.str(), r);
   if (r < 0) return {};
   Track(fds[0]);
@@ -124,7 +72,7 @@ PipeFds PipeTrace::Pipe2(int flags) {
 ssize_t PipeTrace::Write(int fd, const char* name, size_t len) {
   std::vector<unsigned char> buf(len);
   for (size_t i = 0; i < len; ++i) buf[i] = PatternByte(written + i);
-  const ssize_t r = ops.base->write(fd, buf.data(), len);
+  const ssize_t r = backend.write(fd, buf.data(), len);
   if (r > 0) written += static_cast<uint64_t>(r);
   Rec("write(" + std::string(name) + ", " + std::to_string(len) + ")", r);
   return r;
@@ -145,7 +93,7 @@ ssize_t PipeTrace::Writev(int fd, const char* name, const std::vector<size_t>& l
     what += (i > 0 ? ", " : "") + std::string(null ? "NULL/" : "") + std::to_string(lens[i]);
     off += lens[i];
   }
-  const ssize_t r = ops.base->writev(fd, iov.data(), static_cast<int>(iov.size()));
+  const ssize_t r = backend.writev(fd, iov.data(), static_cast<int>(iov.size()));
   if (r > 0) written += static_cast<uint64_t>(r);
   Rec(what + "])", r);
   return r;
@@ -163,7 +111,7 @@ std::string CheckData(const unsigned char* buf, size_t n, uint64_t pos) {
 
 ssize_t PipeTrace::Read(int fd, const char* name, size_t len) {
   std::vector<unsigned char> buf(len + 1, 0xee);
-  const ssize_t r = ops.base->read(fd, buf.data(), len);
+  const ssize_t r = backend.read(fd, buf.data(), len);
   std::string detail;
   if (r > 0) {
     detail = CheckData(buf.data(), static_cast<size_t>(r), read);
@@ -187,7 +135,7 @@ ssize_t PipeTrace::Readv(int fd, const char* name, const std::vector<size_t>& le
     what += (i > 0 ? ", " : "") + std::string(null ? "NULL/" : "") + std::to_string(lens[i]);
     off += lens[i];
   }
-  const ssize_t r = ops.base->readv(fd, iov.data(), static_cast<int>(iov.size()));
+  const ssize_t r = backend.readv(fd, iov.data(), static_cast<int>(iov.size()));
   std::string detail;
   if (r > 0) {
     detail = CheckData(buf.data(), static_cast<size_t>(r), read);
@@ -210,7 +158,7 @@ size_t PipeTrace::Fill(int fd, const char* name, size_t chunk, size_t limit) {
   int err = 0;
   while (total < limit) {
     for (size_t i = 0; i < chunk; ++i) buf[i] = PatternByte(written + i);
-    const ssize_t r = ops.base->write(fd, buf.data(), chunk);
+    const ssize_t r = backend.write(fd, buf.data(), chunk);
     ++calls;
     if (r < 0) {
       err = errno;
@@ -226,7 +174,7 @@ size_t PipeTrace::Fill(int fd, const char* name, size_t chunk, size_t limit) {
   }
   Note("fill(" + std::string(name) + ", " + std::to_string(chunk) + ") = " + std::to_string(total) +
        " in " + std::to_string(calls) + " calls, last ok " + std::to_string(last) + ", then " +
-       (err != 0 ? ErrName(err) : std::string("limit")));
+       (err != 0 ? ErrnoName(err) : std::string("limit")));
   return total;
 }
 
@@ -236,7 +184,7 @@ size_t PipeTrace::Drain(int fd, const char* name) {
   std::string detail = "data ok";
   int err = 0;
   for (;;) {
-    const ssize_t r = ops.base->read(fd, buf.data(), buf.size());
+    const ssize_t r = backend.read(fd, buf.data(), buf.size());
     if (r < 0) {
       err = errno;
       break;
@@ -248,7 +196,7 @@ size_t PipeTrace::Drain(int fd, const char* name) {
     total += static_cast<size_t>(r);
   }
   Note("drain(" + std::string(name) + ") = " + std::to_string(total) + " " + detail + ", then " +
-       (err != 0 ? ErrName(err) : std::string("EOF")));
+       (err != 0 ? ErrnoName(err) : std::string("EOF")));
   return total;
 }
 
@@ -258,13 +206,13 @@ int PipeTrace::Close(int fd, const char* name) {
     auto it = std::find(open_.begin(), open_.end(), fd);
     if (it != open_.end()) open_.erase(it);
   }
-  return static_cast<int>(Rec("close(" + std::string(name) + ")", ops.base->close(fd)));
+  return static_cast<int>(Rec("close(" + std::string(name) + ")", backend.close(fd)));
 }
 
 int PipeTrace::Fcntl(int fd, const char* name, int cmd, unsigned long arg, const char* cmd_name) {
   std::ostringstream what;
   what << "fcntl(" << name << ", " << cmd_name << ", 0x" << std::hex << arg << ")";
-  const int r = ops.base->fcntl(fd, cmd, arg);
+  const int r = backend.fcntl(fd, cmd, arg);
   std::string detail;
   if (r >= 0 && cmd == F_GETFL) {
     std::ostringstream d;
@@ -276,21 +224,21 @@ int PipeTrace::Fcntl(int fd, const char* name, int cmd, unsigned long arg, const
 
 int PipeTrace::Fionread(int fd, const char* name) {
   int n = -12345;
-  const int r = ops.ioctl(fd, FIONREAD, &n);
+  const int r = backend.ioctl(fd, FIONREAD, &n);
   Rec("ioctl(" + std::string(name) + ", FIONREAD)", r, r == 0 ? "-> " + std::to_string(n) : "");
   return n;
 }
 
 unsigned PipeTrace::PollMask(int fd, const char* name, short events) {
   pollfd pfd{fd, events, 0};
-  const int r = ops.poll(&pfd, 1, 0);
+  const int r = backend.poll(&pfd, 1, 0);
   Rec("poll(" + std::string(name) + ")", r,
       "[" + PollMaskName(static_cast<uint16_t>(pfd.revents)) + "]");
   return static_cast<uint16_t>(pfd.revents);
 }
 
 int PipeTrace::EpollCreate() {
-  const int ep = ops.base->epoll_create1(0);
+  const int ep = backend.epoll_create1(0);
   Rec("epoll_create1(0)", ep >= 0 ? 0 : -1);
   if (ep >= 0) Track(ep);
   return ep;
@@ -300,19 +248,19 @@ int PipeTrace::EpollAdd(int ep, int fd, const char* name, uint32_t events, uint6
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = data;
-  return static_cast<int>(Rec("epoll_ctl(ADD, " + std::string(name) + ", " +
-                                  MaskText(events, true) + ", " + std::to_string(data) + ")",
-                              ops.base->epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)));
+  return static_cast<int>(Rec("epoll_ctl(ADD, " + std::string(name) + ", " + EpollMaskName(events) +
+                                  ", " + std::to_string(data) + ")",
+                              backend.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)));
 }
 
 int PipeTrace::EpollWait(int ep, const char* name, int timeout) {
   epoll_event evs[8];
-  const int r = ops.base->epoll_wait(ep, evs, 8, timeout);
+  const int r = backend.epoll_wait(ep, evs, 8, timeout);
   std::string detail;
   for (int i = 0; i < r; ++i) {
     const uint32_t events = evs[i].events;
     const uint64_t data = evs[i].data.u64;
-    detail += "[" + MaskText(events, true) + " " + std::to_string(data) + "]";
+    detail += "[" + EpollMaskName(events) + " " + std::to_string(data) + "]";
   }
   return static_cast<int>(
       Rec("epoll_wait(" + std::string(name) + ", " + std::to_string(timeout) + ")", r, detail));
@@ -347,31 +295,14 @@ void PipeTrace::JoinHelpers() {
 
 void ExpectSamePipeTrace(PipeScenario scenario) {
   std::vector<std::string> traces[2];
-  const PipeOps* ops[2] = {&KernelPipeOps(), &UepollPipeOps()};
+  const Backend* backends[2] = {&KernelBackend(), &UepollBackend()};
   for (int i = 0; i < 2; ++i) {
-    PipeTrace t(*ops[i]);
+    PipeTrace t(*backends[i]);
     scenario(t);
     t.JoinHelpers();
     traces[i] = t.Lines();
   }
-  const bool verbose = std::getenv("UEPOLL_DIFF_VERBOSE") != nullptr;
-  if (traces[0] == traces[1] && !verbose) return;
-  std::ostringstream out;
-  const size_t n = std::max(traces[0].size(), traces[1].size());
-  size_t width = 6;
-  for (const auto& l : traces[0]) width = std::max(width, l.size());
-  out << (traces[0] == traces[1] ? "traces equal:\n" : "traces differ (kernel | uepoll):\n");
-  for (size_t i = 0; i < n; ++i) {
-    const std::string k = i < traces[0].size() ? traces[0][i] : "";
-    const std::string u = i < traces[1].size() ? traces[1][i] : "";
-    out << (k == u ? "  " : "! ") << k << std::string(width - k.size() + 2, ' ') << "| " << u
-        << "\n";
-  }
-  if (traces[0] == traces[1]) {
-    std::printf("%s", out.str().c_str());
-  } else {
-    ADD_FAILURE() << out.str();
-  }
+  ExpectSameTraces(traces[0], traces[1]);
 }
 
 }  // namespace uep::test

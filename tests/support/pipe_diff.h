@@ -1,10 +1,9 @@
 // Differential scenarios for pipes, poll(2) and select(2): Linux is the oracle.
 //
-// The shared Backend (support/backend.h) has epoll, eventfd and descriptor calls; PipeOps
-// adds what pipes and poll need, for the same two implementations. A scenario is written
-// once against a PipeTrace and runs on the kernel, then on uepoll; every call appends one
-// line to the trace in words that do not depend on the backend (descriptors by the names
-// the scenario gives them, never by number), and the two traces must be equal:
+// A scenario is written once against a PipeTrace and runs on the kernel, then on uepoll
+// (the two Backends of support/backend.h); every call appends one line to the trace in
+// words that do not depend on the backend (descriptors by the names the scenario gives
+// them, never by number), and the two traces must be equal:
 //
 //   PIPE_DIFF_TEST(PipeMasks, WriteThenClose) {
 //     PipeFds p = t.Pipe2(0);
@@ -15,7 +14,6 @@
 
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <sys/select.h>
 
 #include <cstdint>
 #include <functional>
@@ -26,43 +24,23 @@
 #include <vector>
 
 #include "support/backend.h"
+#include "support/trace_text.h"
 
 namespace uep::test {
-
-struct PipeOps {
-  const char* name;
-  const Backend* base;  // epoll, read/write, close, fcntl, dup ...
-  bool uepoll;
-  int (*pipe)(int pipefd[2]);
-  int (*pipe2)(int pipefd[2], int flags);
-  int (*ioctl)(int fd, unsigned long request, void* arg);
-  int (*poll)(pollfd* fds, nfds_t nfds, int timeout);
-  int (*ppoll)(pollfd* fds, nfds_t nfds, const timespec* timeout, const sigset_t* sigmask);
-  int (*select)(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeout);
-  int (*pselect)(int nfds, fd_set* r, fd_set* w, fd_set* e, const timespec* timeout,
-                 const sigset_t* sigmask);
-};
-
-const PipeOps& KernelPipeOps();
-const PipeOps& UepollPipeOps();
 
 struct PipeFds {
   int r = -1;
   int w = -1;
 };
 
-// Text for errno values, poll and epoll masks.
-std::string ErrName(int err);
-std::string PollMaskName(unsigned mask);
-
 class PipeTrace {
  public:
-  explicit PipeTrace(const PipeOps& backend_ops) : ops(backend_ops) {}
+  explicit PipeTrace(const Backend& calls) : backend(calls) {}
   ~PipeTrace();  // joins helpers, closes what the scenario opened
   PipeTrace(const PipeTrace&) = delete;
   PipeTrace& operator=(const PipeTrace&) = delete;
 
-  const PipeOps& ops;
+  const Backend& backend;
 
   // Appends "what = result" (or "what = -1 EAGAIN" with errno). Thread-safe.
   long Rec(const std::string& what, long result, const std::string& detail = "");

@@ -141,26 +141,29 @@ const Backend& RawKernelBackend() {
     b.dup2 = Dup2;
     b.dup3 = Dup3;
     b.fcntl = Fcntl;
+    b.pipe = Pipe;
     b.pipe2 = Pipe2;
+    b.ioctl = Ioctl;
+    b.poll = Poll;
+    b.ppoll = Ppoll;
+    b.select = Select;
+    b.pselect = Pselect;
+    b.socketpair = Socketpair;
+    b.send = Send;
+    b.recv = Recv;
+    b.sendto = Sendto;
+    b.recvfrom = Recvfrom;
+    b.sendmsg = Sendmsg;
+    b.recvmsg = Recvmsg;
+    b.shutdown = Shutdown;
+    b.getsockopt = Getsockopt;
+    b.setsockopt = Setsockopt;
+    b.timerfd_create = TimerfdCreate;
+    b.timerfd_settime = TimerfdSettime;
+    b.timerfd_gettime = TimerfdGettime;
     return b;
   }();
   return backend;
-}
-
-const SockTimerApi& RawKernelSockTimerApi() {
-  static const SockTimerApi api{
-      "kernel",       Socketpair, Send,       Recv,       Sendto, Recvfrom,      Sendmsg,
-      Recvmsg,        Shutdown,   Getsockopt, Setsockopt, Ioctl,  TimerfdCreate, TimerfdSettime,
-      TimerfdGettime, Read,       Write,      Readv,      Writev, Close,         Fcntl,
-      EpollCreate1,   EpollCtl,   EpollWait,  Eventfd,
-  };
-  return api;
-}
-
-const PipeOps& RawKernelPipeOps() {
-  static const PipeOps ops{
-      "kernel", &RawKernelBackend(), false, Pipe, Pipe2, Ioctl, Poll, Ppoll, Select, Pselect};
-  return ops;
 }
 
 }  // namespace uep::test

@@ -4,18 +4,13 @@
 // half). The sanitizers' interceptors of the libc wrappers (epoll_ctl, readv, poll,
 // timerfd_settime, getsockopt ...) read those pointers themselves and crash first, so the
 // tests that pass them (tests/fuzz, tests/differential/bad_input_test.cc) call the kernel
-// through these tables. Same signatures and results as KernelBackend(),
-// KernelSockTimerApi() and KernelPipeOps().
+// through this table. Same signatures and results as KernelBackend().
 #pragma once
 
 #include "support/backend.h"
-#include "support/pipe_diff.h"
-#include "support/sock_timer_api.h"
 
 namespace uep::test {
 
 const Backend& RawKernelBackend();
-const SockTimerApi& RawKernelSockTimerApi();
-const PipeOps& RawKernelPipeOps();
 
 }  // namespace uep::test

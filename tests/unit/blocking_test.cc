@@ -13,9 +13,13 @@
 #include <chrono>
 #include <thread>
 
-#include "uepoll/uepoll.h"
+#include "support/backend.h"
 
 namespace {
+
+using uep::test::Backend;
+using uep::test::KernelBackend;
+using uep::test::UepollBackend;
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -31,27 +35,9 @@ void InstallHandler(bool restart) {
   ASSERT_EQ(0, sigaction(SIGUSR1, &sa, nullptr));
 }
 
-struct Api {
-  const char* name;
-  int (*epoll_create1)(int);
-  int (*epoll_ctl)(int, int, int, epoll_event*);
-  int (*epoll_wait)(int, epoll_event*, int, int);
-  int (*epoll_pwait)(int, epoll_event*, int, int, const sigset_t*);
-  int (*epoll_pwait2)(int, epoll_event*, int, const timespec*, const sigset_t*);
-  int (*eventfd)(unsigned, int);
-  ssize_t (*read)(int, void*, size_t);
-  ssize_t (*write)(int, const void*, size_t);
-  int (*close)(int);
-};
-
-const Api kKernel{"kernel", ::epoll_create1, ::epoll_ctl, ::epoll_wait, ::epoll_pwait,
-                  ::epoll_pwait2, ::eventfd, ::read, ::write, ::close};
-const Api kUepoll{"uepoll", uep_epoll_create1, uep_epoll_ctl, uep_epoll_wait, uep_epoll_pwait,
-                  uep_epoll_pwait2, uep_eventfd, uep_read, uep_write, uep_close};
-
-class BlockingTest : public ::testing::TestWithParam<const Api*> {
+class BlockingTest : public ::testing::TestWithParam<const Backend*> {
  protected:
-  const Api& api() const { return *GetParam(); }
+  const Backend& backend() const { return *GetParam(); }
 };
 
 // Sends SIGUSR1 to `target` after `delay`, on its own thread.
@@ -63,56 +49,56 @@ std::thread SignalLater(pthread_t target, milliseconds delay) {
 }
 
 TEST_P(BlockingTest, TimeoutIsNeverEarly) {
-  const int ep = api().epoll_create1(0);
+  const int ep = backend().epoll_create1(0);
   epoll_event ev{};
   for (int ms : {1, 10, 50}) {
     const auto start = Clock::now();
-    EXPECT_EQ(0, api().epoll_wait(ep, &ev, 1, ms));
+    EXPECT_EQ(0, backend().epoll_wait(ep, &ev, 1, ms));
     EXPECT_GE(Clock::now() - start, milliseconds(ms)) << ms;
   }
   const timespec ts{0, 20 * 1000 * 1000};
   const auto start = Clock::now();
-  EXPECT_EQ(0, api().epoll_pwait2(ep, &ev, 1, &ts, nullptr));
+  EXPECT_EQ(0, backend().epoll_pwait2(ep, &ev, 1, &ts, nullptr));
   EXPECT_GE(Clock::now() - start, milliseconds(20));
-  api().close(ep);
+  backend().close(ep);
 }
 
 TEST_P(BlockingTest, WakesOnEventFromAnotherThread) {
-  const int ep = api().epoll_create1(0);
-  const int efd = api().eventfd(0, EFD_NONBLOCK);
+  const int ep = backend().epoll_create1(0);
+  const int efd = backend().eventfd(0, EFD_NONBLOCK);
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = 9;
-  ASSERT_EQ(0, api().epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
+  ASSERT_EQ(0, backend().epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
   std::thread writer([&] {
     std::this_thread::sleep_for(milliseconds(30));
     const uint64_t one = 1;
-    api().write(efd, &one, sizeof one);
+    backend().write(efd, &one, sizeof one);
   });
   epoll_event out{};
-  EXPECT_EQ(1, api().epoll_wait(ep, &out, 1, -1));
+  EXPECT_EQ(1, backend().epoll_wait(ep, &out, 1, -1));
   EXPECT_EQ(9u, uint64_t{out.data.u64});  // a copy: epoll_event is packed
   writer.join();
-  api().close(efd);
-  api().close(ep);
+  backend().close(efd);
+  backend().close(ep);
 }
 
 TEST_P(BlockingTest, SignalInterruptsWaitEvenWithSaRestart) {
   for (bool restart : {true, false}) {
     for (int timeout : {-1, 5000}) {
       InstallHandler(restart);
-      const int ep = api().epoll_create1(0);
+      const int ep = backend().epoll_create1(0);
       handled = 0;
       std::thread killer = SignalLater(pthread_self(), milliseconds(50));
       epoll_event ev{};
       errno = 0;
-      const int r = api().epoll_wait(ep, &ev, 1, timeout);
+      const int r = backend().epoll_wait(ep, &ev, 1, timeout);
       const int err = errno;
       killer.join();
       EXPECT_EQ(-1, r) << "restart=" << restart << " timeout=" << timeout;
       EXPECT_EQ(EINTR, err);
       EXPECT_EQ(1, handled.load());
-      api().close(ep);
+      backend().close(ep);
     }
   }
 }
@@ -124,7 +110,7 @@ TEST_P(BlockingTest, PwaitAppliesItsMaskAtomically) {
   sigaddset(&block, SIGUSR1);
   sigset_t old;
   ASSERT_EQ(0, pthread_sigmask(SIG_BLOCK, &block, &old));
-  const int ep = api().epoll_create1(0);
+  const int ep = backend().epoll_create1(0);
   handled = 0;
   // Pending before the call and blocked: only the wait's mask lets it in.
   pthread_kill(pthread_self(), SIGUSR1);
@@ -133,109 +119,109 @@ TEST_P(BlockingTest, PwaitAppliesItsMaskAtomically) {
   sigemptyset(&during);
   epoll_event ev{};
   errno = 0;
-  EXPECT_EQ(-1, api().epoll_pwait(ep, &ev, 1, 5000, &during));
+  EXPECT_EQ(-1, backend().epoll_pwait(ep, &ev, 1, 5000, &during));
   EXPECT_EQ(EINTR, errno);
   EXPECT_EQ(1, handled.load());
   // The caller's mask is back: a new signal stays pending.
   pthread_kill(pthread_self(), SIGUSR1);
-  EXPECT_EQ(0, api().epoll_pwait(ep, &ev, 1, 10, nullptr));
+  EXPECT_EQ(0, backend().epoll_pwait(ep, &ev, 1, 10, nullptr));
   EXPECT_EQ(1, handled.load());
   // A signal that arrives while sleeping with the mask also interrupts.
   std::thread killer = SignalLater(pthread_self(), milliseconds(30));
-  EXPECT_EQ(-1, api().epoll_pwait(ep, &ev, 1, 5000, &during));  // the pending one
+  EXPECT_EQ(-1, backend().epoll_pwait(ep, &ev, 1, 5000, &during));  // the pending one
   EXPECT_EQ(EINTR, errno);
-  EXPECT_EQ(-1, api().epoll_pwait(ep, &ev, 1, 5000, &during));  // the late one
+  EXPECT_EQ(-1, backend().epoll_pwait(ep, &ev, 1, 5000, &during));  // the late one
   EXPECT_EQ(EINTR, errno);
   killer.join();
   EXPECT_EQ(3, handled.load());
   ASSERT_EQ(0, pthread_sigmask(SIG_SETMASK, &old, nullptr));
-  api().close(ep);
+  backend().close(ep);
 }
 
 TEST_P(BlockingTest, PwaitWithMaskStillDeliversEvents) {
-  const int ep = api().epoll_create1(0);
-  const int efd = api().eventfd(0, 0);
+  const int ep = backend().epoll_create1(0);
+  const int efd = backend().eventfd(0, 0);
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ASSERT_EQ(0, api().epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
+  ASSERT_EQ(0, backend().epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
   std::thread writer([&] {
     std::this_thread::sleep_for(milliseconds(30));
     const uint64_t one = 1;
-    api().write(efd, &one, sizeof one);
+    backend().write(efd, &one, sizeof one);
   });
   sigset_t none;
   sigemptyset(&none);
-  EXPECT_EQ(1, api().epoll_pwait(ep, &ev, 1, 5000, &none));
+  EXPECT_EQ(1, backend().epoll_pwait(ep, &ev, 1, 5000, &none));
   writer.join();
-  api().close(efd);
-  api().close(ep);
+  backend().close(efd);
+  backend().close(ep);
 }
 
 TEST_P(BlockingTest, BlockingEventfdReadIsRestartedUnderSaRestart) {
   InstallHandler(true);
-  const int efd = api().eventfd(0, 0);
+  const int efd = backend().eventfd(0, 0);
   handled = 0;
   std::thread killer = SignalLater(pthread_self(), milliseconds(30));
   std::thread writer([&] {
     std::this_thread::sleep_for(milliseconds(120));
     const uint64_t five = 5;
-    api().write(efd, &five, sizeof five);
+    backend().write(efd, &five, sizeof five);
   });
   uint64_t v = 0;
-  EXPECT_EQ(8, api().read(efd, &v, sizeof v));
+  EXPECT_EQ(8, backend().read(efd, &v, sizeof v));
   EXPECT_EQ(5u, v);
   EXPECT_EQ(1, handled.load());
   killer.join();
   writer.join();
-  api().close(efd);
+  backend().close(efd);
 }
 
 TEST_P(BlockingTest, BlockingEventfdReadIsInterruptedWithoutSaRestart) {
   InstallHandler(false);
-  const int efd = api().eventfd(0, 0);
+  const int efd = backend().eventfd(0, 0);
   handled = 0;
   std::thread killer = SignalLater(pthread_self(), milliseconds(30));
   uint64_t v = 0;
   errno = 0;
-  EXPECT_EQ(-1, api().read(efd, &v, sizeof v));
+  EXPECT_EQ(-1, backend().read(efd, &v, sizeof v));
   EXPECT_EQ(EINTR, errno);
   killer.join();
-  api().close(efd);
+  backend().close(efd);
 }
 
 TEST_P(BlockingTest, BlockingWriteWaitsForRoom) {
-  const int efd = api().eventfd(0, 0);
+  const int efd = backend().eventfd(0, 0);
   const uint64_t big = ~0ULL - 1;
-  ASSERT_EQ(8, api().write(efd, &big, sizeof big));
+  ASSERT_EQ(8, backend().write(efd, &big, sizeof big));
   std::thread reader([&] {
     std::this_thread::sleep_for(milliseconds(30));
     uint64_t v = 0;
-    api().read(efd, &v, sizeof v);
+    backend().read(efd, &v, sizeof v);
   });
   const uint64_t one = 1;
   const auto start = Clock::now();
-  EXPECT_EQ(8, api().write(efd, &one, sizeof one));
+  EXPECT_EQ(8, backend().write(efd, &one, sizeof one));
   EXPECT_GE(Clock::now() - start, milliseconds(20));
   reader.join();
   uint64_t v = 0;
-  EXPECT_EQ(8, api().read(efd, &v, sizeof v));
+  EXPECT_EQ(8, backend().read(efd, &v, sizeof v));
   EXPECT_EQ(1u, v);
-  api().close(efd);
+  backend().close(efd);
 }
 
 TEST_P(BlockingTest, TimedOutWaiterStillCollectsARacingEvent) {
   // Many short waits against a writer: every write must be seen by some wait.
-  const int ep = api().epoll_create1(0);
-  const int efd = api().eventfd(0, EFD_NONBLOCK);
+  const int ep = backend().epoll_create1(0);
+  const int efd = backend().eventfd(0, EFD_NONBLOCK);
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLET;
-  ASSERT_EQ(0, api().epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
+  ASSERT_EQ(0, backend().epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> written{0};
   std::thread writer([&] {
     const uint64_t one = 1;
     while (!stop) {
-      api().write(efd, &one, sizeof one);
+      backend().write(efd, &one, sizeof one);
       written.fetch_add(1);
       std::this_thread::sleep_for(std::chrono::microseconds(300));
     }
@@ -244,25 +230,28 @@ TEST_P(BlockingTest, TimedOutWaiterStillCollectsARacingEvent) {
   const auto end = Clock::now() + milliseconds(300);
   while (Clock::now() < end) {
     epoll_event out{};
-    if (api().epoll_wait(ep, &out, 1, 1) == 1) {
+    if (backend().epoll_wait(ep, &out, 1, 1) == 1) {
       uint64_t v = 0;
-      if (api().read(efd, &v, sizeof v) == 8) seen += v;
+      if (backend().read(efd, &v, sizeof v) == 8) seen += v;
     }
   }
   stop = true;
   writer.join();
   // The last writes may still sit in the counter; drain with one more ET round.
   epoll_event out{};
-  while (api().epoll_wait(ep, &out, 1, 50) == 1) {
+  while (backend().epoll_wait(ep, &out, 1, 50) == 1) {
     uint64_t v = 0;
-    if (api().read(efd, &v, sizeof v) == 8) seen += v;
+    if (backend().read(efd, &v, sizeof v) == 8) seen += v;
   }
   EXPECT_EQ(written.load(), seen);
-  api().close(efd);
-  api().close(ep);
+  backend().close(efd);
+  backend().close(ep);
 }
 
-INSTANTIATE_TEST_SUITE_P(KernelAndUepoll, BlockingTest, ::testing::Values(&kKernel, &kUepoll),
-                         [](const auto& param_info) { return std::string(param_info.param->name); });
+INSTANTIATE_TEST_SUITE_P(KernelAndUepoll, BlockingTest,
+                         ::testing::Values(&KernelBackend(), &UepollBackend()),
+                         [](const auto& param_info) {
+                           return std::string(param_info.param->name);
+                         });
 
 }  // namespace

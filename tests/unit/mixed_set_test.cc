@@ -17,12 +17,14 @@
 #include <vector>
 
 #include "core/kernel_side.h"
+#include "support/scoped_handler.h"
 #include "uepoll/uepoll.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+using uep::test::ScopedHandler;
 
 constexpr uint64_t kKernelData = 100;
 constexpr uint64_t kUserData = 200;
@@ -266,20 +268,10 @@ TEST(MixedSet, ManySleepersNoLostWakeup) {
 std::atomic<int> handled{0};
 void OnUsr1(int /*sig*/) { handled.fetch_add(1); }
 
-struct Usr1Handler {
-  Usr1Handler() {
-    struct sigaction sa {};
-    sa.sa_handler = OnUsr1;  // no SA_RESTART: epoll_wait returns EINTR regardless
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, &old);
-  }
-  ~Usr1Handler() { sigaction(SIGUSR1, &old, nullptr); }
-  struct sigaction old {};
-};
-
 TEST(MixedSet, SignalHandlerEndsTheWaitWithEintr) {
   Mixed m;
-  Usr1Handler h;
+  // No SA_RESTART: epoll_wait returns EINTR regardless.
+  ScopedHandler h(SIGUSR1, OnUsr1, 0);
   std::atomic<int> result{-2};
   std::atomic<int> err{0};
   std::atomic<bool> entered{false};
@@ -302,7 +294,7 @@ TEST(MixedSet, SignalHandlerEndsTheWaitWithEintr) {
 // that blocks a signal keeps the wait going while it arrives.
 TEST(MixedSet, PwaitMaskIsAtomicWithTheSleep) {
   Mixed m;
-  Usr1Handler h;
+  ScopedHandler h(SIGUSR1, OnUsr1, 0);
   std::atomic<int> result{-2};
   std::atomic<int> err{0};
   std::thread t([&] {
