@@ -76,7 +76,9 @@ class KernelSide {
   // Kernel descriptors added and not deleted, plus linked children.
   [[nodiscard]] int items() const { return items_.load(std::memory_order_relaxed); }
   // Kernel descriptors alone (closing one without DEL leaves it counted: only costs a poll).
-  [[nodiscard]] int own_items() const { return items() - children_linked_.load(std::memory_order_relaxed); }
+  [[nodiscard]] int own_items() const {
+    return items() - children_linked_.load(std::memory_order_relaxed);
+  }
   // Fires our hooks on every child whose hidden instance had an event since the last
   // drain (queueing our items on it); sets *fired if any hook was fired. Every harvest and
   // every poll of the instance drains first (one system call while children are linked),
