@@ -60,8 +60,7 @@ TEST_P(CountingTest, ProducersConsumersNoLostWakeup) {
   std::atomic<uint64_t> written{0}, consumed{0}, reports{0}, reads{0}, empty_reads{0};
   std::atomic<int> errors{0};
   std::atomic<uint64_t> bad_mask{0};
-  std::atomic<bool> quit{false};
-  Barrier start(kProducers + 1), finish(kProducers + 1);
+  CountedRounds rounds(kProducers, kWritesPerRound);
 
   Watchdog wd(
       "producers/consumers", [&] { a.Post(stop); },
@@ -106,35 +105,21 @@ TEST_P(CountingTest, ProducersConsumersNoLostWakeup) {
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
       std::minstd_rand rng(static_cast<unsigned>(p + 1));
-      for (int round = 0;; ++round) {
-        start.Arrive();
-        if (quit.load()) return;
+      rounds.Produce([&](int round) {
         for (int k = 0; k < kWritesPerRound; ++k) {
           if (a.Post(fds[rng() % kFds]) != 0) errors.fetch_add(1);
           written.fetch_add(1);
           // Now and then let the consumers drain and fall asleep.
           if (rng() % 16 == 0) std::this_thread::yield();
-          if (round % 4 == 3 && rng() % 8 == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+          if (round % 4 == 3 && rng() % 8 == 0)
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
         }
-        finish.Arrive();
-      }
+      });
     });
   }
 
-  const auto end = BudgetEnd();
-  uint64_t expected = 0;
-  int rounds = 0;
-  while (Clock::now() < end && !wd.Fired()) {
-    start.Arrive();
-    finish.Arrive();
-    expected += uint64_t{kProducers} * kWritesPerRound;
-    ++rounds;
-    if (!wd.WaitFor([&] { return consumed.load() >= expected; })) break;
-    EXPECT_EQ(expected, consumed.load()) << "round " << rounds;
-    if (consumed.load() != expected) break;
-  }
-  quit.store(true);
-  start.Arrive();
+  rounds.Run(wd, consumed);
+  rounds.Finish();
   for (auto& t : producers) t.join();
   ASSERT_EQ(0, a.Post(stop));
   for (auto& t : consumers) t.join();
@@ -144,8 +129,8 @@ TEST_P(CountingTest, ProducersConsumersNoLostWakeup) {
   EXPECT_EQ(0, errors.load());
   EXPECT_EQ(0u, bad_mask.load());
   EXPECT_EQ(written.load(), consumed.load());
-  EXPECT_EQ(expected, written.load());
-  EXPECT_GT(rounds, 0);
+  EXPECT_EQ(rounds.expected(), written.load());
+  EXPECT_GT(rounds.rounds(), 0);
   if ((mode().flags & EPOLLET) != 0) {
     // An edge-triggered item is queued by a callback, i.e. by a write: never more reports.
     EXPECT_LE(reports.load(), written.load());
@@ -161,7 +146,7 @@ TEST_P(CountingTest, ProducersConsumersNoLostWakeup) {
   EXPECT_EQ(0, a.close(stop));
   EXPECT_EQ(0, a.close(ep));
   std::printf("[%s/%s] rounds=%d writes=%llu reports=%llu reads=%llu empty_reads=%llu\n", a.name,
-              mode().name, rounds, static_cast<unsigned long long>(written.load()),
+              mode().name, rounds.rounds(), static_cast<unsigned long long>(written.load()),
               static_cast<unsigned long long>(reports.load()),
               static_cast<unsigned long long>(reads.load()),
               static_cast<unsigned long long>(empty_reads.load()));

@@ -108,7 +108,7 @@ void RunRounds(const Api& a, bool relink) {
   std::atomic<int> errors{0};
   std::atomic<bool> quit{false}, relinking{false};
   std::mutex relink_mu;  // held by the relinker from its check through DEL and ADD
-  Barrier start(kProducers + 1), finish(kProducers + 1);
+  CountedRounds rounds(kProducers, kWritesPerRound);
   Watchdog wd(
       "nested", [&] { a.Post(t.stop); },
       [&] {
@@ -135,16 +135,13 @@ void RunRounds(const Api& a, bool relink) {
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
       std::minstd_rand rng(static_cast<unsigned>(p + 31));
-      for (;;) {
-        start.Arrive();
-        if (quit.load()) return;
+      rounds.Produce([&](int) {
         for (int k = 0; k < kWritesPerRound; ++k) {
           if (a.Post(t.leaves[rng() % t.leaves.size()]) != 0) errors.fetch_add(1);
           written.fetch_add(1);
           if (rng() % 8 == 0) std::this_thread::yield();
         }
-        finish.Arrive();
-      }
+      });
     });
   }
   // Unlinks mid1 from top and links it back while the producers write: what arrives in
@@ -169,24 +166,15 @@ void RunRounds(const Api& a, bool relink) {
     });
   }
 
-  const auto end = BudgetEnd();
-  uint64_t expected = 0;
-  int rounds = 0;
-  while (Clock::now() < end && !wd.Fired()) {
-    relinking.store(relink);
-    start.Arrive();
-    finish.Arrive();
-    // The round is complete once the tree is linked again.
-    relinking.store(false);
-    { std::lock_guard wait_for_relinker(relink_mu); }
-    expected += uint64_t{kProducers} * kWritesPerRound;
-    ++rounds;
-    if (!wd.WaitFor([&] { return consumed.load() >= expected; })) break;
-    EXPECT_EQ(expected, consumed.load()) << "round " << rounds;
-    if (consumed.load() != expected) break;
-  }
+  rounds.Run(
+      wd, consumed, [&] { relinking.store(relink); },
+      [&] {
+        // The round is complete once the tree is linked again.
+        relinking.store(false);
+        std::lock_guard wait_for_relinker(relink_mu);
+      });
   quit.store(true);
-  start.Arrive();
+  rounds.Finish();
   for (auto& th : producers) th.join();
   if (relinker.joinable()) relinker.join();
   ASSERT_EQ(0, a.Post(t.stop));
@@ -195,9 +183,9 @@ void RunRounds(const Api& a, bool relink) {
   EXPECT_FALSE(wd.Fired());
   EXPECT_EQ(0, errors.load());
   EXPECT_EQ(written.load(), consumed.load());
-  EXPECT_GT(rounds, 0);
+  EXPECT_GT(rounds.rounds(), 0);
   CloseTree(a, t);
-  std::printf("[%s] rounds=%d writes=%llu relinks=%llu\n", a.name, rounds,
+  std::printf("[%s] rounds=%d writes=%llu relinks=%llu\n", a.name, rounds.rounds(),
               static_cast<unsigned long long>(written.load()),
               static_cast<unsigned long long>(relinks.load()));
 }

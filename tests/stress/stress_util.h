@@ -142,6 +142,65 @@ class Barrier {
   uint64_t gen_ = 0;
 };
 
+// Producers write in rounds between two barriers; after each round the main thread waits
+// until the consumers have read exactly what was written so far. The last write of a round
+// has nothing after it to mask a lost wake-up: a lost one leaves the count short and the
+// watchdog fails the test.
+class CountedRounds {
+ public:
+  CountedRounds(int producers, uint64_t writes_per_round)
+      : start_(producers + 1),
+        finish_(producers + 1),
+        per_round_(static_cast<uint64_t>(producers) * writes_per_round) {}
+
+  // A producer thread's loop: `write_round(round)` once a round, until Finish().
+  template <typename WriteRound>
+  void Produce(WriteRound write_round) {
+    for (int round = 0;; ++round) {
+      start_.Arrive();
+      if (quit_.load()) return;
+      write_round(round);
+      finish_.Arrive();
+    }
+  }
+
+  // The main thread's loop until the budget ends, the watchdog fires or a count is off.
+  // `before_round` runs before the producers are released, `after_writes` once they are
+  // done, before the count is checked.
+  void Run(const Watchdog& wd, const std::atomic<uint64_t>& consumed,
+           const std::function<void()>& before_round = {},
+           const std::function<void()>& after_writes = {}) {
+    const auto end = BudgetEnd();
+    while (Clock::now() < end && !wd.Fired()) {
+      if (before_round) before_round();
+      start_.Arrive();
+      finish_.Arrive();
+      if (after_writes) after_writes();
+      expected_ += per_round_;
+      ++rounds_;
+      if (!wd.WaitFor([&] { return consumed.load() >= expected_; })) break;
+      EXPECT_EQ(expected_, consumed.load()) << "round " << rounds_;
+      if (consumed.load() != expected_) break;
+    }
+  }
+
+  // Releases the producers from Produce(); join them after.
+  void Finish() {
+    quit_.store(true);
+    start_.Arrive();
+  }
+
+  [[nodiscard]] uint64_t expected() const { return expected_; }
+  [[nodiscard]] int rounds() const { return rounds_; }
+
+ private:
+  Barrier start_, finish_;
+  const uint64_t per_round_;
+  std::atomic<bool> quit_{false};
+  uint64_t expected_ = 0;
+  int rounds_ = 0;
+};
+
 // The scheduler state of one of this process's threads ('S' = asleep), from /proc.
 inline char ThreadState(pid_t tid) {
   char path[64];
