@@ -103,7 +103,53 @@ uint64_t NextRand(uint64_t& s) {
   return s;
 }
 
-// Blocking send/recv (or write/read, alternately) with random sizes up to 64 KiB.
+// The writer's side: the stream up to `total` in chunks of random size up to 64 KiB, each
+// handed to `send(data, n, rand)` until it has taken all of it (`rand` picks the call).
+// `send` returns the bytes taken, or <= 0 with errno set to stop. False when it stopped.
+template <typename Send>
+bool SendStream(Result& res, uint64_t total, uint64_t seed, Send send) {
+  std::vector<uint8_t> buf(1 << 16);
+  while (res.sent < total) {
+    const size_t n = std::min<uint64_t>(1 + NextRand(seed) % buf.size(), total - res.sent);
+    Fill(buf.data(), res.sent, n);
+    size_t off = 0;
+    while (off < n) {
+      const ssize_t w = send(buf.data() + off, n - off, seed);
+      if (w <= 0) {
+        res.send_errno = errno;
+        return false;
+      }
+      res.send_sum = Fnv1a(res.send_sum, buf.data() + off, static_cast<size_t>(w));
+      off += static_cast<size_t>(w);
+    }
+    res.sent += n;
+  }
+  return true;
+}
+
+// The reader's side: `receive(data, want, rand)` with random sizes up to 128 KiB until it
+// returns 0 (EOF) or < 0 (errno set); every byte is checked against the pattern.
+template <typename Receive>
+void ReceiveStream(Result& res, uint64_t seed, Receive receive) {
+  std::vector<uint8_t> buf(1 << 17);
+  std::vector<uint8_t> scratch;
+  for (;;) {
+    const size_t want = 1 + NextRand(seed) % buf.size();
+    const ssize_t r = receive(buf.data(), want, seed);
+    if (r < 0) {
+      res.recv_errno = errno;
+      return;
+    }
+    if (r == 0) return;  // the writer closed: EOF
+    if (res.first_bad == UINT64_MAX) {
+      res.first_bad = Check(buf.data(), res.received, static_cast<size_t>(r), scratch);
+    }
+    res.recv_sum = Fnv1a(res.recv_sum, buf.data(), static_cast<size_t>(r));
+    res.received += static_cast<uint64_t>(r);
+  }
+}
+
+// Blocking send/recv (or write/read, alternately).
 Result RunBlocking(const Backend& api, uint64_t total) {
   Result res;
   int sv[2];
@@ -113,48 +159,26 @@ Result RunBlocking(const Backend& api, uint64_t total) {
   }
   const auto start = Clock::now();
   std::thread writer([&] {
-    std::vector<uint8_t> buf(1 << 16);
-    uint64_t seed = 12345;
-    while (res.sent < total) {
-      const size_t n = std::min<uint64_t>(1 + NextRand(seed) % buf.size(), total - res.sent);
-      Fill(buf.data(), res.sent, n);
-      size_t off = 0;
-      while (off < n) {
-        const ssize_t w = (seed & 1) != 0 ? api.send(sv[0], buf.data() + off, n - off, 0)
-                                          : api.write(sv[0], buf.data() + off, n - off);
-        if (w <= 0) {
-          res.send_errno = errno;
-          return;
-        }
-        res.send_sum = Fnv1a(res.send_sum, buf.data() + off, static_cast<size_t>(w));
-        off += static_cast<size_t>(w);
-      }
-      res.sent += n;
-    }
-    api.close(sv[0]);
+    const bool sent = SendStream(res, total, 12345, [&](const uint8_t* p, size_t n, uint64_t rand) {
+      return (rand & 1) != 0 ? api.send(sv[0], p, n, 0) : api.write(sv[0], p, n);
+    });
+    if (sent) api.close(sv[0]);
   });
-  std::vector<uint8_t> buf(1 << 17);
-  std::vector<uint8_t> scratch;
-  uint64_t seed = 777;
-  for (;;) {
-    const size_t want = 1 + NextRand(seed) % buf.size();
-    const ssize_t r =
-        (seed & 2) != 0 ? api.recv(sv[1], buf.data(), want, 0) : api.read(sv[1], buf.data(), want);
-    if (r < 0) {
-      res.recv_errno = errno;
-      break;
-    }
-    if (r == 0) break;  // the writer closed: EOF
-    if (res.first_bad == UINT64_MAX) {
-      res.first_bad = Check(buf.data(), res.received, static_cast<size_t>(r), scratch);
-    }
-    res.recv_sum = Fnv1a(res.recv_sum, buf.data(), static_cast<size_t>(r));
-    res.received += static_cast<uint64_t>(r);
-  }
+  ReceiveStream(res, 777, [&](uint8_t* p, size_t want, uint64_t rand) {
+    return (rand & 2) != 0 ? api.recv(sv[1], p, want, 0) : api.read(sv[1], p, want);
+  });
   writer.join();
   res.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   api.close(sv[1]);
   return res;
+}
+
+// Waits up to 10 s for the edge-triggered item on `ep`; false with errno ETIMEDOUT if none.
+bool AwaitEdge(const Backend& api, int ep) {
+  epoll_event out{};
+  if (api.epoll_wait(ep, &out, 1, 10000) == 1) return true;
+  errno = ETIMEDOUT;
+  return false;
 }
 
 // Both ends nonblocking; each thread waits on its own edge-triggered epoll instance.
@@ -171,65 +195,27 @@ Result RunEpoll(const Backend& api, uint64_t total) {
     epoll_event ev{};
     ev.events = EPOLLOUT | EPOLLET;
     api.epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev);
-    std::vector<uint8_t> buf(1 << 16);
-    uint64_t seed = 4242;
-    while (res.sent < total) {
-      const size_t n = std::min<uint64_t>(1 + NextRand(seed) % buf.size(), total - res.sent);
-      Fill(buf.data(), res.sent, n);
-      size_t off = 0;
-      while (off < n) {
-        const ssize_t w = api.send(sv[0], buf.data() + off, n - off, 0);
-        if (w < 0 && errno == EAGAIN) {
-          epoll_event out{};
-          if (api.epoll_wait(ep, &out, 1, 10000) != 1) {
-            res.send_errno = ETIMEDOUT;
-            api.close(ep);
-            return;
-          }
-          continue;
-        }
-        if (w <= 0) {
-          res.send_errno = errno;
-          api.close(ep);
-          return;
-        }
-        res.send_sum = Fnv1a(res.send_sum, buf.data() + off, static_cast<size_t>(w));
-        off += static_cast<size_t>(w);
+    const bool sent = SendStream(res, total, 4242, [&](const uint8_t* p, size_t n, uint64_t) {
+      for (;;) {
+        const ssize_t w = api.send(sv[0], p, n, 0);
+        if (w >= 0 || errno != EAGAIN) return w;
+        if (!AwaitEdge(api, ep)) return ssize_t{-1};
       }
-      res.sent += n;
-    }
+    });
     api.close(ep);
-    api.close(sv[0]);
+    if (sent) api.close(sv[0]);
   });
   const int ep = api.epoll_create1(0);
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
   api.epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev);
-  std::vector<uint8_t> buf(1 << 17);
-  std::vector<uint8_t> scratch;
-  uint64_t seed = 99;
-  for (;;) {
-    const size_t want = 1 + NextRand(seed) % buf.size();
-    const ssize_t r = api.recv(sv[1], buf.data(), want, 0);
-    if (r < 0 && errno == EAGAIN) {
-      epoll_event out{};
-      if (api.epoll_wait(ep, &out, 1, 10000) != 1) {
-        res.recv_errno = ETIMEDOUT;
-        break;
-      }
-      continue;
+  ReceiveStream(res, 99, [&](uint8_t* p, size_t want, uint64_t) {
+    for (;;) {
+      const ssize_t r = api.recv(sv[1], p, want, 0);
+      if (r >= 0 || errno != EAGAIN) return r;
+      if (!AwaitEdge(api, ep)) return ssize_t{-1};
     }
-    if (r < 0) {
-      res.recv_errno = errno;
-      break;
-    }
-    if (r == 0) break;
-    if (res.first_bad == UINT64_MAX) {
-      res.first_bad = Check(buf.data(), res.received, static_cast<size_t>(r), scratch);
-    }
-    res.recv_sum = Fnv1a(res.recv_sum, buf.data(), static_cast<size_t>(r));
-    res.received += static_cast<uint64_t>(r);
-  }
+  });
   writer.join();
   res.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   api.close(ep);
