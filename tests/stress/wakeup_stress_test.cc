@@ -292,6 +292,42 @@ TEST_P(SleepersTest, EdgeTriggeredWakesOneAndReportsOnce) {
   });
 }
 
+// One eventfd `fd` (data 1) watched with EPOLLEXCLUSIVE by several instances, each with its
+// own level-triggered eventfd in `stops` (data kStop) that releases its waiters.
+struct ExclusiveInstances {
+  // How one instance watches `fd`.
+  struct Mode {
+    bool sleeps_at_once;  // busy polling off
+    uint32_t flags;       // added to EPOLLIN | EPOLLEXCLUSIVE
+  };
+
+  int fd = -1;
+  std::vector<int> eps, stops;
+
+  void Open(const Api& a, const std::vector<Mode>& modes) {
+    fd = a.eventfd(0, EFD_NONBLOCK);
+    ASSERT_GE(fd, 0);
+    for (const Mode& m : modes) {
+      eps.push_back(a.epoll_create1(0));
+      stops.push_back(a.eventfd(0, EFD_NONBLOCK));
+      ASSERT_GE(eps.back(), 0);
+      if (m.sleeps_at_once) a.SetBusyPoll(eps.back(), 0);
+      ASSERT_EQ(0, a.Add(eps.back(), fd, EPOLLIN | EPOLLEXCLUSIVE | m.flags, 1));
+      ASSERT_EQ(0, a.Add(eps.back(), stops.back(), EPOLLIN, kStop));
+    }
+  }
+  void PostStops(const Api& a) const {
+    for (int s : stops) a.Post(s);
+  }
+  void Close(const Api& a) const {
+    a.close(fd);
+    for (size_t i = 0; i < eps.size(); ++i) {
+      a.close(stops[i]);
+      a.close(eps[i]);
+    }
+  }
+};
+
 // EPOLLEXCLUSIVE: the eventfd's queue holds one exclusive entry per instance; a write
 // stops at the first instance with a sleeper, so exactly one instance gets the item and
 // exactly one waiter returns.
@@ -299,28 +335,20 @@ TEST_P(SleepersTest, ExclusiveWriteWakesExactlyOneInstance) {
   constexpr int kInstances = 4;
   const Api& a = *GetParam();
   RunRounds(a, 0.7, "waiters", [&](int& conclusive) {
-    const int fd = a.eventfd(0, EFD_NONBLOCK);
-    ASSERT_GE(fd, 0);
-    int eps[kInstances], stops[kInstances];
-    for (int i = 0; i < kInstances; ++i) {
-      eps[i] = a.epoll_create1(0);
-      stops[i] = a.eventfd(0, EFD_NONBLOCK);
-      ASSERT_GE(eps[i], 0);
-      a.SetBusyPoll(eps[i], 0);
-      ASSERT_EQ(0, a.Add(eps[i], fd, EPOLLIN | EPOLLEXCLUSIVE, 1));
-      ASSERT_EQ(0, a.Add(eps[i], stops[i], EPOLLIN, kStop));
-    }
+    ExclusiveInstances x;
+    ASSERT_NO_FATAL_FAILURE(
+        x.Open(a, std::vector<ExclusiveInstances::Mode>(kInstances, {true, 0})));
     {
-      Watchdog wd("exclusive", [&] { for (int s : stops) a.Post(s); });
+      Watchdog wd("exclusive", [&] { x.PostStops(a); });
       std::vector<std::unique_ptr<Sleepers>> s;
       std::vector<std::atomic<pid_t>> tids(kInstances);
-      for (int i = 0; i < kInstances; ++i) s.push_back(std::make_unique<Sleepers>(a, eps[i], 1));
+      for (int i = 0; i < kInstances; ++i) s.push_back(std::make_unique<Sleepers>(a, x.eps[i], 1));
       for (int i = 0; i < kInstances; ++i) {
         wd.WaitFor([&] { return s[i]->tids[0].load() != 0; });
         tids[i].store(s[i]->tids[0].load());
       }
       const bool asleep = AllAsleep(tids);
-      ASSERT_EQ(0, a.Post(fd));
+      ASSERT_EQ(0, a.Post(x.fd));
       auto returned = [&] {
         int n = 0;
         for (auto& one : s) n += one->returned.load();
@@ -332,7 +360,7 @@ TEST_P(SleepersTest, ExclusiveWriteWakesExactlyOneInstance) {
         ++conclusive;
         EXPECT_EQ(1, returned()) << "one write to an EPOLLEXCLUSIVE eventfd woke several instances";
       }
-      for (int st : stops) ASSERT_EQ(0, a.Post(st));
+      for (int st : x.stops) ASSERT_EQ(0, a.Post(st));
       for (auto& one : s) one->Join();
       wd.Disarm();
       if (asleep) {
@@ -341,11 +369,7 @@ TEST_P(SleepersTest, ExclusiveWriteWakesExactlyOneInstance) {
         EXPECT_EQ(1, reported) << "the item was queued in more than one instance";
       }
     }
-    a.close(fd);
-    for (int i = 0; i < kInstances; ++i) {
-      a.close(stops[i]);
-      a.close(eps[i]);
-    }
+    x.Close(a);
   });
 }
 
@@ -356,21 +380,14 @@ TEST_P(SleepersTest, ExclusiveCountsUnderLoad) {
   constexpr int kWaitersPer = 2;
   constexpr int kProducers = 2;
   const Api& a = *GetParam();
-  const int fd = a.eventfd(0, EFD_NONBLOCK);
-  ASSERT_GE(fd, 0);
-  int eps[kInstances], stops[kInstances];
-  for (int i = 0; i < kInstances; ++i) {
-    eps[i] = a.epoll_create1(0);
-    stops[i] = a.eventfd(0, EFD_NONBLOCK);
-    ASSERT_GE(eps[i], 0);
-    if (i == 0) a.SetBusyPoll(eps[i], 0);
-    ASSERT_EQ(0, a.Add(eps[i], fd, EPOLLIN | EPOLLEXCLUSIVE | (i == 2 ? uint32_t{EPOLLET} : 0u), 1));
-    ASSERT_EQ(0, a.Add(eps[i], stops[i], EPOLLIN, kStop));
-  }
+  ExclusiveInstances x;
+  // One instance sleeps at once, one spins first, one is edge-triggered.
+  ASSERT_NO_FATAL_FAILURE(x.Open(a, {{true, 0}, {false, 0}, {false, EPOLLET}}));
+  const int fd = x.fd;
   std::atomic<uint64_t> written{0}, consumed{0};
   std::atomic<int> errors{0};
   Watchdog wd(
-      "exclusive load", [&] { for (int s : stops) a.Post(s); },
+      "exclusive load", [&] { x.PostStops(a); },
       [&] {
         std::ostringstream os;
         os << "written=" << written << " consumed=" << consumed;
@@ -382,7 +399,7 @@ TEST_P(SleepersTest, ExclusiveCountsUnderLoad) {
       waiters.emplace_back([&, i] {
         epoll_event ev[2];
         for (;;) {
-          const int n = a.epoll_wait(eps[i], ev, 2, -1);
+          const int n = a.epoll_wait(x.eps[i], ev, 2, -1);
           if (n < 0 && errno == EINTR) continue;
           if (n <= 0) {
             errors.fetch_add(1);
@@ -419,17 +436,13 @@ TEST_P(SleepersTest, ExclusiveCountsUnderLoad) {
   }
   for (auto& t : producers) t.join();
   wd.WaitFor([&] { return consumed.load() == written.load(); });
-  for (int s : stops) a.Post(s);
+  x.PostStops(a);
   for (auto& t : waiters) t.join();
   wd.Disarm();
   EXPECT_FALSE(wd.Fired());
   EXPECT_EQ(0, errors.load());
   EXPECT_EQ(written.load(), consumed.load());
-  a.close(fd);
-  for (int i = 0; i < kInstances; ++i) {
-    a.close(stops[i]);
-    a.close(eps[i]);
-  }
+  x.Close(a);
   std::printf("[%s] writes=%llu\n", a.name, static_cast<unsigned long long>(written.load()));
 }
 
