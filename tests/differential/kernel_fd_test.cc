@@ -239,6 +239,26 @@ DIFF_TEST(KernelFd, TwoParentsEachSeeAChildsEventOnce) {
   }
 }
 
+// Two items of one parent on the same child (the child and a dup of it): a child's kernel
+// event queues both, in the order the kernel's wake-up of the child's queue gives.
+DIFF_TEST(KernelFd, TwoItemsOnOneChildAreQueuedInTheKernelsOrder) {
+  const Fd child = s.EpollCreate1(0);
+  const Fd parent = s.EpollCreate1(0);
+  const Fd efd = s.KernelEventfd(0, EFD_NONBLOCK);
+  s.Ctl(child, EPOLL_CTL_ADD, efd, EPOLLIN, 1);
+  const Fd again = s.Dup(child);
+  s.Ctl(parent, EPOLL_CTL_ADD, child, EPOLLIN | EPOLLET, 2);
+  s.Ctl(parent, EPOLL_CTL_ADD, again, EPOLLIN | EPOLLET, 3);
+  for (int round = 0; round < 2; ++round) {
+    s.Write(efd, 1);
+    s.Wait(parent, 4, 0);
+    s.Wait(parent, 4, 0);
+  }
+  s.Ctl(parent, EPOLL_CTL_DEL, child, 0);
+  s.Write(efd, 1);
+  s.Wait(parent, 4, 0);
+}
+
 // The child gets its first kernel descriptor while a parent already watches it, ready
 // at once and later; the parent also sleeps until the kernel descriptor becomes ready.
 DIFF_TEST(KernelFd, ChildGetsAKernelDescriptorWhileWatched) {
