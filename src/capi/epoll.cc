@@ -7,6 +7,7 @@
 #include <new>
 
 #include "capi/capi.h"
+#include "core/reentry.h"
 #include "core/eventpoll.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
@@ -22,6 +23,8 @@ namespace uep {
 namespace {
 
 int DoEpollCreate(int flags) {
+  ApiScope api;
+  if (api.reentrant()) return -EINTR;  // see docs/semantics.md: signal handlers
   if ((flags & ~EPOLL_CLOEXEC) != 0) return -EINVAL;
   auto* ep = TryNew<EventPoll>();
   if (ep == nullptr) return -ENOMEM;
@@ -37,6 +40,9 @@ int DoEpollCtl(int epfd, int op, int fd, epoll_event* event) {
     // A kernel epoll instance: the kernel decides (a uepoll fd is EBADF to it).
     return static_cast<int>(syscall(SYS_epoll_ctl, epfd, op, fd, event)) < 0 ? -errno : 0;
   }
+  ApiScope api;
+  // The instance's mutex may be held by the call this one interrupted (a signal handler).
+  if (api.reentrant()) return -EINTR;
   WakeScope wake_scope;
   RcuReadGuard guard;
   File* file = Table().Lookup(epfd);
@@ -76,6 +82,7 @@ int DoEpollWait(int epfd, epoll_event* events, int maxevents, platform::Timeout 
     const long r = syscall(SYS_epoll_pwait2, epfd, events, maxevents, ts, sigmask, sigsetsize);
     return r < 0 ? -errno : static_cast<int>(r);
   }
+  ApiScope api;
   WakeScope wake_scope;
   RcuReadLock();
   File* file = Table().Lookup(epfd);
@@ -98,6 +105,12 @@ int DoEpollWait(int epfd, epoll_event* events, int maxevents, platform::Timeout 
   }
   auto* ep = static_cast<EventPoll*>(file);
   SleepPermit permit(ep);  // owns the read section from here
+  if (api.reentrant()) {
+    // A signal handler that interrupted a uepoll call on its own thread cannot sleep or
+    // wait for the instance's locks: it harvests what it can take at once.
+    const int res = ep->HarvestReentrant(events, maxevents);
+    return res == 0 && !timeout.nonblocking() ? -EINTR : res;
+  }
   return ep->Wait(events, maxevents, timeout, sigmask, &permit);
 }
 

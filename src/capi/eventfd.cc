@@ -3,6 +3,7 @@
 #include <new>
 
 #include "capi/capi.h"
+#include "core/reentry.h"
 #include "files/eventfd.h"
 #include "platform/fault.h"
 #include "uepoll/uepoll.h"
@@ -14,6 +15,8 @@ extern "C" {
 
 int uep_eventfd(unsigned int initval, int flags) {
   if ((flags & ~(EFD_SEMAPHORE | EFD_CLOEXEC | EFD_NONBLOCK)) != 0) return Ret(-EINVAL);
+  uep::ApiScope api;
+  if (api.reentrant()) return Ret(-EINTR);  // see docs/semantics.md: signal handlers
   auto* file = uep::TryNew<uep::EventFd>(initval, flags);
   if (file == nullptr) return Ret(-ENOMEM);
   const int fd = Table().Install(file, (flags & EFD_CLOEXEC) != 0);

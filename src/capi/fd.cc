@@ -6,6 +6,7 @@
 #include <cstdarg>
 
 #include "capi/capi.h"
+#include "core/reentry.h"
 #include "core/waiter.h"
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
@@ -36,6 +37,7 @@ ssize_t CheckMode(const File* file, bool is_write) {
 
 // One read or write on a uepoll descriptor; `iov` already passed import_iovec()'s checks.
 ssize_t DoIo(int fd, const iovec* iov, int iovcnt, size_t total, bool is_write, bool vector) {
+  ApiScope api;
   WakeScope wake_scope;
   RcuReadLock();
   File* file = Table().Lookup(fd);
@@ -46,6 +48,10 @@ ssize_t DoIo(int fd, const iovec* iov, int iovcnt, size_t total, bool is_write, 
   SleepPermit permit(file);  // owns the read section from here
   if (const ssize_t mode = CheckMode(file, is_write); mode < 0) return mode;
   if (vector && total == 0) return 0;
+  if (api.reentrant() && !file->HandlesReentrantIo()) {
+    // The file's locks may be held by the call this one interrupted: never wait for them.
+    return is_write ? DeferWrite(file, iov, iovcnt, total) : -EAGAIN;
+  }
   const int flags = file->Nonblocking() ? kIoNonblock : 0;
   return is_write ? file->Write(iov, iovcnt, flags, &permit)
                   : file->Read(iov, iovcnt, flags, &permit);
@@ -78,6 +84,8 @@ ssize_t DoIoVector(int fd, const iovec* iov, int iovcnt, bool is_write) {
 }
 
 int DoDup(int oldfd, int minfd, bool cloexec) {
+  ApiScope api;
+  if (api.reentrant()) return -EINTR;  // the table's lock may be the interrupted call's
   File* file = nullptr;
   {
     RcuReadGuard guard;
@@ -98,6 +106,8 @@ int KernelDup3(int oldfd, int newfd, int flags, bool dup2) {
   }
   // ksys_dup3() checks the flags before either descriptor.
   if (!dup2 && (flags & ~O_CLOEXEC) != 0) return Ret(-EINVAL);
+  ApiScope api;
+  if (api.reentrant()) return Ret(-EINTR);
   WakeScope wake_scope;
   File* displaced = nullptr;
   const int r = Table().KernelDupOnto(oldfd, newfd, flags, &displaced);
@@ -106,6 +116,8 @@ int KernelDup3(int oldfd, int newfd, int flags, bool dup2) {
 }
 
 int DoDup3(int oldfd, int newfd, int flags) {
+  ApiScope api;
+  if (api.reentrant()) return -EINTR;
   WakeScope wake_scope;
   File* displaced = nullptr;
   const int r = Table().DupTo(oldfd, newfd, (flags & O_CLOEXEC) != 0, &displaced);
@@ -130,8 +142,11 @@ int DoFcntl(int fd, int cmd, unsigned long arg) {
       const int r = Table().GetCloexec(fd);
       return r < 0 ? r : (r != 0 ? FD_CLOEXEC : 0);
     }
-    case F_SETFD:
+    case F_SETFD: {
+      ApiScope api;
+      if (api.reentrant()) return -EINTR;
       return Table().SetCloexec(fd, (arg & FD_CLOEXEC) != 0);
+    }
     default:
       break;
   }
@@ -175,6 +190,9 @@ ssize_t uep_writev(int fd, const struct iovec* iov, int iovcnt) {
 
 int uep_close(int fd) {
   if (!Table().Owns(fd)) return uep::kernel::Close(fd);
+  uep::ApiScope api;
+  // Closed on the interrupted call's way out: the table's lock may be that call's.
+  if (api.reentrant()) return Ret(uep::DeferClose(fd));
   uep::WakeScope wake_scope;
   uep::File* file = Table().Remove(fd);
   if (file == nullptr) return Ret(-EBADF);

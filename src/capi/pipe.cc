@@ -9,6 +9,7 @@
 #include <new>
 
 #include "capi/capi.h"
+#include "core/reentry.h"
 #include "files/pipe.h"
 #include "platform/fault.h"
 #include "uepoll/uepoll.h"
@@ -25,6 +26,8 @@ constexpr int kNotificationPipe = O_EXCL;  // O_NOTIFICATION_PIPE (linux/watch_q
 
 // do_pipe2(): flags first, then the pipe, then the two descriptors, then the copy-out.
 int DoPipe2(int* pipefd, int flags) {
+  ApiScope api;
+  if (api.reentrant()) return -EINTR;  // see docs/semantics.md: signal handlers
   if ((flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT | kNotificationPipe)) != 0) return -EINVAL;
   // watch_queue_init() of a kernel without CONFIG_WATCH_QUEUE, like the oracle's.
   if ((flags & kNotificationPipe) != 0) return -ENOPKG;
@@ -64,6 +67,8 @@ int DoPipe2(int* pipefd, int flags) {
 
 // do_vfs_ioctl() for the generic requests, then the file's own.
 int DoIoctl(int fd, unsigned long request, void* arg) {
+  ApiScope api;
+  if (api.reentrant()) return -EINTR;  // see docs/semantics.md: signal handlers
   switch (request) {
     case FIOCLEX:
     case FIONCLEX:

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "capi/capi.h"
+#include "core/reentry.h"
 #include "core/waiter.h"
 #include "files/unix_socket.h"
 #include "platform/capability.h"
@@ -122,17 +123,28 @@ int ScmSend(const msghdr* msg) {
   return 0;
 }
 
+// A send by a call that interrupted its thread's own uepoll call (a signal handler): a plain
+// send is queued like a write (core/reentry.h); one with an address, control data or flags
+// that change its meaning cannot be, and finds no room.
+ssize_t SendReentrant(UnixSocket* sock, const iovec* iov, int iovcnt, size_t total, int flags,
+                      bool has_addr) {
+  if (has_addr || (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL)) != 0) return -EAGAIN;
+  return DeferWrite(sock, iov, iovcnt, total);
+}
+
 int SockFlags(UnixSocket* sock, int flags) {
   return sock->Nonblocking() ? (flags | MSG_DONTWAIT) : flags;
 }
 
 ssize_t DoSendTo(int fd, const void* buf, size_t len, int flags, const sockaddr* addr,
                  socklen_t addrlen) {
+  ApiScope api;
   WakeScope wake_scope;
   if (len > kMaxRwCount) len = kMaxRwCount;
   if (!AccessOk(buf, len)) return -EFAULT;  // import_ubuf() comes before the lookup
   const iovec iov{const_cast<void*>(buf), len};
   return WithSocket(fd, [&](UnixSocket* sock, SleepPermit* permit) -> ssize_t {
+    if (api.reentrant()) return SendReentrant(sock, &iov, 1, len, flags, addr != nullptr);
     UnixSendExtra extra;
     if (addr != nullptr) {
       // move_addr_to_kernel()
@@ -154,11 +166,13 @@ ssize_t PutEmptyAddress(socklen_t* addrlen) {
 }
 
 ssize_t DoRecvFrom(int fd, void* buf, size_t len, int flags, sockaddr* addr, socklen_t* addrlen) {
+  ApiScope api;
   WakeScope wake_scope;
   if (len > kMaxRwCount) len = kMaxRwCount;
   if (!AccessOk(buf, len)) return -EFAULT;  // import_ubuf() comes before the lookup
   const iovec iov{buf, len};
   return WithSocket(fd, [&](UnixSocket* sock, SleepPermit* permit) -> ssize_t {
+    if (api.reentrant()) return -EAGAIN;  // see HandlesReentrantIo()
     int msg_flags = 0;
     const ssize_t r = sock->RecvMsg(&iov, 1, len, SockFlags(sock, flags), &msg_flags, permit);
     if (r < 0 || addr == nullptr) return r;
@@ -169,9 +183,18 @@ ssize_t DoRecvFrom(int fd, void* buf, size_t len, int flags, sockaddr* addr, soc
 
 ssize_t DoSendMsg(int fd, const msghdr* msg, int flags) {
   if ((static_cast<unsigned>(flags) & kMsgCmsgCompat) != 0) return -EINVAL;
+  ApiScope api;
   WakeScope wake_scope;
   return WithSocket(fd, [&](UnixSocket* sock, SleepPermit* permit) -> ssize_t {
     if (msg == nullptr || !AccessOk(msg, sizeof *msg)) return -EFAULT;
+    if (api.reentrant()) {
+      if (msg->msg_iovlen > kUioMaxIov || msg->msg_controllen != 0) return -EAGAIN;
+      iovec capped[kUioMaxIov];
+      size_t total = 0;
+      if (const ssize_t r = ImportIovec(msg->msg_iov, msg->msg_iovlen, capped, &total); r < 0) return r;
+      return SendReentrant(sock, capped, static_cast<int>(msg->msg_iovlen), total, flags,
+                           msg->msg_name != nullptr);
+    }
     UnixSendExtra extra;
     if (msg->msg_name != nullptr) {
       if (static_cast<int>(msg->msg_namelen) < 0) return -EINVAL;
@@ -201,9 +224,11 @@ ssize_t DoSendMsg(int fd, const msghdr* msg, int flags) {
 
 ssize_t DoRecvMsg(int fd, msghdr* msg, int flags) {
   if ((static_cast<unsigned>(flags) & kMsgCmsgCompat) != 0) return -EINVAL;
+  ApiScope api;
   WakeScope wake_scope;
   return WithSocket(fd, [&](UnixSocket* sock, SleepPermit* permit) -> ssize_t {
     if (msg == nullptr || !AccessOk(msg, sizeof *msg)) return -EFAULT;
+    if (api.reentrant()) return -EAGAIN;
     if (msg->msg_name != nullptr && static_cast<int>(msg->msg_namelen) < 0) return -EINVAL;
     iovec capped[kUioMaxIov];
     size_t total = 0;
@@ -253,6 +278,8 @@ int uep_socketpair(int domain, int type, int protocol, int sv[2]) {
     // Any other family is the kernel's, errno included (EAFNOSUPPORT, EOPNOTSUPP, ...).
     return static_cast<int>(syscall(SYS_socketpair, domain, type, protocol, sv));
   }
+  uep::ApiScope api;
+  if (api.reentrant()) return Ret(-EINTR);  // see docs/semantics.md: signal handlers
   uep::WakeScope wake_scope;
   return Ret(uep::DoSocketpair(type, protocol, sv));
 }
@@ -291,6 +318,8 @@ ssize_t uep_recvmsg(int fd, struct msghdr* msg, int flags) {
 
 int uep_shutdown(int fd, int how) {
   if (!Table().Owns(fd)) return static_cast<int>(syscall(SYS_shutdown, fd, how));
+  uep::ApiScope api;
+  if (api.reentrant()) return Ret(-EINTR);
   uep::WakeScope wake_scope;
   return static_cast<int>(Ret(uep::WithSocket(
       fd, [how](uep::UnixSocket* sock, uep::SleepPermit* /*permit*/) -> ssize_t {
@@ -313,6 +342,8 @@ int uep_setsockopt(int fd, int level, int optname, const void* optval, socklen_t
   if (!Table().Owns(fd)) {
     return static_cast<int>(syscall(SYS_setsockopt, fd, level, optname, optval, optlen));
   }
+  uep::ApiScope api;
+  if (api.reentrant()) return Ret(-EINTR);
   uep::WakeScope wake_scope;
   return static_cast<int>(Ret(uep::WithSocket(
       fd, [&](uep::UnixSocket* sock, uep::SleepPermit* /*permit*/) -> ssize_t {

@@ -7,6 +7,7 @@
 #include <new>
 
 #include "capi/capi.h"
+#include "core/reentry.h"
 #include "files/timerfd.h"
 #include "platform/capability.h"
 #include "platform/fault.h"
@@ -27,6 +28,8 @@ bool TimespecValid(const timespec& ts) {
 }
 
 int DoCreate(int clockid, int flags) {
+  ApiScope api;
+  if (api.reentrant()) return -EINTR;  // see docs/semantics.md: signal handlers
   if ((flags & ~kCreateFlags) != 0 ||
       (clockid != CLOCK_MONOTONIC && clockid != CLOCK_REALTIME &&
        clockid != CLOCK_REALTIME_ALARM && clockid != CLOCK_BOOTTIME &&
@@ -61,6 +64,8 @@ int WithTimerFd(int fd, Op&& op) {
 }
 
 int DoSettime(int fd, int flags, const itimerspec* new_value, itimerspec* old_value) {
+  ApiScope api;
+  if (api.reentrant()) return -EINTR;  // see docs/semantics.md: signal handlers
   // get_itimerspec64() comes first.
   if (new_value == nullptr || !AccessOk(new_value, sizeof *new_value)) return -EFAULT;
   const itimerspec nv = *new_value;
@@ -79,6 +84,8 @@ int DoSettime(int fd, int flags, const itimerspec* new_value, itimerspec* old_va
 }
 
 int DoGettime(int fd, itimerspec* curr_value) {
+  ApiScope api;
+  if (api.reentrant()) return -EINTR;  // see docs/semantics.md: signal handlers
   itimerspec cur{};
   const int r = WithTimerFd(fd, [&](TimerFd* tfd) {
     tfd->GetTime(&cur);

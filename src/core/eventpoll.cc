@@ -720,6 +720,26 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents) {
   return res;
 }
 
+int EventPoll::HarvestReentrant(epoll_event* events, int maxevents) {
+  if (KernelSide* ks = kside_.load(std::memory_order_acquire); ks != nullptr && ks->active.load(std::memory_order_acquire)) {
+    return 0;
+  }
+  if (!EventsAvailable()) return 0;
+  // Held by another thread, it is released soon; held by the interrupted call, never.
+  bool locked = false;
+  for (int i = 0; i < 1024 && !(locked = wq_.lock.try_lock()); ++i) platform::CpuRelax();
+  if (!locked) return 0;
+  int res = 0;
+  if (locked_poll_items_ == 0 && ovflist_.load(std::memory_order_relaxed) == kEpUnactive) {
+    ListHead requeue;
+    res = TransferItems(&rdllist_, &requeue, events, maxevents);
+    rdllist_.SpliceTailInit(&requeue);
+    if (!rdllist_.Empty() && wq_.Active()) WakeUpLocked(&wq_, 1, 0);
+  }
+  wq_.lock.unlock();
+  return res;
+}
+
 // ep_busy_loop(): spin on the ready list before sleeping, with no waiter queued, so that a
 // producer's callback finds nobody to wake: it neither calls a wake function nor touches this
 // thread's stack, and the only cache line that crosses is the instance's own.

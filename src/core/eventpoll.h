@@ -53,6 +53,10 @@ class EventPoll final : public File {
   int SendEvents(epoll_event* events, int maxevents);
   // ep_poll(): harvest, sleeping until the timeout if nothing is ready. `permit` is
   // acquired before sleeping. Returns the number of events or -errno.
+  // A harvest by a call that interrupted its thread's own uepoll call (a signal handler):
+  // never waits for a lock, so it reports nothing when ep->lock is taken or a transfer
+  // needs ep->mtx. Ready items stay queued.
+  int HarvestReentrant(epoll_event* events, int maxevents);
   int Wait(epoll_event* events, int maxevents, platform::Timeout timeout,
            const sigset_t* sigmask, SleepPermit* permit);
 

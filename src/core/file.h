@@ -82,6 +82,16 @@ class File {
   [[nodiscard]] virtual bool AllowsODirect() const { return false; }
   // The last reference is gone and no epoll item watches the file any more.
   virtual void Release() {}
+  // Whether Read/Write serve a call that interrupted its thread's own uepoll call (a
+  // signal handler: core/reentry.h) without waiting for a lock. Otherwise such a write is
+  // queued for the interrupted call to make, and such a read finds nothing (-EAGAIN).
+  [[nodiscard]] virtual bool HandlesReentrantIo() const { return false; }
+  // Two writes in a row may be made as one (a byte stream: a pipe without O_DIRECT, a
+  // stream socket), so queued ones share a slot.
+  [[nodiscard]] virtual bool MergesWrites() const { return false; }
+  // Wakes the file's queues with `events` for a change a re-entrant call made without
+  // locks (core/reentry.h: DeferredWake). Called with no lock held.
+  virtual void DeferredWakeUp(uint32_t /*events*/) {}
 
   // A plain field, not a virtual: asked on every wait and every transferred item.
   [[nodiscard]] bool IsEventPoll() const { return is_eventpoll_; }

@@ -1,7 +1,9 @@
 #include "core/rcu.h"
 
 #include <linux/membarrier.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -16,6 +18,8 @@ namespace uep {
 namespace rcu_detail {
 
 constinit thread_local RcuReader* tls_reader __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local RcuReader* tls_signal_reader __attribute__((tls_model("initial-exec"))) =
+    nullptr;
 bool use_fence = false;
 
 namespace {
@@ -49,21 +53,19 @@ void EnsureInit() { static MembarrierInit init; }
 // Returns the thread's record to the registry when the thread exits.
 struct ReaderOwner {
   RcuReader* reader = nullptr;
+  RcuReader* signal_reader = nullptr;
   ~ReaderOwner() {
     if (reader == nullptr) return;
     std::lock_guard guard(registry_lock);
     reader->in_use = false;
-    --readers_in_use;
+    signal_reader->in_use = false;
+    readers_in_use -= 2;
     tls_reader = nullptr;
+    tls_signal_reader = nullptr;
   }
 };
-thread_local ReaderOwner tls_owner;
 
-}  // namespace
-
-RcuReader* RegisterReader() {
-  EnsureInit();
-  std::lock_guard guard(registry_lock);
+RcuReader* TakeRecordLocked() {
   RcuReader* r = registry;
   while (r != nullptr && r->in_use) r = r->next;
   if (r == nullptr) {
@@ -74,20 +76,45 @@ RcuReader* RegisterReader() {
   r->in_use = true;
   r->nesting = 0;
   ++readers_in_use;
-  tls_reader = r;
-  tls_owner.reader = r;
+  return r;
+}
+thread_local ReaderOwner tls_owner;
+
+}  // namespace
+
+RcuReader* RegisterReader() {
+  EnsureInit();
+  // A signal handler that calls uepoll must find both records made, or neither.
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  if (tls_reader == nullptr) {
+    std::lock_guard guard(registry_lock);
+    RcuReader* signal_reader = TakeRecordLocked();
+    RcuReader* r = TakeRecordLocked();
+    tls_owner.reader = r;
+    tls_owner.signal_reader = signal_reader;
+    tls_signal_reader = signal_reader;
+    tls_reader = r;
+  }
+  RcuReader* r = tls_reader;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return r;
 }
 
 }  // namespace rcu_detail
 
+void RcuPrepareThread() { rcu_detail::RegisterReader(); }
+
 void RcuAfterForkInChild() {
   using namespace rcu_detail;
   new (&registry_lock) std::mutex;  // its holder, if any, did not come along
   RcuReader* self = tls_reader;
+  RcuReader* self_signal = tls_signal_reader;
   readers_in_use = 0;
   for (RcuReader* r = registry; r != nullptr; r = r->next) {
-    if (r == self) {
+    if (r == self || r == self_signal) {
       ++readers_in_use;
       continue;
     }
@@ -103,16 +130,17 @@ void RcuSynchronize() {
   EnsureInit();
   std::lock_guard guard(registry_lock);
   RcuReader* self = tls_reader;
+  RcuReader* self_signal = tls_signal_reader;
   // A thread that registers after this point takes registry_lock first, so its sections
   // already see whatever the caller unpublished.
-  if (readers_in_use == 0 || (readers_in_use == 1 && self != nullptr && self->in_use)) return;
+  if (readers_in_use == 0 || (readers_in_use == 2 && self != nullptr && self->in_use)) return;
   if (membarrier_ready) {
     syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
   } else {
     std::atomic_thread_fence(std::memory_order_seq_cst);
   }
   for (RcuReader* r = registry; r != nullptr; r = r->next) {
-    if (r == self) continue;
+    if (r == self || r == self_signal) continue;
     const uint64_t seq = r->seq.load(std::memory_order_acquire);
     if ((seq & 1) == 0) continue;
     for (int spin = 0; r->seq.load(std::memory_order_acquire) == seq; ++spin) {

@@ -22,6 +22,9 @@ struct RcuReader {
 
 namespace rcu_detail {
 extern thread_local constinit RcuReader* tls_reader __attribute__((tls_model("initial-exec")));
+// The record of calls that interrupt this thread's own uepoll call (core/reentry.h): the
+// interrupted call may be half-way through a store to its record.
+extern thread_local constinit RcuReader* tls_signal_reader __attribute__((tls_model("initial-exec")));
 extern bool use_fence;  // no membarrier(2): readers pay a full fence instead
 RcuReader* RegisterReader();
 }  // namespace rcu_detail
@@ -47,6 +50,10 @@ inline void RcuReadUnlock() {
     r->seq.store(r->seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
 }
+
+// Registers the calling thread's records (with signals blocked, so that a handler never
+// finds them half made). RcuReadLock() does it too, on first use.
+void RcuPrepareThread();
 
 // Waits until every section that began before the call has ended. Must be called outside
 // any section.

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/reentry.h"
 #include "core/trace.h"
 #include "platform/clock.h"
 #include "platform/cpu.h"
@@ -39,7 +40,8 @@ void RingOrPost(std::atomic<uint32_t>* word, int doorbell) {
 // current WakeScope.
 void PostWake(std::atomic<uint32_t>* word, int doorbell) {
   DeferredWakes& q = tls_wakes;
-  if (q.depth > 0 && q.count < static_cast<int>(std::size(q.wakes))) {
+  // A re-entrant call must not touch the queue of the call it interrupted.
+  if (q.depth > 0 && !InReentrantCall() && q.count < static_cast<int>(std::size(q.wakes))) {
     q.wakes[q.count++] = {word, doorbell};
   } else {
     RingOrPost(word, doorbell);
@@ -128,6 +130,7 @@ int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
                 const sigset_t* sigmask, int spin) {
   UEP_TRACE(kSleep, waiter, nullptr, nullptr, nullptr, static_cast<uint32_t>(spin), sigmask != nullptr ? 1U : 0U);
   FlushDeferredWakes();
+  QuiescentScope quiescent;  // nothing is held: a signal handler may take the ordinary path
   for (int i = 0; i < spin; ++i) {
     if (WaiterWoken(waiter)) return 0;
     platform::CpuRelax();

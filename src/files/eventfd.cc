@@ -34,55 +34,91 @@ uint32_t EventFd::Poll(PollTable* pt) {
   return events;
 }
 
+// One sleep of a blocked read or write, queued behind the others; the lock is dropped
+// around it. 0 or -EINTR (re-check the count first), or -EBADF if a close won the race.
+int EventFd::SleepLocked(std::unique_lock<SpinLock>& guard, Waiter* waiter, SleepPermit* permit) {
+  if (!permit->Acquire()) return -EBADF;
+  waiter->woken.store(kWaiterArmed, std::memory_order_relaxed);
+  if (!waiter->wait.entry.Linked()) AddWaitQueueTailLocked(&wqh_, &waiter->wait);
+  guard.unlock();
+  const int r = WaiterSleep(waiter, platform::kNever, SleepKind::kRestartable, nullptr, 0);
+  guard.lock();
+  return r == -EINTR ? r : 0;
+}
+
 ssize_t EventFd::ReadValue(uint64_t* value, int io_flags, SleepPermit* permit) {
+  if (InReentrantCall()) [[unlikely]] return ReadValueReentrant(value);
   std::unique_lock guard(wqh_.lock);
-  if (count_.load(std::memory_order_relaxed) == 0) {
-    if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
-    Waiter waiter;
-    while (count_.load(std::memory_order_relaxed) == 0) {
-      if (!permit->Acquire()) return -EBADF;
-      waiter.woken.store(kWaiterArmed, std::memory_order_relaxed);
-      if (!waiter.wait.entry.Linked()) AddWaitQueueTailLocked(&wqh_, &waiter.wait);
-      guard.unlock();
-      const int r = WaiterSleep(&waiter, platform::kNever, SleepKind::kRestartable, nullptr, 0);
-      guard.lock();
-      if (r == -EINTR && count_.load(std::memory_order_relaxed) == 0) {
-        if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
-        return -EINTR;
-      }
+  uint64_t count = count_.load(std::memory_order_relaxed);
+  Waiter waiter;
+  for (;;) {
+    if (count != 0) {
+      const uint64_t ucnt = semaphore_ ? 1 : count;
+      if (!count_.compare_exchange_weak(count, count - ucnt, std::memory_order_relaxed)) continue;
+      *value = ucnt;
+      break;
     }
-    if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
+    if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
+    const int r = SleepLocked(guard, &waiter, permit);
+    if (r == -EBADF) return r;
+    count = count_.load(std::memory_order_relaxed);
+    if (r == -EINTR && count == 0) {
+      if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
+      return -EINTR;
+    }
   }
-  const uint64_t count = count_.load(std::memory_order_relaxed);
-  const uint64_t ucnt = semaphore_ ? 1 : count;
-  count_.store(count - ucnt, std::memory_order_relaxed);
+  if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
   if (wqh_.Active()) WakeUpLocked(&wqh_, 1, EPOLLOUT);
-  *value = ucnt;
   return sizeof(uint64_t);
 }
 
 ssize_t EventFd::WriteValue(uint64_t ucnt, int io_flags, SleepPermit* permit) {
   if (ucnt == ULLONG_MAX) return -EINVAL;
+  if (InReentrantCall()) [[unlikely]] return WriteValueReentrant(ucnt);
   std::unique_lock guard(wqh_.lock);
-  if (ULLONG_MAX - count_.load(std::memory_order_relaxed) <= ucnt) {
-    if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
-    Waiter waiter;
-    while (ULLONG_MAX - count_.load(std::memory_order_relaxed) <= ucnt) {
-      if (!permit->Acquire()) return -EBADF;
-      waiter.woken.store(kWaiterArmed, std::memory_order_relaxed);
-      if (!waiter.wait.entry.Linked()) AddWaitQueueTailLocked(&wqh_, &waiter.wait);
-      guard.unlock();
-      const int r = WaiterSleep(&waiter, platform::kNever, SleepKind::kRestartable, nullptr, 0);
-      guard.lock();
-      if (r == -EINTR && ULLONG_MAX - count_.load(std::memory_order_relaxed) <= ucnt) {
-        if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
-        return -EINTR;
-      }
+  uint64_t count = count_.load(std::memory_order_relaxed);
+  Waiter waiter;
+  for (;;) {
+    if (ULLONG_MAX - count > ucnt) {
+      if (!count_.compare_exchange_weak(count, count + ucnt, std::memory_order_relaxed)) continue;
+      break;
     }
-    if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
+    if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
+    const int r = SleepLocked(guard, &waiter, permit);
+    if (r == -EBADF) return r;
+    count = count_.load(std::memory_order_relaxed);
+    if (r == -EINTR && ULLONG_MAX - count <= ucnt) {
+      if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
+      return -EINTR;
+    }
   }
-  count_.store(count_.load(std::memory_order_relaxed) + ucnt, std::memory_order_relaxed);
+  if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
   if (wqh_.Active()) WakeUpLocked(&wqh_, 1, EPOLLIN);
+  return sizeof(uint64_t);
+}
+
+// Nothing may wait: a count that would block is EAGAIN whatever O_NONBLOCK says, and the
+// wake-up is the interrupted call's to make.
+ssize_t EventFd::ReadValueReentrant(uint64_t* value) {
+  uint64_t count = count_.load(std::memory_order_relaxed);
+  uint64_t ucnt = 0;
+  do {
+    if (count == 0) return -EAGAIN;
+    ucnt = semaphore_ ? 1 : count;
+  } while (!count_.compare_exchange_weak(count, count - ucnt, std::memory_order_seq_cst,
+                                         std::memory_order_relaxed));
+  *value = ucnt;
+  deferred_wake_.Raise(EPOLLOUT);
+  return sizeof(uint64_t);
+}
+
+ssize_t EventFd::WriteValueReentrant(uint64_t ucnt) {
+  uint64_t count = count_.load(std::memory_order_relaxed);
+  do {
+    if (ULLONG_MAX - count <= ucnt) return -EAGAIN;
+  } while (!count_.compare_exchange_weak(count, count + ucnt, std::memory_order_seq_cst,
+                                         std::memory_order_relaxed));
+  deferred_wake_.Raise(EPOLLIN);
   return sizeof(uint64_t);
 }
 
@@ -135,5 +171,7 @@ ssize_t EventFd::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit* 
 }
 
 void EventFd::Release() { WakeUpPoll(&wqh_, EPOLLHUP); }
+
+void EventFd::DeferredWakeUp(uint32_t events) { WakeUpPoll(&wqh_, events); }
 
 }  // namespace uep

@@ -3,11 +3,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 
 #include "core/file.h"
+#include "core/reentry.h"
 #include "core/wait_queue.h"
 
 namespace uep {
+
+struct Waiter;
 
 class EventFd final : public File {
  public:
@@ -19,15 +23,26 @@ class EventFd final : public File {
   ssize_t Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) override;
   ssize_t Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) override;
   void Release() override;
+  [[nodiscard]] bool HandlesReentrantIo() const override { return true; }
+  void DeferredWakeUp(uint32_t events) override;
 
   // eventfd_read()/eventfd_write() on an 8-byte value.
   ssize_t ReadValue(uint64_t* value, int io_flags, SleepPermit* permit);
   ssize_t WriteValue(uint64_t value, int io_flags, SleepPermit* permit);
 
  private:
+  // A call that interrupted its thread's own uepoll call (a signal handler) may find
+  // wqh_.lock held by the frame it interrupted: it changes the count alone.
+  ssize_t ReadValueReentrant(uint64_t* value);
+  int SleepLocked(std::unique_lock<SpinLock>& guard, Waiter* waiter, SleepPermit* permit);
+  ssize_t WriteValueReentrant(uint64_t value);
+
   WaitQueueHead wqh_;
-  std::atomic<uint64_t> count_;  // written under wqh_.lock; Poll() reads it without
+  // Changed under wqh_.lock, or by a re-entrant call without it: always by read-modify-
+  // write. Poll() reads it without the lock.
+  std::atomic<uint64_t> count_;
   const bool semaphore_;
+  DeferredWake deferred_wake_{this};
 };
 
 }  // namespace uep

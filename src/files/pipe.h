@@ -97,6 +97,9 @@ class PipeFile final : public File {
   int Ioctl(unsigned long request, void* arg) override;
   int Fcntl(int cmd, unsigned long arg) override;
   [[nodiscard]] bool AllowsODirect() const override { return true; }
+  [[nodiscard]] bool MergesWrites() const override {
+    return (f_flags.load(std::memory_order_relaxed) & O_DIRECT) == 0;
+  }
   void Release() override;
 
  private:

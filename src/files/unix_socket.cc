@@ -18,6 +18,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/block_pool.h"
 #include "core/waiter.h"
 #include "platform/capability.h"
 #include "platform/clock.h"
@@ -145,8 +146,14 @@ class IovCursor {
   size_t off_ = 0;
 };
 
+// Small messages come from a fixed pool before malloc: a signal handler's send (the
+// self-pipe trick) then never calls malloc, which the code it interrupted may be inside.
+BlockPool<1024, 256> small_skbs;
+
 UnixSkb* NewSkb(size_t len) {
-  void* mem = TryMalloc(sizeof(UnixSkb) + len);
+  if (AllocFailureInjected()) return nullptr;  // one allocation site, however it is served
+  void* mem = sizeof(UnixSkb) + len <= decltype(small_skbs)::kBlockSize ? small_skbs.Take() : nullptr;
+  if (mem == nullptr) mem = std::malloc(sizeof(UnixSkb) + len);
   if (mem == nullptr) return nullptr;
   return new (mem) UnixSkb;
 }
@@ -155,7 +162,11 @@ void FreeSkbMemory(UnixSkb* skb) {
   while (skb != nullptr) {
     UnixSkb* next = skb->next;
     skb->~UnixSkb();
-    std::free(skb);
+    if (small_skbs.Owns(skb)) {
+      small_skbs.Return(skb);
+    } else {
+      std::free(skb);
+    }
     skb = next;
   }
 }

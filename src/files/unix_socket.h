@@ -70,6 +70,7 @@ class UnixSocket final : public File {
   int GetSockOpt(int level, int optname, void* optval, socklen_t* optlen);
   int SetSockOpt(int level, int optname, const void* optval, socklen_t optlen);
 
+  [[nodiscard]] bool MergesWrites() const override { return type_ == SOCK_STREAM; }
   [[nodiscard]] int type() const { return type_; }
 
   // For tests: the sender-side memory charged to this end (SIOCOUTQ).
