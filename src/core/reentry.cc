@@ -19,14 +19,20 @@ namespace reentry_detail {
 
 constinit thread_local ThreadState tls_state __attribute__((tls_model("initial-exec")));
 
+void EnterNested(uint32_t prev) {
+  // Re-entrant unless the call below sleeps holding nothing.
+  const bool reentrant = (prev & kQuiescent) == 0;
+  // The interrupted call may be half-way into a read section of its own record.
+  if (reentrant) rcu_detail::tls_reader = rcu_detail::tls_signal_reader;
+  tls_state.word = ((prev & kDepthMask) + 1) | (reentrant ? kReentrant : 0);
+}
+
 void RunPending() {
   ThreadState& s = tls_state;
-  // Runs as a call of its own: a handler interrupting it must defer, not take our locks.
-  ++s.depth;
-  const bool saved_reentrant = s.reentrant;
-  const int saved_quiescent = s.quiescent;
-  s.reentrant = false;
-  s.quiescent = 0;
+  // Runs as an ordinary call of its own: a handler interrupting it must defer, not take
+  // the locks this work takes.
+  const uint32_t saved = s.word;
+  s.word = (saved & kDepthMask) + 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   while (DeferredWork* list = s.pending.exchange(nullptr, std::memory_order_acquire)) {
     // Pushed newest first: run them in the order the handlers made them.
@@ -44,9 +50,7 @@ void RunPending() {
     }
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  s.reentrant = saved_reentrant;
-  s.quiescent = saved_quiescent;
-  --s.depth;
+  s.word = saved;
 }
 
 }  // namespace reentry_detail
@@ -62,26 +66,27 @@ void DeferWork(DeferredWork* work) {
 }
 
 QuiescentScope::QuiescentScope() {
-  reentry_detail::ThreadState& s = tls_state;
-  // Only the outermost kind of sleep qualifies: an ordinary call, outside read sections.
-  if (s.depth == 0 || s.reentrant || RcuInReadSection()) return;
-  if (s.pending.load(std::memory_order_relaxed) != nullptr) reentry_detail::RunPending();
+  using namespace reentry_detail;
+  ThreadState& s = tls_state;
+  // Only an ordinary call qualifies, outside read sections.
+  if ((s.word & kDepthMask) == 0 || (s.word & kReentrant) != 0 || RcuInReadSection()) return;
+  if (s.pending.load(std::memory_order_relaxed) != nullptr) RunPending();
   saved_wake_depth_ = waiter_detail::tls_wakes.depth;
   waiter_detail::tls_wakes.depth = 0;  // a handler's wake-ups go out at once, not after us
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  s.quiescent = 1;
+  s.word |= kQuiescent;
   active_ = true;
 }
 
 QuiescentScope::~QuiescentScope() {
+  using namespace reentry_detail;
   if (!active_) return;
-  reentry_detail::ThreadState& s = tls_state;
-  s.quiescent = 0;
+  ThreadState& s = tls_state;
+  s.word &= ~kQuiescent;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   waiter_detail::tls_wakes.depth = saved_wake_depth_;
-  // Handlers that ran during the sleep took the ordinary path, but one that began as the
-  // sleep ended may have queued work: it is ours now.
-  if (s.pending.load(std::memory_order_relaxed) != nullptr) reentry_detail::RunPending();
+  // A handler that began as the sleep ended may have queued work: it is ours now.
+  if (s.pending.load(std::memory_order_relaxed) != nullptr) RunPending();
 }
 
 void DeferredWake::Raise(uint32_t events) {

@@ -37,23 +37,28 @@ struct DeferredWork {
 };
 
 namespace reentry_detail {
+// depth (uepoll calls on this thread's stack) in the low bits, and two flags of the
+// innermost call: it sleeps holding no lock and no read section (quiescent), or it
+// interrupted a call that was not asleep (re-entrant). One word, so that a call saves and
+// restores it with one load and one store.
+inline constexpr uint32_t kQuiescent = 1U << 30;
+inline constexpr uint32_t kReentrant = 1U << 31;
+inline constexpr uint32_t kDepthMask = kQuiescent - 1;
+
 struct ThreadState {
-  int depth = 0;           // uepoll calls on this thread's stack
-  int quiescent = 0;       // the innermost call sleeps, holding no lock and no read section
-  bool reentrant = false;  // the innermost call interrupted a call that was not asleep
+  uint32_t word = 0;
   std::atomic<DeferredWork*> pending{nullptr};  // LIFO; handlers push, the frame drains
 };
 extern thread_local constinit ThreadState tls_state __attribute__((tls_model("initial-exec")));
 void RunPending();
+void EnterNested(uint32_t prev);
 }  // namespace reentry_detail
 
 // True inside a call that interrupted this thread's own uepoll call: take the lock-free or
 // deferred path, never wait for a lock.
-inline bool InReentrantCall() { return reentry_detail::tls_state.reentrant; }
-
-// True inside any call that began while another uepoll call was on this thread's stack
-// (re-entrant or not): thread-local queues of the outer call must be left alone.
-inline bool InNestedCall() { return reentry_detail::tls_state.depth > 1; }
+inline bool InReentrantCall() {
+  return (reentry_detail::tls_state.word & reentry_detail::kReentrant) != 0;
+}
 
 // Queues `work` for the interrupted call (signal-safe: one compare-and-swap).
 void DeferWork(DeferredWork* work);
@@ -62,41 +67,36 @@ void DeferWork(DeferredWork* work);
 class ApiScope {
  public:
   ApiScope() {
-    reentry_detail::ThreadState& s = reentry_detail::tls_state;
-    if (rcu_detail::tls_reader == nullptr) [[unlikely]] RcuPrepareThread();
-    saved_quiescent_ = s.quiescent;
-    saved_reentrant_ = s.reentrant;
-    saved_reader_ = rcu_detail::tls_reader;
-    reentrant_ = s.depth > 0 && s.quiescent == 0;
-    // The interrupted call may be half-way into a read section of its own record.
-    if (reentrant_) rcu_detail::tls_reader = rcu_detail::tls_signal_reader;
-    s.reentrant = reentrant_;
-    s.quiescent = 0;
-    ++s.depth;
+    using namespace reentry_detail;
+    saved_ = tls_state.word;
+    if (saved_ == 0) [[likely]] {  // the outermost call
+      if (rcu_detail::tls_reader == nullptr) [[unlikely]] RcuPrepareThread();
+      tls_state.word = 1;
+    } else {
+      saved_reader_ = rcu_detail::tls_reader;
+      EnterNested(saved_);
+    }
     std::atomic_signal_fence(std::memory_order_seq_cst);
   }
   ~ApiScope() {
-    reentry_detail::ThreadState& s = reentry_detail::tls_state;
+    using namespace reentry_detail;
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    --s.depth;
-    s.quiescent = saved_quiescent_;
-    s.reentrant = saved_reentrant_;
-    rcu_detail::tls_reader = saved_reader_;
+    const bool reentrant = (tls_state.word & kReentrant) != 0;
+    if (saved_ != 0) rcu_detail::tls_reader = saved_reader_;
+    tls_state.word = saved_;
     // A re-entrant call leaves the queue to the call it interrupted, which may hold locks.
-    if (!reentrant_ && s.pending.load(std::memory_order_relaxed) != nullptr) [[unlikely]] {
-      reentry_detail::RunPending();
+    if (!reentrant && tls_state.pending.load(std::memory_order_relaxed) != nullptr) [[unlikely]] {
+      RunPending();
     }
   }
   ApiScope(const ApiScope&) = delete;
   ApiScope& operator=(const ApiScope&) = delete;
 
-  [[nodiscard]] bool reentrant() const { return reentrant_; }
+  [[nodiscard]] bool reentrant() const { return InReentrantCall(); }
 
  private:
-  RcuReader* saved_reader_;
-  int saved_quiescent_;
-  bool saved_reentrant_;
-  bool reentrant_;
+  uint32_t saved_;
+  RcuReader* saved_reader_ = nullptr;
 };
 
 // Around a sleep in the kernel (futex, ppoll, epoll_wait) with no lock held and outside
