@@ -5,6 +5,7 @@
 // wake-up. A stalled scenario aborts the test with a message instead of hanging it.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -304,21 +305,45 @@ TEST(SignalSafety, HandlerClosesADescriptorItsThreadUses) {
   CloseUnderHandler(UepollBackend());
 }
 
-// Thread A sleeps in a blocking read of one eventfd; a signal's handler on A writes another
-// eventfd, which thread B sleeps on in epoll_wait: B wakes then, not when A's read returns.
-void HandlerWakesWhileItsThreadSleeps(const Backend& b) {
+// How thread A sleeps: a blocking read of an eventfd; epoll_wait on an instance that holds
+// that eventfd and a kernel pipe (uepoll sleeps in the kernel then); poll on both.
+enum class Sleep { kBlockingRead, kMixedEpollWait, kMixedPoll };
+
+// Thread A sleeps; a signal's handler on A writes another eventfd, which thread B sleeps on
+// in epoll_wait: B wakes then, not when A's sleep ends.
+void HandlerWakesWhileItsThreadSleeps(const Backend& b, Sleep how) {
   const int blocked = b.eventfd(0, 0);
   const int signalled = b.eventfd(0, 0);
   const int ep = b.epoll_create1(0);
+  const int a_ep = b.epoll_create1(0);
+  int kernel_pipe[2];
+  ASSERT_EQ(pipe2(kernel_pipe, O_CLOEXEC), 0);
   ASSERT_GE(blocked, 0);
   ASSERT_GE(signalled, 0);
   ASSERT_GE(ep, 0);
+  ASSERT_GE(a_ep, 0);
   ASSERT_EQ(AddIn(b, ep, signalled), 0);
+  ASSERT_EQ(AddIn(b, a_ep, blocked), 0);
+  ASSERT_EQ(AddIn(b, a_ep, kernel_pipe[0]), 0);
   ResetCounts(b, signalled);
   ScopedHandler action(SIGUSR1, WriteEventfdHandler, SA_RESTART);
   std::atomic<bool> b_returned{false};
   std::atomic<int> b_result{0};
-  std::thread reader([&] {
+  std::thread sleeper([&] {
+    // epoll_wait and poll end with EINTR on a handler, whatever SA_RESTART says.
+    int r = -1;
+    if (how == Sleep::kMixedEpollWait) {
+      epoll_event ev[2];
+      do {
+        r = b.epoll_wait(a_ep, ev, 2, -1);
+      } while (r < 0 && errno == EINTR);
+    } else if (how == Sleep::kMixedPoll) {
+      pollfd fds[2] = {{blocked, POLLIN, 0}, {kernel_pipe[0], POLLIN, 0}};
+      do {
+        r = b.poll(fds, 2, -1);
+      } while (r < 0 && errno == EINTR);
+    }
+    EXPECT_EQ(r == -1 ? 1 : r, 1);
     eventfd_t v = 0;
     EXPECT_EQ(b.eventfd_read(blocked, &v), 0);
     EXPECT_EQ(v, 7U);
@@ -329,26 +354,36 @@ void HandlerWakesWhileItsThreadSleeps(const Backend& b) {
     b_returned.store(true);
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // both asleep, as a rule
-  pthread_kill(reader.native_handle(), SIGUSR1);
+  pthread_kill(sleeper.native_handle(), SIGUSR1);
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   while (!b_returned.load() && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   const bool woke_in_time = b_returned.load();
   EXPECT_TRUE(woke_in_time) << b.name << ": the handler's write did not wake the waiter";
-  b.eventfd_write(blocked, 7);  // releases the reader (and, if it slept on, the waiter)
-  reader.join();
+  b.eventfd_write(blocked, 7);  // releases A (and, if it slept on, the waiter)
+  sleeper.join();
   waiter.join();
   EXPECT_EQ(b_result.load(), 1);
   EXPECT_EQ(g_handler_writes.load(), 1);
-  b.close(blocked);
-  b.close(signalled);
-  b.close(ep);
+  for (int fd : {blocked, signalled, ep, a_ep}) b.close(fd);
+  close(kernel_pipe[0]);
+  close(kernel_pipe[1]);
 }
 
-TEST(SignalSafety, HandlerOnASleepingThreadWakesAnotherAtOnce) {
-  HandlerWakesWhileItsThreadSleeps(KernelBackend());
-  HandlerWakesWhileItsThreadSleeps(UepollBackend());
+TEST(SignalSafety, HandlerOnAThreadAsleepInReadWakesAnotherAtOnce) {
+  HandlerWakesWhileItsThreadSleeps(KernelBackend(), Sleep::kBlockingRead);
+  HandlerWakesWhileItsThreadSleeps(UepollBackend(), Sleep::kBlockingRead);
+}
+
+TEST(SignalSafety, HandlerOnAThreadAsleepInAMixedEpollWaitWakesAnotherAtOnce) {
+  HandlerWakesWhileItsThreadSleeps(KernelBackend(), Sleep::kMixedEpollWait);
+  HandlerWakesWhileItsThreadSleeps(UepollBackend(), Sleep::kMixedEpollWait);
+}
+
+TEST(SignalSafety, HandlerOnAThreadAsleepInAMixedPollWakesAnotherAtOnce) {
+  HandlerWakesWhileItsThreadSleeps(KernelBackend(), Sleep::kMixedPoll);
+  HandlerWakesWhileItsThreadSleeps(UepollBackend(), Sleep::kMixedPoll);
 }
 
 }  // namespace
