@@ -59,6 +59,11 @@
  *
  * The callback neither allocates nor blocks: items are allocated at ADD, hooks by the
  * queue procedure at ADD, and waking a sleeper is one futex system call.
+ *
+ * Signal handlers. A call that interrupts its own thread's uepoll call (core/reentry.h) may
+ * find any of these locks held by the frame below it, so it waits for none: it only
+ * try-locks 5 (HarvestReentrant) and otherwise changes state without locks or queues the
+ * work for the interrupted call, which runs it holding nothing, on its way out.
  */
 #include "core/eventpoll.h"
 
