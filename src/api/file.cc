@@ -5,6 +5,9 @@
 
 #include <fcntl.h>
 
+#include <atomic>
+#include <cstddef>
+
 #include <memory>
 #include <mutex>
 #include <new>
@@ -13,6 +16,7 @@
 #include "core/fd_table.h"
 #include "core/file.h"
 #include "core/poll_table.h"
+#include "core/reentry.h"
 #include "core/wait_queue.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
@@ -58,19 +62,62 @@ inline namespace api {
 
 struct WaitQueue::Impl {
   WaitQueueHead head;
+  // A wake() from a signal handler that interrupted a uepoll call on its thread: queued for
+  // that call, which may hold head.lock (core/reentry.h).
+  DeferredWork deferred;
+  std::atomic<uint32_t> deferred_key{0};
+  std::atomic<bool> deferred_queued{false};
+  std::atomic<bool> deferred_all{false};  // a wake_all() among them: no exclusive limit
+  std::atomic<int> refs{1};  // the WaitQueue, and the queued wake-up while there is one
+
+  void Unref() {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  void Defer(std::uint32_t key, bool all) {
+    if (all) deferred_all.store(true, std::memory_order_release);
+    // Key 0 wakes every watcher: as a set of events, everything.
+    deferred_key.fetch_or(key == 0 ? ~0U : key, std::memory_order_acq_rel);
+    if (deferred_queued.exchange(true, std::memory_order_acq_rel)) return;
+    refs.fetch_add(1, std::memory_order_relaxed);
+    deferred.run = &RunDeferred;
+    DeferWork(&deferred);
+  }
+
+  static void RunDeferred(DeferredWork* work) {
+    auto* impl = reinterpret_cast<Impl*>(reinterpret_cast<char*>(work) - offsetof(Impl, deferred));
+    impl->deferred_queued.store(false, std::memory_order_seq_cst);
+    const bool all = impl->deferred_all.exchange(false, std::memory_order_seq_cst);
+    if (const uint32_t key = impl->deferred_key.exchange(0, std::memory_order_seq_cst); key != 0) {
+      WakeScope scope;
+      std::lock_guard guard(impl->head.lock);
+      WakeUpLocked(&impl->head, all ? 0 : 1, key);
+    }
+    impl->Unref();
+  }
 };
 
 WaitQueue::WaitQueue() : impl_(std::make_unique<Impl>()) {}
-WaitQueue::~WaitQueue() = default;
+WaitQueue::~WaitQueue() { impl_.release()->Unref(); }
 
 // Sleeping threads are woken once the queue's lock is dropped (WakeScope), so they do
 // not run straight into it.
 void WaitQueue::wake(std::uint32_t key) noexcept {
+  ApiScope api;
+  if (api.reentrant()) {
+    impl_->Defer(key, false);
+    return;
+  }
   WakeScope scope;
   WakeUpPoll(&impl_->head, key);
 }
 
 void WaitQueue::wake_all(std::uint32_t key) noexcept {
+  ApiScope api;
+  if (api.reentrant()) {
+    impl_->Defer(key, true);
+    return;
+  }
   WakeScope scope;
   std::lock_guard guard(impl_->head.lock);
   WakeUpLocked(&impl_->head, 0, key);

@@ -20,10 +20,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <thread>
 #include <utility>
 
 #include "support/backend.h"
+#include "uepoll/file.hpp"
+#include "uepoll/uepoll.h"
 #include "support/scoped_handler.h"
 
 namespace uep::test {
@@ -303,6 +306,68 @@ void CloseUnderHandler(const Backend& b) {
 TEST(SignalSafety, HandlerClosesADescriptorItsThreadUses) {
   CloseUnderHandler(KernelBackend());
   CloseUnderHandler(UepollBackend());
+}
+
+// A user file type whose state is a counter: its handler-side post() wakes its queue.
+class Counter final : public Pollable {
+ public:
+  void post() {
+    count_.fetch_add(1);
+    wq_.wake(EPOLLIN);
+  }
+  uint64_t take() { return count_.exchange(0); }
+  std::uint32_t poll(PollContext& ctx) override {
+    ctx.wait_on(wq_);
+    return count_.load() != 0 ? static_cast<std::uint32_t>(EPOLLIN) : 0U;
+  }
+  [[nodiscard]] bool lockless_poll() const noexcept override { return true; }
+
+ private:
+  WaitQueue wq_;
+  std::atomic<uint64_t> count_{0};
+};
+
+std::shared_ptr<Counter> g_counter;
+
+void PostCounterHandler(int /*sig*/) {
+  g_counter->post();
+  g_handler_writes.fetch_add(1);
+}
+
+// A user file type woken from a handler of the thread that harvests it: the wake-up is
+// never waited for under the queue's lock, and every post is taken once.
+TEST(SignalSafety, UserFileWokenByAHandlerOfItsOwnThread) {
+  g_counter = std::make_shared<Counter>();
+  const int fd = detail::install_pollable(g_counter, 0);
+  ASSERT_GE(fd, 0);
+  const int ep = uep_epoll_create1(0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ASSERT_EQ(uep_epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+  g_handler_writes.store(0);
+  std::atomic<long> progress{0};
+  long posted = 0;
+  uint64_t taken = 0;
+  {
+    ScopedHandler action(SIGRTMIN, PostCounterHandler, SA_RESTART);
+    StallWatchdog watchdog("user file under a handler", &progress);
+    ThreadTimer timer(SIGRTMIN, kTimerNs);
+    for (long i = 0; i < kIterations; ++i) {
+      g_counter->post();
+      ++posted;
+      epoll_event out[2];
+      if (uep_epoll_wait(ep, out, 2, 0) == 1) taken += g_counter->take();
+      progress.fetch_add(1);
+    }
+    BlockSignal(SIGRTMIN, true);
+  }
+  taken += g_counter->take();
+  BlockSignal(SIGRTMIN, false);
+  EXPECT_GT(g_handler_writes.load(), 0);
+  EXPECT_EQ(taken, static_cast<uint64_t>(posted + g_handler_writes.load()));
+  uep_close(fd);
+  uep_close(ep);
+  g_counter.reset();
 }
 
 // How thread A sleeps: a blocking read of an eventfd; epoll_wait on an instance that holds
