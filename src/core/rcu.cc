@@ -12,6 +12,7 @@
 #include <mutex>
 #include <new>
 
+#include "core/block_pool.h"
 #include "platform/cpu.h"
 
 namespace uep {
@@ -50,26 +51,31 @@ struct MembarrierInit {
 
 void EnsureInit() { static MembarrierInit init; }
 
-// Returns the thread's record to the registry when the thread exits.
-struct ReaderOwner {
-  RcuReader* reader = nullptr;
-  RcuReader* signal_reader = nullptr;
-  ~ReaderOwner() {
-    if (reader == nullptr) return;
-    std::lock_guard guard(registry_lock);
-    reader->in_use = false;
-    signal_reader->in_use = false;
-    readers_in_use -= 2;
-    tls_reader = nullptr;
-    tls_signal_reader = nullptr;
-  }
-};
+// Returns the thread's records to the registry when the thread exits. A pthread key
+// rather than a thread_local destructor: a thread's first uepoll call may come from a signal
+// handler, which must not allocate (the key's slot is in the thread descriptor).
+void ReleaseRecords(void* /*unused*/) {
+  if (tls_reader == nullptr) return;
+  std::lock_guard guard(registry_lock);
+  tls_reader->in_use = false;
+  tls_signal_reader->in_use = false;
+  readers_in_use -= 2;
+  tls_reader = nullptr;
+  tls_signal_reader = nullptr;
+}
+
+pthread_key_t owner_key;
+[[gnu::constructor]] void CreateOwnerKey() { pthread_key_create(&owner_key, ReleaseRecords); }
+
+// Records come from a fixed pool first, for the same reason; never freed, only reused.
+BlockPool<512, sizeof(RcuReader)> record_pool;
 
 RcuReader* TakeRecordLocked() {
   RcuReader* r = registry;
   while (r != nullptr && r->in_use) r = r->next;
   if (r == nullptr) {
-    r = new RcuReader;
+    void* mem = record_pool.Take();
+    r = mem != nullptr ? new (mem) RcuReader : new RcuReader;
     r->next = registry;
     registry = r;
   }
@@ -78,7 +84,6 @@ RcuReader* TakeRecordLocked() {
   ++readers_in_use;
   return r;
 }
-thread_local ReaderOwner tls_owner;
 
 }  // namespace
 
@@ -93,10 +98,9 @@ RcuReader* RegisterReader() {
     std::lock_guard guard(registry_lock);
     RcuReader* signal_reader = TakeRecordLocked();
     RcuReader* r = TakeRecordLocked();
-    tls_owner.reader = r;
-    tls_owner.signal_reader = signal_reader;
     tls_signal_reader = signal_reader;
     tls_reader = r;
+    pthread_setspecific(owner_key, r);  // any non-null value: the destructor runs
   }
   RcuReader* r = tls_reader;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/block_pool.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
 #include "platform/fault.h"
@@ -83,7 +84,23 @@ unsigned RoundPipeSize(unsigned int size) {
   return rounded;
 }
 
-char* AllocPage() { return static_cast<char*>(TryMalloc(kPipePageSize)); }
+// Pages come from a fixed pool before malloc: a signal handler's write (the self-pipe
+// trick) then never calls malloc, which the code it interrupted may be inside.
+BlockPool<256, kPipePageSize> page_pool;
+
+char* AllocPage() {
+  if (AllocFailureInjected()) return nullptr;  // one allocation site, however it is served
+  void* page = page_pool.Take();
+  return static_cast<char*>(page != nullptr ? page : std::malloc(kPipePageSize));
+}
+
+void FreePage(char* page) {
+  if (page_pool.Owns(page)) {
+    page_pool.Return(page);
+  } else {
+    std::free(page);
+  }
+}
 
 // An iov_iter over the caller's segments. A segment with a NULL base is the one fault
 // user space can see coming: a copy stops there, as copy_from_user stops at a bad page.
@@ -210,9 +227,9 @@ PipeInode::~PipeInode() {
   AccountPipeBuffers(nr_accounted, 0);
   const unsigned h = head.load(std::memory_order_relaxed);
   for (unsigned t = tail.load(std::memory_order_relaxed); t != h; ++t) {
-    std::free(bufs[t & (ring_size - 1)].page);
+    FreePage(bufs[t & (ring_size - 1)].page);
   }
-  std::free(tmp_page);
+  if (tmp_page != nullptr) FreePage(tmp_page);
 }
 
 void PipeInode::Put() {
@@ -295,7 +312,7 @@ ssize_t PipeFile::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* 
         if (pipe->tmp_page == nullptr) {
           pipe->tmp_page = buf->page;
         } else {
-          std::free(buf->page);
+          FreePage(buf->page);
         }
         buf->page = nullptr;
         pipe->tail.store(++tail, std::memory_order_release);

@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "support/backend.h"
+#include "support/sanitizer.h"
 #include "uepoll/file.hpp"
 #include "uepoll/uepoll.h"
 #include "support/scoped_handler.h"
@@ -437,6 +438,11 @@ void HandlerWakesWhileItsThreadSleeps(const Backend& b, Sleep how) {
 }
 
 TEST(SignalSafety, HandlerOnAThreadAsleepInReadWakesAnotherAtOnce) {
+#ifdef UEP_TEST_THREAD_SANITIZER
+  // ThreadSanitizer runs a handler only at the calls it intercepts; glibc's eventfd_read
+  // reads inside libc, so the handler waits for the read on the kernel too.
+  GTEST_SKIP() << "ThreadSanitizer delays the handler until the read returns";
+#endif
   HandlerWakesWhileItsThreadSleeps(KernelBackend(), Sleep::kBlockingRead);
   HandlerWakesWhileItsThreadSleeps(UepollBackend(), Sleep::kBlockingRead);
 }
