@@ -6,6 +6,7 @@
 #include <cstdarg>
 
 #include "capi/capi.h"
+#include "core/fork.h"
 #include "core/waiter.h"
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
@@ -117,6 +118,10 @@ int DoFcntl(int fd, int cmd, unsigned long arg) {
   switch (cmd) {
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
+      if (InForeignProcess()) {
+        const int r = kernel::Fcntl(fd, cmd, arg);
+        return r < 0 ? -errno : r;
+      }
       const long from = static_cast<long>(arg);
       // Placeholder numbering: the kernel checks `from` against RLIMIT_NOFILE.
       if (!Table().Placeholders() &&
@@ -173,8 +178,10 @@ ssize_t uep_writev(int fd, const struct iovec* iov, int iovcnt) {
   return Ret(uep::DoIoVector(fd, iov, iovcnt, true));
 }
 
+// A vfork child (core/fork.h) shares the parent's table: what it closes or duplicates is
+// only the kernel's descriptor on that number (the placeholder), never the parent's entry.
 int uep_close(int fd) {
-  if (!Table().Owns(fd)) return uep::kernel::Close(fd);
+  if (!Table().Owns(fd) || uep::InForeignProcess()) return uep::kernel::Close(fd);
   uep::WakeScope wake_scope;
   uep::File* file = Table().Remove(fd);
   if (file == nullptr) return Ret(-EBADF);
@@ -183,11 +190,14 @@ int uep_close(int fd) {
 }
 
 int uep_dup(int oldfd) {
-  if (!Table().Owns(oldfd)) return uep::kernel::Dup(oldfd);
+  if (!Table().Owns(oldfd) || uep::InForeignProcess()) return uep::kernel::Dup(oldfd);
   return Ret(uep::DoDup(oldfd, 0, false));
 }
 
 int uep_dup2(int oldfd, int newfd) {
+  if ((Table().Owns(oldfd) || Table().Owns(newfd)) && uep::InForeignProcess()) {
+    return uep::kernel::Dup2(oldfd, newfd);
+  }
   if (!Table().Owns(oldfd)) return uep::KernelDup3(oldfd, newfd, 0, true);
   if (oldfd == newfd) {
     uep::RcuReadGuard guard;
@@ -197,6 +207,9 @@ int uep_dup2(int oldfd, int newfd) {
 }
 
 int uep_dup3(int oldfd, int newfd, int flags) {
+  if ((Table().Owns(oldfd) || Table().Owns(newfd)) && uep::InForeignProcess()) {
+    return uep::kernel::Dup3(oldfd, newfd, flags);
+  }
   if (!Table().Owns(oldfd)) return uep::KernelDup3(oldfd, newfd, flags, false);
   if ((flags & ~O_CLOEXEC) != 0 || oldfd == newfd) return Ret(-EINVAL);
   return Ret(uep::DoDup3(oldfd, newfd, flags));

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/fork.h"
 #include "core/trace.h"
 #include "platform/clock.h"
 #include "platform/cpu.h"
@@ -73,6 +74,22 @@ struct DoorbellOwner {
   }
 };
 thread_local DoorbellOwner tls_doorbell;
+
+// Fork (core/fork.h): the child's doorbells are the parent's open eventfds, shared with it
+// (a ring or a drain in one would reach the other), so the child closes those it can reach,
+// the pool and the forking thread's own, and makes new ones on demand.
+void DoorbellChildAfterFork() {
+  for (const int fd : doorbell_pool) kernel::Close(fd);
+  doorbell_pool.clear();
+  if (tls_doorbell.fd >= 0) kernel::Close(tls_doorbell.fd);
+  tls_doorbell.fd = -1;
+  doorbell_lock.unlock();
+}
+[[maybe_unused]] const bool fork_registered =
+    (RegisterForkHandlers(ForkOrder::kDoorbells, {[] { doorbell_lock.lock(); },
+                                                  [] { doorbell_lock.unlock(); },
+                                                  DoorbellChildAfterFork}),
+     true);
 
 int ThreadDoorbell() {
   if (tls_doorbell.fd >= 0) return tls_doorbell.fd;

@@ -1,0 +1,50 @@
+// fork(), vfork() and every owner of global state, in one place.
+//
+// fork() copies the memory of the process with only the calling thread in it: a lock that
+// another thread held stays held for ever in the child's copy, and a thread uepoll started
+// (the timer service's) does not exist there. So every owner of global state registers its
+// handlers here, and one pthread_atfork() runs them all:
+//
+//   prepare  in ascending ForkOrder, which is the lock order (core/eventpoll.cc): each owner
+//            takes its global locks, so that the child's copy of what they guard is whole;
+//   parent   in descending order: releases them;
+//   child    in descending order: releases (or re-initialises) them and rebuilds what the
+//            child needs: threads are restarted on demand, kernel descriptors shared with
+//            the parent (the clock watcher, doorbells) are closed, never used from both.
+//
+// A vfork() child (or any CLONE_VM child) shares the parent's memory and runs no handler.
+// InForeignProcess() tells it apart: the process id differs from the owner's, recorded when
+// the library is loaded and in each fork child. Such a process must never change the
+// parent's state: uepoll's descriptor calls there touch only the kernel's descriptors
+// (core/fd_table.h). It costs one system call, so it is asked only where the descriptor
+// table would change (close, dup, close-on-exec), never on a read, write or wait.
+#pragma once
+
+namespace uep {
+
+// Lower runs first in prepare, last in parent and child.
+enum class ForkOrder : int {
+  kRcu = 0,       // the RCU registry lock (a read section may wait for epmutex)
+  kEpmutex,       // epmutex (level 1 of core/eventpoll.cc)
+  kFdTable,       // the descriptor table's lock
+  kTimerService,  // the timer service's mutexes, then its lock (a leaf)
+  kDoorbells,     // the pool of masked sleepers' doorbells (a leaf)
+  kTrace,         // the trace control lock (a leaf)
+  kCount,
+};
+
+struct ForkHandlers {
+  void (*prepare)() = nullptr;
+  void (*parent)() = nullptr;
+  void (*child)() = nullptr;
+};
+
+// Registers the handlers of one owner (once per order; a later call replaces them). Safe
+// from static initialisers; the first call registers the pthread_atfork().
+void RegisterForkHandlers(ForkOrder order, const ForkHandlers& handlers);
+
+// True in a process that shares this memory without owning it: a vfork() or CLONE_VM child
+// before it execs (or a child forked behind libc's back). One getpid system call.
+bool InForeignProcess();
+
+}  // namespace uep
