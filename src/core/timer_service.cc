@@ -269,7 +269,11 @@ void TimerService::SyncClockWasSet() {
   const int fd = clock_fd_.load(std::memory_order_acquire);
   if (fd < 0) return;
   std::lock_guard guard(notice_mu_);  // a notice being delivered is delivered first
-  if (kernel::Readable(fd)) ReadClockNoticeLocked(fd);
+  if (injected_clock_set_.exchange(false, std::memory_order_relaxed)) {
+    OnClockWasSet();
+  } else if (kernel::Readable(fd)) {
+    ReadClockNoticeLocked(fd);
+  }
 }
 
 void TimerService::ReadClockNoticeLocked(int fd) {

@@ -112,6 +112,10 @@ class TimerService {
   static void ParentAfterFork();
   static void ChildAfterFork();
 
+  // For tests (the machine's clock is not theirs to set): a clock-set notice pending on the
+  // clock watcher, as the kernel leaves it; only SyncClockWasSet() reads it.
+  void InjectClockSetForTest() { injected_clock_set_.store(true, std::memory_order_relaxed); }
+
   // For tests and statistics: timers queued now, and expiries fired so far.
   size_t QueuedForTest();
   uint64_t FiredForTest() const { return fired_.load(std::memory_order_relaxed); }
@@ -142,6 +146,7 @@ class TimerService {
   std::mutex notice_mu_;                // reads the clock watcher
   std::atomic<int> clock_fd_{-1};       // the clock watcher (written under make_mu_)
   bool watcher_failed_ = false;         // under make_mu_: no kernel timerfd could be made
+  std::atomic<bool> injected_clock_set_{false};
   std::atomic<uint32_t> seq_{0};        // futex word: bumped to wake the thread early
   std::atomic<uint64_t> fired_{0};
 };
