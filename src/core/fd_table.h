@@ -146,6 +146,7 @@ class FdTable {
   std::vector<uint64_t> open_bits_;  // bit per descriptor, under lock_
   std::vector<uint64_t> full_bits_;  // bit per open_bits_ word that is all ones
   unsigned next_idx_ = 0;            // no free slot below this index
+  unsigned used_limit_ = 0;          // one past the highest index ever used (under lock_)
   int open_count_ = 0;
 };
 
