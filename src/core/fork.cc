@@ -19,6 +19,18 @@ struct Slot {
 };
 constinit Slot slots[kOwners];
 
+}  // namespace
+}  // namespace uep
+
+// Set (never cleared) before the first child that shares this memory is made; the vfork
+// trampoline (platform/vfork.cc) stores to it directly.
+extern "C" {
+[[gnu::visibility("hidden")]] constinit std::atomic<unsigned char> uep_shared_memory_children{0};
+}
+
+namespace uep {
+namespace {
+
 // The process that owns this memory: set when the library is loaded and in each fork child.
 constinit std::atomic<int> owner_pid{0};
 
@@ -64,6 +76,11 @@ void RegisterForkHandlers(ForkOrder order, const ForkHandlers& handlers) {
   std::call_once(once, [] { pthread_atfork(Prepare, Parent, Child); });
 }
 
-bool InForeignProcess() { return kernel::Getpid() != OwnerPid(); }
+bool InForeignProcess() {
+  if (uep_shared_memory_children.load(std::memory_order_relaxed) == 0) [[likely]] return false;
+  return kernel::Getpid() != OwnerPid();
+}
+
+void NoteSharedMemoryChild() { uep_shared_memory_children.store(1, std::memory_order_relaxed); }
 
 }  // namespace uep

@@ -16,8 +16,11 @@
 // InForeignProcess() tells it apart: the process id differs from the owner's, recorded when
 // the library is loaded and in each fork child. Such a process must never change the
 // parent's state: uepoll's descriptor calls there touch only the kernel's descriptors
-// (core/fd_table.h). It costs one system call, so it is asked only where the descriptor
-// table would change (close, dup, close-on-exec), never on a read, write or wait.
+// (core/fd_table.h). It is asked only where the descriptor table would change (close, dup,
+// close-on-exec), never on a read, write or wait, and costs one load until the process
+// made a child that shares its memory through uep_vfork()/uep_clone() (the preload
+// library's vfork and clone); from then on one getpid system call (~1 us on a 2-vCPU VM,
+// 20x a close, which is why it is not asked always).
 #pragma once
 
 namespace uep {
@@ -44,7 +47,10 @@ struct ForkHandlers {
 void RegisterForkHandlers(ForkOrder order, const ForkHandlers& handlers);
 
 // True in a process that shares this memory without owning it: a vfork() or CLONE_VM child
-// before it execs (or a child forked behind libc's back). One getpid system call.
+// before it execs.
 bool InForeignProcess();
+// About to make a child that shares this memory (uep_vfork, uep_clone): from now on
+// InForeignProcess() asks the kernel.
+void NoteSharedMemoryChild();
 
 }  // namespace uep

@@ -204,7 +204,8 @@ void RunSharedMemoryChild(int clone_flags) {
   const int open_before = uep::FdTable::Get().OpenCount();
   constexpr size_t kStack = 256 * 1024;
   auto stack = std::make_unique<char[]>(kStack);
-  const pid_t pid = clone(ChildChangesDescriptors, stack.get() + kStack, clone_flags | SIGCHLD, &d);
+  const pid_t pid =
+      uep_clone(ChildChangesDescriptors, stack.get() + kStack, clone_flags | SIGCHLD, &d);
   ASSERT_GT(pid, 0);
   EXPECT_EQ(0, WaitChild(pid));
   ExpectIntact(d, open_before);
@@ -217,12 +218,13 @@ TEST(VforkTest, ChildClosingDescriptorsLeavesParentTable) {
 // CLONE_VM without CLONE_VFORK: the parent is not suspended (it waits for the exit).
 TEST(VforkTest, CloneVmChildLeavesParentTable) { RunSharedMemoryChild(CLONE_VM); }
 
-// vfork() itself, the call CPython's subprocess makes.
+// vfork() itself, the call CPython's subprocess makes (the preload library's vfork is
+// uep_vfork).
 TEST(VforkTest, VforkChildClosesEverything) {
   Descriptors d;
   MakeDescriptors(&d);
   const int open_before = uep::FdTable::Get().OpenCount();
-  const pid_t pid = vfork();
+  const pid_t pid = uep_vfork();
   if (pid == 0) ChildChangesDescriptors(&d);
   ASSERT_GT(pid, 0);
   EXPECT_EQ(0, WaitChild(pid));
@@ -233,7 +235,7 @@ TEST(VforkTest, VforkChildClosesEverything) {
 TEST(VforkTest, ParentClosesAfterChild) {
   const int efd = uep_eventfd(0, 0);
   ASSERT_GE(efd, 0);
-  const pid_t pid = vfork();
+  const pid_t pid = uep_vfork();
   if (pid == 0) _exit(uep_close(efd) == 0 ? 1 : 0);  // the kernel's EBADF for that number
   ASSERT_GT(pid, 0);
   EXPECT_EQ(0, WaitChild(pid));

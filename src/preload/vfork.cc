@@ -1,0 +1,37 @@
+// vfork and clone: the same calls, marking the process as one with children that share its
+// memory (core/fork.h), so that such a child's close, dup and close-on-exec changes (CPython's
+// subprocess between vfork and exec) reach only its own kernel descriptors and never the
+// parent's uepoll table. posix_spawn, system and popen need nothing: their children run
+// only glibc's internal calls, which never reach the library.
+#include <sched.h>
+
+#include <cstdarg>
+
+#include "core/fork.h"
+#include "preload/preload.h"
+#include "uepoll/uepoll.h"
+
+#if defined(__x86_64__)
+// vfork itself cannot be a C function (platform/vfork.cc): a jump to uep_vfork, which
+// leaves the stack as the program's call made it.
+asm(R"(
+    .text
+    .globl vfork
+    .type vfork, @function
+vfork:
+    jmp uep_vfork
+    .size vfork, .-vfork
+)");
+#endif
+
+extern "C" int clone(int (*fn)(void*), void* stack, int flags, void* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  void* ptid = va_arg(ap, void*);
+  void* tls = va_arg(ap, void*);
+  void* ctid = va_arg(ap, void*);
+  va_end(ap);
+  if ((flags & CLONE_VM) != 0 && (flags & CLONE_THREAD) == 0) uep::NoteSharedMemoryChild();
+  UEP_NEXT(clone);
+  return real(fn, stack, flags, arg, ptid, tls, ctid);
+}
