@@ -260,25 +260,30 @@ void TimerService::WatchClock(int fd) {
       if (errno == EINTR) continue;
       return;  // the descriptor is gone: clock sets are seen only by SyncClockWasSet()
     }
-    std::lock_guard guard(notice_mu_);
-    ReadClockNoticeLocked(fd);
+    CheckClock(fd, /*poll_first=*/false);
   }
 }
 
 void TimerService::SyncClockWasSet() {
   const int fd = clock_fd_.load(std::memory_order_acquire);
-  if (fd < 0) return;
-  std::lock_guard guard(notice_mu_);  // a notice being delivered is delivered first
-  if (injected_clock_set_.exchange(false, std::memory_order_relaxed)) {
-    OnClockWasSet();
-  } else if (kernel::Readable(fd)) {
-    ReadClockNoticeLocked(fd);
-  }
+  if (fd >= 0) CheckClock(fd, /*poll_first=*/true);
 }
 
-void TimerService::ReadClockNoticeLocked(int fd) {
-  uint64_t ticks = 0;
-  if (kernel::Read(fd, &ticks, sizeof ticks) < 0 && errno == ECANCELED) OnClockWasSet();
+// Under notice_mu_, so that a caller finds a notice another thread took already delivered.
+// The nodes' references are dropped after it: a last one waits for a grace period
+// (FilePut), which a caller of SyncClockWasSet, inside a read section, would hold up.
+void TimerService::CheckClock(int fd, bool poll_first) {
+  std::vector<TimerNode*> pinned;
+  {
+    std::lock_guard guard(notice_mu_);
+    bool set = injected_clock_set_.exchange(false, std::memory_order_relaxed);
+    if (!set && (!poll_first || kernel::Readable(fd))) {
+      uint64_t ticks = 0;
+      set = kernel::Read(fd, &ticks, sizeof ticks) < 0 && errno == ECANCELED;
+    }
+    if (set) ClockWasSetLocked(&pinned);
+  }
+  for (TimerNode* node : pinned) node->Unpin();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -377,21 +382,17 @@ void TimerService::Run() {
   }
 }
 
-void TimerService::OnClockWasSet() {
-  std::vector<TimerNode*> pinned;
+void TimerService::ClockWasSetLocked(std::vector<TimerNode*>* pinned) {
   {
     std::lock_guard guard(lock_);
-    pinned.reserve(clock_set_nodes_.size());
+    pinned->reserve(clock_set_nodes_.size());
     for (TimerNode* node : clock_set_nodes_) {
-      if (node->TryPin()) pinned.push_back(node);
+      if (node->TryPin()) pinned->push_back(node);
     }
     sleeping_until_ = kKtimeMax;
   }
   Kick();  // the REALTIME and BOOTTIME deadlines moved
-  for (TimerNode* node : pinned) {
-    node->ClockWasSet();
-    node->Unpin();
-  }
+  for (TimerNode* node : *pinned) node->ClockWasSet();
 }
 
 }  // namespace uep

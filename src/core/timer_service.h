@@ -26,7 +26,8 @@
 // calls a node (TryPin excepted, which only counts a reference), so a node's Fire() takes
 // the owner's wait-queue lock with nothing held. `notice_mu_` serialises reading the clock
 // watcher and the ClockWasSet() calls that follow (notice_mu_ -> owner's wait-queue lock ->
-// service lock): it is never taken under a wait-queue lock. `make_mu_` (under an owner's
+// service lock): it is never taken under a wait-queue lock, and its holder never drops a
+// reference (a last one waits for every RCU read section, and callers may be in one). `make_mu_` (under an owner's
 // wait-queue lock, nothing under it) makes the clock watcher once.
 //
 // Fork (core/fork.h): the locks are held across fork(); in the child no timer of the
@@ -125,8 +126,9 @@ class TimerService {
   void EnsureWatcher();
   void Run();
   void WatchClock(int fd);
-  void ReadClockNoticeLocked(int fd);  // notice_mu_ held
-  void OnClockWasSet();
+  void CheckClock(int fd, bool poll_first);
+  // notice_mu_ held: tells every registered node; leaves them pinned in `pinned`.
+  void ClockWasSetLocked(std::vector<TimerNode*>* pinned);
   void Kick();
 
   void HeapPush(TimerNode* node);
