@@ -23,6 +23,8 @@
 // 20x a close, which is why it is not asked always).
 #pragma once
 
+#include <cstdarg>
+
 namespace uep {
 
 // Lower runs first in prepare, last in parent and child.
@@ -52,5 +54,8 @@ bool InForeignProcess();
 // About to make a child that shares this memory (uep_vfork, uep_clone): from now on
 // InForeignProcess() asks the kernel.
 void NoteSharedMemoryChild();
+// clone(2) with its optional arguments in `ap`, calling NoteSharedMemoryChild() first for
+// a CLONE_VM child (uep_clone, the preload library's clone: platform/vfork.cc).
+int CloneV(int (*fn)(void*), void* stack, int flags, void* arg, va_list ap);
 
 }  // namespace uep

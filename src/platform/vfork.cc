@@ -56,13 +56,23 @@ uep_vfork:
 extern "C" pid_t uep_vfork(void) { return fork(); }
 #endif
 
+// The optional arguments are read only when the flags use them (the caller may not have
+// passed them), in their order: parent_tid, tls, child_tid.
+int uep::CloneV(int (*fn)(void*), void* stack, int flags, void* arg, va_list ap) {
+  const int wanted = (flags & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) != 0 ? 3
+                     : (flags & CLONE_SETTLS) != 0                             ? 2
+                     : (flags & (CLONE_PARENT_SETTID | CLONE_PIDFD)) != 0      ? 1
+                                                                               : 0;
+  void* extra[3] = {nullptr, nullptr, nullptr};
+  for (int i = 0; i < wanted; ++i) extra[i] = va_arg(ap, void*);
+  if ((flags & CLONE_VM) != 0 && (flags & CLONE_THREAD) == 0) NoteSharedMemoryChild();
+  return __clone(fn, stack, flags, arg, extra[0], extra[1], extra[2]);
+}
+
 extern "C" int uep_clone(int (*fn)(void*), void* stack, int flags, void* arg, ...) {
   va_list ap;
   va_start(ap, arg);
-  void* ptid = va_arg(ap, void*);
-  void* tls = va_arg(ap, void*);
-  void* ctid = va_arg(ap, void*);
+  const int r = uep::CloneV(fn, stack, flags, arg, ap);
   va_end(ap);
-  if ((flags & CLONE_VM) != 0 && (flags & CLONE_THREAD) == 0) uep::NoteSharedMemoryChild();
-  return __clone(fn, stack, flags, arg, ptid, tls, ctid);
+  return r;
 }

@@ -3,12 +3,9 @@
 // subprocess between vfork and exec) reach only its own kernel descriptors and never the
 // parent's uepoll table. posix_spawn, system and popen need nothing: their children run
 // only glibc's internal calls, which never reach the library.
-#include <sched.h>
-
 #include <cstdarg>
 
 #include "core/fork.h"
-#include "preload/preload.h"
 #include "uepoll/uepoll.h"
 
 #if defined(__x86_64__)
@@ -27,11 +24,7 @@ vfork:
 extern "C" int clone(int (*fn)(void*), void* stack, int flags, void* arg, ...) {
   va_list ap;
   va_start(ap, arg);
-  void* ptid = va_arg(ap, void*);
-  void* tls = va_arg(ap, void*);
-  void* ctid = va_arg(ap, void*);
+  const int r = uep::CloneV(fn, stack, flags, arg, ap);
   va_end(ap);
-  if ((flags & CLONE_VM) != 0 && (flags & CLONE_THREAD) == 0) uep::NoteSharedMemoryChild();
-  UEP_NEXT(clone);
-  return real(fn, stack, flags, arg, ptid, tls, ctid);
+  return r;
 }

@@ -19,6 +19,8 @@
 #include "common.h"
 
 static int efd, ep, tfd;
+/* The exec'd program runs without the library (an instrumented one cannot load into it). */
+static char *no_env[] = {NULL};
 
 static void check_parent(const char *after) {
   uint64_t one = 1, v = 0;
@@ -73,7 +75,7 @@ int main(void) {
     fcntl(efd, F_SETFD, FD_CLOEXEC);
     fcntl(ep, F_SETFD, 0);
     close_range(3, ~0U, 0);
-    execl("/bin/true", "true", (char *)NULL);
+    execle("/bin/true", "true", (char *)NULL, no_env);
     _exit(3);
   }
   wait_child(pid);
@@ -83,7 +85,7 @@ int main(void) {
   pid = vfork();
   if (pid == 0) {
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    execl("/bin/true", "true", (char *)NULL);
+    execle("/bin/true", "true", (char *)NULL, no_env);
     _exit(3);
   }
   wait_child(pid);
