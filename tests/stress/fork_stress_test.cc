@@ -233,6 +233,11 @@ TEST(ForkStressTest, ForkWhileThreadsHammerEveryKind) {
   threads.emplace_back(Churner, std::cref(s), std::cref(stop), &ops[1]);
   threads.emplace_back(Sleeper, std::cref(s), std::cref(stop), &ops[2]);
 
+  // Every thread is under way before the first fork (and, under a sanitizer, past its
+  // runtime's start-up, which allocates: the churner's first realtime timer started the
+  // clock watcher thread).
+  watchdog.WaitFor([&] { return ops[0].load() > 0 && ops[1].load() > 0 && ops[2].load() > 0; });
+  if (uep::test::kSanitized) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   std::vector<int> failures;  // exit statuses of failed children
   const auto end = BudgetEnd();
   while ((forks.load() < kMinForks || Clock::now() < end) && !watchdog.Fired()) {
