@@ -3,8 +3,8 @@
 // with an absolute CLOCK_MONOTONIC deadline, the earliest expiry over all bases, with a
 // timer slack of 1 ns; it neither ticks nor polls. Arming a timer that is due before the
 // thread's deadline wakes it (one futex wake); arming a later one costs no system call.
-// The thread is started by the first Arm() and runs for the life of the process, with
-// every signal blocked.
+// The thread is started by the first Arm() (again in a fork child) and runs for the life of
+// the process, with every signal blocked.
 //
 // Expiries are kept on their own clock. The thread converts them to CLOCK_MONOTONIC when
 // it goes to sleep, as the kernel programs its clock event device; a discontinuous change

@@ -22,7 +22,13 @@
 #include <thread>
 
 #include "core/fd_table.h"
+#include "support/sanitizer.h"
 #include "uepoll/uepoll.h"
+
+#ifdef UEP_TEST_THREAD_SANITIZER
+// A fork child starts the timer service's threads again.
+extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
+#endif
 
 namespace {
 
