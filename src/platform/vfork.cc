@@ -34,6 +34,7 @@ asm(R"(
     .type uep_vfork, @function
 uep_vfork:
     .cfi_startproc
+    endbr64
     movb $1, uep_shared_memory_children(%rip)
     popq %rdi
     .cfi_adjust_cfa_offset -8

@@ -16,6 +16,7 @@ asm(R"(
     .globl vfork
     .type vfork, @function
 vfork:
+    endbr64
     jmp uep_vfork
     .size vfork, .-vfork
 )");
