@@ -130,6 +130,15 @@ int uep_pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
 #define UEP_NUMBERING_HIGH 0
 #define UEP_NUMBERING_KERNEL 1
 int uep_set_numbering(int numbering);
+/* vfork() and clone() that uepoll knows of. A child that shares this process's memory
+ * (vfork, or clone with CLONE_VM and without CLONE_THREAD) must not change the parent's
+ * descriptor table: once the process made such a child through these (the preload library
+ * interposes vfork and clone), every close, dup or close-on-exec change of a uepoll
+ * descriptor asks the kernel which process it runs in (one getpid system call), and in
+ * such a child acts on the kernel's descriptor of that number only. Same arguments,
+ * results and errno as vfork(2) and clone(2). */
+pid_t uep_vfork(void);
+int uep_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
 /* The first uepoll descriptor number; every int below it is the kernel's (high
  * numbering). 0 with kernel numbering: ask uep_is_uepoll_fd(). */
 int uep_fd_base(void);

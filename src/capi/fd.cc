@@ -6,6 +6,7 @@
 #include <cstdarg>
 
 #include "capi/capi.h"
+#include "core/fork.h"
 #include "core/reentry.h"
 #include "core/waiter.h"
 #include "platform/kernel_fd.h"
@@ -129,6 +130,10 @@ int DoFcntl(int fd, int cmd, unsigned long arg) {
   switch (cmd) {
     case F_DUPFD:
     case F_DUPFD_CLOEXEC: {
+      if (InForeignProcess()) {
+        const int r = kernel::Fcntl(fd, cmd, arg);
+        return r < 0 ? -errno : r;
+      }
       const long from = static_cast<long>(arg);
       // Placeholder numbering: the kernel checks `from` against RLIMIT_NOFILE.
       if (!Table().Placeholders() &&
@@ -188,8 +193,10 @@ ssize_t uep_writev(int fd, const struct iovec* iov, int iovcnt) {
   return Ret(uep::DoIoVector(fd, iov, iovcnt, true));
 }
 
+// A vfork child (core/fork.h) shares the parent's table: what it closes or duplicates is
+// only the kernel's descriptor on that number (the placeholder), never the parent's entry.
 int uep_close(int fd) {
-  if (!Table().Owns(fd)) return uep::kernel::Close(fd);
+  if (!Table().Owns(fd) || uep::InForeignProcess()) return uep::kernel::Close(fd);
   uep::ApiScope api;
   // Closed on the interrupted call's way out: the table's lock may be that call's.
   if (api.reentrant()) return Ret(uep::DeferClose(fd));
@@ -201,11 +208,14 @@ int uep_close(int fd) {
 }
 
 int uep_dup(int oldfd) {
-  if (!Table().Owns(oldfd)) return uep::kernel::Dup(oldfd);
+  if (!Table().Owns(oldfd) || uep::InForeignProcess()) return uep::kernel::Dup(oldfd);
   return Ret(uep::DoDup(oldfd, 0, false));
 }
 
 int uep_dup2(int oldfd, int newfd) {
+  if ((Table().Owns(oldfd) || Table().Owns(newfd)) && uep::InForeignProcess()) {
+    return uep::kernel::Dup2(oldfd, newfd);
+  }
   if (!Table().Owns(oldfd)) return uep::KernelDup3(oldfd, newfd, 0, true);
   if (oldfd == newfd) {
     uep::RcuReadGuard guard;
@@ -215,6 +225,9 @@ int uep_dup2(int oldfd, int newfd) {
 }
 
 int uep_dup3(int oldfd, int newfd, int flags) {
+  if ((Table().Owns(oldfd) || Table().Owns(newfd)) && uep::InForeignProcess()) {
+    return uep::kernel::Dup3(oldfd, newfd, flags);
+  }
   if (!Table().Owns(oldfd)) return uep::KernelDup3(oldfd, newfd, flags, false);
   if ((flags & ~O_CLOEXEC) != 0 || oldfd == newfd) return Ret(-EINVAL);
   return Ret(uep::DoDup3(oldfd, newfd, flags));

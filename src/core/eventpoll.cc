@@ -77,6 +77,7 @@
 #include <typeinfo>
 #include <unordered_set>
 
+#include "core/fork.h"
 #include "core/kernel_side.h"
 #include "core/trace.h"
 #include "core/waiter.h"
@@ -94,6 +95,12 @@ std::unordered_set<File*> tfile_listed;  // epmutex
 bool tfile_check_failed = false;         // epmutex: a file could not be listed (ENOMEM)
 
 std::atomic<long> epoll_watches{0};
+
+// Fork (core/fork.h): what epmutex guards is whole in the child.
+[[maybe_unused]] const bool fork_registered =
+    (RegisterForkHandlers(ForkOrder::kEpmutex, {[] { epmutex.lock(); }, [] { epmutex.unlock(); },
+                                                [] { epmutex.unlock(); }}),
+     true);
 
 long ReadMaxUserWatches() {
   if (const char* env = std::getenv("UEPOLL_MAX_USER_WATCHES")) {

@@ -18,6 +18,11 @@
 //
 // Fork: in the child every descriptor of the parent is forgotten (see ForgetAllInChild):
 // its files live in the parent's memory, so a child's copy would silently diverge.
+// vfork: a child sharing the parent's memory (core/fork.h: InForeignProcess()) must never
+// change this table, which is the parent's. Callers that would change it (close, dup,
+// close-on-exec: src/capi/fd.cc, the preload library's close_range) give such a child the
+// kernel's call on the number instead, which acts on the child's own kernel table: with
+// placeholders, on the placeholder, as the exec'd image will see it.
 //
 // Lookups are lock-free: a slot is an atomic pointer read inside an RCU read section
 // (core/rcu.h). Allocation, installation and closing take `lock_`.
@@ -100,7 +105,7 @@ class FdTable {
   // Held across fork() (pthread_atfork), so that the child's copy is consistent.
   void LockForFork() { lock_.lock(); }
   void UnlockAfterFork() { lock_.unlock(); }
-  // F_GETFD / F_SETFD.
+  // F_GETFD / F_SETFD. SetCloexec in a vfork child changes only the placeholder.
   int GetCloexec(int fd) const;
   int SetCloexec(int fd, bool cloexec);
   // How many descriptors are open (for tests and limits).
@@ -141,6 +146,7 @@ class FdTable {
   std::vector<uint64_t> open_bits_;  // bit per descriptor, under lock_
   std::vector<uint64_t> full_bits_;  // bit per open_bits_ word that is all ones
   unsigned next_idx_ = 0;            // no free slot below this index
+  unsigned used_limit_ = 0;          // one past the highest index ever used (under lock_)
   int open_count_ = 0;
 };
 

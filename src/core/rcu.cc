@@ -13,6 +13,7 @@
 #include <new>
 
 #include "core/block_pool.h"
+#include "core/fork.h"
 #include "platform/cpu.h"
 
 namespace uep {
@@ -113,7 +114,7 @@ void RcuPrepareThread() { rcu_detail::RegisterReader(); }
 
 void RcuAfterForkInChild() {
   using namespace rcu_detail;
-  new (&registry_lock) std::mutex;  // its holder, if any, did not come along
+  new (&registry_lock) std::mutex;  // held by the prepare handler: made anew, not unlocked
   RcuReader* self = tls_reader;
   RcuReader* self_signal = tls_signal_reader;
   readers_in_use = 0;
@@ -128,6 +129,15 @@ void RcuAfterForkInChild() {
   }
   if (membarrier_ready) syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
 }
+
+namespace {
+// Fork (core/fork.h): the registry is whole in the child; RcuAfterForkInChild rebuilds it.
+void RcuPrepareFork() { rcu_detail::registry_lock.lock(); }
+void RcuParentAfterFork() { rcu_detail::registry_lock.unlock(); }
+[[maybe_unused]] const bool fork_registered =
+    (RegisterForkHandlers(ForkOrder::kRcu, {RcuPrepareFork, RcuParentAfterFork, RcuAfterForkInChild}),
+     true);
+}  // namespace
 
 void RcuSynchronize() {
   using namespace rcu_detail;

@@ -59,8 +59,9 @@ void RcuPrepareThread();
 // any section.
 void RcuSynchronize();
 
-// In a child after fork: only the calling thread exists, so every other reader record is
-// free (a section it was inside will never end) and membarrier is registered again.
+// In a child after fork (a core/fork.h handler): only the calling thread exists, so every
+// other reader record is free (a section it was inside will never end) and membarrier is
+// registered again.
 void RcuAfterForkInChild();
 
 // True when the caller is inside a section (for assertions).

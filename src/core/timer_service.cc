@@ -1,5 +1,6 @@
 #include "core/timer_service.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -13,7 +14,9 @@
 #include <pthread.h>
 #include <thread>
 
+#include "core/fork.h"
 #include "platform/fault.h"
+#include "platform/kernel_fd.h"
 #include "platform/futex.h"
 
 namespace uep {
@@ -141,7 +144,6 @@ int64_t TimerService::EarliestMonotonicLocked(const int64_t now[kClockBases]) co
 uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires) {
   bool kick = false;
   bool start = false;
-  bool start_watcher = false;
   uint64_t gen = 0;
   {
     std::lock_guard guard(lock_);
@@ -153,10 +155,6 @@ uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires) {
     if (!thread_started_) {
       thread_started_ = true;
       start = true;
-    }
-    if (base != ClockBase::kMonotonic && !watcher_started_) {
-      watcher_started_ = true;
-      start_watcher = true;
     }
     // Due before the thread means to wake: wake it now. Its own clock reads decide what is
     // due, so converting with a fresh reading here is only about when to look.
@@ -172,7 +170,8 @@ uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires) {
       }
     }
   }
-  if (start || start_watcher) StartThreads(start, start_watcher);
+  if (start) StartDetached([this] { Run(); });
+  if (base != ClockBase::kMonotonic) EnsureWatcher();
   if (kick) Kick();
   return gen;
 }
@@ -202,18 +201,13 @@ void TimerService::Unreserve() {
 }
 
 void TimerService::RegisterClockSet(TimerNode* node) {
-  bool start_watcher = false;
   {
     std::lock_guard guard(lock_);
     if (node->clock_set_registered_) return;
     node->clock_set_registered_ = true;
     clock_set_nodes_.push_back(node);
-    if (!watcher_started_) {
-      watcher_started_ = true;
-      start_watcher = true;
-    }
   }
-  if (start_watcher) StartThreads(false, true);
+  EnsureWatcher();
 }
 
 void TimerService::UnregisterClockSet(TimerNode* node) {
@@ -233,12 +227,109 @@ void TimerService::Kick() {
   platform::FutexWake(&seq_, 1);
 }
 
-// Each flag is true at most once in the life of the process (thread_started_,
-// watcher_started_).
-void TimerService::StartThreads(bool service, bool watcher) {
-  if (service) StartDetached([this] { Run(); });
-  if (watcher) StartDetached([this] { WatchClock(); });
+// The clock watcher: a kernel timerfd on CLOCK_REALTIME with TFD_TIMER_CANCEL_ON_SET, never
+// due; its read fails with ECANCELED once after each clock set (and resume). Made here, on
+// the kernel's cancel list before the caller's timer is armed, so no clock set after this
+// call returns goes unseen.
+void TimerService::EnsureWatcher() {
+  if (clock_fd_.load(std::memory_order_acquire) >= 0) return;
+  std::lock_guard guard(make_mu_);
+  if (clock_fd_.load(std::memory_order_relaxed) >= 0 || watcher_failed_) return;
+  int tfd = static_cast<int>(
+      syscall(SYS_timerfd_create, CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK));
+  itimerspec far{};
+  far.it_value.tv_sec = INT64_MAX / 4;  // saturates to KTIME_MAX: never
+  if (tfd >= 0 && syscall(SYS_timerfd_settime, tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
+                          &far, nullptr) != 0) {
+    kernel::Close(tfd);
+    tfd = -1;
+  }
+  if (tfd < 0) {
+    watcher_failed_ = true;  // no notice of clock changes: REALTIME timers may fire late
+    return;
+  }
+  tfd = kernel::OutOfTheWay(tfd, /*always=*/true);
+  clock_fd_.store(tfd, std::memory_order_release);
+  StartDetached([this, tfd] { WatchClock(tfd); });
 }
+
+void TimerService::WatchClock(int fd) {
+  for (;;) {
+    pollfd pfd{fd, POLLIN, 0};
+    if (syscall(SYS_ppoll, &pfd, 1, nullptr, nullptr, size_t{_NSIG / 8}) <= 0) {
+      if (errno == EINTR) continue;
+      return;  // the descriptor is gone: clock sets are seen only by SyncClockWasSet()
+    }
+    CheckClock(fd, /*poll_first=*/false);
+  }
+}
+
+void TimerService::SyncClockWasSet() {
+  const int fd = clock_fd_.load(std::memory_order_acquire);
+  if (fd >= 0) CheckClock(fd, /*poll_first=*/true);
+}
+
+// Under notice_mu_, so that a caller finds a notice another thread took already delivered.
+// The nodes' references are dropped after it: a last one waits for a grace period
+// (FilePut), which a caller of SyncClockWasSet, inside a read section, would hold up.
+void TimerService::CheckClock(int fd, bool poll_first) {
+  std::vector<TimerNode*> pinned;
+  {
+    std::lock_guard guard(notice_mu_);
+    bool set = injected_clock_set_.exchange(false, std::memory_order_relaxed);
+    if (!set && (!poll_first || kernel::Readable(fd))) {
+      uint64_t ticks = 0;
+      set = kernel::Read(fd, &ticks, sizeof ticks) < 0 && errno == ECANCELED;
+    }
+    if (set) ClockWasSetLocked(&pinned);
+  }
+  for (TimerNode* node : pinned) node->Unpin();
+}
+
+// ---------------------------------------------------------------------------------------
+// Fork (core/fork.h)
+
+void TimerService::PrepareFork() {
+  TimerService& s = Get();  // a construction under way finishes first
+  s.notice_mu_.lock();
+  s.make_mu_.lock();
+  s.lock_.lock();
+}
+
+void TimerService::ParentAfterFork() {
+  TimerService& s = Get();
+  s.lock_.unlock();
+  s.make_mu_.unlock();
+  s.notice_mu_.unlock();
+}
+
+// The parent's timers are files the child does not have (core/fd_table.h): none stays
+// queued, and their heap room stays reserved. The threads are the parent's.
+void TimerService::ChildAfterFork() {
+  TimerService& s = Get();
+  for (auto& heap : s.heaps_) {
+    for (TimerNode* node : heap) node->heap_index_ = TimerNode::kNotQueued;
+    heap.clear();
+  }
+  for (TimerNode* node : s.clock_set_nodes_) node->clock_set_registered_ = false;
+  s.clock_set_nodes_.clear();
+  s.sleeping_until_ = kKtimeMax;
+  s.thread_started_ = false;
+  const int fd = s.clock_fd_.exchange(-1, std::memory_order_relaxed);
+  if (fd >= 0) kernel::Close(fd);  // one open file with the parent's: its notices are theirs
+  s.watcher_failed_ = false;
+  s.lock_.unlock();
+  s.make_mu_.unlock();
+  s.notice_mu_.unlock();
+}
+
+namespace {
+[[maybe_unused]] const bool fork_registered =
+    (RegisterForkHandlers(ForkOrder::kTimerService,
+                          {TimerService::PrepareFork, TimerService::ParentAfterFork,
+                           TimerService::ChildAfterFork}),
+     true);
+}  // namespace
 
 // ---------------------------------------------------------------------------------------
 // The service thread
@@ -291,40 +382,17 @@ void TimerService::Run() {
   }
 }
 
-// A kernel timerfd on CLOCK_REALTIME with TFD_TIMER_CANCEL_ON_SET: its read fails with
-// ECANCELED each time the clock is set (and on resume), and blocks otherwise.
-void TimerService::WatchClock() {
-  const int tfd = static_cast<int>(syscall(SYS_timerfd_create, CLOCK_REALTIME, TFD_CLOEXEC));
-  if (tfd < 0) return;  // no notice of clock changes: REALTIME timers may fire late
-  itimerspec far{};
-  far.it_value.tv_sec = INT64_MAX / 4;  // saturates to KTIME_MAX: never
-  if (syscall(SYS_timerfd_settime, tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &far,
-              nullptr) != 0) {
-    syscall(SYS_close, tfd);
-    return;
-  }
-  for (;;) {
-    uint64_t ticks = 0;
-    const long r = syscall(SYS_read, tfd, &ticks, sizeof ticks);
-    if (r < 0 && errno == ECANCELED) OnClockWasSet();
-  }
-}
-
-void TimerService::OnClockWasSet() {
-  std::vector<TimerNode*> pinned;
+void TimerService::ClockWasSetLocked(std::vector<TimerNode*>* pinned) {
   {
     std::lock_guard guard(lock_);
-    pinned.reserve(clock_set_nodes_.size());
+    pinned->reserve(clock_set_nodes_.size());
     for (TimerNode* node : clock_set_nodes_) {
-      if (node->TryPin()) pinned.push_back(node);
+      if (node->TryPin()) pinned->push_back(node);
     }
     sleeping_until_ = kKtimeMax;
   }
   Kick();  // the REALTIME and BOOTTIME deadlines moved
-  for (TimerNode* node : pinned) {
-    node->ClockWasSet();
-    node->Unpin();
-  }
+  for (TimerNode* node : *pinned) node->ClockWasSet();
 }
 
 }  // namespace uep

@@ -3,29 +3,43 @@
 // with an absolute CLOCK_MONOTONIC deadline, the earliest expiry over all bases, with a
 // timer slack of 1 ns; it neither ticks nor polls. Arming a timer that is due before the
 // thread's deadline wakes it (one futex wake); arming a later one costs no system call.
-// The thread is started by the first Arm() and runs for the life of the process, with
-// every signal blocked.
+// The thread is started by the first Arm() (again in a fork child) and runs for the life of
+// the process, with every signal blocked.
 //
 // Expiries are kept on their own clock. The thread converts them to CLOCK_MONOTONIC when
 // it goes to sleep, as the kernel programs its clock event device; a discontinuous change
 // of CLOCK_REALTIME (settimeofday, clock_settime, resume from suspend, which also moves
-// CLOCK_BOOTTIME) is learnt from a kernel timerfd armed with TFD_TIMER_CANCEL_ON_SET, read
-// by a second thread that exists only once a REALTIME or BOOTTIME timer, or a
-// cancel-on-set timer, was armed. That thread re-evaluates the deadline and calls
-// TimerNode::ClockWasSet() on the nodes that asked for it.
+// CLOCK_BOOTTIME) is learnt from the clock watcher: a kernel timerfd armed with
+// TFD_TIMER_CANCEL_ON_SET, made (and put on the kernel's cancel list) by the first Arm() of
+// a REALTIME or BOOTTIME timer or the first RegisterClockSet(), before that call returns.
+// It sits at a high number (kernel::OutOfTheWay), so it never takes a number the program
+// would get. A second thread, started with it, waits for it to become readable; a caller
+// that must see a clock set the kernel already made (timerfd_settime, read, ioctl of a
+// cancel-on-set timer) asks the descriptor itself first (SyncClockWasSet). Whoever reads
+// the notice (ECANCELED) re-evaluates the deadline and calls TimerNode::ClockWasSet() on the
+// nodes that asked for it.
 //
 // Locking. The service lock (a SpinLock) protects the heaps, each node's queue position,
 // expiry and generation, and the clock-set list. Arm/Cancel/Register may be called under a
 // timer owner's wait-queue lock: the order is owner's wait-queue lock (level 4 of
 // core/eventpoll.cc) -> service lock. The service thread never holds its lock while it
 // calls a node (TryPin excepted, which only counts a reference), so a node's Fire() takes
-// the owner's wait-queue lock with nothing held.
+// the owner's wait-queue lock with nothing held. `notice_mu_` serialises reading the clock
+// watcher and the ClockWasSet() calls that follow (notice_mu_ -> owner's wait-queue lock ->
+// service lock): it is never taken under a wait-queue lock, and its holder never drops a
+// reference (a last one waits for every RCU read section, and callers may be in one). `make_mu_` (under an owner's
+// wait-queue lock, nothing under it) makes the clock watcher once.
+//
+// Fork (core/fork.h): the locks are held across fork(); in the child no timer of the
+// parent is queued (they belong to descriptors the child does not have), the watcher's
+// descriptor (shared with the parent) is closed, and both threads start again on demand.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
+#include <mutex>
 #include <vector>
 
 #include "platform/spinlock.h"
@@ -73,6 +87,10 @@ class TimerService {
  public:
   static TimerService& Get();
 
+  // Delivers a clock set the kernel has already made (the clock watcher is readable) before
+  // returning. Call with no lock held. Costs a poll(2) once a watcher exists.
+  void SyncClockWasSet();
+
   // Queues `node` to fire once its base's clock reads `expires` ns or later (re-queues a
   // queued node). Returns the node's new generation.
   uint64_t Arm(TimerNode* node, ClockBase base, int64_t expires);
@@ -90,16 +108,27 @@ class TimerService {
   // The base's clock in ns (CLOCK_MONOTONIC / CLOCK_REALTIME / CLOCK_BOOTTIME).
   static int64_t Now(ClockBase base);
 
+  // The fork handlers (core/fork.h).
+  static void PrepareFork();
+  static void ParentAfterFork();
+  static void ChildAfterFork();
+
+  // For tests (the machine's clock is not theirs to set): a clock-set notice pending on the
+  // clock watcher, as the kernel leaves it; only SyncClockWasSet() reads it.
+  void InjectClockSetForTest() { injected_clock_set_.store(true, std::memory_order_relaxed); }
+
   // For tests and statistics: timers queued now, and expiries fired so far.
   size_t QueuedForTest();
   uint64_t FiredForTest() const { return fired_.load(std::memory_order_relaxed); }
 
  private:
   TimerService() = default;
-  void StartThreads(bool service, bool watcher);
+  void EnsureWatcher();
   void Run();
-  void WatchClock();
-  void OnClockWasSet();
+  void WatchClock(int fd);
+  void CheckClock(int fd, bool poll_first);
+  // notice_mu_ held: tells every registered node; leaves them pinned in `pinned`.
+  void ClockWasSetLocked(std::vector<TimerNode*>* pinned);
   void Kick();
 
   void HeapPush(TimerNode* node);
@@ -115,7 +144,11 @@ class TimerService {
   size_t reserved_ = 0;                 // timers that have room in every vector (under lock_)
   int64_t sleeping_until_ = kKtimeMax;  // monotonic deadline the thread sleeps to
   bool thread_started_ = false;         // under lock_
-  bool watcher_started_ = false;        // under lock_
+  std::mutex make_mu_;                  // makes the clock watcher
+  std::mutex notice_mu_;                // reads the clock watcher
+  std::atomic<int> clock_fd_{-1};       // the clock watcher (written under make_mu_)
+  bool watcher_failed_ = false;         // under make_mu_: no kernel timerfd could be made
+  std::atomic<bool> injected_clock_set_{false};
   std::atomic<uint32_t> seq_{0};        // futex word: bumped to wake the thread early
   std::atomic<uint64_t> fired_{0};
 };

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/fork.h"
 #include "core/reentry.h"
 #include "core/trace.h"
 #include "platform/clock.h"
@@ -66,28 +67,48 @@ int WaiterWakeFunction(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, ui
 std::mutex doorbell_lock;
 std::vector<int> doorbell_pool;
 
+// The thread's doorbell: a plain thread_local, which a fork handler can read without
+// constructing anything; DoorbellOwner only returns it to the pool when the thread exits.
+constinit thread_local int tls_doorbell_fd = -1;
 struct DoorbellOwner {
-  int fd = -1;
   ~DoorbellOwner() {
-    if (fd < 0) return;
+    if (tls_doorbell_fd < 0) return;
     std::lock_guard guard(doorbell_lock);
-    doorbell_pool.push_back(fd);
+    doorbell_pool.push_back(tls_doorbell_fd);
+    tls_doorbell_fd = -1;
   }
 };
-thread_local DoorbellOwner tls_doorbell;
+thread_local DoorbellOwner tls_doorbell_owner;
+
+// Fork (core/fork.h): the child's doorbells are the parent's open eventfds, shared with it
+// (a ring or a drain in one would reach the other), so the child closes those it can reach,
+// the pool and the forking thread's own, and makes new ones on demand.
+void DoorbellChildAfterFork() {
+  for (const int fd : doorbell_pool) kernel::Close(fd);
+  doorbell_pool.clear();
+  if (tls_doorbell_fd >= 0) kernel::Close(tls_doorbell_fd);
+  tls_doorbell_fd = -1;
+  doorbell_lock.unlock();
+}
+[[maybe_unused]] const bool fork_registered =
+    (RegisterForkHandlers(ForkOrder::kDoorbells, {[] { doorbell_lock.lock(); },
+                                                  [] { doorbell_lock.unlock(); },
+                                                  DoorbellChildAfterFork}),
+     true);
 
 int ThreadDoorbell() {
-  if (tls_doorbell.fd >= 0) return tls_doorbell.fd;
+  if (tls_doorbell_fd >= 0) return tls_doorbell_fd;
+  [[maybe_unused]] DoorbellOwner& owner = tls_doorbell_owner;  // returns it at thread exit
   {
     std::lock_guard guard(doorbell_lock);
     if (!doorbell_pool.empty()) {
-      tls_doorbell.fd = doorbell_pool.back();
+      tls_doorbell_fd = doorbell_pool.back();
       doorbell_pool.pop_back();
-      return tls_doorbell.fd;
+      return tls_doorbell_fd;
     }
   }
-  tls_doorbell.fd = kernel::Eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  return tls_doorbell.fd;
+  tls_doorbell_fd = kernel::Eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  return tls_doorbell_fd;
 }
 
 int SleepWithMask(Waiter* waiter, const timespec& deadline, const sigset_t* sigmask) {

@@ -95,14 +95,20 @@ void TimerFd::DeliverDueLocked() {
 // timerfd_clock_was_set()
 void TimerFd::ClockWasSet() {
   std::lock_guard guard(wqh_.lock);
-  if (!might_cancel_) return;
+  if (!might_cancel_.load(std::memory_order_relaxed)) return;
   canceled_ = true;
   ticks_.store(ticks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   WakeUpLocked(&wqh_, 1, EPOLLIN);
 }
 
+// The kernel marks a cancel-on-set timer canceled inside clock_settime(); uepoll learns it
+// from its clock watcher, asked here so that a call made after the clock set sees it.
+void TimerFd::SyncClockWasSet() {
+  if (might_cancel_.load(std::memory_order_relaxed)) TimerService::Get().SyncClockWasSet();
+}
+
 bool TimerFd::CanceledLocked() {
-  if (!might_cancel_ || !canceled_) return false;
+  if (!might_cancel_.load(std::memory_order_relaxed) || !canceled_) return false;
   canceled_ = false;
   return true;
 }
@@ -145,6 +151,7 @@ ssize_t TimerFd::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* p
   if (total < sizeof(uint64_t)) return -EINVAL;
   ssize_t res = 0;
   uint64_t ticks = 0;
+  SyncClockWasSet();
   {
     std::unique_lock guard(wqh_.lock);
     DeliverDueLocked();
@@ -204,6 +211,7 @@ int TimerFd::Ioctl(unsigned long request, void* arg) {
   uint64_t ticks = 0;
   std::memcpy(&ticks, arg, sizeof ticks);
   if (ticks == 0) return -EINVAL;
+  SyncClockWasSet();
   std::lock_guard guard(wqh_.lock);
   if (CanceledLocked()) return -ECANCELED;
   ticks_.store(ticks, std::memory_order_relaxed);
@@ -214,16 +222,17 @@ int TimerFd::Ioctl(unsigned long request, void* arg) {
 int TimerFd::SetTime(int flags, const itimerspec& new_value, itimerspec* old_value) {
   if (IsAlarm() && !platform::HasEffectiveCapability(CAP_WAKE_ALARM)) return -EPERM;
   TimerService& service = TimerService::Get();
+  SyncClockWasSet();
   std::lock_guard guard(wqh_.lock);
   // timerfd_setup_cancel()
   if ((clockid_ == CLOCK_REALTIME || clockid_ == CLOCK_REALTIME_ALARM) &&
       (flags & TFD_TIMER_ABSTIME) != 0 && (flags & TFD_TIMER_CANCEL_ON_SET) != 0) {
-    if (!might_cancel_) {
-      might_cancel_ = true;
+    if (!might_cancel_.load(std::memory_order_relaxed)) {
+      might_cancel_.store(true, std::memory_order_relaxed);
       service.RegisterClockSet(this);
     }
-  } else if (might_cancel_) {
-    might_cancel_ = false;
+  } else if (might_cancel_.load(std::memory_order_relaxed)) {
+    might_cancel_.store(false, std::memory_order_relaxed);
     service.UnregisterClockSet(this);
   }
   // Stop the timer before reprogramming it; a periodic timer that expired is advanced

@@ -55,6 +55,7 @@ class TimerFd final : public File, public TimerNode {
   bool CanceledLocked();        // timerfd_canceled()
   void ExpireLocked();          // timerfd_triggered()'s work
   void DeliverDueLocked();      // an expiry that is due but the timer thread has not run
+  void SyncClockWasSet();       // before taking the lock: a clock set the kernel made is seen
 
   WaitQueueHead wqh_;
   const int clockid_;
@@ -64,7 +65,7 @@ class TimerFd final : public File, public TimerNode {
   int64_t tintv_ = 0;       // interval, ns
   bool expired_ = false;    // fired and not yet forwarded
   bool queued_ = false;     // armed on the timer service and not yet fired
-  bool might_cancel_ = false;
+  std::atomic<bool> might_cancel_{false};  // written under wqh_.lock; read before taking it
   bool canceled_ = false;   // the clock was set while might_cancel_ (moffs == KTIME_MAX)
   std::atomic<uint64_t> ticks_{0};  // written under wqh_.lock; Poll() reads it without
 };

@@ -22,6 +22,8 @@ inline ssize_t Writev(int fd, const iovec* iov, int cnt) {
   return syscall(SYS_writev, fd, iov, cnt);
 }
 inline int Close(int fd) { return static_cast<int>(syscall(SYS_close, fd)); }
+// Never glibc's getpid(), which a vfork() child may answer from the parent's memory.
+inline int Getpid() { return static_cast<int>(syscall(SYS_getpid)); }
 inline int Dup(int fd) { return static_cast<int>(syscall(SYS_dup, fd)); }
 inline int Dup3(int oldfd, int newfd, int flags) {
   return static_cast<int>(syscall(SYS_dup3, oldfd, newfd, flags));
@@ -74,9 +76,10 @@ namespace uep::kernel {
 // epoll instances) move up, to the lowest free number >= min(soft RLIMIT_NOFILE, 4096)
 // - 32 (4096 bounds the kernel table the move makes the kernel grow). Where that range
 // is full or the limit too small, they stay where they are.
+// `always`: whatever the numbering (a descriptor whose low number a program would notice).
 inline std::atomic<bool> internal_fds_high{false};
-inline int OutOfTheWay(int fd) {
-  if (fd < 0 || !internal_fds_high.load(std::memory_order_relaxed)) return fd;
+inline int OutOfTheWay(int fd, bool always = false) {
+  if (fd < 0 || (!always && !internal_fds_high.load(std::memory_order_relaxed))) return fd;
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return fd;
   const rlim_t top = std::min<rlim_t>(rl.rlim_cur, 4096);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdarg>
 
+#include "core/fork.h"
 #include "preload/preload.h"
 #include "uepoll/uepoll.h"
 
@@ -76,11 +77,13 @@ int __close(int fd) {
 }
 
 // The uepoll descriptors of the range first (each releases its placeholder), then the
-// kernel's call for the rest. CLOSE_RANGE_CLOEXEC marks them close-on-exec instead.
+// kernel's call for the rest. CLOSE_RANGE_CLOEXEC marks them close-on-exec instead. A vfork
+// child (core/fork.h) leaves the table, which is its parent's, to the kernel's call alone.
 int close_range(unsigned int first, unsigned int last, int flags) {
   uep::preload::EnsureInit();
   uep::FdTable& table = uep::FdTable::Get();
-  if (first <= last && first <= static_cast<unsigned>(INT32_MAX)) {
+  if (first <= last && first <= static_cast<unsigned>(INT32_MAX) &&
+      table.NextOpen(static_cast<int>(first)) >= 0 && !uep::InForeignProcess()) {
     for (int fd = table.NextOpen(static_cast<int>(first));
          fd >= 0 && static_cast<unsigned>(fd) <= last; fd = table.NextOpen(fd + 1)) {
       if ((flags & CLOSE_RANGE_CLOEXEC) != 0) {

@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 
 #include "core/fd_table.h"
+#include "core/fork.h"
 
 namespace uep::preload {
 
@@ -49,10 +50,12 @@ struct Serving {
   Serving& operator=(const Serving&) = delete;
 };
 
-// Whether uepoll makes descriptors of this kind (for the program, not for itself).
+// Whether uepoll makes descriptors of this kind (for the program, not for itself). Never
+// in a vfork child (core/fork.h): it would add to its parent's table; a kernel descriptor
+// is what the program it execs can use.
 inline bool Takes(Kind kind) {
   EnsureInit();
-  return (g_kinds & kind) != 0 && tls_serving == 0;
+  return (g_kinds & kind) != 0 && tls_serving == 0 && !InForeignProcess();
 }
 
 // Whether `fd` is an open uepoll descriptor.

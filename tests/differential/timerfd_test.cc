@@ -438,6 +438,30 @@ TEST(TimerfdDiffTest, OtherClocks) {
   });
 }
 
+// A realtime cancel-on-set timer, closed, leaves the kernel's numbering as it was: the next
+// kernel pipe gets the lowest free numbers (uepoll's clock watcher sits high).
+TEST(TimerfdDiffTest, RealtimeCancelOnSetLeavesKernelNumbering) {
+  RunOnBoth([](Trace& t) {
+    const auto& a = t.backend();
+    const int lowest = ::dup(0);  // the lowest free kernel number
+    ::close(lowest);
+    const int fd = a.timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK);
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    itimerspec its{};
+    its.it_value.tv_sec = now.tv_sec + 3600;
+    t.Rec("settime ABSTIME|CANCEL_ON_SET",
+          a.timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, nullptr));
+    t.Rec("close", a.close(fd));
+    int p[2] = {-1, -1};
+    t.Rec("kernel pipe2", ::pipe2(p, O_CLOEXEC));
+    t.Rec("  read end above the lowest free number", p[0] - lowest);
+    t.Rec("  write end above the lowest free number", p[1] - lowest);
+    ::close(p[0]);
+    ::close(p[1]);
+  });
+}
+
 // timerfd calls on kernel descriptors go to the kernel.
 TEST(TimerfdKernelPassThroughTest, KernelTimerfd) {
   const int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);

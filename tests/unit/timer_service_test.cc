@@ -193,4 +193,28 @@ TEST(TimerServiceTest, CancelOnSet) {
   uep_close(plain);
 }
 
+// A clock set the kernel has already reported is seen by the next call on a cancel-on-set
+// timer, as the kernel marks such timers inside clock_settime(): settime and read fail
+// with ECANCELED at once, not once the watcher thread gets round to it. (The notice is
+// injected where the kernel leaves it: the machine's clock is not the test's to set.)
+TEST(TimerServiceTest, ClockSetSeenByTheNextCall) {
+  const int fd = uep_timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK);
+  ASSERT_GE(fd, 0);
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  itimerspec its{};
+  its.it_value.tv_sec = now.tv_sec + 3600;
+  constexpr int kFlags = TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET;
+  ASSERT_EQ(0, uep_timerfd_settime(fd, kFlags, &its, nullptr));
+  uep::TimerService::Get().InjectClockSetForTest();
+  EXPECT_EQ(-1, uep_timerfd_settime(fd, kFlags, &its, nullptr));
+  EXPECT_EQ(ECANCELED, errno);
+  ASSERT_EQ(0, uep_timerfd_settime(fd, kFlags, &its, nullptr));
+  uep::TimerService::Get().InjectClockSetForTest();
+  uint64_t v = 0;
+  EXPECT_EQ(-1, uep_read(fd, &v, sizeof v));
+  EXPECT_EQ(ECANCELED, errno);
+  uep_close(fd);
+}
+
 }  // namespace
