@@ -101,7 +101,7 @@ void closefrom(int lowfd) {
 int dup(int oldfd) {
   if (Ours(oldfd)) return UEP_SERVE(uep_dup(oldfd));
   UEP_NEXT(dup);
-  return real(oldfd);
+  return uep::preload::DropStale(real(oldfd));
 }
 
 // Onto a uepoll descriptor (from either kind): uepoll's, which releases it.
@@ -127,7 +127,8 @@ int fcntl(int fd, int cmd, ...) {
   va_end(ap);
   if (Ours(fd)) return UEP_SERVE(uep_fcntl(fd, cmd, arg));
   UEP_NEXT(fcntl);
-  return real(fd, cmd, arg);
+  const int r = real(fd, cmd, arg);
+  return cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC ? uep::preload::DropStale(r) : r;
 }
 
 // glibc's fcntl64 and __fcntl are fcntl itself on 64-bit machines (one address).
