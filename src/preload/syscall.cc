@@ -29,7 +29,6 @@
 
 using uep::preload::DropStale;
 using uep::preload::Kind;
-using uep::preload::Ours;
 using uep::preload::Takes;
 
 extern "C" {
@@ -70,6 +69,14 @@ long __wrap_syscall(long number, long a0, long a1, long a2, long a3, long a4, lo
 namespace {
 
 using Args = long[6];
+
+// Whether `fd` is uepoll's, without starting the library up: before start-up there is no
+// uepoll descriptor, and start-up allocates, while malloc implementations make raw calls
+// during their own initialisation (jemalloc reads /proc with syscall(SYS_read) under its
+// init lock).
+bool Ours(int fd) {
+  return __atomic_load_n(&uep::preload::g_ready, __ATOMIC_ACQUIRE) && uep::FdTable::Get().Owns(fd);
+}
 
 constexpr size_t kKernelSigsetSize = _NSIG / 8;
 
