@@ -7,6 +7,7 @@
 
 #include "capi/capi.h"
 #include "core/waiter.h"
+#include "files/fasync.h"
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 
@@ -141,9 +142,17 @@ int DoFcntl(int fd, int cmd, unsigned long arg) {
   switch (cmd) {
     case F_GETFL:
       return static_cast<int>(file->f_flags.load(std::memory_order_relaxed));
-    case F_SETFL:
-      return file->SetFlags(static_cast<uint32_t>(arg));
+    case F_SETFL: {
+      // setfl(): ->fasync sets or clears FASYNC (O_ASYNC) once the other checks passed,
+      // where the file has one; elsewhere O_ASYNC is outside SETFL_MASK and ignored.
+      const uint32_t flags = static_cast<uint32_t>(arg);
+      const bool toggle = ((flags ^ file->f_flags.load(std::memory_order_relaxed)) & O_ASYNC) != 0;
+      const int r = file->SetFlags(flags);
+      if (r == 0 && toggle && file->HasFasync()) FasyncSet(file, fd, (flags & O_ASYNC) != 0);
+      return r;
+    }
     default:
+      if (const long r = OwnerFcntl(file, cmd, arg); r != 1) return static_cast<int>(r);
       return file->Fcntl(cmd, arg);  // F_GETPIPE_SZ/F_SETPIPE_SZ ...; -EINVAL if unknown
   }
 }
@@ -207,6 +216,17 @@ int uep_fcntl(int fd, int cmd, ...) {
   va_start(ap, cmd);
   const unsigned long arg = va_arg(ap, unsigned long);
   va_end(ap);
+  if (cmd == F_GETOWN) {
+    // A process group is a negative owner, which a system call's return cannot tell from
+    // an error: glibc asks F_GETOWN_EX instead, and so do we.
+    f_owner_ex ex{};
+    const int r = Table().Owns(fd) ? uep::DoFcntl(fd, F_GETOWN_EX, reinterpret_cast<unsigned long>(&ex))
+                                   : (uep::kernel::Fcntl(fd, F_GETOWN_EX, reinterpret_cast<unsigned long>(&ex)) < 0
+                                          ? -errno
+                                          : 0);
+    if (r < 0) return Ret(r);
+    return ex.type == F_OWNER_PGRP ? -ex.pid : ex.pid;
+  }
   if (!Table().Owns(fd)) return uep::kernel::Fcntl(fd, cmd, arg);
   return Ret(uep::DoFcntl(fd, cmd, arg));
 }

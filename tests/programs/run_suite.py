@@ -296,11 +296,11 @@ APP_GAPS = {
     },
     "nginx": {
         "all/serve": "the master-worker channel is a uepoll socket pair, which does not "
-                     "survive fork; and ioctl(FIOASYNC) on it fails (ENOTTY), which nginx "
-                     "treats as fatal for the worker",
+                     "survive fork (each worker's epoll_ctl on it fails with EBADF and the "
+                     "worker exits), and descriptors cannot be passed over it (SCM_RIGHTS: "
+                     "EOPNOTSUPP)",
         "all/reload": "follows: not reached",
-        "all/stop": "follows: the master waits for workers it could not start",
-        "all/log": "follows: nginx logs the FIOASYNC failures",
+        "all/log": "follows: nginx logs those failures",
     },
     "tmux": {
         "all/new-session": "the client and the server it forks talk over a uepoll socket "
