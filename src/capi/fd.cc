@@ -1,6 +1,9 @@
 // Descriptor calls: close, dup*, fcntl and plain I/O. Kernel descriptors go to the kernel.
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <limits.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdarg>
@@ -190,6 +193,34 @@ int uep_close(int fd) {
   uep::FilePut(file);
   return 0;
 }
+
+// close_range(2): the flags first (EINVAL, nothing done), then first > last (EINVAL);
+// the uepoll descriptors of the range are closed (CLOSE_RANGE_CLOEXEC: marked), then the
+// kernel's call does the rest. CLOSE_RANGE_UNSHARE changes nothing for this process's
+// view: the table is its own.
+int uep_close_range(unsigned int first, unsigned int last, int flags) {
+  constexpr int kKnownFlags = CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE;
+  if ((flags & ~kKnownFlags) != 0 || first > last) return Ret(-EINVAL);
+  uep::FdTable& table = Table();
+  if (first <= static_cast<unsigned>(INT32_MAX)) {
+    for (int fd = table.NextOpen(static_cast<int>(first));
+         fd >= 0 && static_cast<unsigned>(fd) <= last; fd = table.NextOpen(fd + 1)) {
+      if ((flags & CLOSE_RANGE_CLOEXEC) != 0) {
+        table.SetCloexec(fd, true);
+      } else {
+        uep_close(fd);
+      }
+    }
+  }
+  // High numbering: the kernel's part ends below the first uepoll number.
+  if (!table.Placeholders() && last >= static_cast<unsigned>(table.Base())) {
+    if (first >= static_cast<unsigned>(table.Base())) return 0;
+    last = static_cast<unsigned>(table.Base()) - 1;
+  }
+  return static_cast<int>(syscall(SYS_close_range, first, last, flags));
+}
+
+void uep_closefrom(int lowfd) { uep_close_range(static_cast<unsigned>(lowfd < 0 ? 0 : lowfd), ~0U, 0); }
 
 int uep_dup(int oldfd) {
   if (!Table().Owns(oldfd)) return uep::kernel::Dup(oldfd);

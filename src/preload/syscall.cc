@@ -1,10 +1,11 @@
 // Interposed syscall(): the raw forms of the calls the library serves. Programs and
 // libraries reach the kernel behind libc's back with it (libuv closes with
 // syscall(SYS_close, fd); programs call epoll_pwait2 this way where libc lacks the
-// wrapper). On a uepoll descriptor each number is served as its libc name is; numbers
-// that make kernel descriptors drop a stale table entry at the number handed out
-// (DropStale); every other number, and every kernel descriptor, goes to libc's syscall()
-// with all six arguments.
+// wrapper). Closing and duplicating go through the libc names' interposers; making
+// descriptors follows UEPOLL_PRELOAD's kinds; numbers that make kernel descriptors drop
+// a stale table entry at the number handed out (DropStale); the other calls on uepoll
+// descriptors are uep_syscall's (capi/syscall.cc); every other number, and every kernel
+// descriptor, goes to libc's syscall() with all six arguments.
 //
 // The library's own raw system calls (platform/kernel_fd.h) must never come back here:
 // the library is linked with --wrap=syscall, which sends them to __wrap_syscall below, a
@@ -24,6 +25,7 @@
 #include <cerrno>
 #include <cstdarg>
 
+#include "capi/capi.h"
 #include "preload/preload.h"
 #include "uepoll/uepoll.h"
 
@@ -78,57 +80,15 @@ bool Ours(int fd) {
   return __atomic_load_n(&uep::preload::g_ready, __ATOMIC_ACQUIRE) && uep::FdTable::Get().Owns(fd);
 }
 
-constexpr size_t kKernelSigsetSize = _NSIG / 8;
-
 long Forward(long number, const Args a) {
   UEP_NEXT(syscall);
   return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-}
-
-long Fail(int error) {
-  errno = error;
-  return -1;
 }
 
 int Fd(long arg) { return static_cast<int>(arg); }
 template <typename T>
 T* Ptr(long arg) {
   return reinterpret_cast<T*>(arg);
-}
-
-// set_user_sigmask(): a mask of the wrong size is EINVAL before anything else is read.
-bool BadSigsetSize(long sigmask, long size) {
-  return sigmask != 0 && static_cast<size_t>(size) != kKernelSigsetSize;
-}
-
-bool HasOurs(const pollfd* fds, unsigned long nfds) {
-  if (fds == nullptr) return false;
-  for (unsigned long i = 0; i < nfds; ++i) {
-    if (fds[i].fd >= 0 && Ours(fds[i].fd)) return true;
-  }
-  return false;
-}
-
-// sys_ppoll() writes the time left back to the caller's timespec (glibc's ppoll() does
-// not: it passes a copy).
-long RawPpoll(pollfd* fds, unsigned long nfds, timespec* tsp, const sigset_t* sigmask) {
-  if (tsp == nullptr || (tsp->tv_sec == 0 && tsp->tv_nsec == 0)) {
-    return UEP_SERVE(uep_ppoll(fds, nfds, tsp, sigmask));
-  }
-  timespec start{};
-  clock_gettime(CLOCK_MONOTONIC, &start);
-  const timespec asked = *tsp;
-  const long r = UEP_SERVE(uep_ppoll(fds, nfds, &asked, sigmask));
-  if (r < 0 && errno != EINTR) return r;
-  const int saved = errno;
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  long long left = (asked.tv_sec - (now.tv_sec - start.tv_sec)) * 1000000000LL +
-                   (asked.tv_nsec - (now.tv_nsec - start.tv_nsec));
-  if (left < 0) left = 0;
-  *tsp = {static_cast<time_t>(left / 1000000000LL), static_cast<long>(left % 1000000000LL)};
-  errno = saved;
-  return r;
 }
 
 long Serve(long n, const Args a) {
@@ -158,56 +118,6 @@ long Serve(long n, const Args a) {
       if (Ours(Fd(a[0]))) return ioctl(Fd(a[0]), static_cast<unsigned long>(a[1]), Ptr<void>(a[2]));
       break;
 
-    // I/O.
-    case SYS_read:
-      if (Ours(Fd(a[0]))) return UEP_SERVE(uep_read(Fd(a[0]), Ptr<void>(a[1]), static_cast<size_t>(a[2])));
-      break;
-    case SYS_write:
-      if (Ours(Fd(a[0]))) return UEP_SERVE(uep_write(Fd(a[0]), Ptr<const void>(a[1]), static_cast<size_t>(a[2])));
-      break;
-    case SYS_readv:
-      if (Ours(Fd(a[0]))) return UEP_SERVE(uep_readv(Fd(a[0]), Ptr<const iovec>(a[1]), Fd(a[2])));
-      break;
-    case SYS_writev:
-      if (Ours(Fd(a[0]))) return UEP_SERVE(uep_writev(Fd(a[0]), Ptr<const iovec>(a[1]), Fd(a[2])));
-      break;
-    case SYS_sendto:
-      if (Ours(Fd(a[0]))) {
-        return UEP_SERVE(uep_sendto(Fd(a[0]), Ptr<const void>(a[1]), static_cast<size_t>(a[2]), Fd(a[3]),
-                                    Ptr<const sockaddr>(a[4]), static_cast<socklen_t>(a[5])));
-      }
-      break;
-    case SYS_recvfrom:
-      if (Ours(Fd(a[0]))) {
-        return UEP_SERVE(uep_recvfrom(Fd(a[0]), Ptr<void>(a[1]), static_cast<size_t>(a[2]), Fd(a[3]),
-                                      Ptr<sockaddr>(a[4]), Ptr<socklen_t>(a[5])));
-      }
-      break;
-    case SYS_sendmsg:
-      if (Ours(Fd(a[0]))) return UEP_SERVE(uep_sendmsg(Fd(a[0]), Ptr<const msghdr>(a[1]), Fd(a[2])));
-      break;
-    case SYS_recvmsg: {
-      if (Ours(Fd(a[0]))) return UEP_SERVE(uep_recvmsg(Fd(a[0]), Ptr<msghdr>(a[1]), Fd(a[2])));
-      const long r = Forward(n, a);
-      if (r >= 0) uep::preload::DropStaleRights(Ptr<const msghdr>(a[1]));
-      return r;
-    }
-    case SYS_shutdown:
-      if (Ours(Fd(a[0]))) return UEP_SERVE(uep_shutdown(Fd(a[0]), Fd(a[1])));
-      break;
-
-    // Waiting.
-    case SYS_poll:
-      if (HasOurs(Ptr<pollfd>(a[0]), static_cast<unsigned long>(a[1]))) {
-        return UEP_SERVE(uep_poll(Ptr<pollfd>(a[0]), static_cast<nfds_t>(a[1]), Fd(a[2])));
-      }
-      break;
-    case SYS_ppoll:
-      if (!BadSigsetSize(a[3], a[4]) && HasOurs(Ptr<pollfd>(a[0]), static_cast<unsigned long>(a[1]))) {
-        return RawPpoll(Ptr<pollfd>(a[0]), static_cast<unsigned long>(a[1]), Ptr<timespec>(a[2]),
-                        Ptr<const sigset_t>(a[3]));
-      }
-      break;
 #ifdef SYS_epoll_create
     case SYS_epoll_create:
       if (Takes(Kind::kEpoll)) return UEP_SERVE(uep_epoll_create(Fd(a[0])));
@@ -216,40 +126,6 @@ long Serve(long n, const Args a) {
     case SYS_epoll_create1:
       if (Takes(Kind::kEpoll)) return UEP_SERVE(uep_epoll_create1(Fd(a[0])));
       return DropStale(static_cast<int>(Forward(n, a)));
-    case SYS_epoll_ctl:
-      if (Ours(Fd(a[0]))) {
-        return UEP_SERVE(uep_epoll_ctl(Fd(a[0]), Fd(a[1]), Fd(a[2]), Ptr<epoll_event>(a[3])));
-      }
-      break;
-#ifdef SYS_epoll_wait
-    case SYS_epoll_wait:
-      if (Ours(Fd(a[0]))) return UEP_SERVE(uep_epoll_wait(Fd(a[0]), Ptr<epoll_event>(a[1]), Fd(a[2]), Fd(a[3])));
-      break;
-#endif
-    case SYS_epoll_pwait:
-      if (Ours(Fd(a[0]))) {
-        if (BadSigsetSize(a[4], a[5])) return Fail(EINVAL);
-        return UEP_SERVE(uep_epoll_pwait(Fd(a[0]), Ptr<epoll_event>(a[1]), Fd(a[2]), Fd(a[3]),
-                                         Ptr<const sigset_t>(a[4])));
-      }
-      break;
-    case SYS_epoll_pwait2:
-      // The timeout is read and checked first (EFAULT, EINVAL), then the mask's size.
-      if (Ours(Fd(a[0]))) {
-        if (BadSigsetSize(a[4], a[5])) {
-          const auto* ts = Ptr<const timespec>(a[3]);
-          if (ts == nullptr) return Fail(EINVAL);
-          // uepoll's own checks of the timeout (EFAULT/EINVAL) come first; with a valid
-          // one, the mask's size.
-          const long r = UEP_SERVE(uep_epoll_pwait2(Fd(a[0]), Ptr<epoll_event>(a[1]), 0, ts, nullptr));
-          if (r < 0 && errno == EFAULT) return r;
-          return Fail(EINVAL);
-        }
-        return UEP_SERVE(uep_epoll_pwait2(Fd(a[0]), Ptr<epoll_event>(a[1]), Fd(a[2]),
-                                          Ptr<const timespec>(a[3]), Ptr<const sigset_t>(a[4])));
-      }
-      break;
-
     // Making descriptors: uepoll's for the kinds UEPOLL_PRELOAD selects.
 #ifdef SYS_eventfd
     case SYS_eventfd:
@@ -284,15 +160,12 @@ long Serve(long n, const Args a) {
     case SYS_timerfd_create:
       if (Takes(Kind::kTimerfd)) return UEP_SERVE(uep_timerfd_create(Fd(a[0]), Fd(a[1])));
       return DropStale(static_cast<int>(Forward(n, a)));
-    case SYS_timerfd_settime:
-      if (Ours(Fd(a[0]))) {
-        return UEP_SERVE(uep_timerfd_settime(Fd(a[0]), Fd(a[1]), Ptr<const itimerspec>(a[2]),
-                                             Ptr<itimerspec>(a[3])));
-      }
-      break;
-    case SYS_timerfd_gettime:
-      if (Ours(Fd(a[0]))) return UEP_SERVE(uep_timerfd_gettime(Fd(a[0]), Ptr<itimerspec>(a[1])));
-      break;
+    case SYS_recvmsg: {
+      if (Ours(Fd(a[0]))) break;
+      const long r = Forward(n, a);
+      if (r >= 0) uep::preload::DropStaleRights(Ptr<const msghdr>(a[1]));
+      return r;
+    }
 
     // Other calls that hand out kernel descriptors.
 #ifdef SYS_open
@@ -337,6 +210,13 @@ long Serve(long n, const Args a) {
       break;
     default:
       break;
+  }
+  // The other calls on uepoll descriptors: uep_syscall's (I/O, poll, epoll, timerfd).
+  if (__atomic_load_n(&uep::preload::g_ready, __ATOMIC_ACQUIRE)) {
+    uep::preload::Serving serving;
+    bool served = false;
+    const long r = uep::SyscallOnOurs(n, a, &served);
+    if (served) return r;
   }
   return Forward(n, a);
 }

@@ -5,7 +5,9 @@
  * again by open, socket, dup, F_DUPFD, fopen, pipe, SCM_RIGHTS and eventfd. Prints every
  * number and result; the preload tests require the kernel's output, and the kernel run's
  * CHECKs hold there too. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -90,6 +92,10 @@ static void stale_numbers(void) {
   CHECK(f == e);
   check_file("open() at the freed number", f);
   close(f);
+
+  /* Built with compat.h the program's open() and friends are libc's own: only the
+   * library's interposers see the numbers they hand out. */
+  if (getenv("RAW_CALLS_COMPAT") != NULL) return;
 
   /* An inline close, then each way the kernel hands the number out again. */
   e = new_eventfd();
