@@ -150,31 +150,24 @@ long OwnerFcntl(File* file, int cmd, unsigned long arg) {
       file->f_owner_signum.store(static_cast<int>(arg), std::memory_order_relaxed);
       return 0;
     case F_SETOWN_EX: {
-      // f_setown_ex(): the copy first, then the type, then the pid's existence.
-      const auto* ex = reinterpret_cast<const f_owner_ex*>(arg);
-      if (ex == nullptr) return -EFAULT;
-      f_owner_ex owner{};
-      std::memcpy(&owner, ex, sizeof owner);
-      int type = 0;
-      switch (owner.type) {
-        case F_OWNER_TID:
-          type = kOwnerTid;
-          break;
-        case F_OWNER_PID:
-          type = kOwnerPid;
-          break;
-        case F_OWNER_PGRP:
-          type = kOwnerPgrp;
-          break;
-        default:
-          return -EINVAL;
-      }
-      if (owner.pid != 0) {
-        const long r = type == kOwnerPgrp ? Sys(SYS_kill, -owner.pid, 0) : Sys(SYS_kill, owner.pid, 0);
+      // f_setown_ex(): the copy first, then the type, then the pid's existence. Read as
+      // two ints: the type may be any value, not only one of the enum's.
+      if (arg == 0) return -EFAULT;
+      static_assert(sizeof(f_owner_ex) == 2 * sizeof(int));
+      int owner[2];
+      std::memcpy(owner, reinterpret_cast<const void*>(arg), sizeof owner);
+      const int type = owner[0] == F_OWNER_TID    ? kOwnerTid
+                       : owner[0] == F_OWNER_PID  ? kOwnerPid
+                       : owner[0] == F_OWNER_PGRP ? kOwnerPgrp
+                                                  : -1;
+      if (type < 0) return -EINVAL;
+      const int pid = owner[1];
+      if (pid != 0) {
+        const long r = type == kOwnerPgrp ? Sys(SYS_kill, -pid, 0) : Sys(SYS_kill, pid, 0);
         if (r != 0 && errno == ESRCH) return -ESRCH;
       }
       file->f_owner_type.store(type, std::memory_order_relaxed);
-      file->f_owner_pid.store(owner.pid, std::memory_order_relaxed);
+      file->f_owner_pid.store(pid, std::memory_order_relaxed);
       return 0;
     }
     case F_GETOWN_EX: {

@@ -304,7 +304,7 @@ static void raw_epoll(void) {
   CHECK(syscall(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, tfd, &ev) == 0);
   struct epoll_event out[4];
   struct timespec zero = {0, 0};
-  long n = syscall(SYS_epoll_pwait2, ep, out, 4, &zero, NULL, 0);
+  long n = syscall(SYS_epoll_pwait2, ep, out, 4, &zero, NULL, (size_t)0);
   printf("epoll_pwait2, nothing ready: %ld\n", n);
   CHECK(n == 0);
   uint64_t one = 1;
@@ -316,34 +316,34 @@ static void raw_epoll(void) {
 #endif
   sigset_t mask;
   sigemptyset(&mask);
-  n = syscall(SYS_epoll_pwait, ep, out, 4, 0, &mask, _NSIG / 8);
+  n = syscall(SYS_epoll_pwait, ep, out, 4, 0, &mask, (size_t)(_NSIG / 8));
   printf("epoll_pwait: %ld, data %llu\n", n, (unsigned long long)out[0].data.u64);
   CHECK(n == 1);
-  n = syscall(SYS_epoll_pwait, ep, out, 4, 0, &mask, 4);
+  n = syscall(SYS_epoll_pwait, ep, out, 4, 0, &mask, (size_t)4);
   printf("epoll_pwait, sigsetsize 4: %s\n", err(n));
   CHECK(n == -1 && errno == EINVAL);
-  n = syscall(SYS_epoll_pwait, ep, out, 4, 0, NULL, 4);
+  n = syscall(SYS_epoll_pwait, ep, out, 4, 0, NULL, (size_t)4);
   printf("epoll_pwait, no mask, sigsetsize 4: %ld\n", n);
-  n = syscall(SYS_epoll_pwait2, ep, out, 4, &zero, &mask, _NSIG / 8);
+  n = syscall(SYS_epoll_pwait2, ep, out, 4, &zero, &mask, (size_t)(_NSIG / 8));
   printf("epoll_pwait2 with a mask: %ld, data %llu\n", n, (unsigned long long)out[0].data.u64);
   CHECK(n == 1);
-  n = syscall(SYS_epoll_pwait2, ep, out, 4, NULL, NULL, 0);
+  n = syscall(SYS_epoll_pwait2, ep, out, 4, NULL, NULL, (size_t)0);
   printf("epoll_pwait2, no timeout, ready: %ld\n", n);
   struct timespec bad = {0, 1000000000L};
-  n = syscall(SYS_epoll_pwait2, ep, out, 4, &bad, NULL, 0);
+  n = syscall(SYS_epoll_pwait2, ep, out, 4, &bad, NULL, (size_t)0);
   printf("epoll_pwait2, tv_nsec 1e9: %s\n", err(n));
   CHECK(n == -1 && errno == EINVAL);
   struct timespec neg = {-1, 0};
-  n = syscall(SYS_epoll_pwait2, ep, out, 4, &neg, NULL, 0);
+  n = syscall(SYS_epoll_pwait2, ep, out, 4, &neg, NULL, (size_t)0);
   printf("epoll_pwait2, tv_sec -1: %s\n", err(n));
-  n = syscall(SYS_epoll_pwait2, ep, out, 4, &zero, &mask, 4);
+  n = syscall(SYS_epoll_pwait2, ep, out, 4, &zero, &mask, (size_t)4);
   printf("epoll_pwait2, sigsetsize 4: %s\n", err(n));
-  n = syscall(SYS_epoll_pwait2, ep, out, 0, &zero, NULL, 0);
+  n = syscall(SYS_epoll_pwait2, ep, out, 0, &zero, NULL, (size_t)0);
   printf("epoll_pwait2, maxevents 0: %s\n", err(n));
   uint64_t got = 0;
   CHECK(syscall(SYS_read, efd, &got, 8) == 8 && got == 1);
   struct timespec ten_ms = {0, 10000000L};
-  n = syscall(SYS_epoll_pwait2, ep, out, 4, &ten_ms, NULL, 0);
+  n = syscall(SYS_epoll_pwait2, ep, out, 4, &ten_ms, NULL, (size_t)0);
   printf("epoll_pwait2 10 ms, nothing ready: %ld\n", n);
 
   /* The timer fires; poll and ppoll see it; ppoll writes the time left back. */
@@ -355,11 +355,11 @@ static void raw_epoll(void) {
   CHECK(n == 1 && p.revents == POLLIN);
   struct timespec left = {5, 0};
   p.revents = 0;
-  n = syscall(SYS_ppoll, &p, 1, &left, NULL, _NSIG / 8);
+  n = syscall(SYS_ppoll, &p, 1, &left, NULL, (size_t)(_NSIG / 8));
   printf("ppoll on the timer: %ld, time left written back: %s\n", n,
          left.tv_sec < 5 && left.tv_sec >= 4 ? "yes" : "no");
   CHECK(n == 1 && left.tv_sec == 4);
-  n = syscall(SYS_ppoll, &p, 1, NULL, &mask, 4);
+  n = syscall(SYS_ppoll, &p, 1, NULL, &mask, (size_t)4);
   printf("ppoll, sigsetsize 4: %s\n", err(n));
   CHECK(n == -1 && errno == EINVAL);
   struct itimerspec cur;
@@ -417,7 +417,7 @@ static void forwarded(void) {
   int m = memfd_create("raw_calls", 0);
   CHECK(m >= 0 && ftruncate(m, 8192) == 0);
   CHECK(pwrite(m, "page2", 5, 4096) == 5);
-  void *map = (void *)syscall(SYS_mmap, NULL, 4096, PROT_READ, MAP_SHARED, m, 4096);
+  void *map = (void *)syscall(SYS_mmap, NULL, 4096, PROT_READ, MAP_SHARED, m, (long)4096);
   CHECK(map != MAP_FAILED);
   printf("mmap at offset 4096 (6th argument): '%.5s'\n", (const char *)map);
   CHECK(memcmp(map, "page2", 5) == 0);
