@@ -78,6 +78,11 @@ int __close(int fd) {
 // The uepoll descriptors of the range first (each releases its placeholder), then the
 // kernel's call for the rest. CLOSE_RANGE_CLOEXEC marks them close-on-exec instead.
 int close_range(unsigned int first, unsigned int last, int flags) {
+  // The kernel checks the flags and the range before it touches any descriptor.
+  if ((flags & ~(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)) != 0 || first > last) {
+    errno = EINVAL;
+    return -1;
+  }
   uep::preload::EnsureInit();
   uep::FdTable& table = uep::FdTable::Get();
   if (first <= last && first <= static_cast<unsigned>(INT32_MAX)) {

@@ -276,6 +276,11 @@ static void ranges(void) {
     r = CLOSE_RANGE(a, k, 0x8);
     printf("%s unknown flag: %s\n", how, err(r));
     CHECK(r == -1 && errno == EINVAL);
+    CHECK(fcntl(c, F_SETFD, 0) == 0 && fcntl(k, F_SETFD, 0) == 0);
+    r = CLOSE_RANGE(c, k, CLOSE_RANGE_CLOEXEC | 0x8);
+    printf("%s CLOEXEC with an unknown flag: %s, FD_CLOEXEC %d %d (nothing done)\n", how, err(r), fd_state(c),
+           fd_state(k));
+    CHECK(r == -1 && errno == EINVAL && fd_state(k) == 0);
     r = CLOSE_RANGE(a, ~0U, 0);
     printf("%s [a, ~0]: %s, states %d %d %d %d\n", how, err(r), fd_state(a), fd_state(b), fd_state(c), fd_state(k));
     CHECK(r == 0 && fd_state(a) == -1 && fd_state(c) == -1 && fd_state(k) == -1);
