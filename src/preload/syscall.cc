@@ -118,6 +118,7 @@ long Serve(long n, const Args a) {
       if (Ours(Fd(a[0]))) return ioctl(Fd(a[0]), static_cast<unsigned long>(a[1]), Ptr<void>(a[2]));
       break;
 
+    // Making descriptors: uepoll's for the kinds UEPOLL_PRELOAD selects.
 #ifdef SYS_epoll_create
     case SYS_epoll_create:
       if (Takes(Kind::kEpoll)) return UEP_SERVE(uep_epoll_create(Fd(a[0])));
@@ -126,7 +127,6 @@ long Serve(long n, const Args a) {
     case SYS_epoll_create1:
       if (Takes(Kind::kEpoll)) return UEP_SERVE(uep_epoll_create1(Fd(a[0])));
       return DropStale(static_cast<int>(Forward(n, a)));
-    // Making descriptors: uepoll's for the kinds UEPOLL_PRELOAD selects.
 #ifdef SYS_eventfd
     case SYS_eventfd:
       if (Takes(Kind::kEventfd)) return UEP_SERVE(uep_eventfd(static_cast<unsigned>(a[0]), 0));
@@ -160,7 +160,7 @@ long Serve(long n, const Args a) {
     case SYS_timerfd_create:
       if (Takes(Kind::kTimerfd)) return UEP_SERVE(uep_timerfd_create(Fd(a[0]), Fd(a[1])));
       return DropStale(static_cast<int>(Forward(n, a)));
-    case SYS_recvmsg: {
+    case SYS_recvmsg: {  // descriptors received from a kernel socket
       if (Ours(Fd(a[0]))) break;
       const long r = Forward(n, a);
       if (r >= 0) uep::preload::DropStaleRights(Ptr<const msghdr>(a[1]));
