@@ -5,10 +5,12 @@
 // descriptors and are not otherwise interposed (the creation calls of create.cc check their
 // kernel results the same way; syscall.cc the raw forms).
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <dirent.h>
