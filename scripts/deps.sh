@@ -22,6 +22,9 @@ test_packages=(
   python3 dpkg-dev           # tests/programs: its driver; apt-get source unpacks libevent
   manpages-dev               # tests/programs: the timerfd_create(2) and eventfd(2) examples
   libpython3.11-testsuite    # tests/programs: CPython's own epoll/selectors/asyncio tests
+  nodejs nginx redis-server  # tests/programs: the real programs run unchanged through the
+  memcached tmux             #   preload library (apps/apps.py); nginx for its master,
+                             #   workers and reload, tmux for its forked server
   spin                       # tests/model: the wait/wake protocol model (src/core/waiter.pml)
 )
 

@@ -15,7 +15,8 @@
  *   pipe pipe2 socketpair send sendto sendmsg recv recvfrom recvmsg shutdown
  *   getsockopt setsockopt timerfd_create timerfd_settime timerfd_gettime
  *   poll ppoll select pselect
- *   read write readv writev ioctl close dup dup2 dup3 fcntl
+ *   read write readv writev ioctl close close_range closefrom dup dup2 dup3 fcntl
+ *   syscall (the numbers of these calls, raw: uep_syscall)
  *
  * so the program's epoll instances, eventfds, pipes, socket pairs and timers are uepoll's
  * (numbered from uep_fd_base(), costing no kernel descriptor), while every kernel
@@ -149,6 +150,10 @@
 #define writev uep_writev
 #undef close
 #define close uep_close
+#undef close_range
+#define close_range uep_close_range
+#undef closefrom
+#define closefrom uep_closefrom
 #undef dup
 #define dup uep_dup
 #undef dup2
@@ -157,5 +162,9 @@
 #define dup3 uep_dup3
 #undef fcntl
 #define fcntl uep_fcntl
+
+/* syscall(2): raw close, epoll_pwait2 ... (uep_syscall) */
+#undef syscall
+#define syscall uep_syscall
 
 #endif /* UEPOLL_COMPAT_H_ */

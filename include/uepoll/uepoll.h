@@ -45,6 +45,22 @@ int uep_epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int tim
 int uep_epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
                      const struct timespec *timeout, const sigset_t *sigmask);
 
+/* syscall(2) for programs that make uepoll's calls raw (libuv closes with
+ * syscall(SYS_close, fd); epoll_pwait2 where libc has no wrapper): close, close_range,
+ * dup, dup2, dup3,
+ * fcntl, ioctl, read, write, readv, writev, sendto, recvfrom, sendmsg, recvmsg, shutdown,
+ * poll, ppoll, epoll_ctl, epoll_wait, epoll_pwait, epoll_pwait2, timerfd_settime and
+ * timerfd_gettime on a uepoll descriptor are served as their uep_* names (with the raw
+ * calls' sigsetsize checks and ppoll's time left written back); epoll_create(1),
+ * eventfd(2), pipe(2), socketpair and timerfd_create make uepoll descriptors; anything
+ * else goes to syscall() with all six arguments. */
+long uep_syscall(long number, ...);
+
+/* close_range(2), every flag (CLOSE_RANGE_CLOEXEC, CLOSE_RANGE_UNSHARE), over uepoll's
+ * descriptors and the kernel's; and closefrom(3). */
+int uep_close_range(unsigned int first, unsigned int last, int flags);
+void uep_closefrom(int lowfd);
+
 /* eventfd(2) */
 int uep_eventfd(unsigned int initval, int flags);
 int uep_eventfd_read(int fd, eventfd_t *value);

@@ -1,6 +1,9 @@
 // Descriptor calls: close, dup*, fcntl and plain I/O. Kernel descriptors go to the kernel.
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <limits.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdarg>
@@ -9,6 +12,7 @@
 #include "core/fork.h"
 #include "core/reentry.h"
 #include "core/waiter.h"
+#include "files/fasync.h"
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 
@@ -161,9 +165,17 @@ int DoFcntl(int fd, int cmd, unsigned long arg) {
   switch (cmd) {
     case F_GETFL:
       return static_cast<int>(file->f_flags.load(std::memory_order_relaxed));
-    case F_SETFL:
-      return file->SetFlags(static_cast<uint32_t>(arg));
+    case F_SETFL: {
+      // setfl(): ->fasync sets or clears FASYNC (O_ASYNC) once the other checks passed,
+      // where the file has one; elsewhere O_ASYNC is outside SETFL_MASK and ignored.
+      const uint32_t flags = static_cast<uint32_t>(arg);
+      const bool toggle = ((flags ^ file->f_flags.load(std::memory_order_relaxed)) & O_ASYNC) != 0;
+      const int r = file->SetFlags(flags);
+      if (r == 0 && toggle && file->HasFasync()) FasyncSet(file, fd, (flags & O_ASYNC) != 0);
+      return r;
+    }
     default:
+      if (const long r = OwnerFcntl(file, cmd, arg); r != 1) return static_cast<int>(r);
       return file->Fcntl(cmd, arg);  // F_GETPIPE_SZ/F_SETPIPE_SZ ...; -EINVAL if unknown
   }
 }
@@ -207,6 +219,39 @@ int uep_close(int fd) {
   return 0;
 }
 
+// close_range(2): the flags first (EINVAL, nothing done), then first > last (EINVAL);
+// the uepoll descriptors of the range are closed (CLOSE_RANGE_CLOEXEC: marked), then the
+// kernel's call does the rest. CLOSE_RANGE_UNSHARE changes nothing for this process's
+// view: the table is its own.
+int uep_close_range(unsigned int first, unsigned int last, int flags) {
+  constexpr int kKnownFlags = CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE;
+  if ((flags & ~kKnownFlags) != 0 || first > last) return Ret(-EINVAL);
+  // A vfork child (core/fork.h): only its kernel descriptors, never the parent's table.
+  if (uep::InForeignProcess()) return static_cast<int>(syscall(SYS_close_range, first, last, flags));
+  uep::ApiScope api;
+  // Marking close-on-exec takes the table's lock, which the interrupted call may hold.
+  if (api.reentrant() && (flags & CLOSE_RANGE_CLOEXEC) != 0) return Ret(-EINTR);
+  uep::FdTable& table = Table();
+  if (first <= static_cast<unsigned>(INT32_MAX)) {
+    for (int fd = table.NextOpen(static_cast<int>(first));
+         fd >= 0 && static_cast<unsigned>(fd) <= last; fd = table.NextOpen(fd + 1)) {
+      if ((flags & CLOSE_RANGE_CLOEXEC) != 0) {
+        table.SetCloexec(fd, true);
+      } else {
+        uep_close(fd);
+      }
+    }
+  }
+  // High numbering: the kernel's part ends below the first uepoll number.
+  if (!table.Placeholders() && last >= static_cast<unsigned>(table.Base())) {
+    if (first >= static_cast<unsigned>(table.Base())) return 0;
+    last = static_cast<unsigned>(table.Base()) - 1;
+  }
+  return static_cast<int>(syscall(SYS_close_range, first, last, flags));
+}
+
+void uep_closefrom(int lowfd) { uep_close_range(static_cast<unsigned>(lowfd < 0 ? 0 : lowfd), ~0U, 0); }
+
 int uep_dup(int oldfd) {
   if (!Table().Owns(oldfd) || uep::InForeignProcess()) return uep::kernel::Dup(oldfd);
   return Ret(uep::DoDup(oldfd, 0, false));
@@ -238,6 +283,17 @@ int uep_fcntl(int fd, int cmd, ...) {
   va_start(ap, cmd);
   const unsigned long arg = va_arg(ap, unsigned long);
   va_end(ap);
+  if (cmd == F_GETOWN) {
+    // A process group is a negative owner, which a system call's return cannot tell from
+    // an error: glibc asks F_GETOWN_EX instead, and so do we.
+    f_owner_ex ex{};
+    const int r = Table().Owns(fd) ? uep::DoFcntl(fd, F_GETOWN_EX, reinterpret_cast<unsigned long>(&ex))
+                                   : (uep::kernel::Fcntl(fd, F_GETOWN_EX, reinterpret_cast<unsigned long>(&ex)) < 0
+                                          ? -errno
+                                          : 0);
+    if (r < 0) return Ret(r);
+    return ex.type == F_OWNER_PGRP ? -ex.pid : ex.pid;
+  }
   if (!Table().Owns(fd)) return uep::kernel::Fcntl(fd, cmd, arg);
   return Ret(uep::DoFcntl(fd, cmd, arg));
 }

@@ -10,6 +10,7 @@
 
 #include "capi/capi.h"
 #include "core/reentry.h"
+#include "files/fasync.h"
 #include "files/pipe.h"
 #include "platform/fault.h"
 #include "uepoll/uepoll.h"
@@ -88,6 +89,16 @@ int DoIoctl(int fd, unsigned long request, void* arg) {
     do {
       want = on != 0 ? (old | O_NONBLOCK) : (old & ~static_cast<uint32_t>(O_NONBLOCK));
     } while (!file->f_flags.compare_exchange_weak(old, want, std::memory_order_relaxed));
+    return 0;
+  }
+  if (request == FIOASYNC) {  // ioctl_fioasync()
+    if (arg == nullptr) return -EFAULT;
+    int on = 0;
+    std::memcpy(&on, arg, sizeof on);
+    const uint32_t flag = on != 0 ? O_ASYNC : 0;
+    if (((flag ^ file->f_flags.load(std::memory_order_relaxed)) & O_ASYNC) == 0) return 0;
+    if (!file->HasFasync()) return -ENOTTY;
+    FasyncSet(file, fd, on != 0);
     return 0;
   }
   // ep_eventpoll_ioctl(): an instance answers EINVAL to every other request (the busy-poll

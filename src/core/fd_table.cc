@@ -164,15 +164,19 @@ int FdTable::AllocLocked(unsigned min_idx) {
 int FdTable::InstallPlaceholder(File* file, bool cloexec, int minfd, int dup_of) {
   const int fd = kernel::OpenPlaceholder(cloexec, minfd, dup_of);
   if (fd < 0) return -errno;
-  std::lock_guard guard(lock_);
+  std::unique_lock guard(lock_);
   std::atomic<uintptr_t>* slot = fd < capacity_ ? SlotLocked(static_cast<unsigned>(fd)) : nullptr;
   if (slot == nullptr) {
     kernel::Close(fd);
     return fd < capacity_ ? -ENOMEM : -EMFILE;
   }
-  MarkUsedLocked(static_cast<unsigned>(fd));
-  slot->store(reinterpret_cast<uintptr_t>(file) | (cloexec ? kCloexecBit : 0),
-              std::memory_order_release);
+  // The kernel handed out a number the table still holds: that entry's placeholder was
+  // closed behind its back (ForgetStale); the new file replaces it.
+  const uintptr_t stale = slot->exchange(reinterpret_cast<uintptr_t>(file) | (cloexec ? kCloexecBit : 0),
+                                         std::memory_order_acq_rel);
+  if (stale == 0) MarkUsedLocked(static_cast<unsigned>(fd));
+  guard.unlock();
+  if (stale != 0) FilePut(reinterpret_cast<File*>(stale & ~kCloexecBit));
   return fd;
 }
 
@@ -245,6 +249,18 @@ int FdTable::KernelDupOnto(int kernel_fd, int newfd, int flags, File** displaced
     *displaced = reinterpret_cast<File*>(old & ~kCloexecBit);
   }
   return newfd;
+}
+
+File* FdTable::ForgetStale(int fd) {
+  if (!placeholders_ || !Owns(fd)) return nullptr;
+  const unsigned idx = static_cast<unsigned>(fd);
+  std::lock_guard guard(lock_);
+  Chunk* chunk = chunks_[idx >> kChunkShift].load(std::memory_order_relaxed);
+  if (chunk == nullptr) return nullptr;
+  const uintptr_t v = chunk->slots[idx & kChunkMask].exchange(0, std::memory_order_acq_rel);
+  if (v == 0) return nullptr;
+  MarkFreeLocked(idx);
+  return reinterpret_cast<File*>(v & ~kCloexecBit);
 }
 
 int FdTable::NextOpen(int fd) const {

@@ -96,6 +96,11 @@ class FdTable {
   // Placeholder numbering: the kernel descriptor `kernel_fd` is dup3()ed onto `newfd`, a
   // uepoll number, whose file is returned through `displaced`. Returns newfd or -errno.
   int KernelDupOnto(int kernel_fd, int newfd, int flags, File** displaced);
+  // Placeholder numbering: the kernel handed out `fd` as a new descriptor, so the
+  // placeholder that held the number was closed behind the table's back (a raw system
+  // call): forgets the entry without closing the number, which is no longer uepoll's.
+  // Returns the dropped file (the caller owns that reference) or nullptr.
+  File* ForgetStale(int fd);
   // Lowest open uepoll descriptor >= fd, or -1 (close_range, closefrom).
   int NextOpen(int fd) const;
   // In a child after fork: drops every descriptor without releasing its file (the files'

@@ -111,6 +111,16 @@ class File {
   ListHead f_ep;                   // EpItem::fllink of every item watching this file
   std::atomic<bool> f_ep_nonempty{false};  // f_ep is not empty; read without f_lock
 
+  // fown_struct (F_SETOWN, F_SETOWN_EX, F_SETSIG; files/fasync.h): whom a file in O_ASYNC
+  // mode signals, and with what. f_owner_pid 0: nobody.
+  std::atomic<int> f_owner_pid{0};
+  std::atomic<int> f_owner_type{0};     // F_OWNER_TID 0 (a new file), F_OWNER_PID 1, F_OWNER_PGRP 2
+  std::atomic<int> f_owner_signum{0};   // 0: plain SIGIO
+  std::atomic<int> f_fasync_fd{-1};     // the descriptor O_ASYNC was set through (si_fd)
+  // ->fasync: whether the file sends SIGIO (pipes, sockets). On the others FIOASYNC is
+  // ENOTTY and F_SETFL ignores O_ASYNC, as the kernel does for a file without ->fasync.
+  [[nodiscard]] virtual bool HasFasync() const { return false; }
+
  protected:
   struct EventPollTag {};
   File(uint32_t flags, EventPollTag /*tag*/) : f_flags(flags), is_eventpoll_(true) {}

@@ -17,6 +17,7 @@
 
 #include "core/block_pool.h"
 #include "core/waiter.h"
+#include "files/fasync.h"
 #include "platform/clock.h"
 #include "platform/fault.h"
 
@@ -250,7 +251,9 @@ bool PipeInode::Writable() const {
 // ---- PipeFile -----------------------------------------------------------------------
 
 PipeFile::PipeFile(PipeInode* pipe, uint32_t flags)
-    : File(flags), pipe_(pipe), is_reader_((flags & O_ACCMODE) == O_RDONLY) {}
+    : File(flags), pipe_(pipe), is_reader_((flags & O_ACCMODE) == O_RDONLY) {
+  (is_reader_ ? pipe->reader_end : pipe->writer_end) = this;
+}
 
 // pipe_poll(). Hooks first, then the racy tests: a change after the hook wakes the hook.
 uint32_t PipeFile::Poll(PollTable* pt) {
@@ -327,7 +330,9 @@ ssize_t PipeFile::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* 
       ret = -EAGAIN;
       break;
     }
+    KillFasync(pipe->writer_end, POLL_OUT);
     lock.unlock();
+    FlushSigio();
     // Nothing read yet: an interrupted sleep restarts the call (ERESTARTSYS).
     const int r = WaitEventExclusive(&pipe->rd_wait, [pipe] { return pipe->Readable(); },
                                      permit, SleepKind::kRestartable);
@@ -340,10 +345,12 @@ ssize_t PipeFile::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* 
                        pipe->tail.load(std::memory_order_relaxed))) {
     wake_next_reader = false;
   }
+  KillFasync(pipe->writer_end, POLL_OUT);
   lock.unlock();
 
   if (wake_writer) WakeQueue(&pipe->wr_wait, 1, EPOLLOUT | EPOLLWRNORM, 1);
   if (wake_next_reader) WakeQueue(&pipe->rd_wait, 1, EPOLLIN | EPOLLRDNORM, 1);
+  FlushSigio();
   return ret;
 }
 
@@ -428,8 +435,10 @@ ssize_t PipeFile::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit*
         if (ret == 0) ret = -EINTR;
         break;
       }
+      KillFasync(pipe->reader_end, POLL_IN);
       lock.unlock();
       if (was_empty) WakeQueue(&pipe->rd_wait, 1, EPOLLIN | EPOLLRDNORM, 1);
+      FlushSigio();
       // With nothing written yet an interrupted sleep restarts the call (SA_RESTART); with
       // a partial write any handler ends it with the count, as signal_pending() does.
       const int r = WaitEventExclusive(&pipe->wr_wait, [pipe] { return pipe->Writable(); },
@@ -453,6 +462,7 @@ ssize_t PipeFile::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit*
                       pipe->max_usage.load(std::memory_order_relaxed))) {
     wake_next_writer = false;
   }
+  KillFasync(pipe->reader_end, POLL_IN);
   lock.unlock();
 
   // "Epoll nonsensically wants a wakeup whether the pipe was already empty or not."
@@ -460,6 +470,7 @@ ssize_t PipeFile::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit*
     WakeQueue(&pipe->rd_wait, 1, EPOLLIN | EPOLLRDNORM, 1);
   }
   if (wake_next_writer) WakeQueue(&pipe->wr_wait, 1, EPOLLOUT | EPOLLWRNORM, 1);
+  FlushSigio();
   if (sigpipe) {
     // The handler may use uepoll (even close this pipe): leave the read section first.
     permit->Finish();
@@ -552,11 +563,18 @@ void PipeFile::Release() {
     // (blocked I/O returns EOF or EPIPE; watchers see EPOLLHUP or EPOLLERR).
     wake = (pipe->readers.load(std::memory_order_relaxed) == 0) !=
            (pipe->writers.load(std::memory_order_relaxed) == 0);
+    // __fput() takes this end off the fasync list first; then the other end hears.
+    (is_reader_ ? pipe->reader_end : pipe->writer_end) = nullptr;
+    if (wake) {
+      KillFasync(pipe->reader_end, POLL_IN);
+      KillFasync(pipe->writer_end, POLL_OUT);
+    }
   }
   if (wake) {
     WakeQueue(&pipe->rd_wait, 0, 0, 0);
     WakeQueue(&pipe->wr_wait, 0, 0, 0);
   }
+  FlushSigio();
   pipe->Put();
 }
 

@@ -75,6 +75,10 @@ class PipeInode {
   // Set by the first Poll(): from then on every write wakes the readers' queue, even when
   // the pipe was not empty, so that each write is an edge for EPOLLET (pipe->poll_usage).
   std::atomic<bool> poll_usage{false};
+  // pipe->fasync_readers / fasync_writers: the ends, for SIGIO (files/fasync.h); each
+  // cleared under `mutex` when its end is released.
+  File* reader_end = nullptr;
+  File* writer_end = nullptr;
 
  private:
   PipeInode() = default;
@@ -100,6 +104,7 @@ class PipeFile final : public File {
   [[nodiscard]] bool MergesWrites() const override {
     return (f_flags.load(std::memory_order_relaxed) & O_DIRECT) == 0;
   }
+  [[nodiscard]] bool HasFasync() const override { return true; }  // pipe_fasync()
   void Release() override;
 
  private:

@@ -19,6 +19,7 @@
 #include <new>
 
 #include "core/block_pool.h"
+#include "files/fasync.h"
 #include "core/waiter.h"
 #include "platform/capability.h"
 #include "platform/clock.h"
@@ -257,8 +258,12 @@ uint32_t UnixSocket::Poll(PollTable* pt) {
 
 void UnixSocket::WriteSpaceLocked(int extra) {
   if (!WritableWith(extra)) return;
-  std::lock_guard wq_guard(wq_.lock);
-  if (wq_.Active()) WakeUpLocked(&wq_, 1, kWritableKey, 1);
+  {
+    std::lock_guard wq_guard(wq_.lock);
+    if (wq_.Active()) WakeUpLocked(&wq_, 1, kWritableKey, 1);
+  }
+  // sk_wake_async(SOCK_WAKE_SPACE): only if a sender found the buffer full.
+  if (async_nospace_.exchange(false, std::memory_order_relaxed)) KillFasync(this, POLL_OUT);
 }
 
 // skb_queue_tail() onto this socket's receive queue, then sk_data_ready().
@@ -274,8 +279,11 @@ void UnixSocket::QueueSkbLocked(UnixSkb* skb) {
 }
 
 void UnixSocket::DataReadyLocked() {
-  std::lock_guard wq_guard(wq_.lock);
-  if (wq_.Active()) WakeUpLocked(&wq_, 1, kReadableKey, 1);
+  {
+    std::lock_guard wq_guard(wq_.lock);
+    if (wq_.Active()) WakeUpLocked(&wq_, 1, kReadableKey, 1);
+  }
+  KillFasync(this, POLL_IN);  // sock_def_readable(): sk_wake_async(SOCK_WAKE_WAITD)
 }
 
 void UnixSocket::StateChangeLocked() {
@@ -298,6 +306,7 @@ int UnixSocket::SleepLocked(std::unique_lock<SpinLock>& guard, std::unique_lock<
   }
   guard.unlock();
   if (io != nullptr) io->unlock();
+  FlushSigio();  // what this call signalled so far goes out before it sleeps
   const int r = WaiterSleep(&waiter, platform::kNever,
                             interruptible ? SleepKind::kInterruptible : SleepKind::kRestartable,
                             nullptr, 0);
@@ -346,6 +355,7 @@ int UnixSocket::AllocSendSkb(size_t len, int64_t truesize, bool noblock, bool in
       if (const int err = TakeErrorLocked(); err != 0) return -err;
       if ((shutdown_.load(std::memory_order_relaxed) & kSendShutdown) != 0) return -EPIPE;
       if (wmem_.load(std::memory_order_relaxed) < sndbuf_.load(std::memory_order_relaxed)) break;
+      async_nospace_.store(true, std::memory_order_relaxed);  // SOCKWQ_ASYNC_NOSPACE
       if (noblock) return -EAGAIN;
       const int r = SleepLocked(guard, nullptr, interruptible_sleep, permit);
       if (r != 0) return r;
@@ -372,8 +382,10 @@ int UnixSocket::AllocSendSkb(size_t len, int64_t truesize, bool noblock, bool in
 
 ssize_t UnixSocket::SendMsg(const iovec* iov, int iovcnt, size_t total, int flags,
                             const UnixSendExtra& extra, SleepPermit* permit) {
-  if (type_ == SOCK_STREAM) return StreamSend(iov, iovcnt, total, flags, extra, permit);
-  return DgramSend(iov, iovcnt, total, flags, extra, permit);
+  const ssize_t r = type_ == SOCK_STREAM ? StreamSend(iov, iovcnt, total, flags, extra, permit)
+                                         : DgramSend(iov, iovcnt, total, flags, extra, permit);
+  FlushSigio();
+  return r;
 }
 
 // unix_stream_sendmsg()
@@ -522,8 +534,10 @@ ssize_t UnixSocket::DgramSend(const iovec* iov, int iovcnt, size_t len, int flag
 
 ssize_t UnixSocket::RecvMsg(const iovec* iov, int iovcnt, size_t total, int flags,
                             int* msg_flags, SleepPermit* permit) {
-  if (type_ == SOCK_STREAM) return StreamRecv(iov, iovcnt, total, flags, permit);
-  return DgramRecv(iov, iovcnt, total, flags, msg_flags, permit);
+  const ssize_t r = type_ == SOCK_STREAM ? StreamRecv(iov, iovcnt, total, flags, permit)
+                                         : DgramRecv(iov, iovcnt, total, flags, msg_flags, permit);
+  FlushSigio();
+  return r;
 }
 
 // unix_stream_read_generic()
@@ -711,6 +725,12 @@ ssize_t UnixSocket::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermi
 
 int UnixSocket::Shutdown(int how) {
   if (how < SHUT_RD || how > SHUT_RDWR) return -EINVAL;
+  const int r = DoShutdown(how);
+  FlushSigio();
+  return r;
+}
+
+int UnixSocket::DoShutdown(int how) {
   const auto mode = static_cast<uint8_t>(how + 1);
   std::lock_guard guard(core_->lock);
   shutdown_.store(shutdown_.load(std::memory_order_relaxed) | mode, std::memory_order_relaxed);
@@ -723,6 +743,11 @@ int UnixSocket::Shutdown(int how) {
     other->shutdown_.store(other->shutdown_.load(std::memory_order_relaxed) | peer_mode,
                            std::memory_order_relaxed);
     other->StateChangeLocked();
+    if (peer_mode == kShutdownMask) {
+      KillFasync(other, POLL_HUP);
+    } else if ((peer_mode & kRcvShutdown) != 0) {
+      KillFasync(other, POLL_IN);
+    }
   }
   return 0;
 }
@@ -818,6 +843,7 @@ int UnixSocket::SetSockOpt(int level, int optname, const void* optval, socklen_t
   } else if (set_rcvbuf) {
     rcvbuf_.store(std::max(val * 2, kSockMinRcvbuf), std::memory_order_relaxed);
   }
+  FlushSigio();  // sk_write_space()'s SIGIO
   return 0;
 }
 
@@ -839,6 +865,17 @@ int UnixSocket::Ioctl(unsigned long request, void* arg) {
     }
     case SIOCOUTQ:
       amount = static_cast<int>(wmem_.load(std::memory_order_relaxed));
+      break;
+    case FIOSETOWN:  // sock_ioctl(): f_setown()
+    case SIOCSPGRP: {
+      if (arg == nullptr) return -EFAULT;
+      int who = 0;
+      std::memcpy(&who, arg, sizeof who);
+      return SetOwner(this, who);
+    }
+    case FIOGETOWN:
+    case SIOCGPGRP:
+      amount = GetOwner(this);
       break;
     default:
       return -ENOTTY;
@@ -868,6 +905,7 @@ void UnixSocket::Release() {
         if (unread != nullptr && unread->len == unread->consumed) unread = unread->next;
         if (unread != nullptr) other->err_.store(ECONNRESET, std::memory_order_relaxed);
         other->StateChangeLocked();
+        KillFasync(other, POLL_HUP);
       }
       other->peer_ = nullptr;
       other->peer_dead_ = true;
@@ -879,6 +917,7 @@ void UnixSocket::Release() {
     purged = PurgeLocked();
   }
   FreeSkbMemory(purged);
+  FlushSigio();
   if (core_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete core_;
 }
 

@@ -57,6 +57,7 @@ class UnixSocket final : public File {
   ssize_t Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) override;
   // SIOCINQ (FIONREAD) and SIOCOUTQ.
   int Ioctl(unsigned long request, void* arg) override;
+  [[nodiscard]] bool HasFasync() const override { return true; }  // sock_fasync()
   void Release() override;
 
   // The protocol operations, kernel style (>= 0 or -errno). `flags` already holds
@@ -100,6 +101,7 @@ class UnixSocket final : public File {
   void WriteSpaceLocked(int extra);
   // sk_data_ready / sk_state_change on this end.
   void DataReadyLocked();
+  int DoShutdown(int how);  // Shutdown() before its signals go out
   void QueueSkbLocked(UnixSkb* skb);  // core lock held
   void StateChangeLocked();
   [[nodiscard]] bool WritableWith(int extra) const;
@@ -123,6 +125,7 @@ class UnixSocket final : public File {
   std::atomic<uint8_t> shutdown_{0};   // RCV_SHUTDOWN | SEND_SHUTDOWN
   std::atomic<uint8_t> closed_{0};     // sk_state == TCP_CLOSE
   std::atomic<int> err_{0};            // sk_err
+  std::atomic<bool> async_nospace_{false};  // SOCKWQ_ASYNC_NOSPACE: a sender found no room
   std::atomic<int64_t> wmem_{0};       // sk_wmem_alloc_get(): truesize in flight
   std::atomic<int> sndbuf_;
   std::atomic<int> rcvbuf_;

@@ -12,20 +12,34 @@
 
 using uep::preload::Kind;
 using uep::preload::Ours;
+using uep::preload::DropStale;
 using uep::preload::Takes;
+
+namespace {
+
+// The kernel's pipe or socket pair: both numbers are new.
+int DropStalePair(int r, const int fds[2]) {
+  if (r == 0) {
+    DropStale(fds[0]);
+    DropStale(fds[1]);
+  }
+  return r;
+}
+
+}  // namespace
 
 extern "C" {
 
 int epoll_create(int size) {
   if (Takes(Kind::kEpoll)) return UEP_SERVE(uep_epoll_create(size));
   UEP_NEXT(epoll_create);
-  return real(size);
+  return DropStale(real(size));
 }
 
 int epoll_create1(int flags) {
   if (Takes(Kind::kEpoll)) return UEP_SERVE(uep_epoll_create1(flags));
   UEP_NEXT(epoll_create1);
-  return real(flags);
+  return DropStale(real(flags));
 }
 
 // A kernel instance cannot watch a uepoll descriptor: the kernel refuses its placeholder
@@ -59,7 +73,7 @@ int epoll_pwait2(int epfd, struct epoll_event* events, int maxevents,
 int eventfd(unsigned int initval, int flags) {
   if (Takes(Kind::kEventfd)) return UEP_SERVE(uep_eventfd(initval, flags));
   UEP_NEXT(eventfd);
-  return real(initval, flags);
+  return DropStale(real(initval, flags));
 }
 
 // glibc's eventfd_read/eventfd_write call its internal read/write, out of our reach.
@@ -78,7 +92,7 @@ int eventfd_write(int fd, eventfd_t value) {
 int pipe(int pipefd[2]) {
   if (Takes(Kind::kPipe)) return UEP_SERVE(uep_pipe(pipefd));
   UEP_NEXT(pipe);
-  return real(pipefd);
+  return DropStalePair(real(pipefd), pipefd);
 }
 
 int __pipe(int pipefd[2]) { return pipe(pipefd); }
@@ -86,20 +100,20 @@ int __pipe(int pipefd[2]) { return pipe(pipefd); }
 int pipe2(int pipefd[2], int flags) {
   if (Takes(Kind::kPipe)) return UEP_SERVE(uep_pipe2(pipefd, flags));
   UEP_NEXT(pipe2);
-  return real(pipefd, flags);
+  return DropStalePair(real(pipefd, flags), pipefd);
 }
 
 // AF_UNIX pairs only (uep_socketpair sends other families to the kernel anyway).
 int socketpair(int domain, int type, int protocol, int sv[2]) {
   if (domain == AF_UNIX && Takes(Kind::kSocketpair)) return UEP_SERVE(uep_socketpair(domain, type, protocol, sv));
   UEP_NEXT(socketpair);
-  return real(domain, type, protocol, sv);
+  return DropStalePair(real(domain, type, protocol, sv), sv);
 }
 
 int timerfd_create(int clockid, int flags) {
   if (Takes(Kind::kTimerfd)) return UEP_SERVE(uep_timerfd_create(clockid, flags));
   UEP_NEXT(timerfd_create);
-  return real(clockid, flags);
+  return DropStale(real(clockid, flags));
 }
 
 int timerfd_settime(int fd, int flags, const struct itimerspec* new_value,

@@ -91,6 +91,7 @@ void Init() {
       Complain("the descriptor table was in use before start-up: numbering is not the kernel's");
     }
     FdTable::Get();
+    SetTableOwner();
     g_kinds = ParseKinds(std::getenv("UEPOLL_PRELOAD"));
     StartTrace();
   });

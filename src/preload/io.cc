@@ -80,6 +80,11 @@ int __close(int fd) {
 // kernel's call for the rest. CLOSE_RANGE_CLOEXEC marks them close-on-exec instead. A vfork
 // child (core/fork.h) leaves the table, which is its parent's, to the kernel's call alone.
 int close_range(unsigned int first, unsigned int last, int flags) {
+  // The kernel checks the flags and the range before it touches any descriptor.
+  if ((flags & ~(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)) != 0 || first > last) {
+    errno = EINVAL;
+    return -1;
+  }
   uep::preload::EnsureInit();
   uep::FdTable& table = uep::FdTable::Get();
   if (first <= last && first <= static_cast<unsigned>(INT32_MAX) &&
@@ -104,7 +109,7 @@ void closefrom(int lowfd) {
 int dup(int oldfd) {
   if (Ours(oldfd)) return UEP_SERVE(uep_dup(oldfd));
   UEP_NEXT(dup);
-  return real(oldfd);
+  return uep::preload::DropStale(real(oldfd));
 }
 
 // Onto a uepoll descriptor (from either kind): uepoll's, which releases it.
@@ -130,7 +135,8 @@ int fcntl(int fd, int cmd, ...) {
   va_end(ap);
   if (Ours(fd)) return UEP_SERVE(uep_fcntl(fd, cmd, arg));
   UEP_NEXT(fcntl);
-  return real(fd, cmd, arg);
+  const int r = real(fd, cmd, arg);
+  return cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC ? uep::preload::DropStale(r) : r;
 }
 
 // glibc's fcntl64 and __fcntl are fcntl itself on 64-bit machines (one address).

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <dlfcn.h>
+#include <sys/socket.h>
 
 #include "core/fd_table.h"
 #include "core/fork.h"
@@ -63,6 +64,17 @@ inline bool Ours(int fd) {
   EnsureInit();
   return FdTable::Get().Owns(fd);
 }
+
+// The kernel just handed out `fd` (open, socket, accept, a kernel dup ...). If the table
+// still holds that number, the placeholder behind it was closed behind uepoll's back (a
+// raw system call, a close uepoll cannot see): the entry is stale, and is dropped so that
+// the new kernel descriptor is never served by the dead uepoll file. Not in a vfork child
+// (another process that shares this memory: the table is its parent's). Returns fd.
+int DropStale(int fd);
+// Records this process as the table's owner (at start-up and in a fork child).
+void SetTableOwner();
+// DropStale for every descriptor an SCM_RIGHTS message handed out.
+void DropStaleRights(const struct msghdr* msg);
 
 // What a uepoll descriptor is, as fstat and lseek tell kinds apart: sockets, pipes, and
 // anonymous-inode files (eventfd, epoll, timerfd).

@@ -68,7 +68,9 @@ ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen, int flags,
 ssize_t recvmsg(int fd, struct msghdr* msg, int flags) {
   if (Ours(fd)) return UEP_SERVE(uep_recvmsg(fd, msg, flags));
   UEP_NEXT(recvmsg);
-  return real(fd, msg, flags);
+  const ssize_t r = real(fd, msg, flags);
+  if (r >= 0) uep::preload::DropStaleRights(msg);
+  return r;
 }
 
 int shutdown(int fd, int how) {

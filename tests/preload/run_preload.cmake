@@ -8,6 +8,8 @@
 #                 NUMBERS=OFF: descriptor numbers are not printed (sanitizer builds).
 #                 EXTRA_ENV (optional) is added to the preload run's environment.
 #                 TAKEOVER=OFF: the program's descriptors are all the kernel's (no check).
+#   MODE=compat   PROG on the kernel and COMPAT_PROG (built with compat.h) under
+#                 UEPOLL_NUMBERING=kernel, both with EXTRA_ENV: same output.
 #   MODE=both     PROG passes on the kernel and under LD_PRELOAD, its first line being
 #                 EXPECT_KERNEL and EXPECT_PRELOAD (behaviour differs by design).
 #   MODE=shell    /bin/sh runs a pipeline, $(...) and a here-document under LD_PRELOAD=LIB
@@ -57,6 +59,18 @@ if(MODE STREQUAL "compare")
     message(FATAL_ERROR "the preload run still has kernel objects (or no placeholders):\n${perr}")
   endif()
   message("kernel and preload runs printed the same output:\n${pout}")
+elseif(MODE STREQUAL "compat")
+  # PROG on the kernel and COMPAT_PROG (the same source built with compat.h, linked with
+  # libuepoll.so) under kernel numbering, both with EXTRA_ENV: same output.
+  run_prog(kout kerr krc ${CMAKE_COMMAND} -E env ${print_numbers} ${EXTRA_ENV} ${PROG})
+  run_prog(cout cerr crc ${CMAKE_COMMAND} -E env ${print_numbers} UEPOLL_NUMBERING=kernel ${EXTRA_ENV}
+           ${COMPAT_PROG})
+  expect_pass("kernel run" "${kout}" "${kerr}" "${krc}")
+  expect_pass("compat run" "${cout}" "${cerr}" "${crc}")
+  if(NOT kout STREQUAL cout)
+    message(FATAL_ERROR "outputs differ\n--- kernel:\n${kout}\n--- compat:\n${cout}")
+  endif()
+  message("kernel and compat runs printed the same output:\n${cout}")
 elseif(MODE STREQUAL "both")
   run_prog(kout kerr krc ${PROG})
   run_prog(pout perr prc ${CMAKE_COMMAND} -E env LD_PRELOAD=${LIB} ${EXTRA_ENV} ${PROG})
