@@ -67,6 +67,36 @@ inline ssize_t ImportIovec(const iovec* iov, size_t count, iovec* capped, size_t
   return 0;
 }
 
+// Pins one or two files looked up in `section` and leaves it, for an operation that may
+// wait for a mutex (no RCU read section does); false if a close won the race (EBADF).
+// Drops the pins at the end of the scope.
+class FilePin {
+ public:
+  FilePin(File* a, RcuReadGuard* section) : FilePin(a, nullptr, section) {}
+  FilePin(File* a, File* b, RcuReadGuard* section) {
+    if (FileTryGet(a)) {
+      a_ = a;
+      if (b == nullptr || FileTryGet(b)) b_ = b;
+    }
+    section->Unlock();
+    if (a_ != nullptr && b != nullptr && b_ == nullptr) {
+      FilePut(a_);
+      a_ = nullptr;
+    }
+  }
+  ~FilePin() {
+    if (b_ != nullptr) FilePut(b_);
+    if (a_ != nullptr) FilePut(a_);
+  }
+  FilePin(const FilePin&) = delete;
+  FilePin& operator=(const FilePin&) = delete;
+  explicit operator bool() const { return a_ != nullptr; }
+
+ private:
+  File* a_ = nullptr;
+  File* b_ = nullptr;
+};
+
 // fd_install() of the two new files of pipe2() or socketpair(), both or neither: on failure
 // both references are dropped and no descriptor is left. Fills fds[] (already checked).
 inline int InstallPair(File* first, File* second, bool cloexec, int fds[2]) {

@@ -38,9 +38,10 @@
  * run under 5 and only post an eventfd write, deferred past the locks like a futex wake.
  *
  * A MOD of such a target (eventfd) whose mask adds no new bit to the item's key hint takes
- * neither 1 nor 2: it finds the item in the index without a lock (core/item_index.h: items
- * and tables are never freed while the instance lives) and does the whole change under 5,
- * after checking there that the item is live with that key and that no scan runs.
+ * neither 1 nor 2: it finds the item in the index without a lock, in the caller's RCU read
+ * section (core/item_index.h: items and tables are freed only after a grace period) and
+ * does the whole change under 5, after checking there that the item is live with that key
+ * and that no scan runs.
  *
  * A transfer from an instance none of whose items takes a lock in Poll() (eventfd: a
  * File::PollIsLockless() target) runs entirely under 5, skipping 2 and the overflow list:
@@ -53,9 +54,12 @@
  * (core/timer_service.h) is a leaf taken under a timerfd's wait-queue lock (4), and the
  * service thread fires timers with no lock held.
  *
- * Descriptor lookups hold no lock: they run in an RCU read section (core/rcu.h), and a file
- * is only torn down (EventPollReleaseFile, then File::Release) after every section that may
- * have seen it has ended. Nothing here calls FilePut() with a lock held.
+ * Descriptor lookups hold no lock: they run in an RCU read section (core/rcu.h), which
+ * never waits for a mutex (1, 2, 2a): a call that needs one pins its files (FileTryGet) and
+ * leaves the section first, so a grace period (RcuSynchronize) may be waited for holding
+ * them. A file's memory is freed only after every section that may have seen it has ended;
+ * its items and Release() go at the last close, before that for the files that allow it
+ * (File::ReleasesUnderReaders). Nothing here calls FilePut() with a lock held.
  *
  * The callback neither allocates nor blocks: items are allocated at ADD, hooks by the
  * queue procedure at ADD, and waking a sleeper is one futex system call.
@@ -543,8 +547,22 @@ void EventPoll::Remove(EpItem* epi, bool file_pinned) {
     if (epi->rdllink.Linked()) epi->rdllink.DelInit();
     if (!file->PollIsLockless()) --locked_poll_items_;
   }
-  index_.Recycle(epi);  // a lock-free MOD may still look at it: never freed meanwhile
+  // A lock-free MOD may still look at it: freed after a grace period. Release() walks
+  // the index while removing (!file_pinned): no reclaim, no resize, meanwhile.
+  index_.Retire(epi, /*reclaim=*/file_pinned);
   epoll_watches.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool EventPoll::TryCtlLockless(int op, File* tfile, int fd, const epoll_event* event,
+                               int* result) {
+  // Bits that Ctl() checks or strips first, and a target of the wrong kind, go there.
+  if (op != EPOLL_CTL_MOD || !tfile->PollIsLockless() ||
+      (event->events & (EPOLLEXCLUSIVE | EPOLLWAKEUP)) != 0) {
+    return false;
+  }
+  epoll_event armed = *event;
+  armed.events |= EPOLLERR | EPOLLHUP;
+  return TryModifyLockless(tfile, fd, armed, result);
 }
 
 int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
@@ -563,12 +581,6 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
     if (op == EPOLL_CTL_ADD && (tfile->IsEventPoll() || (epds.events & ~kExclusiveOkBits) != 0)) {
       return -EINVAL;
     }
-  }
-
-  if (op == EPOLL_CTL_MOD && tfile->PollIsLockless()) {
-    epoll_event armed = epds;
-    armed.events |= EPOLLERR | EPOLLHUP;
-    if (int result = 0; TryModifyLockless(tfile, fd, armed, &result)) return result;
   }
 
   std::unique_lock mtx_guard(mtx_);
@@ -697,7 +709,7 @@ int EventPoll::TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* e
   return res;
 }
 
-int EventPoll::SendEvents(epoll_event* events, int maxevents) {
+int EventPoll::SendEvents(epoll_event* events, int maxevents, SleepPermit* permit) {
   {
     std::lock_guard guard(wq_.lock);
     if (locked_poll_items_ == 0 && ovflist_.load(std::memory_order_relaxed) == kEpUnactive) {
@@ -711,6 +723,8 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents) {
       return res;
     }
   }
+  // No RCU read section waits for a mutex.
+  if (permit != nullptr && !permit->Acquire()) return -EBADF;
   std::lock_guard guard(mtx_);
   ListHead txlist;
   ListHead requeue;
@@ -746,7 +760,7 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
   bool eavail = EventsAvailable();
   for (;;) {
     if (eavail) {
-      const int res = SendEvents(events, maxevents);
+      const int res = SendEvents(events, maxevents, permit);
       if (res != 0) return res;
     }
     if (timed_out) return 0;

@@ -73,11 +73,19 @@ bool FileTryGet(File* file) {
 
 void FilePut(File* file) {
   if (file->f_count.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  // Lock-free lookups may still hold the pointer; wait them out before tearing down.
-  RcuSynchronize();
+  // Lock-free lookups may still hold the pointer. Items watching the file go now (an
+  // operation that would add one pins the file first, and fails now), so that a wait after
+  // the close reports none, as the kernel's fput() does; so does Release() when the file
+  // allows it, so that peers see the close at once; the memory waits for a grace period.
+  const bool deferred = file->ReleasesUnderReaders();
+  if (!deferred) RcuSynchronize();
   if (file->f_ep_nonempty.load(std::memory_order_acquire)) EventPollReleaseFile(file);
   file->Release();
-  delete file;
+  if (deferred) {
+    file->DeleteAfterGracePeriod();
+  } else {
+    delete file;
+  }
 }
 
 }  // namespace uep

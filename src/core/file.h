@@ -55,7 +55,7 @@ class SleepPermit {
   bool pinned_ = false;
 };
 
-class File {
+class File : private RcuHead {  // RcuHead: the deferred delete
  public:
   explicit File(uint32_t flags) : f_flags(flags) {}
   virtual ~File() = default;
@@ -82,6 +82,15 @@ class File {
   [[nodiscard]] virtual bool AllowsODirect() const { return false; }
   // The last reference is gone and no epoll item watches the file any more.
   virtual void Release() {}
+  // Whether Release() (and the removal of the items watching the file before it) may run
+  // while a lock-free operation that looked the file up before the close is still running
+  // on it. Then the last close does both at once and only the memory waits for a grace
+  // period (RcuCall); otherwise the close waits for one first (RcuSynchronize).
+  [[nodiscard]] virtual bool ReleasesUnderReaders() const { return false; }
+  // FilePut(): deletes the file once every read section that may see it has ended.
+  void DeleteAfterGracePeriod() {
+    RcuCall(this, [](RcuHead* head) { delete static_cast<File*>(head); });
+  }
 
   // A plain field, not a virtual: asked on every wait and every transferred item.
   [[nodiscard]] bool IsEventPoll() const { return is_eventpoll_; }
@@ -116,8 +125,9 @@ inline void FileGet(File* file) { file->f_count.fetch_add(1, std::memory_order_r
 // get_file_rcu(): fails once the count reached zero (the file is being released).
 bool FileTryGet(File* file);
 
-// fput(): drops a reference; the last one removes epoll items, releases and deletes.
-// Must be called outside any RCU read section and with no lock held.
+// fput(): drops a reference; the last one removes epoll items, releases and deletes (after
+// a grace period: see File::ReleasesUnderReaders()). Must be called outside any RCU read
+// section and with no lock held.
 void FilePut(File* file);
 
 }  // namespace uep

@@ -19,6 +19,8 @@ class EventFd final : public File {
   ssize_t Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) override;
   ssize_t Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) override;
   void Release() override;
+  // Release() only wakes pollers: harmless beside a write or read still running.
+  [[nodiscard]] bool ReleasesUnderReaders() const override { return true; }
 
   // eventfd_read()/eventfd_write() on an 8-byte value.
   ssize_t ReadValue(uint64_t* value, int io_flags, SleepPermit* permit);
