@@ -67,34 +67,42 @@ inline ssize_t ImportIovec(const iovec* iov, size_t count, iovec* capped, size_t
   return 0;
 }
 
-// Pins one or two files looked up in `section` and leaves it, for an operation that may
-// wait for a mutex (no RCU read section does); false if a close won the race (EBADF).
-// Drops the pins at the end of the scope.
+// For an operation that may wait for a mutex (no RCU read section does): keeps the
+// instance `ep` open (a reference) and the target `tfile`'s memory (FilePinMemory; a
+// reference if it does not ReleasesUnderReaders()), then leaves `section`. A target closed
+// meanwhile has File::f_released set. False if a close won the race (EBADF).
 class FilePin {
  public:
-  FilePin(File* a, RcuReadGuard* section) : FilePin(a, nullptr, section) {}
-  FilePin(File* a, File* b, RcuReadGuard* section) {
-    if (FileTryGet(a)) {
-      a_ = a;
-      if (b == nullptr || FileTryGet(b)) b_ = b;
+  FilePin(File* ep, RcuReadGuard* section) : FilePin(ep, nullptr, section) {}
+  FilePin(File* ep, File* tfile, RcuReadGuard* section) {
+    if (FileTryGet(ep)) {
+      ep_ = ep;
+      if (tfile != nullptr && tfile->ReleasesUnderReaders()) {
+        FilePinMemory(tfile);
+        tfile_memory_ = tfile;
+      } else if (tfile != nullptr && FileTryGet(tfile)) {
+        tfile_ = tfile;
+      }
     }
     section->Unlock();
-    if (a_ != nullptr && b != nullptr && b_ == nullptr) {
-      FilePut(a_);
-      a_ = nullptr;
+    if (ep_ != nullptr && tfile != nullptr && tfile_ == nullptr && tfile_memory_ == nullptr) {
+      FilePut(ep_);
+      ep_ = nullptr;
     }
   }
   ~FilePin() {
-    if (b_ != nullptr) FilePut(b_);
-    if (a_ != nullptr) FilePut(a_);
+    if (tfile_memory_ != nullptr) FileUnpinMemory(tfile_memory_);
+    if (tfile_ != nullptr) FilePut(tfile_);
+    if (ep_ != nullptr) FilePut(ep_);
   }
   FilePin(const FilePin&) = delete;
   FilePin& operator=(const FilePin&) = delete;
-  explicit operator bool() const { return a_ != nullptr; }
+  explicit operator bool() const { return ep_ != nullptr; }
 
  private:
-  File* a_ = nullptr;
-  File* b_ = nullptr;
+  File* ep_ = nullptr;
+  File* tfile_ = nullptr;
+  File* tfile_memory_ = nullptr;
 };
 
 // fd_install() of the two new files of pipe2() or socketpair(), both or neither: on failure

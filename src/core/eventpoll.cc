@@ -389,6 +389,12 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
     if (tep != nullptr) tep_guard = std::unique_lock(tep->mtx_);
     {
       std::lock_guard guard(tfile->f_lock);
+      if (tfile->f_released.load(std::memory_order_relaxed)) {
+        // Closed while the caller, which keeps only its memory, waited for the locks.
+        index_.Recycle(epi);
+        epoll_watches.fetch_sub(1, std::memory_order_relaxed);
+        return -EBADF;
+      }
       tfile->f_ep.AddHead(&epi->fllink);
       tfile->f_ep_nonempty.store(true, std::memory_order_release);
     }
@@ -528,15 +534,6 @@ void EventPoll::UnregisterPollWait(EpItem* epi) {
 void EventPoll::Remove(EpItem* epi, bool file_pinned) {
   UnregisterPollWait(epi);
   File* file = epi->file;
-  {
-    std::lock_guard guard(file->f_lock);
-    epi->fllink.DelInit();
-    // Unpinned, the flag stays set: a final FilePut() that sees it clear skips
-    // EventPollReleaseFile() and frees the file at once, while we still use it (this lock's
-    // release, PollIsLockless() below). Set, it sends that FilePut() through epmutex,
-    // which Release() holds until it is done with the file.
-    if (file_pinned) file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
-  }
   index_.Erase(epi);
   if (KernelSide* ks = kside_.load(std::memory_order_relaxed); ks != nullptr && file->IsEventPoll()) {
     UnlinkKernelChild(ks, static_cast<EventPoll*>(file), epi);
@@ -546,6 +543,18 @@ void EventPoll::Remove(EpItem* epi, bool file_pinned) {
     epi->live = false;
     if (epi->rdllink.Linked()) epi->rdllink.DelInit();
     if (!file->PollIsLockless()) --locked_poll_items_;
+  }
+  // Off the file's list last: a close that finds the list empty (EventPollReleaseFile)
+  // returns knowing that no wait can report the item any more, even while a DEL that keeps
+  // only the file's memory (DoEpollCtl) is still removing it.
+  {
+    std::lock_guard guard(file->f_lock);
+    epi->fllink.DelInit();
+    // Unpinned, the flag stays set: a final FilePut() that sees it clear skips
+    // EventPollReleaseFile() and frees the file at once, while we still use it (this lock's
+    // release). Set, it sends that FilePut() through epmutex, which Release() holds until
+    // it is done with the file.
+    if (file_pinned) file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
   }
   // A lock-free MOD may still look at it: freed after a grace period. Release() walks
   // the index while removing (!file_pinned): no reclaim, no resize, meanwhile.
@@ -607,7 +616,11 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
   EpItem* epi = Find(tfile, fd);
   int error = -EINVAL;
   bool created_kside = false;
-  switch (op) {
+  // Closed while we waited for the locks (the caller keeps only the target's memory, so
+  // that a close is never held back): as if this call came after the close.
+  if (tfile->f_released.load(std::memory_order_acquire)) {
+    error = -EBADF;
+  } else switch (op) {
     case EPOLL_CTL_ADD:
       if (epi == nullptr) {
         epds.events |= EPOLLERR | EPOLLHUP;
@@ -855,16 +868,23 @@ void EventPoll::KernelSideCreated() {
 }
 
 void EventPollReleaseFile(File* file) {
-  std::lock_guard nested(epmutex);
+  std::lock_guard nested(epmutex);  // keeps every instance watching the file alive
   for (;;) {
     EpItem* epi = nullptr;
+    EventPoll* ep = nullptr;
     {
       std::lock_guard guard(file->f_lock);
       if (file->f_ep.Empty()) break;
       epi = UEP_CONTAINER_OF(file->f_ep.next(), EpItem, fllink);
+      ep = epi->ep;
     }
-    EventPoll* ep = epi->ep;
     std::lock_guard guard(ep->mtx_);
+    {
+      // A DEL that held ep->mtx may have removed it meanwhile (it keeps only the file's
+      // memory: see DoEpollCtl): take it only if it is still first and ep's.
+      std::lock_guard check(file->f_lock);
+      if (file->f_ep.Empty() || file->f_ep.next() != &epi->fllink || epi->ep != ep) continue;
+    }
     ep->Remove(epi);
   }
 }

@@ -79,13 +79,21 @@ void FilePut(File* file) {
   // allows it, so that peers see the close at once; the memory waits for a grace period.
   const bool deferred = file->ReleasesUnderReaders();
   if (!deferred) RcuSynchronize();
+  {
+    std::lock_guard guard(file->f_lock);  // an ADD links its item under it, or sees this
+    file->f_released.store(true, std::memory_order_release);
+  }
   if (file->f_ep_nonempty.load(std::memory_order_acquire)) EventPollReleaseFile(file);
   file->Release();
   if (deferred) {
     file->DeleteAfterGracePeriod();
   } else {
-    delete file;
+    FileUnpinMemory(file);
   }
+}
+
+void FileUnpinMemory(File* file) {
+  if (file->f_mem_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete file;
 }
 
 }  // namespace uep
