@@ -556,7 +556,7 @@ void EventPoll::Remove(EpItem* epi, bool file_pinned) {
     // it is done with the file.
     if (file_pinned) file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
   }
-  // A lock-free MOD may still look at it: freed after a grace period. Release() walks
+  // A lock-free MOD may still look at it: kept, or freed after a grace period. Release() walks
   // the index while removing (!file_pinned): no reclaim, no resize, meanwhile.
   index_.Retire(epi, /*reclaim=*/file_pinned);
   epoll_watches.fetch_sub(1, std::memory_order_relaxed);

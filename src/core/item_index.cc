@@ -150,9 +150,15 @@ EpItem* ItemIndex::Next(size_t* cursor) const {
 }
 
 void ItemIndex::Retire(EpItem* epi, bool reclaim) {
-  epi->next = retired_;
-  retired_ = epi;
-  ++retired_count_;
+  if (free_count_ < kReclaimBatch) {
+    // Kept for the next ADD, type-stable: a lock-free reader that still looks at it checks
+    // EpItem::live and the key under ep->lock. No grace period on the ADD/DEL path.
+    Recycle(epi);
+  } else {
+    epi->next = retired_;
+    retired_ = epi;
+    ++retired_count_;
+  }
   if (!reclaim) return;
   // Shrink a table at most 1/8 full to 1/4..1/2 full (growth doubles at full).
   const Table* t = table_.load(std::memory_order_relaxed);
@@ -172,12 +178,8 @@ void ItemIndex::Reclaim() {
   size_t freed = 0;
   while (epi != nullptr) {
     EpItem* next = epi->next;
-    if (free_count_ < kReclaimBatch) {
-      Recycle(epi);
-    } else {
-      delete epi;
-      ++freed;
-    }
+    delete epi;
+    ++freed;
     epi = next;
   }
   CountFreed(freed);
