@@ -137,6 +137,16 @@ void RcuAfterForkInChild() {
 void RcuCall(RcuHead* head, void (*func)(RcuHead*)) {
   using namespace rcu_detail;
   static DrainAtExit drain;
+  if (pending_count.load(std::memory_order_relaxed) == 0) {
+    // No other thread has a reader record: nothing to wait for (see RcuSynchronize).
+    std::unique_lock guard(registry_lock);
+    const RcuReader* self = tls_reader;
+    if (readers_in_use == 0 || (readers_in_use == 1 && self != nullptr && self->in_use)) {
+      guard.unlock();
+      func(head);
+      return;
+    }
+  }
   head->func = func;
   RcuHead* top = pending.load(std::memory_order_relaxed);
   do {
