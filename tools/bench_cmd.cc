@@ -562,7 +562,8 @@ void CloseRows(const Timing& t, const Pair& alone) {
   constexpr int kInstances = 10;
   const bench::ChurnResult k = bench::Churn<Kernel>(kFiles, kInstances, 1);
   const bench::ChurnResult u = bench::Churn<Uepoll>(kFiles, kInstances, 1);
-  Row r = TimeRow("churn: ADD + DEL of 100,000 items, per item", {k.ns_per_item, u.ns_per_item, true});
+  Row r = TimeRow("churn: ADD + DEL of 100,000 items, CPU per item",
+                  {k.ns_per_item, u.ns_per_item, true});
   const double mb = 1 << 20;
   const double grown = (u.end.rss - u.start.rss) / u.start.rss;
   r.reference = "RSS " + Fmt("%.1f", u.start.rss / mb) + ">" + Fmt("%.1f", u.peak.rss / mb) +
