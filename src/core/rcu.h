@@ -59,10 +59,12 @@ struct RcuHead {
 };
 
 // call_rcu(): runs func(head) once every section that began before the call has ended,
-// without waiting for them. Callbacks are batched: the caller that queues the kRcuBatch-th
-// one runs one grace period (RcuSynchronize) for the whole batch and then the callbacks, on
-// its own thread, outside any section; fewer wait for the next batch or RcuBarrier() (the
-// exit of the process runs one). No lock may be held, no section entered, when calling it.
+// without waiting for them; at once when no other thread has a reader record. Callbacks
+// are batched: the caller that queues the kRcuBatch-th one runs one grace period
+// (RcuSynchronize) for the whole batch and then the callbacks, on its own thread, outside
+// any section; fewer wait for the next batch or RcuBarrier() (the exit of the process runs
+// one). The queue is lock-free; a fork child keeps it. No lock may be held, no section
+// entered, when calling it.
 void RcuCall(RcuHead* head, void (*func)(RcuHead*));
 inline constexpr long kRcuBatch = 128;
 
