@@ -89,6 +89,26 @@ void BM_CreateWatchClose(benchmark::State& state) {
   for (auto _ : state) s.Op();
 }
 
+// The same with `others` threads that used the API asleep in the process.
+template <typename Api>
+void BM_CreateWatchCloseAmong(benchmark::State& state) {
+  CreateWatchCloseAmong<Api> s(static_cast<int>(state.range(0)));
+  for (auto _ : state) s.Op();
+}
+
+// 10,000 eventfds x 10 instances added then removed; memory is the process's (the
+// kernel's own memory is not in it), the instances still open at the end.
+template <typename Api>
+void BM_Churn(benchmark::State& state) {
+  ChurnResult r;
+  for (auto _ : state) r = Churn<Api>(10000, 10, 1);
+  state.counters["ns_per_item"] = r.ns_per_item;
+  state.counters["rss_start_mb"] = r.start.rss / (1 << 20);
+  state.counters["rss_peak_mb"] = r.peak.rss / (1 << 20);
+  state.counters["rss_end_mb"] = r.end.rss / (1 << 20);
+  state.counters["heap_end_minus_start_kb"] = (r.end.heap - r.start.heap) / 1024;
+}
+
 template <typename Api>
 void BM_Batch(benchmark::State& state) {
   Batch<Api> s(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
@@ -187,6 +207,10 @@ void Register() {
   both("Ctl", BM_Ctl<Kernel>, BM_Ctl<Uepoll>,
        [](auto* b) { b->ArgName("add_del=0,mod=1,oneshot_rearm=2")->DenseRange(0, 2); });
   both("CreateWatchClose", BM_CreateWatchClose<Kernel>, BM_CreateWatchClose<Uepoll>, none);
+  both("CreateWatchCloseAmong", BM_CreateWatchCloseAmong<Kernel>,
+       BM_CreateWatchCloseAmong<Uepoll>, [](auto* b) { b->ArgName("idle_threads")->Arg(1)->Arg(3); });
+  both("Churn", BM_Churn<Kernel>, BM_Churn<Uepoll>,
+       [](auto* b) { b->Iterations(1)->Unit(benchmark::kMillisecond); });
   const int headroom = KernelFdHeadroom();
   for (int n : {1000, 100000}) {
     for (int k : {1, 16, 256}) {

@@ -9,10 +9,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdio>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -216,6 +221,140 @@ std::vector<double> TimerLateness(int samples, long delay_ns) {
   Api::Close(tfd);
   Api::Close(ep);
   return late;
+}
+
+// `count` threads that each made a few calls on Api (so that on uepoll each owns a reader
+// record, as any thread of a real program does) and then sleep until destroyed.
+template <typename Api>
+class IdleThreads {
+ public:
+  explicit IdleThreads(int count) {
+    for (int i = 0; i < count; ++i) {
+      threads_.emplace_back([this] {
+        const int ep = Api::EpollCreate();
+        const int fd = Api::EventFd(0, EFD_NONBLOCK);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        Api::Ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+        epoll_event out;
+        Api::Wait(ep, &out, 1, 0);
+        Api::Close(fd);
+        Api::Close(ep);
+        std::unique_lock lock(mu_);
+        ++started_;
+        cv_.notify_all();
+        cv_.wait(lock, [this] { return stop_; });
+      });
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return started_ == count; });
+  }
+  ~IdleThreads() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  IdleThreads(const IdleThreads&) = delete;
+  IdleThreads& operator=(const IdleThreads&) = delete;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int started_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// CreateWatchClose in a process where `others` other threads have used the API and sleep.
+template <typename Api>
+class CreateWatchCloseAmong {
+ public:
+  explicit CreateWatchCloseAmong(int others) : idle_(others) {}
+  void Op() { inner_.Op(); }
+
+ private:
+  IdleThreads<Api> idle_;
+  CreateWatchClose<Api> inner_;
+};
+
+// Resident and heap (malloc's in-use bytes) memory of the process.
+struct MemoryUse {
+  double rss = 0;
+  double heap = 0;
+};
+
+inline MemoryUse MemoryNow() {
+  MemoryUse m;
+  if (FILE* f = std::fopen("/proc/self/statm", "re")) {
+    long size = 0;
+    long resident = 0;
+    if (std::fscanf(f, "%ld %ld", &size, &resident) == 2) {
+      m.rss = static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+    }
+    std::fclose(f);
+  }
+  const struct mallinfo2 mi = mallinfo2();
+  m.heap = static_cast<double>(mi.uordblks + mi.hblkhd);
+  return m;
+}
+
+// CPU time of the calling thread (user and system): one long run on a shared machine
+// measures itself, not the other tenants.
+inline double ThreadCpuNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+struct ChurnResult {
+  double ns_per_item = 0;  // one ADD and one DEL, CPU time
+  MemoryUse start;         // before the first ADD (descriptors and instances exist)
+  MemoryUse peak;          // every item added
+  MemoryUse end;           // every item removed, the instances still open
+};
+
+// Churn: `files` eventfds watched by each of `instances` instances (files x instances
+// items), all added then all removed, `rounds` times; the instances stay open throughout.
+template <typename Api>
+ChurnResult Churn(int files, int instances, int rounds) {
+  std::vector<int> eps;
+  std::vector<int> fds;
+  for (int i = 0; i < instances; ++i) eps.push_back(Api::EpollCreate());
+  for (int i = 0; i < files; ++i) {
+    const int fd = Api::EventFd(0, EFD_NONBLOCK);
+    Check(fd >= 0, "eventfd (descriptor limit?)");
+    fds.push_back(fd);
+  }
+  ChurnResult r;
+  r.start = MemoryNow();
+  double ns = 0;
+  for (int round = 0; round < rounds; ++round) {
+    const double t0 = ThreadCpuNs();
+    for (int ep : eps) {
+      for (int fd : fds) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        Check(Api::Ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0, "ctl add");
+      }
+    }
+    if (round == 0) {
+      const double t1 = ThreadCpuNs();
+      r.peak = MemoryNow();
+      ns -= ThreadCpuNs() - t1;
+    }
+    for (int ep : eps) {
+      for (int fd : fds) Check(Api::Ctl(ep, EPOLL_CTL_DEL, fd, nullptr) == 0, "ctl del");
+    }
+    ns += ThreadCpuNs() - t0;
+  }
+  r.end = MemoryNow();
+  for (int fd : fds) Api::Close(fd);
+  for (int ep : eps) Api::Close(ep);
+  r.ns_per_item = ns / (static_cast<double>(files) * instances * rounds);
+  return r;
 }
 
 }  // namespace uep::bench

@@ -547,6 +547,36 @@ void RoundTripRows(const Options& o) {
   Emit(std::move(d));
 }
 
+// The last close with other threads that used the API asleep, against the same close in
+// a single-threaded process; then add/remove churn and the memory it leaves behind.
+void CloseRows(const Timing& t, const Pair& alone) {
+  for (int others : {1, 3}) {
+    const Pair p = MeasurePair<bench::CreateWatchCloseAmong>(t, others);
+    Row r = TimeRow(Fmt("eventfd create + ADD + close, %.0f idle thread(s)", others), p);
+    r.reference = "alone: uepoll " + Ns(alone.uepoll);
+    r.target = Verdict(p.uepoll <= 2 * alone.uepoll,
+                       "<=2x alone (" + Fmt("%.2f", p.uepoll / alone.uepoll) + "x)");
+    Emit(std::move(r));
+  }
+  constexpr int kFiles = 10000;
+  constexpr int kInstances = 10;
+  const bench::ChurnResult k = bench::Churn<Kernel>(kFiles, kInstances, 1);
+  const bench::ChurnResult u = bench::Churn<Uepoll>(kFiles, kInstances, 1);
+  Row r = TimeRow("churn: ADD + DEL of 100,000 items, CPU per item",
+                  {k.ns_per_item, u.ns_per_item, true});
+  const double mb = 1 << 20;
+  const double grown = (u.end.rss - u.start.rss) / u.start.rss;
+  r.reference = "RSS " + Fmt("%.1f", u.start.rss / mb) + ">" + Fmt("%.1f", u.peak.rss / mb) +
+                ">" + Fmt("%.1f MB", u.end.rss / mb);
+  r.target = Verdict(grown <= 0.10, "RSS back within 10% (" + Fmt("%+.1f%%", grown * 100) + ")");
+  Emit(std::move(r));
+  std::printf(
+      "  (churn: %d eventfds watched by %d instances, all added then all removed, the\n"
+      "   instances still open; uepoll heap in use %.1f MB before, %.1f MB with the items,\n"
+      "   %.1f MB after)\n",
+      kFiles, kInstances, u.start.heap / mb, u.peak.heap / mb, u.end.heap / mb);
+}
+
 void MemoryRows() {
   const Memory m = MeasureMemory();
   Row item;
@@ -620,7 +650,9 @@ int Run(const Options& o) {
   SimpleRow<bench::CtlOps>(t, "ctl MOD", 10, true, bench::CtlKind::kMod);
   SimpleRow<bench::CtlOps>(t, "one-shot: wait(0) + MOD re-arm", 0, false,
                            bench::CtlKind::kOneshotRearm);
-  SimpleRow<bench::CreateWatchClose>(t, "eventfd create + ADD + close", 0, false);
+  const Pair close_alone = MeasurePair<bench::CreateWatchClose>(t);
+  Emit(TimeRow("eventfd create + ADD + close", close_alone));
+  if (!o.guard) CloseRows(t, close_alone);
   Scaling sc;
   if (o.quick && o.plot) sc = MeasureScaling(Timing{15, 4e6});  // --quick --svg FILE: the plot only
   if (!o.quick) {

@@ -67,6 +67,44 @@ inline ssize_t ImportIovec(const iovec* iov, size_t count, iovec* capped, size_t
   return 0;
 }
 
+// For an operation that may wait for a mutex (no RCU read section does): keeps the
+// instance `ep` open (a reference) and the target `tfile`'s memory (FilePinMemory; a
+// reference if it does not ReleasesUnderReaders()), then leaves `section`. A target closed
+// meanwhile has File::f_released set. False if a close won the race (EBADF).
+class FilePin {
+ public:
+  FilePin(File* ep, RcuReadGuard* section) : FilePin(ep, nullptr, section) {}
+  FilePin(File* ep, File* tfile, RcuReadGuard* section) {
+    if (FileTryGet(ep)) {
+      ep_ = ep;
+      if (tfile != nullptr && tfile->ReleasesUnderReaders()) {
+        FilePinMemory(tfile);
+        tfile_memory_ = tfile;
+      } else if (tfile != nullptr && FileTryGet(tfile)) {
+        tfile_ = tfile;
+      }
+    }
+    section->Unlock();
+    if (ep_ != nullptr && tfile != nullptr && tfile_ == nullptr && tfile_memory_ == nullptr) {
+      FilePut(ep_);
+      ep_ = nullptr;
+    }
+  }
+  ~FilePin() {
+    if (tfile_memory_ != nullptr) FileUnpinMemory(tfile_memory_);
+    if (tfile_ != nullptr) FilePut(tfile_);
+    if (ep_ != nullptr) FilePut(ep_);
+  }
+  FilePin(const FilePin&) = delete;
+  FilePin& operator=(const FilePin&) = delete;
+  explicit operator bool() const { return ep_ != nullptr; }
+
+ private:
+  File* ep_ = nullptr;
+  File* tfile_ = nullptr;
+  File* tfile_memory_ = nullptr;
+};
+
 // fd_install() of the two new files of pipe2() or socketpair(), both or neither: on failure
 // both references are dropped and no descriptor is left. Fills fds[] (already checked).
 inline int InstallPair(File* first, File* second, bool cloexec, int fds[2]) {

@@ -16,6 +16,7 @@
 #include "uepoll/uepoll.h"
 
 using uep::capi::AccessOk;
+using uep::capi::FilePin;
 using uep::capi::Ret;
 using uep::capi::Table;
 
@@ -56,10 +57,18 @@ int DoEpollCtl(int epfd, int op, int fd, epoll_event* event) {
       return kernel::EmptyEpollCtl(EPOLL_CTL_MOD, fd, &none) == -EPERM ? -EPERM : -EINVAL;
     }
     // A kernel descriptor: the instance's hidden kernel epoll decides the rest.
+    FilePin ep(file, &guard);
+    if (!ep) return -EBADF;
     return static_cast<EventPoll*>(file)->CtlKernel(op, fd, event);
   }
   if (!file->IsEventPoll()) return -EINVAL;
-  return static_cast<EventPoll*>(file)->Ctl(op, tfile, fd, event);
+  auto* ep = static_cast<EventPoll*>(file);
+  if (int result = 0; ep->TryCtlLockless(op, tfile, fd, event, &result)) return result;
+  // Ctl() waits for ep->mtx and epmutex: not in the read section. A file closed meanwhile
+  // is EBADF, as for the kernel's fdget() after the close.
+  FilePin pins(ep, tfile, &guard);
+  if (!pins) return -EBADF;
+  return ep->Ctl(op, tfile, fd, event);
 }
 
 int DoEpollWait(int epfd, epoll_event* events, int maxevents, platform::Timeout timeout,
@@ -160,6 +169,8 @@ int uep_epoll_kernel_fd(int epfd) {
   uep::File* file = Table().Lookup(epfd);
   if (file == nullptr) return Ret(-EBADF);
   if (!file->IsEventPoll()) return Ret(-EINVAL);
+  uep::capi::FilePin pin(file, &guard);  // KernelFd() takes ep->mtx
+  if (!pin) return Ret(-EBADF);
   return Ret(static_cast<uep::EventPoll*>(file)->KernelFd());
 }
 

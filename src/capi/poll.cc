@@ -129,6 +129,9 @@ uint32_t PollUepollFd(const pollfd& pfd, PollWqueues* table) {
     RcuReadGuard guard;
     File* file = Table().Lookup(pfd.fd);
     if (file == nullptr) return POLLNVAL;
+    if (!file->IsEventPoll()) return file->Poll(table) & filter;
+    capi::FilePin pin(file, &guard);  // an instance's poll takes ep->mtx
+    if (!pin) return POLLNVAL;
     return file->Poll(table) & filter;
   }
   // The first pass hooks onto the file's queues: pin the file until the hooks are gone.

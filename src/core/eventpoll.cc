@@ -38,9 +38,10 @@
  * run under 5 and only post an eventfd write, deferred past the locks like a futex wake.
  *
  * A MOD of such a target (eventfd) whose mask adds no new bit to the item's key hint takes
- * neither 1 nor 2: it finds the item in the index without a lock (core/item_index.h: items
- * and tables are never freed while the instance lives) and does the whole change under 5,
- * after checking there that the item is live with that key and that no scan runs.
+ * neither 1 nor 2: it finds the item in the index without a lock, in the caller's RCU read
+ * section (core/item_index.h: items and tables are freed only after a grace period) and
+ * does the whole change under 5, after checking there that the item is live with that key
+ * and that no scan runs.
  *
  * A transfer from an instance none of whose items takes a lock in Poll() (eventfd: a
  * File::PollIsLockless() target) runs entirely under 5, skipping 2 and the overflow list:
@@ -53,9 +54,12 @@
  * (core/timer_service.h) is a leaf taken under a timerfd's wait-queue lock (4), and the
  * service thread fires timers with no lock held.
  *
- * Descriptor lookups hold no lock: they run in an RCU read section (core/rcu.h), and a file
- * is only torn down (EventPollReleaseFile, then File::Release) after every section that may
- * have seen it has ended. Nothing here calls FilePut() with a lock held.
+ * Descriptor lookups hold no lock: they run in an RCU read section (core/rcu.h), which
+ * never waits for a mutex (1, 2, 2a): a call that needs one pins its files (FileTryGet) and
+ * leaves the section first, so a grace period (RcuSynchronize) may be waited for holding
+ * them. A file's memory is freed only after every section that may have seen it has ended;
+ * its items and Release() go at the last close, before that for the files that allow it
+ * (File::ReleasesUnderReaders). Nothing here calls FilePut() with a lock held.
  *
  * The callback neither allocates nor blocks: items are allocated at ADD, hooks by the
  * queue procedure at ADD, and waking a sleeper is one futex system call.
@@ -397,6 +401,12 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
     if (tep != nullptr) tep_guard = std::unique_lock(tep->mtx_);
     {
       std::lock_guard guard(tfile->f_lock);
+      if (tfile->f_released.load(std::memory_order_relaxed)) {
+        // Closed while the caller, which keeps only its memory, waited for the locks.
+        index_.Recycle(epi);
+        epoll_watches.fetch_sub(1, std::memory_order_relaxed);
+        return -EBADF;
+      }
       tfile->f_ep.AddHead(&epi->fllink);
       tfile->f_ep_nonempty.store(true, std::memory_order_release);
     }
@@ -536,15 +546,6 @@ void EventPoll::UnregisterPollWait(EpItem* epi) {
 void EventPoll::Remove(EpItem* epi, bool file_pinned) {
   UnregisterPollWait(epi);
   File* file = epi->file;
-  {
-    std::lock_guard guard(file->f_lock);
-    epi->fllink.DelInit();
-    // Unpinned, the flag stays set: a final FilePut() that sees it clear skips
-    // EventPollReleaseFile() and frees the file at once, while we still use it (this lock's
-    // release, PollIsLockless() below). Set, it sends that FilePut() through epmutex,
-    // which Release() holds until it is done with the file.
-    if (file_pinned) file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
-  }
   index_.Erase(epi);
   if (KernelSide* ks = kside_.load(std::memory_order_relaxed); ks != nullptr && file->IsEventPoll()) {
     UnlinkKernelChild(ks, static_cast<EventPoll*>(file), epi);
@@ -555,8 +556,34 @@ void EventPoll::Remove(EpItem* epi, bool file_pinned) {
     if (epi->rdllink.Linked()) epi->rdllink.DelInit();
     if (!file->PollIsLockless()) --locked_poll_items_;
   }
-  index_.Recycle(epi);  // a lock-free MOD may still look at it: never freed meanwhile
+  // Off the file's list last: a close that finds the list empty (EventPollReleaseFile)
+  // returns knowing that no wait can report the item any more, even while a DEL that keeps
+  // only the file's memory (DoEpollCtl) is still removing it.
+  {
+    std::lock_guard guard(file->f_lock);
+    epi->fllink.DelInit();
+    // Unpinned, the flag stays set: a final FilePut() that sees it clear skips
+    // EventPollReleaseFile() and frees the file at once, while we still use it (this lock's
+    // release). Set, it sends that FilePut() through epmutex, which Release() holds until
+    // it is done with the file.
+    if (file_pinned) file->f_ep_nonempty.store(!file->f_ep.Empty(), std::memory_order_release);
+  }
+  // A lock-free MOD may still look at it: kept, or freed after a grace period. Release() walks
+  // the index while removing (!file_pinned): no reclaim, no resize, meanwhile.
+  index_.Retire(epi, /*reclaim=*/file_pinned);
   epoll_watches.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool EventPoll::TryCtlLockless(int op, File* tfile, int fd, const epoll_event* event,
+                               int* result) {
+  // Bits that Ctl() checks or strips first, and a target of the wrong kind, go there.
+  if (op != EPOLL_CTL_MOD || !tfile->PollIsLockless() ||
+      (event->events & (EPOLLEXCLUSIVE | EPOLLWAKEUP)) != 0) {
+    return false;
+  }
+  epoll_event armed = *event;
+  armed.events |= EPOLLERR | EPOLLHUP;
+  return TryModifyLockless(tfile, fd, armed, result);
 }
 
 int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
@@ -575,12 +602,6 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
     if (op == EPOLL_CTL_ADD && (tfile->IsEventPoll() || (epds.events & ~kExclusiveOkBits) != 0)) {
       return -EINVAL;
     }
-  }
-
-  if (op == EPOLL_CTL_MOD && tfile->PollIsLockless()) {
-    epoll_event armed = epds;
-    armed.events |= EPOLLERR | EPOLLHUP;
-    if (int result = 0; TryModifyLockless(tfile, fd, armed, &result)) return result;
   }
 
   std::unique_lock mtx_guard(mtx_);
@@ -607,7 +628,11 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
   EpItem* epi = Find(tfile, fd);
   int error = -EINVAL;
   bool created_kside = false;
-  switch (op) {
+  // Closed while we waited for the locks (the caller keeps only the target's memory, so
+  // that a close is never held back): as if this call came after the close.
+  if (tfile->f_released.load(std::memory_order_acquire)) {
+    error = -EBADF;
+  } else switch (op) {
     case EPOLL_CTL_ADD:
       if (epi == nullptr) {
         epds.events |= EPOLLERR | EPOLLHUP;
@@ -709,7 +734,7 @@ int EventPoll::TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* e
   return res;
 }
 
-int EventPoll::SendEvents(epoll_event* events, int maxevents) {
+int EventPoll::SendEvents(epoll_event* events, int maxevents, SleepPermit* permit) {
   {
     std::lock_guard guard(wq_.lock);
     if (locked_poll_items_ == 0 && ovflist_.load(std::memory_order_relaxed) == kEpUnactive) {
@@ -723,6 +748,8 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents) {
       return res;
     }
   }
+  // No RCU read section waits for a mutex.
+  if (permit != nullptr && !permit->Acquire()) return -EBADF;
   std::lock_guard guard(mtx_);
   ListHead txlist;
   ListHead requeue;
@@ -778,7 +805,7 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
   bool eavail = EventsAvailable();
   for (;;) {
     if (eavail) {
-      const int res = SendEvents(events, maxevents);
+      const int res = SendEvents(events, maxevents, permit);
       if (res != 0) return res;
     }
     if (timed_out) return 0;
@@ -873,16 +900,23 @@ void EventPoll::KernelSideCreated() {
 }
 
 void EventPollReleaseFile(File* file) {
-  std::lock_guard nested(epmutex);
+  std::lock_guard nested(epmutex);  // keeps every instance watching the file alive
   for (;;) {
     EpItem* epi = nullptr;
+    EventPoll* ep = nullptr;
     {
       std::lock_guard guard(file->f_lock);
       if (file->f_ep.Empty()) break;
       epi = UEP_CONTAINER_OF(file->f_ep.next(), EpItem, fllink);
+      ep = epi->ep;
     }
-    EventPoll* ep = epi->ep;
     std::lock_guard guard(ep->mtx_);
+    {
+      // A DEL that held ep->mtx may have removed it meanwhile (it keeps only the file's
+      // memory: see DoEpollCtl): take it only if it is still first and ep's.
+      std::lock_guard check(file->f_lock);
+      if (file->f_ep.Empty() || file->f_ep.next() != &epi->fllink || epi->ep != ep) continue;
+    }
     ep->Remove(epi);
   }
 }

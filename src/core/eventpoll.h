@@ -41,16 +41,28 @@ class EventPoll final : public File {
 
   uint32_t Poll(PollTable* pt) override { return PollAtDepth(pt, 0); }
   void Release() override;
+  // A lock-free reader of a closed instance finds its items removed under the locks it
+  // takes, and those items freed only after a grace period. With kernel descriptors the
+  // close waits for one first: the hidden kernel descriptors go with the memory.
+  [[nodiscard]] bool ReleasesUnderReaders() const override {
+    return kside_.load(std::memory_order_acquire) == nullptr;
+  }
 
-  // epoll_ctl() after the descriptors were resolved; `event` is ignored for DEL.
+  // epoll_ctl() after the descriptors were resolved, both files pinned (it may wait for
+  // ep->mtx and epmutex) and outside any RCU read section; `event` is ignored for DEL.
   int Ctl(int op, File* tfile, int fd, epoll_event* event);
+  // The common MOD (a target whose Poll() takes no lock, a mask the item already had), in
+  // the caller's RCU read section with neither file pinned: true with *result set, or false
+  // when Ctl() must decide.
+  bool TryCtlLockless(int op, File* tfile, int fd, const epoll_event* event, int* result);
 
   // Lock-free hint: ready or overflow list non-empty.
   [[nodiscard]] bool EventsAvailable() const {
     return !rdllist_.Empty() || ovflist_.load(std::memory_order_relaxed) != kEpUnactive;
   }
-  // Transfers up to maxevents ready events; never sleeps (beyond ep->mtx).
-  int SendEvents(epoll_event* events, int maxevents);
+  // Transfers up to maxevents ready events; never sleeps (beyond ep->mtx). Inside an RCU
+  // read section, `permit` is acquired before waiting for ep->mtx (-EBADF if that fails).
+  int SendEvents(epoll_event* events, int maxevents, SleepPermit* permit = nullptr);
   // ep_poll(): harvest, sleeping until the timeout if nothing is ready. `permit` is
   // acquired before sleeping. Returns the number of events or -errno.
   // A harvest by a call that interrupted its thread's own uepoll call (a signal handler):

@@ -73,11 +73,27 @@ bool FileTryGet(File* file) {
 
 void FilePut(File* file) {
   if (file->f_count.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  // Lock-free lookups may still hold the pointer; wait them out before tearing down.
-  RcuSynchronize();
+  // Lock-free lookups may still hold the pointer. Items watching the file go now (an
+  // operation that would add one pins the file first, and fails now), so that a wait after
+  // the close reports none, as the kernel's fput() does; so does Release() when the file
+  // allows it, so that peers see the close at once; the memory waits for a grace period.
+  const bool deferred = file->ReleasesUnderReaders();
+  if (!deferred) RcuSynchronize();
+  {
+    std::lock_guard guard(file->f_lock);  // an ADD links its item under it, or sees this
+    file->f_released.store(true, std::memory_order_release);
+  }
   if (file->f_ep_nonempty.load(std::memory_order_acquire)) EventPollReleaseFile(file);
   file->Release();
-  delete file;
+  if (deferred) {
+    file->DeleteAfterGracePeriod();
+  } else {
+    FileUnpinMemory(file);
+  }
+}
+
+void FileUnpinMemory(File* file) {
+  if (file->f_mem_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete file;
 }
 
 }  // namespace uep

@@ -23,6 +23,7 @@
 namespace uep {
 
 class File;
+void FileUnpinMemory(File* file);
 
 // Flags for Read/Write.
 inline constexpr int kIoNonblock = 0x1;  // O_NONBLOCK on the file or MSG_DONTWAIT
@@ -55,7 +56,7 @@ class SleepPermit {
   bool pinned_ = false;
 };
 
-class File {
+class File : private RcuHead {  // RcuHead: the deferred delete
  public:
   explicit File(uint32_t flags) : f_flags(flags) {}
   virtual ~File() = default;
@@ -92,6 +93,16 @@ class File {
   // Wakes the file's queues with `events` for a change a re-entrant call made without
   // locks (core/reentry.h: DeferredWake). Called with no lock held.
   virtual void DeferredWakeUp(uint32_t /*events*/) {}
+  // Whether Release() (and the removal of the items watching the file before it) may run
+  // while a lock-free operation that looked the file up before the close is still running
+  // on it. Then the last close does both at once and only the memory waits for a grace
+  // period (RcuCall); otherwise the close waits for one first (RcuSynchronize).
+  [[nodiscard]] virtual bool ReleasesUnderReaders() const { return false; }
+  // FilePut(): drops the file's own memory reference once every read section that may see
+  // it has ended.
+  void DeleteAfterGracePeriod() {
+    RcuCall(this, [](RcuHead* head) { FileUnpinMemory(static_cast<File*>(head)); });
+  }
 
   // A plain field, not a virtual: asked on every wait and every transferred item.
   [[nodiscard]] bool IsEventPoll() const { return is_eventpoll_; }
@@ -110,6 +121,11 @@ class File {
   SpinLock f_lock;                 // protects f_ep
   ListHead f_ep;                   // EpItem::fllink of every item watching this file
   std::atomic<bool> f_ep_nonempty{false};  // f_ep is not empty; read without f_lock
+  // Set under f_lock by the last FilePut() before the items go: no item may be added after.
+  std::atomic<bool> f_released{false};
+  // Keep the memory, not the file, alive: the file's own reference (dropped by FilePut(),
+  // after a grace period for a file that ReleasesUnderReaders()) and FilePinMemory()'s.
+  std::atomic<long> f_mem_refs{1};
 
   // fown_struct (F_SETOWN, F_SETOWN_EX, F_SETSIG; files/fasync.h): whom a file in O_ASYNC
   // mode signals, and with what. f_owner_pid 0: nobody.
@@ -136,8 +152,16 @@ inline void FileGet(File* file) { file->f_count.fetch_add(1, std::memory_order_r
 // get_file_rcu(): fails once the count reached zero (the file is being released).
 bool FileTryGet(File* file);
 
-// fput(): drops a reference; the last one removes epoll items, releases and deletes.
-// Must be called outside any RCU read section and with no lock held.
+// For an operation that must leave its RCU read section (to wait for a mutex) but not hold
+// back the close of a file that ReleasesUnderReaders(): keeps only its memory. Call in the
+// section that looked the file up; after the section the file may have been released
+// (File::f_released), never freed.
+inline void FilePinMemory(File* file) { file->f_mem_refs.fetch_add(1, std::memory_order_relaxed); }
+void FileUnpinMemory(File* file);
+
+// fput(): drops a reference; the last one removes epoll items, releases and deletes (after
+// a grace period: see File::ReleasesUnderReaders()). Must be called outside any RCU read
+// section and with no lock held.
 void FilePut(File* file);
 
 }  // namespace uep

@@ -1,8 +1,12 @@
 #include "core/item_index.h"
 
+#include <malloc.h>
+
 #include <algorithm>
+#include <atomic>
 #include <new>
 
+#include "core/rcu.h"
 #include "platform/fault.h"
 
 namespace uep {
@@ -13,12 +17,36 @@ size_t ItemIndex::Hash(const File* file, int fd) {
   return static_cast<size_t>(h ^ (h >> 29));
 }
 
-ItemIndex::~ItemIndex() {
-  while (EpItem* epi = TakeRecycled()) delete epi;
-  while (Table* t = outgrown_) {
-    outgrown_ = t->outgrown_next;
-    delete t;
+namespace {
+
+// malloc keeps freed memory in the process unless asked: after this many items freed,
+// glibc is asked to hand its free pages back (the kernel's slab shrinkers do the same).
+constexpr size_t kTrimEvery = 16384;
+std::atomic<size_t> freed_since_trim{0};
+
+void CountFreed(size_t n) {
+  if (n == 0 || freed_since_trim.fetch_add(n, std::memory_order_relaxed) + n < kTrimEvery) return;
+  freed_since_trim.store(0, std::memory_order_relaxed);
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
+void DeleteChain(EpItem* epi) {
+  while (epi != nullptr) {
+    EpItem* next = epi->next;
+    delete epi;
+    epi = next;
   }
+}
+
+}  // namespace
+
+// The instance is deleted after a grace period (or with no reader left): nothing here can
+// still be seen.
+ItemIndex::~ItemIndex() {
+  DeleteChain(retired_);
+  DeleteChain(free_);
   delete table_.load(std::memory_order_relaxed);
 }
 
@@ -50,11 +78,15 @@ EpItem* ItemIndex::FindRcu(const File* file, int fd) const {
 }
 
 bool ItemIndex::ReserveOne() {
-  Table* old = table_.load(std::memory_order_relaxed);
+  const Table* old = table_.load(std::memory_order_relaxed);
   const size_t capacity = old == nullptr ? 0 : old->mask + 1;
   if (count_ + 1 <= capacity) return true;
   if (capacity > (SIZE_MAX >> 4) || AllocFailureInjected()) return false;
-  const size_t size = std::max<size_t>(16, capacity * 2);
+  return Resize(std::max<size_t>(kMinSlots, capacity * 2));
+}
+
+bool ItemIndex::Resize(size_t size) {
+  Table* old = table_.load(std::memory_order_relaxed);
   auto* grown = new (std::nothrow) Table;
   if (grown == nullptr) return false;
   grown->mask = size - 1;
@@ -78,10 +110,12 @@ bool ItemIndex::ReserveOne() {
         epi = next;
       }
     }
-    old->outgrown_next = outgrown_;
-    outgrown_ = old;
   }
   table_.store(grown, std::memory_order_release);
+  if (old != nullptr) {
+    RcuSynchronize();  // readers still on the old table
+    delete old;
+  }
   return true;
 }
 
@@ -115,14 +149,54 @@ EpItem* ItemIndex::Next(size_t* cursor) const {
   return nullptr;
 }
 
+void ItemIndex::Retire(EpItem* epi, bool reclaim) {
+  if (free_count_ < kReclaimBatch) {
+    // Kept for the next ADD, type-stable: a lock-free reader that still looks at it checks
+    // EpItem::live and the key under ep->lock. No grace period on the ADD/DEL path.
+    Recycle(epi);
+  } else {
+    epi->next = retired_;
+    retired_ = epi;
+    ++retired_count_;
+  }
+  if (!reclaim) return;
+  // Shrink a table at most 1/8 full to 1/4..1/2 full (growth doubles at full).
+  const Table* t = table_.load(std::memory_order_relaxed);
+  if (t->mask + 1 > 4 * kMinSlots && count_ <= (t->mask + 1) / 8) {
+    size_t size = kMinSlots;
+    while (size < 2 * count_) size *= 2;
+    Resize(size);  // keeps the old table if memory is short
+  }
+  if (retired_count_ >= kReclaimBatch) Reclaim();
+}
+
+void ItemIndex::Reclaim() {
+  RcuSynchronize();  // the retired items are unreachable from here on
+  EpItem* epi = retired_;
+  retired_ = nullptr;
+  retired_count_ = 0;
+  size_t freed = 0;
+  while (epi != nullptr) {
+    EpItem* next = epi->next;
+    delete epi;
+    ++freed;
+    epi = next;
+  }
+  CountFreed(freed);
+}
+
 void ItemIndex::Recycle(EpItem* epi) {
-  epi->next = recycled_;
-  recycled_ = epi;
+  epi->next = free_;
+  free_ = epi;
+  ++free_count_;
 }
 
 EpItem* ItemIndex::TakeRecycled() {
-  EpItem* epi = recycled_;
-  if (epi != nullptr) recycled_ = epi->next;
+  EpItem* epi = free_;
+  if (epi != nullptr) {
+    free_ = epi->next;
+    --free_count_;
+  }
   return epi;
 }
 

@@ -1,14 +1,16 @@
 // The index of an instance's items by (file, fd): the kernel's red-black tree, here a hash
 // table. ctl finds items in it under ep->mtx; a MOD of a file whose Poll() takes no lock
-// also finds them with no lock at all, inside an RCU read section (EventPoll::Ctl).
+// also finds them with no lock at all, inside an RCU read section
+// (EventPoll::TryCtlLockless).
 //
-// For that reader nothing it can reach is ever freed while the instance lives, so it needs
-// no grace period (and no system call) to be safe: a removed item goes to the index's free
-// list and is only reused by this instance's next ADD (type-stable memory, as the kernel's
-// SLAB_TYPESAFE_BY_RCU), and an outgrown table is kept until the instance goes. The reader
-// may miss an item while the table grows and may find one that was removed or reused: it
-// takes the locked path when it finds nothing, and checks EpItem::live and the key under
-// ep->lock when it finds something.
+// For that reader nothing it can reach is freed before a grace period. A removed item is
+// kept for this instance's next ADD (type-stable memory, as the kernel's
+// SLAB_TYPESAFE_BY_RCU: up to kReclaimBatch of them, so that ADD and DEL make no system
+// call), or retired and freed after a grace period (RcuSynchronize, one for a batch of
+// kReclaimBatch items); a table the index outgrew or shrank from is freed after one. The
+// reader may miss an item while the table is resized and may find one that was removed or
+// reused: it takes the locked path when it finds nothing, and checks EpItem::live and the
+// key under ep->lock when it finds something.
 #pragma once
 
 #include <atomic>
@@ -40,9 +42,13 @@ class ItemIndex {
   // The first item at or after the slot *cursor (advanced past empty slots), or nullptr:
   // removing each item found walks the index once.
   [[nodiscard]] EpItem* Next(size_t* cursor) const;
-  // `epi` was erased and is unlinked everywhere: kept for reuse, never freed meanwhile.
+  // `epi` was erased and is unlinked everywhere: kept for reuse, or freed after a grace
+  // period. `reclaim`: run one now if a batch is complete, and shrink an emptied table;
+  // false while the instance itself is being released (its destructor frees the rest).
+  void Retire(EpItem* epi, bool reclaim);
+  // `epi` came from TakeRecycled() or new and was never published: reusable at once.
   void Recycle(EpItem* epi);
-  // A recycled item (its key still readable by lock-free readers), or nullptr.
+  // A kept item (its key still readable by lock-free readers), or nullptr.
   EpItem* TakeRecycled();
 
   // ---- in an RCU read section, no lock ----
@@ -51,15 +57,24 @@ class ItemIndex {
  private:
   struct Table {
     size_t mask = 0;
-    Table* outgrown_next = nullptr;
     std::unique_ptr<std::atomic<EpItem*>[]> slots;
   };
   static size_t Hash(const File* file, int fd);
+  // Moves every item to a table of `size` slots, publishes it and frees the old one after a
+  // grace period; false if it could not be allocated.
+  bool Resize(size_t size);
+  // One grace period, then the retired items are freed.
+  void Reclaim();
+
+  static constexpr size_t kReclaimBatch = 128;
+  static constexpr size_t kMinSlots = 16;
 
   std::atomic<Table*> table_{nullptr};
   size_t count_ = 0;
-  Table* outgrown_ = nullptr;  // earlier tables, kept for readers still on them
-  EpItem* recycled_ = nullptr;  // chained through EpItem::next
+  EpItem* retired_ = nullptr;  // removed, maybe still seen by a reader; chained by `next`
+  size_t retired_count_ = 0;
+  EpItem* free_ = nullptr;     // removed or never published: reusable; chained by `next`
+  size_t free_count_ = 0;
 };
 
 template <class Fn>

@@ -406,6 +406,8 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
                               platform::Timeout* timeout, const sigset_t* sigmask,
                               SleepPermit* permit) {
   static constexpr timespec kZero{0, 0};
+  // Leave the RCU read section at once: this path takes ks->mu_ and ep->mtx.
+  if (!permit->Acquire()) return -EBADF;
   bool timed_out = timeout->nonblocking();
   for (;;) {
     int n = 0;

@@ -86,6 +86,39 @@ RcuReader* TakeRecordLocked() {
   return r;
 }
 
+// call_rcu() queue: a lock-free stack (a push is safe anywhere, signal handlers too), taken
+// whole by the thread that runs a batch.
+std::atomic<RcuHead*> pending{nullptr};
+std::atomic<long> pending_count{0};
+std::atomic<bool> running_callbacks{false};  // one batch at a time
+
+// Runs whatever is still queued when the process exits (no leak for the leak checker);
+// registered by the first RcuCall().
+struct DrainAtExit {
+  ~DrainAtExit() { RcuBarrier(); }
+};
+
+// Takes the whole queue, waits for one grace period and runs it. False if another thread
+// is running a batch (it will take ours next time).
+bool RunBatch() {
+  if (running_callbacks.exchange(true, std::memory_order_acquire)) return false;
+  RcuHead* batch = pending.exchange(nullptr, std::memory_order_acquire);
+  if (batch != nullptr) {
+    long n = 0;
+    for (RcuHead* h = batch; h != nullptr; h = h->next) ++n;
+    pending_count.fetch_sub(n, std::memory_order_relaxed);
+    // Every callback in the batch was queued before this grace period began.
+    RcuSynchronize();
+    while (batch != nullptr) {
+      RcuHead* next = batch->next;
+      batch->func(batch);
+      batch = next;
+    }
+  }
+  running_callbacks.store(false, std::memory_order_release);
+  return true;
+}
+
 }  // namespace
 
 RcuReader* RegisterReader() {
@@ -128,6 +161,9 @@ void RcuAfterForkInChild() {
     r->seq.store(0, std::memory_order_relaxed);
   }
   if (membarrier_ready) syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+  // A thread that was running a batch did not come along: its batch is the parent's (the
+  // child's copies of those objects stay unfreed, as memory the child never uses again).
+  running_callbacks.store(false, std::memory_order_relaxed);
 }
 
 namespace {
@@ -138,6 +174,38 @@ void RcuParentAfterFork() { rcu_detail::registry_lock.unlock(); }
     (RegisterForkHandlers(ForkOrder::kRcu, {RcuPrepareFork, RcuParentAfterFork, RcuAfterForkInChild}),
      true);
 }  // namespace
+
+void RcuCall(RcuHead* head, void (*func)(RcuHead*)) {
+  using namespace rcu_detail;
+  static DrainAtExit drain;
+  if (pending_count.load(std::memory_order_relaxed) == 0) {
+    // No other thread has a reader record: nothing to wait for (see RcuSynchronize).
+    std::unique_lock guard(registry_lock);
+    const RcuReader* self = tls_reader;
+    // A registered thread holds two records: its own and its signal handlers' (rcu.h).
+    if (readers_in_use == 0 || (readers_in_use == 2 && self != nullptr && self->in_use)) {
+      guard.unlock();
+      func(head);
+      return;
+    }
+  }
+  head->func = func;
+  RcuHead* top = pending.load(std::memory_order_relaxed);
+  do {
+    head->next = top;
+  } while (!pending.compare_exchange_weak(top, head, std::memory_order_release,
+                                          std::memory_order_relaxed));
+  if (pending_count.fetch_add(1, std::memory_order_relaxed) + 1 >= kRcuBatch) RunBatch();
+}
+
+void RcuBarrier() {
+  using namespace rcu_detail;
+  // Also waits for a batch another thread is running.
+  while (pending.load(std::memory_order_acquire) != nullptr ||
+         running_callbacks.load(std::memory_order_acquire)) {
+    if (!RunBatch()) sched_yield();
+  }
+}
 
 void RcuSynchronize() {
   using namespace rcu_detail;

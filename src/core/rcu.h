@@ -56,8 +56,28 @@ inline void RcuReadUnlock() {
 void RcuPrepareThread();
 
 // Waits until every section that began before the call has ended. Must be called outside
-// any section.
+// any section. Sections never wait for a mutex, so it may be called holding one.
 void RcuSynchronize();
+
+// call_rcu(): what a callback needs, embedded in the object it frees.
+struct RcuHead {
+  RcuHead* next = nullptr;
+  void (*func)(RcuHead*) = nullptr;
+};
+
+// call_rcu(): runs func(head) once every section that began before the call has ended,
+// without waiting for them; at once when no other thread has a reader record. Callbacks
+// are batched: the caller that queues the kRcuBatch-th one runs one grace period
+// (RcuSynchronize) for the whole batch and then the callbacks, on its own thread, outside
+// any section; fewer wait for the next batch or RcuBarrier() (the exit of the process runs
+// one). The queue is lock-free; a fork child keeps it. No lock may be held, no section
+// entered, when calling it.
+void RcuCall(RcuHead* head, void (*func)(RcuHead*));
+inline constexpr long kRcuBatch = 128;
+
+// rcu_barrier(): runs every callback queued so far (after a grace period). Outside any
+// section, no lock held.
+void RcuBarrier();
 
 // In a child after fork (a core/fork.h handler): only the calling thread exists, so every
 // other reader record is free (a section it was inside will never end) and membarrier is

@@ -25,6 +25,8 @@ class EventFd final : public File {
   void Release() override;
   [[nodiscard]] bool HandlesReentrantIo() const override { return true; }
   void DeferredWakeUp(uint32_t events) override;
+  // Release() only wakes pollers: harmless beside a write or read still running.
+  [[nodiscard]] bool ReleasesUnderReaders() const override { return true; }
 
   // eventfd_read()/eventfd_write() on an 8-byte value.
   ssize_t ReadValue(uint64_t* value, int io_flags, SleepPermit* permit);
