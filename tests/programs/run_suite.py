@@ -284,9 +284,6 @@ APP_KINDS = {"default": None, "all": "all"}
 # off the list. Each is described in docs/compatibility.md.
 APP_GAPS = {
     "asyncio": {
-        "default/subprocess": "CPython's subprocess starts the child with vfork(); the child's "
-                              "close_range() before exec closes the parent's uepoll epoll "
-                              "instance (EBADF in the parent's selector)",
         "all/subprocess": "the child's stdin/stdout are uepoll pipes: a uepoll descriptor "
                           "does not survive fork or exec (EBADF in the child)",
     },
