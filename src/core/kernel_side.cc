@@ -245,6 +245,7 @@ int KernelSideBellWake(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, ui
   auto* ks = static_cast<KernelSide*>(wait->private_data);
   if (!ks->rung) {
     ks->rung = true;
+    ++ks->rings_posted;
     WaiterRingDoorbell(ks->doorbell_fd());
   }
   return 0;
@@ -315,9 +316,28 @@ bool EventPoll::LinkKernelChild(EventPoll* child, EpItem* epi) {
   return created;
 }
 
-int EventPoll::KernelSleepFd() const {
+int EventPoll::KernelSleepFd() {
   KernelSide* ks = kside_.load(std::memory_order_acquire);
-  return ks != nullptr && ks->items() > 0 ? ks->epfd() : -1;
+  if (ks == nullptr || ks->items() == 0) return -1;
+  DropStaleDoorbell(ks);
+  return ks->epfd();
+}
+
+// A ring that no sleeper harvested (it came after the last sleeper's harvest, e.g. from that
+// sleeper's own drain of the links) leaves the doorbell's edge queued in the hidden instance,
+// which then stays readable for poll(2) though nothing is ready: a poller of the instance
+// would spin, and a poll of it would report EPOLLIN. With no ring owed to a sleeper
+// (`rung` clear), empty the doorbell: the kernel drops an edge whose file is no longer
+// readable at the next poll or harvest. A ring posted later adds to the emptied counter, so
+// no sleeper loses one; a ring still in flight is drained by the next call. True if a
+// count was drained.
+bool EventPoll::DropStaleDoorbell(KernelSide* ks) {
+  std::lock_guard guard(wq_.lock);
+  if (ks->rung || ks->rings_posted == ks->rings_drained) return false;
+  uint64_t count = 0;
+  if (kernel::Read(ks->doorbell_fd(), &count, sizeof count) != sizeof count) count = 0;
+  ks->rings_drained += count;
+  return count != 0;
 }
 
 void EventPoll::UnlinkKernelChild(KernelSide* ks, EventPoll* child, EpItem* epi) {

@@ -102,6 +102,10 @@ class KernelSide {
   WaitQueueEntry bell;       // on the queue while sleepers > 0: rings the doorbell
   int sleepers = 0;          // threads in epoll_pwait2() on the hidden instance
   bool rung = false;         // the doorbell rang and no sleeper has taken it yet
+  // Rings posted to the doorbell, and counts read back from it (DropStaleDoorbell): a
+  // ring nobody harvested leaves an edge that keeps the hidden instance readable.
+  uint64_t rings_posted = 0;
+  uint64_t rings_drained = 0;
   WaitQueueEntry level;      // on the queue once NotifyFd() exists: raises the level
   bool raised = false;       // the level eventfd should be non-zero
   uint64_t level_posted = 0;   // writes posted to the level eventfd

@@ -1,0 +1,53 @@
+// Threads blocked in epoll_wait and poll on an instance, or on a parent of it, while another
+// thread writes: who returns, with what, and that nobody stays asleep, compared with the
+// kernel (support/blocking_waiters.h; the kernel's selftest epoll_wakeup_test.c is the model).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "support/blocking_waiters.h"
+
+namespace uep::test::blocking {
+namespace {
+
+// UEPOLL_BLOCKING_FILTER=text runs only the arrangements whose name contains it.
+bool Selected(const Arrangement& a) {
+  const char* filter = std::getenv("UEPOLL_BLOCKING_FILTER");
+  return filter == nullptr || a.Name().find(filter) != std::string::npos;
+}
+
+void ExpectAllSame(Source source, bool nested) {
+  int racy = 0;
+  const std::vector<Arrangement> all = AllArrangements(source, nested);
+  for (const Arrangement& a : all) {
+    if (!Selected(a)) continue;
+    racy += a.Racy() ? 1 : 0;
+    const std::string diff = CompareOnKernelAndUepoll(a);
+    EXPECT_EQ(diff, "");
+  }
+  std::printf("%zu arrangements, %d racy (compared by events harvested)\n", all.size(), racy);
+}
+
+TEST(BlockingWaiters, FlatSocketPair) { ExpectAllSame(Source::kSocket, false); }
+TEST(BlockingWaiters, NestedSocketPair) { ExpectAllSame(Source::kSocket, true); }
+TEST(BlockingWaiters, FlatKernelPipe) { ExpectAllSame(Source::kKernelPipe, false); }
+TEST(BlockingWaiters, NestedKernelPipe) { ExpectAllSame(Source::kKernelPipe, true); }
+TEST(BlockingWaiters, FlatKernelUdp) { ExpectAllSame(Source::kKernelUdp, false); }
+TEST(BlockingWaiters, NestedKernelUdp) { ExpectAllSame(Source::kKernelUdp, true); }
+TEST(BlockingWaiters, FlatSocketBesideKernelPipe) { ExpectAllSame(Source::kSocketBesideKernel, false); }
+TEST(BlockingWaiters, NestedSocketBesideKernelPipe) { ExpectAllSame(Source::kSocketBesideKernel, true); }
+
+// Nothing written: the signal alone ends every call, with EINTR.
+TEST(BlockingWaiters, SignalEndsEveryWaiter) {
+  for (Source source : {Source::kSocket, Source::kKernelPipe}) {
+    for (Arrangement a : AllArrangements(source, true)) {
+      if (a.et0 || a.et1) continue;
+      a.write = false;
+      EXPECT_EQ(CompareOnKernelAndUepoll(a), "");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace uep::test::blocking
