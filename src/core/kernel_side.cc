@@ -264,12 +264,24 @@ int KernelSideLevelWake(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, u
 // ---- EventPoll's kernel-side paths (the rest of EventPoll is in eventpoll.cc) ----
 
 void EventPoll::ActivateKernelSide(KernelSide* ks) {
-  std::lock_guard guard(wq_.lock);
-  if (ks->active.load(std::memory_order_relaxed)) return;
-  ks->active.store(true, std::memory_order_release);
-  // Threads asleep on their futex cannot see kernel events: wake them all; they come back
-  // through WaitKernelSide().
-  WakeUpLocked(&wq_, 0, 0);
+  {
+    std::lock_guard guard(wq_.lock);
+    if (ks->active.load(std::memory_order_relaxed)) return;
+    ks->active.store(true, std::memory_order_release);
+    // Threads asleep on their futex cannot see kernel events: wake them all; they come back
+    // through WaitKernelSide().
+    WakeUpLocked(&wq_, 0, 0);
+  }
+  // Threads in poll(2) on the instance went to sleep without the hidden instance in their
+  // set, so the kernel cannot wake them for it: wake them, their next sleep includes it
+  // (KernelSleepFd). A parent's hooks are left alone: the parent links the hidden
+  // instance, and its drain fires them once per event, as the kernel would.
+  std::lock_guard guard(poll_wait_.lock);
+  ListHead* head = &poll_wait_.head;
+  for (ListHead *pos = head->next(), *next = pos->next(); pos != head; pos = next, next = pos->next()) {
+    WaitQueueEntry* entry = UEP_CONTAINER_OF(pos, WaitQueueEntry, entry);
+    if (entry->func != EpPollCallback) entry->func(entry, 0, 0, EPOLLIN);
+  }
 }
 
 int EventPoll::CtlKernel(int op, int fd, epoll_event* event) {

@@ -17,10 +17,11 @@ bool Selected(const Arrangement& a) {
   return filter == nullptr || a.Name().find(filter) != std::string::npos;
 }
 
-void ExpectAllSame(Source source, bool nested) {
+void ExpectAllSame(Source source, bool nested, Action action = Action::kWrite) {
   int racy = 0;
-  const std::vector<Arrangement> all = AllArrangements(source, nested);
-  for (const Arrangement& a : all) {
+  std::vector<Arrangement> all = AllArrangements(source, nested);
+  for (Arrangement& a : all) {
+    a.action = action;
     if (!Selected(a)) continue;
     racy += a.Racy() ? 1 : 0;
     const std::string diff = CompareOnKernelAndUepoll(a);
@@ -31,19 +32,38 @@ void ExpectAllSame(Source source, bool nested) {
 
 TEST(BlockingWaiters, FlatSocketPair) { ExpectAllSame(Source::kSocket, false); }
 TEST(BlockingWaiters, NestedSocketPair) { ExpectAllSame(Source::kSocket, true); }
+TEST(BlockingWaiters, FlatPipe) { ExpectAllSame(Source::kPipe, false); }
+TEST(BlockingWaiters, NestedPipe) { ExpectAllSame(Source::kPipe, true); }
+TEST(BlockingWaiters, FlatEventfd) { ExpectAllSame(Source::kEventfd, false); }
+TEST(BlockingWaiters, NestedEventfd) { ExpectAllSame(Source::kEventfd, true); }
 TEST(BlockingWaiters, FlatKernelPipe) { ExpectAllSame(Source::kKernelPipe, false); }
 TEST(BlockingWaiters, NestedKernelPipe) { ExpectAllSame(Source::kKernelPipe, true); }
 TEST(BlockingWaiters, FlatKernelUdp) { ExpectAllSame(Source::kKernelUdp, false); }
 TEST(BlockingWaiters, NestedKernelUdp) { ExpectAllSame(Source::kKernelUdp, true); }
 TEST(BlockingWaiters, FlatSocketBesideKernelPipe) { ExpectAllSame(Source::kSocketBesideKernel, false); }
 TEST(BlockingWaiters, NestedSocketBesideKernelPipe) { ExpectAllSame(Source::kSocketBesideKernel, true); }
+TEST(BlockingWaiters, NestedKernelPipeBesideKernelPipe) {
+  ExpectAllSame(Source::kKernelPipeBesideKernel, true);
+}
+
+// The readable source is added to the instance while the waiters sleep (the kernel's
+// ep_insert() wakes the instance's waiters and pollers, and the parents').
+TEST(BlockingWaiters, AddReadySocketPair) { ExpectAllSame(Source::kSocket, true, Action::kAddReady); }
+TEST(BlockingWaiters, AddReadyEventfd) { ExpectAllSame(Source::kEventfd, true, Action::kAddReady); }
+TEST(BlockingWaiters, AddReadyKernelPipe) { ExpectAllSame(Source::kKernelPipe, true, Action::kAddReady); }
+TEST(BlockingWaiters, AddReadySocketBesideKernelPipe) {
+  ExpectAllSame(Source::kSocketBesideKernel, true, Action::kAddReady);
+}
+TEST(BlockingWaiters, AddReadyKernelPipeBesideKernelPipe) {
+  ExpectAllSame(Source::kKernelPipeBesideKernel, true, Action::kAddReady);
+}
 
 // Nothing written: the signal alone ends every call, with EINTR.
 TEST(BlockingWaiters, SignalEndsEveryWaiter) {
   for (Source source : {Source::kSocket, Source::kKernelPipe}) {
     for (Arrangement a : AllArrangements(source, true)) {
       if (a.et0 || a.et1) continue;
-      a.write = false;
+      a.action = Action::kNothing;
       EXPECT_EQ(CompareOnKernelAndUepoll(a), "");
     }
   }

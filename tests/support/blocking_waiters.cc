@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -51,12 +52,18 @@ const char* SourceName(Source source) {
   switch (source) {
     case Source::kSocket:
       return "socket";
+    case Source::kPipe:
+      return "pipe";
+    case Source::kEventfd:
+      return "eventfd";
     case Source::kKernelPipe:
       return "kpipe";
     case Source::kKernelUdp:
       return "kudp";
     case Source::kSocketBesideKernel:
       return "socket+kpipe";
+    case Source::kKernelPipeBesideKernel:
+      return "kpipe+kpipe";
   }
   return "?";
 }
@@ -181,6 +188,8 @@ struct World {
   bool kernel_pair = false;  // the source's pair is the kernel's in both backends
 };
 
+bool WriteOne(const Backend& b, const Arrangement& a, const World& w);
+
 std::string Setup(const Backend& b, const Arrangement& a, World* w) {
   int pair[2] = {-1, -1};
   switch (a.source) {
@@ -188,7 +197,15 @@ std::string Setup(const Backend& b, const Arrangement& a, World* w) {
     case Source::kSocketBesideKernel:
       if (b.socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) return "socketpair failed";
       break;
+    case Source::kPipe:
+      if (b.pipe2(pair, O_CLOEXEC) != 0) return "pipe2 failed";
+      break;
+    case Source::kEventfd:
+      pair[0] = b.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (pair[0] < 0) return "eventfd failed";
+      break;
     case Source::kKernelPipe:
+    case Source::kKernelPipeBesideKernel:
       if (::pipe2(pair, O_CLOEXEC) != 0) return "pipe2 failed";
       w->kernel_pair = true;
       break;
@@ -221,8 +238,12 @@ std::string Setup(const Backend& b, const Arrangement& a, World* w) {
   epoll_event ev{};
   ev.events = EPOLLIN | (holder_et ? EPOLLET : 0);
   ev.data.u64 = kSourceData;
-  if (b.epoll_ctl(holder, EPOLL_CTL_ADD, w->read_end, &ev) != 0) return "ctl ADD source failed";
-  if (a.source == Source::kSocketBesideKernel) {
+  if (a.action == Action::kAddReady) {
+    if (!WriteOne(b, a, *w)) return "write failed";
+  } else if (b.epoll_ctl(holder, EPOLL_CTL_ADD, w->read_end, &ev) != 0) {
+    return "ctl ADD source failed";
+  }
+  if (a.source == Source::kSocketBesideKernel || a.source == Source::kKernelPipeBesideKernel) {
     if (::pipe2(w->idle, O_CLOEXEC) != 0) return "pipe2 failed";
     ev.events = EPOLLIN;
     ev.data.u64 = 0x1d1e;
@@ -257,9 +278,13 @@ bool WriteOne(const Backend& b, const Arrangement& a, const World& w) {
   const char byte = 'w';
   switch (a.source) {
     case Source::kSocket:
+    case Source::kPipe:
     case Source::kSocketBesideKernel:
       return b.write(w.write_end, &byte, 1) == 1;
+    case Source::kEventfd:
+      return b.eventfd_write(w.read_end, 1) == 0;
     case Source::kKernelPipe:
+    case Source::kKernelPipeBesideKernel:
       return ::write(w.write_end, &byte, 1) == 1;
     case Source::kKernelUdp:
       return ::sendto(w.write_end, &byte, 1, 0, reinterpret_cast<const sockaddr*>(&w.udp_to),
@@ -283,12 +308,13 @@ std::string Arrangement::Name() const {
               : std::string(" e0(") + (et0 ? "ET" : "LT") + ")";
   s += " waiters:";
   for (const Waiter& w : waiters) s += " " + RoleName(w);
-  if (!write) s += " (no write)";
+  if (action == Action::kAddReady) s += " (ADD of a ready source)";
+  if (action == Action::kNothing) s += " (no write)";
   return s;
 }
 
 int Arrangement::RacyInstance() const {
-  if (!write) return -1;
+  if (action == Action::kNothing) return -1;
   const int holder = nested ? 1 : 0;
   auto et_at = [&](int x) { return x == 0 ? et0 : et1; };
   int deepest = -1;
@@ -334,7 +360,17 @@ Result Run(const Backend& b, const Arrangement& a, const std::vector<bool>& expe
     if (!WaitQuiet(all)) result.failure = "waiter " + std::to_string(i) + " never slept";
     if (t.returned.load()) result.failure = "waiter " + std::to_string(i) + " returned before the write";
   }
-  if (result.failure.empty() && a.write && !WriteOne(b, a, world)) result.failure = "write failed";
+  if (result.failure.empty() && a.action == Action::kWrite && !WriteOne(b, a, world)) {
+    result.failure = "write failed";
+  }
+  if (result.failure.empty() && a.action == Action::kAddReady) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | ((a.nested ? a.et1 : a.et0) ? EPOLLET : 0);
+    ev.data.u64 = kSourceData;
+    if (b.epoll_ctl(world.e[a.nested ? 1 : 0], EPOLL_CTL_ADD, world.read_end, &ev) != 0) {
+      result.failure = "ctl ADD source failed";
+    }
+  }
   if (result.failure.empty() && !expect_woken.empty()) {
     // uepoll: give the waiters the kernel woke the watchdog's time to be woken too.
     std::map<std::string, int> want;
@@ -359,7 +395,7 @@ Result Run(const Backend& b, const Arrangement& a, const std::vector<bool>& expe
       }
       return true;
     });
-    if (!ok) result.failure = "a waiter the kernel wakes was still asleep 5 s after the write";
+    if (!ok) result.failure = "a waiter the kernel wakes was still asleep 5 s after the event";
   }
   if (result.failure.empty() && !WaitQuiet(all)) result.failure = "the waiters never went quiet";
   // The signal is the timeout: end every call still blocked.

@@ -10,7 +10,8 @@
 //   pew  poll({e, POLLIN}, -1), then epoll_wait(e, 1 event, 0) if the poll returned
 //
 // A run starts the waiters one after the other, each only once the previous one sleeps (so
-// their order on the queues is fixed), then writes one byte into the source. It waits until
+// their order on the queues is fixed), then writes one byte into the source (or adds the
+// readable source to its instance). It waits until
 // every waiter has either returned or sleeps again (no waiter runnable for a while), then
 // sends SIGUSR1 (a no-op handler, no SA_RESTART) to each one still asleep: the signal is the
 // timeout. Each waiter's outcome says whether the write woke it or the signal ended the call,
@@ -32,10 +33,20 @@ enum class Call { kEpollWait, kPoll, kPollThenWait };
 
 enum class Source {
   kSocket,            // the backend's AF_UNIX stream socket pair
+  kPipe,              // the backend's pipe
+  kEventfd,           // the backend's eventfd (uepoll: polled without locks)
   kKernelPipe,        // a kernel pipe in both backends (a kernel descriptor in the instance)
   kKernelUdp,         // a kernel UDP socket on the loopback
-  kSocketBesideKernel  // the backend's socket pair, its instance also watching an idle
-                       // kernel pipe (uepoll: an instance with a kernel side)
+  kSocketBesideKernel,  // the backend's socket pair, its instance also watching an idle
+                        // kernel pipe (uepoll: an instance with a kernel side)
+  kKernelPipeBesideKernel,  // a kernel pipe, its instance also watching an idle one
+};
+
+// What happens once the waiters sleep.
+enum class Action {
+  kWrite,     // one byte is written into the source
+  kAddReady,  // the source, readable already, is added to its instance (epoll_ctl ADD)
+  kNothing,   // nothing: every waiter ends by the signal
 };
 
 struct Waiter {
@@ -48,7 +59,7 @@ struct Arrangement {
   bool nested = false;  // e0 -> e1 -> source, else e0 -> source
   bool et0 = false;     // e0's item is edge-triggered
   bool et1 = false;     // e1's item is edge-triggered (nested)
-  bool write = true;    // false: nothing is written, every waiter ends by the signal
+  Action action = Action::kWrite;
   std::vector<Waiter> waiters;
 
   [[nodiscard]] std::string Name() const;
