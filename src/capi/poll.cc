@@ -370,7 +370,9 @@ int uep_ppoll(struct pollfd* fds, nfds_t nfds, const struct timespec* timeout,
                                                : uep::platform::Timeout::After(copy);
   }
   // set_user_sigmask()
-  if (sigmask != nullptr && !AccessOk(sigmask, sizeof(uint64_t))) return Ret(-EFAULT);
+  if (sigmask != nullptr) {
+    if (const int r = uep::capi::CheckSigmask(sigmask); r < 0) return Ret(r);
+  }
   return Ret(uep::Poll(fds, nfds, tmo, timeout != nullptr ? &copy : nullptr, sigmask));
 }
 
