@@ -88,12 +88,13 @@ int KernelSide::Ctl(int op, int fd, const epoll_event* event) {
 }
 
 int KernelSide::Harvest(epoll_event* events, int maxevents, const timespec* timeout,
-                        const sigset_t* sigmask, bool* rang, bool* fired) {
+                        const sigset_t* sigmask, bool* rang, bool* fired, int* raw) {
   const bool poll_only = timeout != nullptr && timeout->tv_sec == 0 && timeout->tv_nsec == 0 &&
                          sigmask == nullptr;
   const int n = poll_only ? kernel::EpollPoll(epfd_, events, maxevents)
                           : kernel::EpollPwait2(epfd_, events, maxevents, timeout, sigmask);
   if (n < 0) return -errno;
+  if (raw != nullptr) *raw = n;
   int out = 0;
   for (int i = 0; i < n; ++i) {
     const uint64_t data = events[i].data.u64;
@@ -494,7 +495,8 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     }
     rang = false;
     fired = false;
-    n = ks->Harvest(events, maxevents, tmo, sigmask, &rang, &fired);
+    int raw = 0;
+    n = ks->Harvest(events, maxevents, tmo, sigmask, &rang, &fired, &raw);
     {
       std::lock_guard guard(wq_.lock);
       if (rang) ks->rung = false;
@@ -515,11 +517,12 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
       LowerKernelFdLevel(ks);
       return n;
     }
-    // Nothing from the kernel: the doorbell or a child (harvest the ready list), or the
-    // timeout.
+    // Nothing from the kernel: the doorbell or a child (harvest the ready list), the
+    // timeout, or an event that was nobody's by the time it was looked at (a child's link
+    // that another thread drained first): that is no timeout, sleep again.
     if (fired) rang = true;
-    if (!rang || (tmo != nullptr && tmo->tv_sec == 0 && tmo->tv_nsec == 0)) timed_out = true;
-    if (rang && tmo != nullptr) {
+    if (raw == 0 || (tmo != nullptr && tmo->tv_sec == 0 && tmo->tv_nsec == 0)) timed_out = true;
+    if (raw != 0 && tmo != nullptr) {
       const timespec rest = platform::Remaining(timeout->Deadline());
       if (rest.tv_sec == 0 && rest.tv_nsec == 0) timed_out = true;
     }

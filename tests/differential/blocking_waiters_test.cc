@@ -58,6 +58,23 @@ TEST(BlockingWaiters, AddReadyKernelPipeBesideKernelPipe) {
   ExpectAllSame(Source::kKernelPipeBesideKernel, true, Action::kAddReady);
 }
 
+// Two epoll_wait callers on a parent whose child holds a kernel descriptor: both may be
+// handed the child's link event, one finds it drained by the other; it must sleep on, not
+// return 0 from an infinite wait. A race: repeated.
+TEST(BlockingWaiters, TwoWaitersOnParentOfKernelDescriptorRepeated) {
+  for (int round = 0; round < 25; ++round) {
+    for (Source source : {Source::kKernelPipe, Source::kKernelUdp}) {
+      Arrangement a;
+      a.source = source;
+      a.nested = true;
+      a.et0 = true;
+      a.et1 = true;
+      a.waiters = {{Call::kEpollWait, 0}, {Call::kEpollWait, 0}};
+      ASSERT_EQ(CompareOnKernelAndUepoll(a), "") << "round " << round;
+    }
+  }
+}
+
 // Nothing written: the signal alone ends every call, with EINTR.
 TEST(BlockingWaiters, SignalEndsEveryWaiter) {
   for (Source source : {Source::kSocket, Source::kKernelPipe}) {
