@@ -296,9 +296,9 @@ int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* 
         sleep_set.push_back({hidden, POLLIN, 0});
       }
     }
-    // With a doorbell the hooks ring it instead of posting the futex: sleep on it, even
-    // when no instance holds kernel descriptors (yet).
-    if (table.waiter.doorbell < 0) {
+    // With a doorbell the hooks ring it instead of posting the futex: sleep on it (with a
+    // mask WaiterSleep does), even when no instance holds kernel descriptors (yet).
+    if (sleep_set.empty() && (table.waiter.doorbell < 0 || sigmask != nullptr)) {
       r = WaiterSleep(&table.waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask, 0);
     } else {
       sleep_set.push_back({table.waiter.doorbell, POLLIN, 0});
