@@ -341,15 +341,23 @@ int EventPoll::KernelSleepFd() {
 // which then stays readable for poll(2) though nothing is ready: a poller of the instance
 // would spin, and a poll of it would report EPOLLIN. With no ring owed to a sleeper
 // (`rung` clear), empty the doorbell: the kernel drops an edge whose file is no longer
-// readable at the next poll or harvest. A ring posted later adds to the emptied counter, so
-// no sleeper loses one; a ring still in flight is drained by the next call. True if a
-// count was drained.
+// readable at the next poll or harvest. The read is made without ep->lock (its holders make
+// no system call), so a ring posted meanwhile may be eaten by it: it is posted again. True
+// if a count was drained.
 bool EventPoll::DropStaleDoorbell(KernelSide* ks) {
-  std::lock_guard guard(wq_.lock);
-  if (ks->rung || ks->rings_posted == ks->rings_drained) return false;
+  WakeScope wake_scope;  // a ring posted again is written after ep->lock is released
+  {
+    std::lock_guard guard(wq_.lock);
+    if (ks->rung || ks->rings_posted == ks->rings_drained) return false;
+  }
   uint64_t count = 0;
   if (kernel::Read(ks->doorbell_fd(), &count, sizeof count) != sizeof count) count = 0;
+  std::lock_guard guard(wq_.lock);
   ks->rings_drained += count;
+  if (ks->rung) {
+    ++ks->rings_posted;
+    WaiterRingDoorbell(ks->doorbell_fd());
+  }
   return count != 0;
 }
 
