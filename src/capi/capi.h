@@ -41,10 +41,12 @@ inline uintptr_t ProbeUserAddressEnd() {
 #if defined(__x86_64__)
   const int saved_errno = errno;
   const uintptr_t want = uintptr_t{1} << 47;
-  const long got = syscall(SYS_mmap, want, 4096, PROT_NONE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  // Every argument a long: syscall() reads them so, the last one from the stack.
+  const long got = syscall(SYS_mmap, want, 4096L, long{PROT_NONE},
+                           long{MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE},
+                           -1L, 0L);
   // A kernel without MAP_FIXED_NOREPLACE takes the address as a hint and may map elsewhere.
-  if (got != -1) syscall(SYS_munmap, got, 4096);
+  if (got != -1) syscall(SYS_munmap, got, 4096L);
   errno = saved_errno;
   return (uintptr_t{1} << (static_cast<uintptr_t>(got) == want ? 56 : 47)) - 4096;
 #else
@@ -88,7 +90,7 @@ inline int CheckSigmask(const sigset_t* sigmask) {
   uint64_t copy = 0;
   iovec local{&copy, sizeof copy};
   iovec remote{const_cast<sigset_t*>(sigmask), sizeof copy};
-  const long n = syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0);
+  const long n = syscall(SYS_process_vm_readv, long{getpid()}, &local, 1L, &remote, 1L, 0UL);
   const int error = errno;
   errno = saved_errno;
   if (n == static_cast<long>(sizeof copy)) {
