@@ -42,9 +42,9 @@ inline uintptr_t ProbeUserAddressEnd() {
   const int saved_errno = errno;
   const uintptr_t want = uintptr_t{1} << 47;
   // Every argument a long: syscall() reads them so, the last one from the stack.
-  const long got = syscall(SYS_mmap, want, 4096L, long{PROT_NONE},
-                           long{MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE},
-                           -1L, 0L);
+  const long got =
+      syscall(SYS_mmap, want, 4096L, long{PROT_NONE},
+              long{MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE}, -1L, 0L);
   // A kernel without MAP_FIXED_NOREPLACE takes the address as a hint and may map elsewhere.
   if (got != -1) syscall(SYS_munmap, got, 4096L);
   errno = saved_errno;
@@ -74,7 +74,8 @@ inline bool AccessOk(const void* addr, size_t size) {
 
 // The page of the last signal mask this thread's kernel copy succeeded on (1: none yet,
 // never a page address).
-inline constinit thread_local uintptr_t tls_sigmask_page __attribute__((tls_model("initial-exec"))) = 1;
+inline constinit thread_local uintptr_t tls_sigmask_page
+    __attribute__((tls_model("initial-exec"))) = 1;
 
 // set_user_sigmask(): the kernel copies the caller's mask (8 bytes) before anything else, so
 // an unreadable one is EFAULT even when events are ready and nothing would sleep. uepoll
@@ -85,7 +86,8 @@ inline int CheckSigmask(const sigset_t* sigmask) {
   if (!AccessOk(sigmask, sizeof(uint64_t))) return -EFAULT;
   const auto addr = reinterpret_cast<uintptr_t>(sigmask);
   const uintptr_t page = addr & ~uintptr_t{4095};
-  if (page == tls_sigmask_page && ((addr + sizeof(uint64_t) - 1) & ~uintptr_t{4095}) == page) return 0;
+  const uintptr_t last_page = (addr + sizeof(uint64_t) - 1) & ~uintptr_t{4095};
+  if (page == tls_sigmask_page && last_page == page) return 0;
   const int saved_errno = errno;
   uint64_t copy = 0;
   iovec local{&copy, sizeof copy};

@@ -294,14 +294,16 @@ std::vector<Case> Cases() {
   add("epoll_wait(ep, 1 GiB below 2^47, maxevents 100000000)", [](const Backend& a, World& w) {
     unsigned char* page = GibBelowTop47();
     if (page == nullptr) return kNoPage;
-    return static_cast<long>(a.epoll_wait(w.ep, reinterpret_cast<epoll_event*>(page), 100000000, 0));
+    return static_cast<long>(
+        a.epoll_wait(w.ep, reinterpret_cast<epoll_event*>(page), 100000000, 0));
   });
   for (int beyond : {0, 1}) {
     add("epoll_wait(ep, range ending " + std::to_string(beyond) + " byte past 2^47 - 4096)",
         [beyond](const Backend& a, World& w) {
           unsigned char* page = LastUserPage47();
           if (page == nullptr) return kNoPage;
-          auto* events = reinterpret_cast<epoll_event*>(page + 4096 - 16 * sizeof(epoll_event) + beyond);
+          auto* events =
+              reinterpret_cast<epoll_event*>(page + 4096 - 16 * sizeof(epoll_event) + beyond);
           return static_cast<long>(a.epoll_wait(w.ep, events, 16, 0));
         });
   }

@@ -1,12 +1,12 @@
 // Threads blocked in epoll_wait and poll on an instance, or on a parent of it, while another
 // thread writes: who returns, with what, and that nobody stays asleep, compared with the
 // kernel (support/blocking_waiters.h; the kernel's selftest epoll_wakeup_test.c is the model).
+#include "support/blocking_waiters.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <string>
-
-#include "support/blocking_waiters.h"
 
 namespace uep::test::blocking {
 namespace {
@@ -40,17 +40,25 @@ TEST(BlockingWaiters, FlatKernelPipe) { ExpectAllSame(Source::kKernelPipe, false
 TEST(BlockingWaiters, NestedKernelPipe) { ExpectAllSame(Source::kKernelPipe, true); }
 TEST(BlockingWaiters, FlatKernelUdp) { ExpectAllSame(Source::kKernelUdp, false); }
 TEST(BlockingWaiters, NestedKernelUdp) { ExpectAllSame(Source::kKernelUdp, true); }
-TEST(BlockingWaiters, FlatSocketBesideKernelPipe) { ExpectAllSame(Source::kSocketBesideKernel, false); }
-TEST(BlockingWaiters, NestedSocketBesideKernelPipe) { ExpectAllSame(Source::kSocketBesideKernel, true); }
+TEST(BlockingWaiters, FlatSocketBesideKernelPipe) {
+  ExpectAllSame(Source::kSocketBesideKernel, false);
+}
+TEST(BlockingWaiters, NestedSocketBesideKernelPipe) {
+  ExpectAllSame(Source::kSocketBesideKernel, true);
+}
 TEST(BlockingWaiters, NestedKernelPipeBesideKernelPipe) {
   ExpectAllSame(Source::kKernelPipeBesideKernel, true);
 }
 
 // The readable source is added to the instance while the waiters sleep (the kernel's
 // ep_insert() wakes the instance's waiters and pollers, and the parents').
-TEST(BlockingWaiters, AddReadySocketPair) { ExpectAllSame(Source::kSocket, true, Action::kAddReady); }
+TEST(BlockingWaiters, AddReadySocketPair) {
+  ExpectAllSame(Source::kSocket, true, Action::kAddReady);
+}
 TEST(BlockingWaiters, AddReadyEventfd) { ExpectAllSame(Source::kEventfd, true, Action::kAddReady); }
-TEST(BlockingWaiters, AddReadyKernelPipe) { ExpectAllSame(Source::kKernelPipe, true, Action::kAddReady); }
+TEST(BlockingWaiters, AddReadyKernelPipe) {
+  ExpectAllSame(Source::kKernelPipe, true, Action::kAddReady);
+}
 TEST(BlockingWaiters, AddReadySocketBesideKernelPipe) {
   ExpectAllSame(Source::kSocketBesideKernel, true, Action::kAddReady);
 }

@@ -182,8 +182,8 @@ bool WaitUntil(const std::function<bool()>& done) {
 
 struct World {
   int e[2] = {-1, -1};
-  int read_end = -1;    // watched
-  int write_end = -1;   // written
+  int read_end = -1;       // watched
+  int write_end = -1;      // written
   int idle[2] = {-1, -1};  // the idle kernel pipe of kSocketBesideKernel
   sockaddr_in udp_to{};
   bool kernel_pair = false;  // the source's pair is the kernel's in both backends
@@ -344,7 +344,8 @@ Result Run(const Backend& b, const Arrangement& a, const std::vector<bool>& expe
   result.failure = Setup(b, a, &world);
   // On the heap: a waiter that never returns keeps using its entry, which is then leaked.
   auto owned = std::make_unique<std::vector<WaiterThread>>(a.waiters.size());
-  auto owned_ctx = std::make_unique<std::vector<std::pair<const Backend*, WaiterThread*>>>(a.waiters.size());
+  auto owned_ctx =
+      std::make_unique<std::vector<std::pair<const Backend*, WaiterThread*>>>(a.waiters.size());
   std::vector<WaiterThread>& threads = *owned;
   std::vector<std::pair<const Backend*, WaiterThread*>>& ctx = *owned_ctx;
   std::vector<WaiterThread*> all;
@@ -362,7 +363,8 @@ Result Run(const Backend& b, const Arrangement& a, const std::vector<bool>& expe
     all.push_back(&t);
     // One at a time: each is asleep before the next one starts.
     if (!WaitQuiet(all)) result.failure = "waiter " + std::to_string(i) + " never slept";
-    if (t.returned.load()) result.failure = "waiter " + std::to_string(i) + " returned before the write";
+    if (t.returned.load())
+      result.failure = "waiter " + std::to_string(i) + " returned before the write";
   }
   if (result.failure.empty() && a.action == Action::kWrite && !WriteOne(b, a, world)) {
     result.failure = "write failed";
@@ -442,8 +444,9 @@ std::string CompareOnKernelAndUepoll(const Arrangement& a) {
     for (const std::string& o : r.outcomes) s += "    " + o + "\n";
     return s;
   };
-  const std::string both = "\n  kernel:\n" + lines(kernel) + "  uepoll:\n" + lines(uepoll) +
-                           (uepoll.failure.empty() ? "" : "  uepoll failure: " + uepoll.failure + "\n");
+  const std::string both =
+      "\n  kernel:\n" + lines(kernel) + "  uepoll:\n" + lines(uepoll) +
+      (uepoll.failure.empty() ? "" : "  uepoll failure: " + uepoll.failure + "\n");
   if (!uepoll.failure.empty()) return a.Name() + ":" + both;
   if (!a.Racy()) {
     std::vector<std::string> k = kernel.outcomes;

@@ -32,13 +32,13 @@ namespace uep::test::blocking {
 enum class Call { kEpollWait, kPoll, kPollThenWait };
 
 enum class Source {
-  kSocket,            // the backend's AF_UNIX stream socket pair
-  kPipe,              // the backend's pipe
-  kEventfd,           // the backend's eventfd (uepoll: polled without locks)
-  kKernelPipe,        // a kernel pipe in both backends (a kernel descriptor in the instance)
-  kKernelUdp,         // a kernel UDP socket on the loopback
-  kSocketBesideKernel,  // the backend's socket pair, its instance also watching an idle
-                        // kernel pipe (uepoll: an instance with a kernel side)
+  kSocket,                  // the backend's AF_UNIX stream socket pair
+  kPipe,                    // the backend's pipe
+  kEventfd,                 // the backend's eventfd (uepoll: polled without locks)
+  kKernelPipe,              // a kernel pipe in both backends (a kernel descriptor in the instance)
+  kKernelUdp,               // a kernel UDP socket on the loopback
+  kSocketBesideKernel,      // the backend's socket pair, its instance also watching an idle
+                            // kernel pipe (uepoll: an instance with a kernel side)
   kKernelPipeBesideKernel,  // a kernel pipe, its instance also watching an idle one
 };
 
