@@ -1,9 +1,14 @@
 // Shared by the C entry points: the errno funnel and descriptor resolution.
 #pragma once
 
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstddef>
@@ -27,13 +32,75 @@ inline T Ret(T r) {
 
 inline FdTable& Table() { return FdTable::Get(); }
 
-// access_ok(): the range lies in the user address space. The kernel's end of it (TASK_SIZE)
-// depends on the machine (47 or 56 bits on x86-64, up to 52 on arm64); no 64-bit Linux
-// has user addresses at or above 2^57, so a range reaching beyond is EFAULT everywhere.
+// TASK_SIZE_MAX, the end of the user address space that access_ok() checks ranges against.
+// On x86-64 it is 2^47 - 4096 with 4-level paging and 2^56 - 4096 with 5-level paging,
+// whether or not the process maps anything above 2^47; found once by asking for a page at
+// 2^47, which only 5-level paging can give. Elsewhere 2^57, above any 64-bit Linux's user
+// space (ranges below it that the kernel refuses are not detected there).
+inline uintptr_t ProbeUserAddressEnd() {
+#if defined(__x86_64__)
+  const int saved_errno = errno;
+  const uintptr_t want = uintptr_t{1} << 47;
+  // Every argument a long: syscall() reads them so, the last one from the stack.
+  const long got =
+      syscall(SYS_mmap, want, 4096L, long{PROT_NONE},
+              long{MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE}, -1L, 0L);
+  // A kernel without MAP_FIXED_NOREPLACE takes the address as a hint and may map elsewhere.
+  if (got != -1) syscall(SYS_munmap, got, 4096L);
+  errno = saved_errno;
+  return (uintptr_t{1} << (static_cast<uintptr_t>(got) == want ? 56 : 47)) - 4096;
+#else
+  return uintptr_t{1} << 57;
+#endif
+}
+
+inline std::atomic<uintptr_t> user_address_end{0};  // 0 until probed (racy but idempotent)
+
+inline uintptr_t UserAddressEnd() {
+  uintptr_t end = user_address_end.load(std::memory_order_relaxed);
+  if (end == 0) {
+    end = ProbeUserAddressEnd();
+    user_address_end.store(end, std::memory_order_relaxed);
+  }
+  return end;
+}
+
+// access_ok(): the range ends at or below TASK_SIZE_MAX, as the running kernel checks it.
 // (NULL passes: the kernel faults on it only when it copies.)
 inline bool AccessOk(const void* addr, size_t size) {
-  constexpr uintptr_t kUserAddressEnd = uintptr_t{1} << 57;
-  return size <= kUserAddressEnd && reinterpret_cast<uintptr_t>(addr) <= kUserAddressEnd - size;
+  const uintptr_t end = UserAddressEnd();
+  return size <= end && reinterpret_cast<uintptr_t>(addr) <= end - size;
+}
+
+// The page of the last signal mask this thread's kernel copy succeeded on (1: none yet,
+// never a page address).
+inline constinit thread_local uintptr_t tls_sigmask_page
+    __attribute__((tls_model("initial-exec"))) = 1;
+
+// set_user_sigmask(): the kernel copies the caller's mask (8 bytes) before anything else, so
+// an unreadable one is EFAULT even when events are ready and nothing would sleep. uepoll
+// cannot read it itself without risking SIGSEGV: the kernel copies it for us
+// (process_vm_readv on ourselves) once per page, then the page is taken as readable (a
+// mask on a page unmapped since faults instead). 0 or -EFAULT.
+inline int CheckSigmask(const sigset_t* sigmask) {
+  if (!AccessOk(sigmask, sizeof(uint64_t))) return -EFAULT;
+  const auto addr = reinterpret_cast<uintptr_t>(sigmask);
+  const uintptr_t page = addr & ~uintptr_t{4095};
+  const uintptr_t last_page = (addr + sizeof(uint64_t) - 1) & ~uintptr_t{4095};
+  if (page == tls_sigmask_page && last_page == page) return 0;
+  const int saved_errno = errno;
+  uint64_t copy = 0;
+  iovec local{&copy, sizeof copy};
+  iovec remote{const_cast<sigset_t*>(sigmask), sizeof copy};
+  const long n = syscall(SYS_process_vm_readv, long{getpid()}, &local, 1L, &remote, 1L, 0UL);
+  const int error = errno;
+  errno = saved_errno;
+  if (n == static_cast<long>(sizeof copy)) {
+    tls_sigmask_page = page;
+    return 0;
+  }
+  // Refused (a seccomp filter, ENOSYS): cannot tell; the sleep's system call still checks.
+  return n < 0 && error == EFAULT ? -EFAULT : 0;
 }
 
 // A pointer whose `size` bytes the kernel could not copy, as NULL: the files answer EFAULT

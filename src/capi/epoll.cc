@@ -74,7 +74,9 @@ int DoEpollCtl(int epfd, int op, int fd, epoll_event* event) {
 int DoEpollWait(int epfd, epoll_event* events, int maxevents, platform::Timeout timeout,
                 const sigset_t* sigmask) {
   // set_user_sigmask() copies the mask (8 bytes in the kernel) before anything else.
-  if (sigmask != nullptr && !AccessOk(sigmask, sizeof(uint64_t))) return -EFAULT;
+  if (sigmask != nullptr) {
+    if (const int r = capi::CheckSigmask(sigmask); r < 0) return r;
+  }
   if (!Table().Owns(epfd)) {
     // A kernel instance: the kernel waits.
     const timespec* ts = nullptr;

@@ -299,7 +299,9 @@ int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* 
         sleep_set.push_back({hidden, POLLIN, 0});
       }
     }
-    if (sleep_set.empty()) {
+    // With a doorbell the hooks ring it instead of posting the futex: sleep on it (with a
+    // mask WaiterSleep does), even when no instance holds kernel descriptors (yet).
+    if (sleep_set.empty() && (table.waiter.doorbell < 0 || sigmask != nullptr)) {
       r = WaiterSleep(&table.waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask, 0);
     } else {
       sleep_set.push_back({table.waiter.doorbell, POLLIN, 0});
@@ -371,7 +373,9 @@ int uep_ppoll(struct pollfd* fds, nfds_t nfds, const struct timespec* timeout,
                                                : uep::platform::Timeout::After(copy);
   }
   // set_user_sigmask()
-  if (sigmask != nullptr && !AccessOk(sigmask, sizeof(uint64_t))) return Ret(-EFAULT);
+  if (sigmask != nullptr) {
+    if (const int r = uep::capi::CheckSigmask(sigmask); r < 0) return Ret(r);
+  }
   return Ret(uep::Poll(fds, nfds, tmo, timeout != nullptr ? &copy : nullptr, sigmask));
 }
 

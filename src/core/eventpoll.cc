@@ -873,7 +873,9 @@ uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
   }
   DoneScan(&txlist, &requeue);
   // Our own kernel descriptors are ready when the hidden kernel instance says so.
-  if (res == 0 && ks != nullptr && ks->own_items() > 0 && ks->Readable()) {
+  // (Readable for a ring nobody took is not ready: drop it and ask again.)
+  if (res == 0 && ks != nullptr && ks->own_items() > 0 && ks->Readable() &&
+      (!DropStaleDoorbell(ks) || ks->Readable())) {
     res = EPOLLIN | EPOLLRDNORM;
   }
   UEP_TRACE(kPollAtDepth, nullptr, &poll_wait_, nullptr, this, res, uint32_t(depth));

@@ -84,7 +84,7 @@ class EventPoll final : public File {
   int KernelFd();
   // The hidden kernel instance while it holds kernel descriptors, else -1: poll(2) over
   // this instance sleeps on it too, so a kernel descriptor's readiness wakes the poller.
-  [[nodiscard]] int KernelSleepFd() const;
+  [[nodiscard]] int KernelSleepFd();
 
  private:
   friend int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
@@ -118,6 +118,7 @@ class EventPoll final : public File {
   void ActivateKernelSide(KernelSide* ks);
   void LowerKernelFdLevel(KernelSide* ks);
   void KernelRingTaken(KernelSide* ks);
+  bool DropStaleDoorbell(KernelSide* ks);
   // Nesting with kernel sides: link a child's hidden instance into ours (ep->mtx held;
   // true if our kernel side was created), unlink it, and after our kernel side was created
   // link it into every parent's (epmutex held by KernelSideCreated()).

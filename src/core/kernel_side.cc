@@ -88,12 +88,13 @@ int KernelSide::Ctl(int op, int fd, const epoll_event* event) {
 }
 
 int KernelSide::Harvest(epoll_event* events, int maxevents, const timespec* timeout,
-                        const sigset_t* sigmask, bool* rang, bool* fired) {
+                        const sigset_t* sigmask, bool* rang, bool* fired, int* raw) {
   const bool poll_only = timeout != nullptr && timeout->tv_sec == 0 && timeout->tv_nsec == 0 &&
                          sigmask == nullptr;
   const int n = poll_only ? kernel::EpollPoll(epfd_, events, maxevents)
                           : kernel::EpollPwait2(epfd_, events, maxevents, timeout, sigmask);
   if (n < 0) return -errno;
+  if (raw != nullptr) *raw = n;
   int out = 0;
   for (int i = 0; i < n; ++i) {
     const uint64_t data = events[i].data.u64;
@@ -245,6 +246,7 @@ int KernelSideBellWake(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, ui
   auto* ks = static_cast<KernelSide*>(wait->private_data);
   if (!ks->rung) {
     ks->rung = true;
+    ++ks->rings_posted;
     WaiterRingDoorbell(ks->doorbell_fd());
   }
   return 0;
@@ -263,12 +265,25 @@ int KernelSideLevelWake(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, u
 // ---- EventPoll's kernel-side paths (the rest of EventPoll is in eventpoll.cc) ----
 
 void EventPoll::ActivateKernelSide(KernelSide* ks) {
-  std::lock_guard guard(wq_.lock);
-  if (ks->active.load(std::memory_order_relaxed)) return;
-  ks->active.store(true, std::memory_order_release);
-  // Threads asleep on their futex cannot see kernel events: wake them all; they come back
-  // through WaitKernelSide().
-  WakeUpLocked(&wq_, 0, 0);
+  {
+    std::lock_guard guard(wq_.lock);
+    if (ks->active.load(std::memory_order_relaxed)) return;
+    ks->active.store(true, std::memory_order_release);
+    // Threads asleep on their futex cannot see kernel events: wake them all; they come back
+    // through WaitKernelSide().
+    WakeUpLocked(&wq_, 0, 0);
+  }
+  // Threads in poll(2) on the instance went to sleep without the hidden instance in their
+  // set, so the kernel cannot wake them for it: wake them, their next sleep includes it
+  // (KernelSleepFd). A parent's hooks are left alone: the parent links the hidden
+  // instance, and its drain fires them once per event, as the kernel would.
+  std::lock_guard guard(poll_wait_.lock);
+  ListHead* head = &poll_wait_.head;
+  for (ListHead *pos = head->next(), *next = pos->next(); pos != head;
+       pos = next, next = pos->next()) {
+    WaitQueueEntry* entry = UEP_CONTAINER_OF(pos, WaitQueueEntry, entry);
+    if (entry->func != EpPollCallback) entry->func(entry, 0, 0, EPOLLIN);
+  }
 }
 
 int EventPoll::CtlKernel(int op, int fd, epoll_event* event) {
@@ -315,9 +330,36 @@ bool EventPoll::LinkKernelChild(EventPoll* child, EpItem* epi) {
   return created;
 }
 
-int EventPoll::KernelSleepFd() const {
+int EventPoll::KernelSleepFd() {
   KernelSide* ks = kside_.load(std::memory_order_acquire);
-  return ks != nullptr && ks->items() > 0 ? ks->epfd() : -1;
+  if (ks == nullptr || ks->items() == 0) return -1;
+  DropStaleDoorbell(ks);
+  return ks->epfd();
+}
+
+// A ring that no sleeper harvested (it came after the last sleeper's harvest, e.g. from that
+// sleeper's own drain of the links) leaves the doorbell's edge queued in the hidden instance,
+// which then stays readable for poll(2) though nothing is ready: a poller of the instance
+// would spin, and a poll of it would report EPOLLIN. With no ring owed to a sleeper
+// (`rung` clear), empty the doorbell: the kernel drops an edge whose file is no longer
+// readable at the next poll or harvest. The read is made without ep->lock (its holders make
+// no system call), so a ring posted meanwhile may be eaten by it: it is posted again. True
+// if a count was drained.
+bool EventPoll::DropStaleDoorbell(KernelSide* ks) {
+  WakeScope wake_scope;  // a ring posted again is written after ep->lock is released
+  {
+    std::lock_guard guard(wq_.lock);
+    if (ks->rung || ks->rings_posted == ks->rings_drained) return false;
+  }
+  uint64_t count = 0;
+  if (kernel::Read(ks->doorbell_fd(), &count, sizeof count) != sizeof count) count = 0;
+  std::lock_guard guard(wq_.lock);
+  ks->rings_drained += count;
+  if (ks->rung) {
+    ++ks->rings_posted;
+    WaiterRingDoorbell(ks->doorbell_fd());
+  }
+  return count != 0;
 }
 
 void EventPoll::UnlinkKernelChild(KernelSide* ks, EventPoll* child, EpItem* epi) {
@@ -464,7 +506,8 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     }
     rang = false;
     fired = false;
-    n = ks->Harvest(events, maxevents, tmo, sigmask, &rang, &fired);
+    int raw = 0;
+    n = ks->Harvest(events, maxevents, tmo, sigmask, &rang, &fired, &raw);
     {
       std::lock_guard guard(wq_.lock);
       if (rang) ks->rung = false;
@@ -485,11 +528,12 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
       LowerKernelFdLevel(ks);
       return n;
     }
-    // Nothing from the kernel: the doorbell or a child (harvest the ready list), or the
-    // timeout.
+    // Nothing from the kernel: the doorbell or a child (harvest the ready list), the
+    // timeout, or an event that was nobody's by the time it was looked at (a child's link
+    // that another thread drained first): that is no timeout, sleep again.
     if (fired) rang = true;
-    if (!rang || (tmo != nullptr && tmo->tv_sec == 0 && tmo->tv_nsec == 0)) timed_out = true;
-    if (rang && tmo != nullptr) {
+    if (raw == 0 || (tmo != nullptr && tmo->tv_sec == 0 && tmo->tv_nsec == 0)) timed_out = true;
+    if (raw != 0 && tmo != nullptr) {
       const timespec rest = platform::Remaining(timeout->Deadline());
       if (rest.tv_sec == 0 && rest.tv_nsec == 0) timed_out = true;
     }

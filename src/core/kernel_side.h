@@ -67,9 +67,10 @@ class KernelSide {
   int Ctl(int op, int fd, const epoll_event* event);
   // epoll_pwait2() on the hidden instance. Drops the doorbell's event (*rang = true),
   // restores escaped data. Returns the number of events left in `events`, or -errno.
-  // *fired: hooks on a child were fired (the ready list may have grown).
+  // *fired: hooks on a child were fired (the ready list may have grown). *raw (if given):
+  // the events the kernel returned, ours included (0 only when its wait timed out).
   int Harvest(epoll_event* events, int maxevents, const timespec* timeout,
-              const sigset_t* sigmask, bool* rang, bool* fired);
+              const sigset_t* sigmask, bool* rang, bool* fired, int* raw = nullptr);
   // The hidden instance has an event to report (a poll() with timeout 0). Call
   // DrainLinks() first, or a child's pending events count too.
   [[nodiscard]] bool Readable() const;
@@ -102,6 +103,10 @@ class KernelSide {
   WaitQueueEntry bell;       // on the queue while sleepers > 0: rings the doorbell
   int sleepers = 0;          // threads in epoll_pwait2() on the hidden instance
   bool rung = false;         // the doorbell rang and no sleeper has taken it yet
+  // Rings posted to the doorbell, and counts read back from it (DropStaleDoorbell): a
+  // ring nobody harvested leaves an edge that keeps the hidden instance readable.
+  uint64_t rings_posted = 0;
+  uint64_t rings_drained = 0;
   WaitQueueEntry level;      // on the queue once NotifyFd() exists: raises the level
   bool raised = false;       // the level eventfd should be non-zero
   uint64_t level_posted = 0;   // writes posted to the level eventfd

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -144,6 +145,38 @@ Scratch& Buf() {
   return scratch;
 }
 
+// A page mapped at `addr` for the whole run (MAP_FIXED_NOREPLACE), or nullptr if something
+// is there already. Near the top of the 47-bit user space: where access_ok() ends on
+// 4-level paging (TASK_SIZE_MAX = 2^47 - 4096), so that a range the kernel refuses there
+// is real memory for uepoll, which would write to it if it did not refuse it too.
+unsigned char* PageAt(uintptr_t addr) {
+  void* p = mmap(reinterpret_cast<void*>(addr), 4096, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  return p == reinterpret_cast<void*>(addr) ? static_cast<unsigned char*>(p) : nullptr;
+}
+
+constexpr uintptr_t kTop47 = uintptr_t{1} << 47;
+
+unsigned char* GibBelowTop47() {
+  static unsigned char* page = PageAt(kTop47 - (uintptr_t{1} << 30));
+  return page;
+}
+
+// The last page below 2^47 - 4096.
+unsigned char* LastUserPage47() {
+  static unsigned char* page = PageAt(kTop47 - 8192);
+  return page;
+}
+
+// A page that exists but cannot be read (PROT_NONE): the kernel's copy fails on it.
+const sigset_t* UnreadableMask() {
+  static void* page = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return static_cast<const sigset_t*>(page);
+}
+
+// What a case returns when its page could not be mapped (the same on both sides).
+constexpr long kNoPage = -1000;
+
 const sigset_t* EmptyMask() {
   static sigset_t mask = [] {
     sigset_t m;
@@ -256,6 +289,37 @@ std::vector<Case> Cases() {
       [](const Backend& a, World& w) { return a.epoll_wait(w.inner, Buf().events, 1, -1000); });
   add("epoll_pwait(ep, kernel-half sigmask)", [](const Backend& a, World& w) {
     return a.epoll_pwait(w.ep, Buf().events, 16, 0, KernelHalf<sigset_t>());
+  });
+  // access_ok() against TASK_SIZE_MAX, the end the running kernel's paging mode sets.
+  add("epoll_wait(ep, 1 GiB below 2^47, maxevents 100000000)", [](const Backend& a, World& w) {
+    unsigned char* page = GibBelowTop47();
+    if (page == nullptr) return kNoPage;
+    return static_cast<long>(
+        a.epoll_wait(w.ep, reinterpret_cast<epoll_event*>(page), 100000000, 0));
+  });
+  for (int beyond : {0, 1}) {
+    add("epoll_wait(ep, range ending " + std::to_string(beyond) + " byte past 2^47 - 4096)",
+        [beyond](const Backend& a, World& w) {
+          unsigned char* page = LastUserPage47();
+          if (page == nullptr) return kNoPage;
+          auto* events =
+              reinterpret_cast<epoll_event*>(page + 4096 - 16 * sizeof(epoll_event) + beyond);
+          return static_cast<long>(a.epoll_wait(w.ep, events, 16, 0));
+        });
+  }
+  // set_user_sigmask() copies the mask before anything: EFAULT though events are ready.
+  add("epoll_pwait(ep, unreadable sigmask): ready", [](const Backend& a, World& w) {
+    return a.epoll_pwait(w.ep, Buf().events, 16, 0, UnreadableMask());
+  });
+  add("epoll_pwait(ep, sigmask 8): ready", [](const Backend& a, World& w) {
+    return a.epoll_pwait(w.ep, Buf().events, 16, 0, reinterpret_cast<const sigset_t*>(8));
+  });
+  add("epoll_pwait(ep, unreadable sigmask, timeout -1): ready", [](const Backend& a, World& w) {
+    return a.epoll_pwait(w.ep, Buf().events, 16, -1, UnreadableMask());
+  });
+  add("epoll_pwait2(ep, {0, 0}, unreadable sigmask): ready", [](const Backend& a, World& w) {
+    const timespec zero{0, 0};
+    return a.epoll_pwait2(w.ep, Buf().events, 16, &zero, UnreadableMask());
   });
   add("epoll_pwait(ep, maxevents 0, empty mask)", [](const Backend& a, World& w) {
     return a.epoll_pwait(w.ep, Buf().events, 0, 0, EmptyMask());
@@ -722,6 +786,15 @@ std::vector<Case> Cases() {
     pollfd p[2] = {{-1, POLLIN, 0}, {w.closed, POLLIN, 0}};
     const int r = a.poll(p, 2, 0);
     return r < 0 ? r : r * 1000 + p[0].revents * 10 + (p[1].revents == POLLNVAL ? 1 : 0);
+  });
+  add("ppoll(efd, {0, 0}, unreadable sigmask): ready", [](const Backend& a, World& w) {
+    pollfd p{w.efd, POLLIN, 0};
+    const timespec zero{0, 0};
+    return a.ppoll(&p, 1, &zero, UnreadableMask());
+  });
+  add("ppoll(ep, NULL timeout, unreadable sigmask): ready", [](const Backend& a, World& w) {
+    pollfd p{w.ep, POLLIN, 0};
+    return a.ppoll(&p, 1, nullptr, UnreadableMask());
   });
   add("ppoll(efd, {0, 1e9})", [](const Backend& a, World& w) {
     pollfd p{w.efd, POLLIN, 0};
