@@ -25,6 +25,7 @@
 #include "capi/capi.h"
 #include "core/eventpoll.h"
 #include "core/poll_table.h"
+#include "core/reentry.h"
 #include "core/wait_queue.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
@@ -214,6 +215,10 @@ size_t CountEventPolls(const pollfd* fds, nfds_t nfds) {
 
 // do_sys_poll() and do_poll() over a set that holds at least one uepoll descriptor.
 int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* sigmask) {
+  ApiScope api;
+  // A handler that interrupted a uepoll call on its thread: the files' queue locks may be
+  // that call's, and poll hangs hooks on them (docs/semantics.md: signal handlers).
+  if (api.reentrant()) return -EINTR;
   PollWqueues table;
   // Kernel descriptors: asked together, in the set's order.
   std::vector<pollfd> kfds;

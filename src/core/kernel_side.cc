@@ -279,8 +279,8 @@ void EventPoll::ActivateKernelSide(KernelSide* ks) {
   // instance, and its drain fires them once per event, as the kernel would.
   std::lock_guard guard(poll_wait_.lock);
   ListHead* head = &poll_wait_.head;
-  for (ListHead *pos = head->next(), *next = pos->next(); pos != head;
-       pos = next, next = pos->next()) {
+  for (ListHead *pos = head->next(), *tmp = pos->next(); pos != head;
+       pos = tmp, tmp = pos->next()) {
     WaitQueueEntry* entry = UEP_CONTAINER_OF(pos, WaitQueueEntry, entry);
     if (entry->func != EpPollCallback) entry->func(entry, 0, 0, EPOLLIN);
   }
