@@ -32,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kWatchdog = std::chrono::seconds(5);
 // Quiet: no waiter runnable in this many samples in a row, this far apart.
 constexpr int kQuietSamples = 3;
-constexpr auto kSampleGap = std::chrono::milliseconds(10);
+constexpr auto kSampleGap = std::chrono::milliseconds(5);
 
 constexpr uint64_t kSourceData = 0x50;  // the source's item (data names the instance)
 constexpr uint64_t kChildData = 0xe1;   // e0's item on e1
@@ -412,7 +412,9 @@ Result Run(const Backend& b, const Arrangement& a, const std::vector<bool>& expe
     if (!WaitUntil([&] {
           if (t->returned.load()) return true;
           pthread_kill(t->thread, SIGUSR1);
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          for (int i = 0; i < 20 && !t->returned.load(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          }
           return t->returned.load();
         })) {
       // Cannot join a thread that never returns: report it (the test fails) and leave it
