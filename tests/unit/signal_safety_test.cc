@@ -305,6 +305,12 @@ void CloseUnderHandler(const Backend& b) {
 }
 
 TEST(SignalSafety, HandlerClosesADescriptorItsThreadUses) {
+#ifdef UEP_TEST_THREAD_SANITIZER
+  // ThreadSanitizer runs the handler between calls, where its close is the ordinary last
+  // close and frees the eventfd at once: a free() in a handler, which it reports as such
+  // (docs/semantics.md, "Signal handlers").
+  GTEST_SKIP() << "ThreadSanitizer reports the last close's free() in a handler";
+#endif
   CloseUnderHandler(KernelBackend());
   CloseUnderHandler(UepollBackend());
 }
