@@ -433,8 +433,9 @@ void HandlerWakesWhileItsThreadSleeps(const Backend& b, Sleep how) {
   }
   const bool woke_in_time = b_returned.load();
   EXPECT_TRUE(woke_in_time) << b.name << ": the handler's write did not wake the waiter";
-  b.eventfd_write(blocked, 7);  // releases A (and, if it slept on, the waiter)
+  b.eventfd_write(blocked, 7);  // releases A
   sleeper.join();
+  if (!woke_in_time) b.eventfd_write(signalled, 1);  // the handler never woke the waiter
   waiter.join();
   EXPECT_EQ(b_result.load(), 1);
   EXPECT_EQ(g_handler_writes.load(), 1);
@@ -443,22 +444,29 @@ void HandlerWakesWhileItsThreadSleeps(const Backend& b, Sleep how) {
   close(kernel_pipe[1]);
 }
 
-TEST(SignalSafety, HandlerOnAThreadAsleepInReadWakesAnotherAtOnce) {
+// ThreadSanitizer runs a handler only at the calls it intercepts, later than the kernel
+// delivers it (glibc's eventfd_read reads inside libc), on the kernel too: "at once" is
+// not what these tests can see there.
 #ifdef UEP_TEST_THREAD_SANITIZER
-  // ThreadSanitizer runs a handler only at the calls it intercepts; glibc's eventfd_read
-  // reads inside libc, so the handler waits for the read on the kernel too.
-  GTEST_SKIP() << "ThreadSanitizer delays the handler until the read returns";
+#define UEP_SKIP_UNDER_TSAN() GTEST_SKIP() << "ThreadSanitizer delays signal handlers"
+#else
+#define UEP_SKIP_UNDER_TSAN() static_cast<void>(0)
 #endif
+
+TEST(SignalSafety, HandlerOnAThreadAsleepInReadWakesAnotherAtOnce) {
+  UEP_SKIP_UNDER_TSAN();
   HandlerWakesWhileItsThreadSleeps(KernelBackend(), Sleep::kBlockingRead);
   HandlerWakesWhileItsThreadSleeps(UepollBackend(), Sleep::kBlockingRead);
 }
 
 TEST(SignalSafety, HandlerOnAThreadAsleepInAMixedEpollWaitWakesAnotherAtOnce) {
+  UEP_SKIP_UNDER_TSAN();
   HandlerWakesWhileItsThreadSleeps(KernelBackend(), Sleep::kMixedEpollWait);
   HandlerWakesWhileItsThreadSleeps(UepollBackend(), Sleep::kMixedEpollWait);
 }
 
 TEST(SignalSafety, HandlerOnAThreadAsleepInAMixedPollWakesAnotherAtOnce) {
+  UEP_SKIP_UNDER_TSAN();
   HandlerWakesWhileItsThreadSleeps(KernelBackend(), Sleep::kMixedPoll);
   HandlerWakesWhileItsThreadSleeps(UepollBackend(), Sleep::kMixedPoll);
 }
