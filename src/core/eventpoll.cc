@@ -677,6 +677,7 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
 
 void EventPoll::StartScan(ListHead* txlist) {
   std::lock_guard guard(wq_.lock);
+  BeginTransferLocked();
   txlist->SpliceTailInit(&rdllist_);
   ovflist_.store(nullptr, std::memory_order_relaxed);
 }
@@ -695,6 +696,7 @@ void EventPoll::DoneScan(ListHead* txlist, ListHead* requeue) {
   }
   ovflist_.store(kEpUnactive, std::memory_order_relaxed);
   rdllist_.SpliceHeadInit(txlist);
+  EndTransferLocked();
   if (!rdllist_.Empty() && wq_.Active()) WakeUpLocked(&wq_, 1, 0);
 }
 
@@ -734,6 +736,28 @@ int EventPoll::TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* e
   return res;
 }
 
+// Without the count a wait(0) on another thread could look between the two and take a
+// level-triggered item that is being re-polled for "nothing ready".
+void EventPoll::BeginTransferLocked() {
+  transfer_seq_.store(transfer_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+}
+
+void EventPoll::EndTransferLocked() {
+  transfer_seq_.store(transfer_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+
+// A transfer under ep->lock alone (every item polls without locks).
+int EventPoll::TransferLocklessLocked(epoll_event* events, int maxevents) {
+  BeginTransferLocked();
+  ListHead requeue;
+  const int res = TransferItems(&rdllist_, &requeue, events, maxevents);
+  rdllist_.SpliceTailInit(&requeue);
+  EndTransferLocked();
+  if (!rdllist_.Empty() && wq_.Active()) WakeUpLocked(&wq_, 1, 0);
+  return res;
+}
+
 int EventPoll::SendEvents(epoll_event* events, int maxevents, SleepPermit* permit) {
   {
     std::lock_guard guard(wq_.lock);
@@ -741,11 +765,7 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents, SleepPermit* permi
       // Every item polls without locks: transfer under ep->lock alone. No callback can
       // run meanwhile, so neither ep->mtx nor the overflow list is needed, and removal
       // (which unlinks under ep->lock) keeps each item and its file alive.
-      ListHead requeue;
-      const int res = TransferItems(&rdllist_, &requeue, events, maxevents);
-      rdllist_.SpliceTailInit(&requeue);
-      if (!rdllist_.Empty() && wq_.Active()) WakeUpLocked(&wq_, 1, 0);
-      return res;
+      return TransferLocklessLocked(events, maxevents);
     }
   }
   // No RCU read section waits for a mutex.
@@ -770,10 +790,7 @@ int EventPoll::HarvestReentrant(epoll_event* events, int maxevents) {
   if (!locked) return 0;
   int res = 0;
   if (locked_poll_items_ == 0 && ovflist_.load(std::memory_order_relaxed) == kEpUnactive) {
-    ListHead requeue;
-    res = TransferItems(&rdllist_, &requeue, events, maxevents);
-    rdllist_.SpliceTailInit(&requeue);
-    if (!rdllist_.Empty() && wq_.Active()) WakeUpLocked(&wq_, 1, 0);
+    res = TransferLocklessLocked(events, maxevents);
   }
   wq_.lock.unlock();
   return res;

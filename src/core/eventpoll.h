@@ -56,9 +56,15 @@ class EventPoll final : public File {
   // when Ctl() must decide.
   bool TryCtlLockless(int op, File* tfile, int fd, const epoll_event* event, int* result);
 
-  // Lock-free hint: ready or overflow list non-empty.
+  // Lock-free hint: items are ready, or a transfer is moving them (the kernel's
+  // "ovflist active"). A transfer takes level-triggered items off the ready list while it
+  // re-polls them; the count around it keeps a reader that looked in between from
+  // taking the empty list for "nothing ready".
   [[nodiscard]] bool EventsAvailable() const {
-    return !rdllist_.Empty() || ovflist_.load(std::memory_order_relaxed) != kEpUnactive;
+    const uint32_t seq = transfer_seq_.load(std::memory_order_acquire);
+    if ((seq & 1) != 0 || !rdllist_.Empty()) return true;
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return transfer_seq_.load(std::memory_order_relaxed) != seq;
   }
   // Transfers up to maxevents ready events; never sleeps (beyond ep->mtx). Inside an RCU
   // read section, `permit` is acquired before waiting for ep->mtx (-EBADF if that fails).
@@ -108,6 +114,9 @@ class EventPoll final : public File {
   // The part of a MOD that runs under ep->lock; true if poll_wait_ needs a wake.
   bool ModifyLocked(EpItem* epi, const epoll_event& event);
   int TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* events, int maxevents);
+  void BeginTransferLocked();
+  void EndTransferLocked();
+  int TransferLocklessLocked(epoll_event* events, int maxevents);
   void StartScan(ListHead* txlist);
   void DoneScan(ListHead* txlist, ListHead* requeue);
   // Queues `epi` if it is not yet linked; returns true if the poll_wait queue needs a wake.
@@ -132,6 +141,7 @@ class EventPoll final : public File {
   WaitQueueHead poll_wait_;      // whoever polls this instance (a parent instance, poll())
   ListHead rdllist_;             // ready items (ep->lock)
   std::atomic<EpItem*> ovflist_{kEpUnactive};  // items readied during a transfer (ep->lock)
+  std::atomic<uint32_t> transfer_seq_{0};  // odd while a transfer runs (written under ep->lock)
   int locked_poll_items_ = 0;    // items whose Poll may take locks (ep->lock)
   ItemIndex index_;               // items by (file, fd) (ep->mtx; core/item_index.h)
   std::atomic<int> busy_poll_rounds_;
