@@ -163,6 +163,8 @@ int uep_is_uepoll_fd(int fd);
 /* Rounds a waiter of this instance spins before it sleeps (default 0: sleeps at once),
  * like the busy-poll parameters of the kernel's epoll. */
 int uep_epoll_set_busy_poll(int epfd, int rounds);
+/* The rounds set for this instance (0 for a new one); -1 with EBADF or EINVAL. */
+int uep_epoll_get_busy_poll(int epfd);
 /* uepoll's RLIMIT_NOFILE: new descriptors are numbered uep_fd_base() + [0, limit) only
  * (EMFILE beyond; F_DUPFD at or above uep_fd_base() + limit is EINVAL, dup2/dup3 to it
  * EBADF); descriptors already open stay usable. Default and ceiling: UEPOLL_MAX_FDS (2^24);

@@ -28,6 +28,10 @@
 #ifndef UEPOLL_UEPOLL_HPP_
 #define UEPOLL_UEPOLL_HPP_
 
+#if !defined(__cplusplus) || __cplusplus < 202002L
+#error "uepoll/uepoll.hpp needs C++20: compile with -std=c++20 or later (CMake: uepoll::uepoll requires cxx_std_20)"
+#endif
+
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -63,7 +67,8 @@ inline std::error_code last_error() noexcept { return {errno, std::system_catego
 //   if (!r) return r.error();                   // std::error_code, e.g. EMFILE
 //   uep::EventFd ev = std::move(r).value();
 //
-// value() on an error throws std::system_error carrying the code; operator* and -> on an
+// value() on an error throws std::system_error carrying the code, whose what() names the
+// call that failed ("uep_epoll_ctl(EPOLL_CTL_ADD): File exists"); operator* and -> on an
 // error are undefined behaviour, as for std::optional.
 template <typename T>
 class [[nodiscard]] Result {
@@ -76,6 +81,9 @@ class [[nodiscard]] Result {
   Result(const T& value) : v_(std::in_place_index<0>, value) {}              // NOLINT
   Result(T&& value) : v_(std::in_place_index<0>, std::move(value)) {}        // NOLINT
   Result(std::error_code error) : v_(std::in_place_index<1>, error) {}       // NOLINT
+  // `operation` (a string literal, not copied) names the failed call in what().
+  Result(std::error_code error, const char* operation)
+      : v_(std::in_place_index<1>, error), operation_(operation) {}
 
   [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
@@ -106,6 +114,11 @@ class [[nodiscard]] Result {
     return e != nullptr ? *e : std::error_code{};
   }
 
+  // The name of the call that failed, or nullptr.
+  [[nodiscard]] const char* operation() const noexcept {
+    return has_value() ? nullptr : operation_;
+  }
+
   template <typename U>
   T value_or(U&& alternative) const& {
     return has_value() ? **this : static_cast<T>(std::forward<U>(alternative));
@@ -117,10 +130,14 @@ class [[nodiscard]] Result {
 
  private:
   void check() const {
-    if (const std::error_code* e = std::get_if<1>(&v_)) throw std::system_error(*e);
+    if (const std::error_code* e = std::get_if<1>(&v_)) {
+      if (operation_ != nullptr) throw std::system_error(*e, operation_);
+      throw std::system_error(*e);
+    }
   }
 
   std::variant<T, std::error_code> v_;
+  const char* operation_ = nullptr;
 };
 
 // Result<void>: success, or the std::error_code of the call that failed.
@@ -131,29 +148,34 @@ class [[nodiscard]] Result<void> {
 
   Result() noexcept = default;
   Result(std::error_code error) noexcept : error_(error) {}  // NOLINT
+  Result(std::error_code error, const char* operation) noexcept
+      : error_(error), operation_(operation) {}
 
   [[nodiscard]] bool has_value() const noexcept { return !error_; }
   explicit operator bool() const noexcept { return has_value(); }
-  // Throws std::system_error on an error.
+  // Throws std::system_error on an error; what() names the call that failed.
   void value() const {
+    if (error_ && operation_ != nullptr) throw std::system_error(error_, operation_);
     if (error_) throw std::system_error(error_);
   }
   [[nodiscard]] std::error_code error() const noexcept { return error_; }
+  [[nodiscard]] const char* operation() const noexcept { return error_ ? operation_ : nullptr; }
 
  private:
   std::error_code error_;
+  const char* operation_ = nullptr;
 };
 
 namespace detail {
 
-// libc-style return (-1 and errno) to Result.
+// libc-style return (-1 and errno) to Result; `operation` names the call for what().
 template <typename T, typename R>
-Result<T> from_ret(R r) {
-  if (r < 0) return last_error();
+Result<T> from_ret(R r, const char* operation = nullptr) {
+  if (r < 0) return {last_error(), operation};
   return static_cast<T>(r);
 }
-inline Result<void> from_status(int r) {
-  if (r < 0) return last_error();
+inline Result<void> from_status(int r, const char* operation = nullptr) {
+  if (r < 0) return {last_error(), operation};
   return {};
 }
 
@@ -269,7 +291,7 @@ inline std::uint64_t data_of(const epoll_event& e) noexcept { return e.data.u64;
 //
 //   uep::Fd fd{uep_eventfd(0, 0)};     // adopt a descriptor
 //   int raw = fd.get();                // borrow it
-//   if (std::error_code ec = fd.close()) ...   // close now and see the error
+//   if (auto r = fd.close(); !r) ... r.error()  // close now and see the error
 //   int mine = other.release();        // give it up without closing
 //
 // The destructor ignores close errors; call close() to see them. As with close(2) on
@@ -301,14 +323,13 @@ class Fd {
     if (old >= 0) (void)::uep_close(old);
   }
   // Closes now; this becomes empty. EBADF if it was empty.
-  std::error_code close() noexcept {
-    if (::uep_close(std::exchange(fd_, -1)) < 0) return last_error();
-    return {};
+  Result<void> close() noexcept {
+    return detail::from_status(::uep_close(std::exchange(fd_, -1)), "uep_close");
   }
   // dup(2): a new descriptor for the same file.
   [[nodiscard]] Result<Fd> dup() const noexcept {
     const int fd = ::uep_dup(fd_);
-    if (fd < 0) return last_error();
+    if (fd < 0) return {last_error(), "uep_dup"};
     return Fd{fd};
   }
 
@@ -395,7 +416,7 @@ class Epoll {
 
   static Result<Epoll> create(EpollFlags flags = EpollFlags::none) noexcept {
     const int fd = ::uep_epoll_create1(to_bits(flags));
-    if (fd < 0) return last_error();
+    if (fd < 0) return {last_error(), "uep_epoll_create1"};
     return Epoll{Fd{fd}};
   }
   // Throws std::system_error.
@@ -431,7 +452,8 @@ class Epoll {
 
   // EPOLL_CTL_DEL.
   Result<void> remove(FdRef fd) noexcept {
-    return detail::from_status(::uep_epoll_ctl(fd_.get(), EPOLL_CTL_DEL, fd.get(), nullptr));
+    return detail::from_status(::uep_epoll_ctl(fd_.get(), EPOLL_CTL_DEL, fd.get(), nullptr),
+                               "uep_epoll_ctl(EPOLL_CTL_DEL)");
   }
 
   // epoll_pwait2(): waits up to `timeout` for events; returns how many were stored at the
@@ -442,12 +464,14 @@ class Epoll {
     timespec ts{};
     return detail::from_ret<std::size_t>(::uep_epoll_pwait2(
         fd_.get(), events.data(), detail::max_events(events), detail::to_timespec(timeout, &ts),
-        nullptr));
+        nullptr),
+        "uep_epoll_pwait2");
   }
   // Waits forever.
   Result<std::size_t> wait(std::span<epoll_event> events) noexcept {
     return detail::from_ret<std::size_t>(
-        ::uep_epoll_pwait2(fd_.get(), events.data(), detail::max_events(events), nullptr, nullptr));
+        ::uep_epoll_pwait2(fd_.get(), events.data(), detail::max_events(events), nullptr, nullptr),
+        "uep_epoll_pwait2");
   }
   // The same with `mask` as the signal mask during the wait (epoll_pwait2 with a sigmask):
   // a signal it unblocks always ends the wait with EINTR.
@@ -457,12 +481,14 @@ class Epoll {
     timespec ts{};
     return detail::from_ret<std::size_t>(::uep_epoll_pwait2(
         fd_.get(), events.data(), detail::max_events(events), detail::to_timespec(timeout, &ts),
-        &mask));
+        &mask),
+        "uep_epoll_pwait2");
   }
 
   // Rounds a waiter spins before it sleeps (uep_epoll_set_busy_poll; 0 sleeps at once).
   Result<void> set_busy_poll(int rounds) noexcept {
-    return detail::from_status(::uep_epoll_set_busy_poll(fd_.get(), rounds));
+    return detail::from_status(::uep_epoll_set_busy_poll(fd_.get(), rounds),
+                               "uep_epoll_set_busy_poll");
   }
 
   [[nodiscard]] int get() const noexcept { return fd_.get(); }
@@ -470,21 +496,25 @@ class Epoll {
   [[nodiscard]] bool valid() const noexcept { return fd_.valid(); }
   explicit operator bool() const noexcept { return valid(); }
   [[nodiscard]] int release() noexcept { return fd_.release(); }
-  std::error_code close() noexcept { return fd_.close(); }
+  Result<void> close() noexcept { return fd_.close(); }
 
  private:
   Result<void> ctl_u64(int op, FdRef fd, Events events, std::uint64_t data) noexcept {
     epoll_event e{};
     e.events = to_bits(events);
     e.data.u64 = data;
-    return detail::from_status(::uep_epoll_ctl(fd_.get(), op, fd.get(), &e));
+    return detail::from_status(::uep_epoll_ctl(fd_.get(), op, fd.get(), &e), ctl_name(op));
   }
   template <typename T>
   Result<void> ctl_ptr(int op, FdRef fd, Events events, T* ptr) noexcept {
     epoll_event e{};
     e.events = to_bits(events);
     e.data.ptr = const_cast<void*>(static_cast<const volatile void*>(ptr));
-    return detail::from_status(::uep_epoll_ctl(fd_.get(), op, fd.get(), &e));
+    return detail::from_status(::uep_epoll_ctl(fd_.get(), op, fd.get(), &e), ctl_name(op));
+  }
+
+  static const char* ctl_name(int op) noexcept {
+    return op == EPOLL_CTL_ADD ? "uep_epoll_ctl(EPOLL_CTL_ADD)" : "uep_epoll_ctl(EPOLL_CTL_MOD)";
   }
 
   Fd fd_;
@@ -514,7 +544,7 @@ class EventFd {
   static Result<EventFd> create(unsigned int initval = 0,
                                 EventFdFlags flags = EventFdFlags::none) noexcept {
     const int fd = ::uep_eventfd(initval, to_bits(flags));
-    if (fd < 0) return last_error();
+    if (fd < 0) return {last_error(), "uep_eventfd"};
     return EventFd{Fd{fd}};
   }
   // Throws std::system_error.
@@ -526,12 +556,12 @@ class EventFd {
   // Takes the counter (or 1 of it in semaphore mode).
   Result<std::uint64_t> read() noexcept {
     std::uint64_t value = 0;
-    if (::uep_read(fd_.get(), &value, sizeof value) < 0) return last_error();
+    if (::uep_read(fd_.get(), &value, sizeof value) < 0) return {last_error(), "uep_read"};
     return value;
   }
   // Adds `value` to the counter.
   Result<void> write(std::uint64_t value) noexcept {
-    if (::uep_write(fd_.get(), &value, sizeof value) < 0) return last_error();
+    if (::uep_write(fd_.get(), &value, sizeof value) < 0) return {last_error(), "uep_write"};
     return {};
   }
 
@@ -540,7 +570,7 @@ class EventFd {
   [[nodiscard]] bool valid() const noexcept { return fd_.valid(); }
   explicit operator bool() const noexcept { return valid(); }
   [[nodiscard]] int release() noexcept { return fd_.release(); }
-  std::error_code close() noexcept { return fd_.close(); }
+  Result<void> close() noexcept { return fd_.close(); }
 
  private:
   Fd fd_;

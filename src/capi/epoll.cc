@@ -186,6 +186,14 @@ int uep_epoll_set_busy_poll(int epfd, int rounds) {
   return 0;
 }
 
+int uep_epoll_get_busy_poll(int epfd) {
+  uep::RcuReadGuard guard;
+  uep::File* file = Table().Lookup(epfd);
+  if (file == nullptr) return Ret(-EBADF);
+  if (!file->IsEventPoll()) return Ret(-EINVAL);
+  return static_cast<uep::EventPoll*>(file)->BusyPollRounds();
+}
+
 int uep_set_max_user_watches(long limit) {
   if (limit < 0) return Ret(-EINVAL);
   uep::EpollSetMaxUserWatches(limit);

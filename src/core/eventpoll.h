@@ -80,6 +80,7 @@ class EventPoll final : public File {
 
   // Spin rounds a waiter makes before it sleeps (uep_epoll_set_busy_poll()).
   void SetBusyPollRounds(int rounds) { busy_poll_rounds_.store(rounds, std::memory_order_relaxed); }
+  int BusyPollRounds() const { return busy_poll_rounds_.load(std::memory_order_relaxed); }
 
   // Number of items (for tests).
   int ItemCount();

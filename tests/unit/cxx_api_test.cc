@@ -158,11 +158,39 @@ TEST(CxxFd, MoveReleaseReset) {
 
 TEST(CxxFd, CloseReportsErrors) {
   uep::Fd fd{uep_eventfd(0, 0)};
-  EXPECT_FALSE(fd.close());
+  EXPECT_TRUE(fd.close());  // a Result<void>, as every other call's
   EXPECT_FALSE(fd.valid());
-  EXPECT_EQ(Errno(EBADF), fd.close());  // already empty
+  EXPECT_EQ(Errno(EBADF), fd.close().error());  // already empty
   uep::Fd stale{uep_fd_base() + 123456};
-  EXPECT_EQ(Errno(EBADF), stale.close());
+  EXPECT_EQ(Errno(EBADF), stale.close().error());
+}
+
+// A thrown error says which call failed, not only the errno's text.
+TEST(CxxErrors, WhatNamesTheCall) {
+  uep::Epoll ep = uep::Epoll::create_or_throw();
+  uep::EventFd ev = uep::EventFd::create_or_throw();
+  ep.add(ev, uep::Events::in).value();
+  const uep::Result<void> again = ep.add(ev, uep::Events::in);
+  EXPECT_EQ(Errno(EEXIST), again.error());
+  EXPECT_STREQ("uep_epoll_ctl(EPOLL_CTL_ADD)", again.operation());
+  try {
+    again.value();
+    ADD_FAILURE() << "value() did not throw";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(Errno(EEXIST), e.code());
+    EXPECT_EQ("uep_epoll_ctl(EPOLL_CTL_ADD): " + Errno(EEXIST).message(), e.what());
+  }
+  uep::Fd empty;
+  try {
+    empty.close().value();
+    ADD_FAILURE() << "value() did not throw";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ("uep_close: " + Errno(EBADF).message(), e.what());
+  }
+  EXPECT_EQ(nullptr, ep.remove(ev).operation());  // success names nothing
+  const uep::Result<std::size_t> n = ep.wait(std::span<epoll_event>{}, std::chrono::seconds(0));
+  EXPECT_EQ(Errno(EINVAL), n.error());
+  EXPECT_STREQ("uep_epoll_pwait2", n.operation());
 }
 
 TEST(CxxFd, Dup) {
@@ -408,10 +436,10 @@ TEST_F(CxxEpoll, BusyPoll) {
 TEST_F(CxxEpoll, ClosingTheFileRemovesTheItem) {
   ASSERT_TRUE(ep.add(ev, Events::in));
   ASSERT_TRUE(ev.write(1));
-  EXPECT_FALSE(ev.close());
+  EXPECT_TRUE(ev.close());
   EXPECT_EQ(0u, ep.wait(buf, 0s).value());
-  EXPECT_FALSE(ep.close());
-  EXPECT_EQ(Errno(EBADF), ep.close());
+  EXPECT_TRUE(ep.close());
+  EXPECT_EQ(Errno(EBADF), ep.close().error());
 }
 
 TEST_F(CxxEpoll, PingPongAcrossThreads) {
