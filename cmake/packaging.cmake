@@ -8,9 +8,16 @@
 #                               one with -DUEPOLL_USE_STATIC=ON, or if only it is installed);
 #                               for add_subdirectory()/FetchContent users: the static one
 #   lib/cmake/uepoll/           uepollConfig.cmake, uepollConfigVersion.cmake, targets
-#   lib/pkgconfig/uepoll.pc     pkg-config (shared by default, --static for the archive)
+#   lib/pkgconfig/uepoll.pc     pkg-config: the shared library (with -static, --static gives
+#                               the archive's dependencies); uepoll-static.pc: the archive
+#   bin/uepoll                  the command (root CMakeLists.txt), linked with the archive
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
+
+# Where an installed `uepoll` command finds libuepoll-preload.so, relative to its own
+# directory, so that an installed tree can be moved (tools/trace_cmd.cc).
+file(RELATIVE_PATH UEPOLL_PRELOAD_FROM_BINDIR ${CMAKE_INSTALL_FULL_BINDIR}
+     ${CMAKE_INSTALL_FULL_LIBDIR}/libuepoll-preload.so)
 
 # 0.x releases may break the ABI with every minor version; from 1.0 on, only majors do.
 if(PROJECT_VERSION_MAJOR EQUAL 0)
@@ -32,6 +39,7 @@ if(UEPOLL_BUILD_SHARED)
   target_include_directories(uepoll_shared
     PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_link_libraries(uepoll_shared PUBLIC Threads::Threads)
+  target_compile_features(uepoll_shared PUBLIC cxx_std_20)
   list(APPEND UEPOLL_INSTALL_TARGETS uepoll_shared)
 endif()
 add_library(uepoll::uepoll_static ALIAS uepoll)
@@ -82,10 +90,17 @@ if(UEPOLL_INSTALL)
   else()
     set(UEPOLL_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
   endif()
+  # uepoll.pc links -luepoll, which the linker takes as libuepoll.so when both are installed
+  # (`pkg-config --static` adds the private libraries but cannot change that);
+  # uepoll-static.pc names the archive itself.
   configure_file(${CMAKE_CURRENT_LIST_DIR}/uepoll.pc.in ${PROJECT_BINARY_DIR}/uepoll.pc @ONLY)
-  install(FILES ${PROJECT_BINARY_DIR}/uepoll.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+  configure_file(${CMAKE_CURRENT_LIST_DIR}/uepoll-static.pc.in ${PROJECT_BINARY_DIR}/uepoll-static.pc @ONLY)
+  install(FILES ${PROJECT_BINARY_DIR}/uepoll.pc ${PROJECT_BINARY_DIR}/uepoll-static.pc
+    DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-  # Manual pages of the C API.
-  file(GLOB UEPOLL_MAN3 ${PROJECT_SOURCE_DIR}/docs/man/*.3)
-  install(FILES ${UEPOLL_MAN3} DESTINATION ${CMAKE_INSTALL_MANDIR}/man3)
+  # Manual pages: the C API (3), the command (1), the overview (7).
+  foreach(section 1 3 7)
+    file(GLOB pages ${PROJECT_SOURCE_DIR}/docs/man/*.${section})
+    install(FILES ${pages} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
+  endforeach()
 endif()

@@ -157,7 +157,7 @@ struct Row {
   std::string uepoll;
   std::string ratio;      // how many times better uepoll is (>1: uepoll wins)
   std::string reference;  // a floor, or poll()/select()
-  std::string target;     // the target and whether it is met
+  std::string target;     // the row's goal and whether it is met
   bool guarded = false;   // a fast-path row the guard checks
   double ratio_value = 0;
   bool same = true;

@@ -1,5 +1,5 @@
 // `uepoll trace <scenario> [--html FILE] [--svg FILE] [--json FILE]`: runs a built-in
-// scenario with tracing on and shows the path of its events (issue 7).
+// scenario with tracing on and shows the path of its events.
 // `uepoll trace [options] -- <program> [args]`: runs a dynamically linked program under
 // the preload library (src/preload) with UEPOLL_TRACE_OUT set, and shows its trace.
 #include <dirent.h>
@@ -21,13 +21,27 @@
 
 namespace {
 
-// The preload library: $UEPOLL_PRELOAD_LIB, else the build tree's, else the installed one.
+// The preload library: $UEPOLL_PRELOAD_LIB, else the one installed next to this command
+// (bin/../lib, wherever the tree was installed or moved), else the build tree's, else the
+// configured install path.
 std::string PreloadLibrary() {
   if (const char* env = std::getenv("UEPOLL_PRELOAD_LIB"); env != nullptr && *env != '\0') return env;
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    std::string path(exe, static_cast<size_t>(n));
+    path = path.substr(0, path.rfind('/') + 1) + UEPOLL_PRELOAD_FROM_BINDIR;
+    if (access(path.c_str(), R_OK) == 0) return path;
+  }
   for (const char* path : {UEPOLL_PRELOAD_BUILD_PATH, UEPOLL_PRELOAD_INSTALL_PATH}) {
     if (access(path, R_OK) == 0) return path;
   }
   return "";
+}
+
+// "1 record", "2 records".
+std::string Count(size_t n, const char* noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
 }
 
 void RemoveDir(const std::string& dir) {
@@ -54,8 +68,10 @@ int CountTraceFiles(const std::string& dir) {
 
 // Runs argv under the preload library with tracing on; fills `trace` from the trace of
 // the process it started. Returns the program's exit status (128 + signal), or -1.
-int RunTraced(char** argv, uep::tracetool::LoadedTrace* trace, int* trace_files) {
+int RunTraced(char** argv, uep::tracetool::LoadedTrace* trace, int* trace_files,
+              std::string* lib_used) {
   const std::string lib = PreloadLibrary();
+  *lib_used = lib;
   if (lib.empty()) {
     std::fprintf(stderr, "uepoll trace: libuepoll-preload.so not found (set UEPOLL_PRELOAD_LIB)\n");
     return -1;
@@ -159,16 +175,19 @@ int TraceCommand(const TraceOptions& options) {
   if (program != nullptr && scenario.empty()) {
     uep::tracetool::LoadedTrace trace;
     int trace_files = 0;
-    const int code = RunTraced(program, &trace, &trace_files);
+    std::string lib;
+    const int code = RunTraced(program, &trace, &trace_files, &lib);
     if (code < 0) return 1;
     std::string title = "uepoll trace --";
     for (char** p = program; *p != nullptr; ++p) title += std::string(" ") + *p;
     const uep::tracetool::Model model = uep::tracetool::BuildModel(trace.records);
     if (!quiet) {
-      std::printf("# %s\n# %zu records, exit status %d%s\n", title.c_str(), trace.records.size(), code,
+      std::printf("# %s\n# preload library: %s\n# %s, exit status %d%s\n", title.c_str(), lib.c_str(),
+                  Count(trace.records.size(), "record").c_str(), code,
                   trace.dropped != 0 ? " (buffer full: some dropped; raise UEPOLL_TRACE_CAPACITY)" : "");
       if (trace_files > 1) {
-        std::printf("# the program's children left %d more traces (not shown)\n", trace_files - 1);
+        std::printf("# the program's children left %s more (not shown)\n",
+                    Count(static_cast<size_t>(trace_files - 1), "trace").c_str());
       }
       std::fputs(uep::tracetool::RenderText(model).c_str(), stdout);
     }
@@ -189,7 +208,7 @@ int TraceCommand(const TraceOptions& options) {
   const uep::tracetool::Model model = uep::tracetool::BuildModel(result.records);
   const std::string title = "uepoll trace " + scenario + ": " + result.title;
   if (!quiet) {
-    std::printf("# %s\n# %zu records%s\n", title.c_str(), result.records.size(),
+    std::printf("# %s\n# %s%s\n", title.c_str(), Count(result.records.size(), "record").c_str(),
                 result.dropped != 0 ? " (buffer full: some dropped)" : "");
     std::fputs(uep::tracetool::RenderText(model).c_str(), stdout);
   }

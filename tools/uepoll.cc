@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
       "uepoll is Linux epoll, eventfd, pipes, unix socket pairs and timerfd rebuilt in user\n"
       "space with the kernel's semantics. This command shows it next to the kernel.",
       "uepoll"};
+  app.set_version_flag("--version", std::string("uepoll ") + UEPOLL_VERSION);
   app.require_subcommand(0, 1);
   app.footer("Without a command: `uepoll demo`. `uepoll COMMAND --help` describes a command.");
 
@@ -70,9 +71,9 @@ int main(int argc, char** argv) {
       "Runs a representative subset of the benchmarks (15-30 s; --quick: a few seconds) on\n"
       "the kernel and on uepoll and prints one table. Times are the fastest of alternating\n"
       "batches with the same operations on both sides; ratio = how many times better uepoll\n"
-      "is; target = the issue's target for that row. Compare ratios within one run. A full\n"
-      "run writes an SVG plot of the idle-scaling curve (kernel epoll, uepoll, poll, select\n"
-      "against the number of watched descriptors).");
+      "is; target = the goal set for that row (met or MISSED). Compare ratios within one\n"
+      "run. A full run writes an SVG plot of the idle-scaling curve (kernel epoll, uepoll,\n"
+      "poll, select against the number of watched descriptors).");
   AddBenchOptions(bench, &bench_options, false);
 
   uep::tool::TraceOptions trace_options;

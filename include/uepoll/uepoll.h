@@ -1,5 +1,5 @@
 /*
- * uepoll: Linux epoll, eventfd and friends in user space.
+ * uepoll: Linux epoll, eventfd, pipes, unix socket pairs and timerfd in user space.
  *
  * Every function here behaves like the libc function of the same name without the
  * `uep_` prefix: same arguments, same return value, -1 with errno set on failure, and the
@@ -77,7 +77,7 @@ int uep_dup2(int oldfd, int newfd);
 int uep_dup3(int oldfd, int newfd, int flags);
 int uep_fcntl(int fd, int cmd, ...);
 
-/* pipe(2) -- section owned by the pipe work */
+/* pipe(2) */
 /* pipefd[0] is the read end, pipefd[1] the write end. flags: O_NONBLOCK, O_CLOEXEC,
  * O_DIRECT (packet mode); O_NOTIFICATION_PIPE fails with ENOPKG, as on a kernel without
  * CONFIG_WATCH_QUEUE. F_GETPIPE_SZ/F_SETPIPE_SZ work through uep_fcntl, FIONREAD through
@@ -88,7 +88,7 @@ int uep_pipe2(int pipefd[2], int flags);
  * FIONBIO, FIOCLEX and FIONCLEX, else ENOTTY. */
 int uep_ioctl(int fd, unsigned long request, ...);
 
-/* socketpair(2) and socket calls -- section owned by the socket work */
+/* socketpair(2) and socket calls */
 /* AF_UNIX pairs of SOCK_STREAM, SOCK_SEQPACKET or SOCK_DGRAM (SOCK_RAW is SOCK_DGRAM, as
  * in the kernel), with SOCK_NONBLOCK / SOCK_CLOEXEC; any other family goes to the kernel.
  * read/write/readv/writev, uep_ioctl (FIONREAD/SIOCINQ, SIOCOUTQ) and epoll work on them.
@@ -109,7 +109,7 @@ int uep_shutdown(int fd, int how);
 int uep_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen);
 int uep_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen);
 
-/* timerfd_create(2) -- section owned by the timerfd work */
+/* timerfd_create(2) */
 /* CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME and (with CAP_WAKE_ALARM) the _ALARM
  * clocks, which behave as CLOCK_REALTIME / CLOCK_BOOTTIME (no wake-up from suspend).
  * TFD_TIMER_ABSTIME and TFD_TIMER_CANCEL_ON_SET; read() of the 8-byte count, epoll, and
@@ -119,7 +119,7 @@ int uep_timerfd_settime(int fd, int flags, const struct itimerspec *new_value,
                         struct itimerspec *old_value);
 int uep_timerfd_gettime(int fd, struct itimerspec *curr_value);
 
-/* poll(2), select(2) -- section owned by the poll work */
+/* poll(2), select(2) */
 /* Over any mix of uepoll and kernel descriptors. */
 int uep_poll(struct pollfd *fds, nfds_t nfds, int timeout);
 int uep_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
@@ -180,7 +180,7 @@ int uep_set_max_user_watches(long limit);
 long uep_get_max_user_watches(void);
 long uep_get_epoll_watches(void);
 
-/* Kernel descriptors and other event loops -- section owned by the kernel-descriptor work */
+/* Kernel descriptors and other event loops */
 /* uep_epoll_ctl() on a uepoll instance accepts every kernel descriptor the kernel's epoll
  * accepts (sockets, pipes, signalfd, timerfd, eventfd, a kernel epoll instance ...) with
  * LT, ET, EPOLLONESHOT and EPOLLEXCLUSIVE, and refuses the others with the kernel's errno;
@@ -195,9 +195,10 @@ long uep_get_epoll_watches(void);
  * the kernel call that failed (EMFILE ...). docs/event-loops.md. */
 int uep_epoll_kernel_fd(int epfd);
 
-/* Tracing (issue 7): trace points along epoll's path (registration, wake-ups, the callback's
- * decision, sleeps, the transfer, nested wake-ups), off by default. start discards earlier
- * records and keeps up to `capacity` new ones (0: 65536); dump writes them as JSON lines. */
+/* Tracing (what `uepoll trace` shows): trace points along epoll's path (registration,
+ * wake-ups, the callback's decision, sleeps, the transfer, nested wake-ups), off by
+ * default. start discards earlier records and keeps up to `capacity` new ones (0: 65536);
+ * dump writes them as JSON lines. */
 int uep_trace_start(size_t capacity);
 int uep_trace_stop(void);
 int uep_trace_dump(FILE *out);

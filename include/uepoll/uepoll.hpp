@@ -29,8 +29,9 @@
 #define UEPOLL_UEPOLL_HPP_
 
 #if !defined(__cplusplus) || __cplusplus < 202002L
+// One clear message instead of a page of errors from the first concept below.
 #error "uepoll/uepoll.hpp needs C++20: compile with -std=c++20 or later (CMake: uepoll::uepoll requires cxx_std_20)"
-#endif
+#else
 
 #include <cerrno>
 #include <chrono>
@@ -579,4 +580,5 @@ class EventFd {
 }  // namespace api
 }  // namespace uep
 
+#endif  // C++20
 #endif  // UEPOLL_UEPOLL_HPP_
