@@ -114,7 +114,7 @@ STATED = {
         ("docs/man/uep_fd_base.3", r"\.BR UEPOLL_MAX_FDS ,\nelse (2\^\d+)\)"),
         ("docs/man/uepoll.7", r"\(default (2\^\d+), at most 2\^\d+\)"),
         ("docs/semantics.md", r"\| `UEPOLL_MAX_FDS` \|[^\n]*\| (2\^\d+) \|"),
-        ("README.md", r"`UEPOLL_MAX_FDS` \(how\s+many uepoll descriptors may be open, default (2\^\d+)\)"),
+        ("README.md", r"`UEPOLL_MAX_FDS` \(how\s+many uepoll descriptors may be open, default (2\^\d+);"),
     ],
     "nofile_ceiling": [
         ("docs/man/uepoll.7", r"\(default 2\^\d+, at most (2\^\d+)\)"),

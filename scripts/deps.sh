@@ -16,7 +16,7 @@ build_packages=(
 test_packages=(
   clang libclang-rt-14-dev   # the asan and tsan presets and their runtimes
   chromium                   # tests/unit/trace_test.cc renders `uepoll trace --html` headless
-  groff-base                 # man-page checks (man -l)
+  groff-base man-db          # docs.check: every man page through groff -ww and man -l
   pkg-config                 # tests/packaging: the consumer built against uepoll.pc
   libevent-dev               # examples/libevent_loop.cc: libevent watching a uepoll instance
   python3 dpkg-dev           # tests/programs: its driver; apt-get source unpacks libevent
