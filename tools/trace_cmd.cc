@@ -182,9 +182,12 @@ int TraceCommand(const TraceOptions& options) {
     for (char** p = program; *p != nullptr; ++p) title += std::string(" ") + *p;
     const uep::tracetool::Model model = uep::tracetool::BuildModel(trace.records);
     if (!quiet) {
-      std::printf("# %s\n# preload library: %s\n# %s, exit status %d%s\n", title.c_str(), lib.c_str(),
-                  Count(trace.records.size(), "record").c_str(), code,
-                  trace.dropped != 0 ? " (buffer full: some dropped; raise UEPOLL_TRACE_CAPACITY)" : "");
+      std::printf("# %s\n# preload library: %s\n# %s, exit status %d\n", title.c_str(), lib.c_str(),
+                  Count(trace.records.size(), "record").c_str(), code);
+      if (trace.dropped != 0) {
+        std::printf("# the last ones: %s before them not kept (UEPOLL_TRACE_CAPACITY keeps more)\n",
+                    Count(trace.dropped, "record").c_str());
+      }
       if (trace_files > 1) {
         std::printf("# the program's children left %s more (not shown)\n",
                     Count(static_cast<size_t>(trace_files - 1), "trace").c_str());
@@ -209,7 +212,7 @@ int TraceCommand(const TraceOptions& options) {
   const std::string title = "uepoll trace " + scenario + ": " + result.title;
   if (!quiet) {
     std::printf("# %s\n# %s%s\n", title.c_str(), Count(result.records.size(), "record").c_str(),
-                result.dropped != 0 ? " (buffer full: some dropped)" : "");
+                result.dropped != 0 ? " (the last ones: earlier records not kept)" : "");
     std::fputs(uep::tracetool::RenderText(model).c_str(), stdout);
   }
   int rc = ok ? 0 : 1;

@@ -197,8 +197,8 @@ int uep_epoll_kernel_fd(int epfd);
 
 /* Tracing (what `uepoll trace` shows): trace points along epoll's path (registration,
  * wake-ups, the callback's decision, sleeps, the transfer, nested wake-ups), off by
- * default. start discards earlier records and keeps up to `capacity` new ones (0: 65536);
- * dump writes them as JSON lines. */
+ * default. start discards earlier records and keeps the last `capacity` new ones (a ring;
+ * 0: 65536); dump writes them as JSON lines. */
 int uep_trace_start(size_t capacity);
 int uep_trace_stop(void);
 int uep_trace_dump(FILE *out);

@@ -18,17 +18,25 @@ std::atomic<bool> g_enabled{false};
 
 namespace {
 
+// The buffer is a ring: record i goes to slot i % capacity, so a trace keeps the last
+// `capacity` records. Each slot is a seqlock: `version` is 2i+1 while record i is being
+// written, 2i+2 once it is whole. A writer takes its slot only from an older, whole record
+// (never waits: a writer that finds the slot busy or newer loses its record); a reader
+// keeps a copy only if the version was the expected even one before and after. The words
+// are copied with relaxed atomics, so a reader racing a writer is not a data race.
+constexpr size_t kRecordWords = sizeof(Record) / sizeof(uint64_t);
+static_assert(sizeof(Record) % sizeof(uint64_t) == 0 && alignof(Record) <= alignof(uint64_t));
+
 struct Slot {
-  Record rec;
-  std::atomic<uint32_t> ready{0};  // release-stored once rec is written
+  std::atomic<uint64_t> version{0};
+  uint64_t words[kRecordWords];
 };
 
 struct Buffer {
   explicit Buffer(size_t cap) : capacity(cap), slots(new Slot[cap]) {}
   const size_t capacity;
   std::unique_ptr<Slot[]> slots;
-  std::atomic<uint64_t> next{0};
-  std::atomic<uint64_t> dropped{0};
+  std::atomic<uint64_t> next{0};  // records claimed so far
 };
 
 std::atomic<Buffer*> current{nullptr};
@@ -61,26 +69,34 @@ void Emit(Kind kind, const void* a, const void* b, const void* c, const void* d,
   Buffer* buf = current.load(std::memory_order_acquire);
   if (buf == nullptr) return;
   const uint64_t i = buf->next.fetch_add(1, std::memory_order_relaxed);
-  if (i >= buf->capacity) {
-    buf->dropped.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
+  Slot& s = buf->slots[i % buf->capacity];
+  const uint64_t writing = 2 * i + 1;
+  uint64_t v = s.version.load(std::memory_order_relaxed);
+  do {
+    // Busy (odd: a writer a whole ring behind, preempted or interrupted by this very
+    // handler) or newer: this record is lost rather than waited for.
+    if ((v & 1) != 0 || v >= writing) return;
+  } while (!s.version.compare_exchange_weak(v, writing, std::memory_order_relaxed));
+  std::atomic_thread_fence(std::memory_order_release);
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  Slot& s = buf->slots[i];
-  s.rec.seq = i;
-  s.rec.ts_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
-  s.rec.tid = ThreadId();
-  s.rec.kind = kind;
-  s.rec.pad = 0;
-  s.rec.x = x;
-  s.rec.y = y;
-  s.rec.a = reinterpret_cast<uintptr_t>(a);
-  s.rec.b = reinterpret_cast<uintptr_t>(b);
-  s.rec.c = reinterpret_cast<uintptr_t>(c);
-  s.rec.d = reinterpret_cast<uintptr_t>(d);
-  s.rec.tag = tag;
-  s.ready.store(1, std::memory_order_release);
+  Record rec{};
+  rec.seq = i;
+  rec.ts_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+  rec.tid = ThreadId();
+  rec.kind = kind;
+  rec.pad = 0;
+  rec.x = x;
+  rec.y = y;
+  rec.a = reinterpret_cast<uintptr_t>(a);
+  rec.b = reinterpret_cast<uintptr_t>(b);
+  rec.c = reinterpret_cast<uintptr_t>(c);
+  rec.d = reinterpret_cast<uintptr_t>(d);
+  rec.tag = tag;
+  uint64_t words[kRecordWords];
+  std::memcpy(words, &rec, sizeof rec);
+  for (size_t k = 0; k < kRecordWords; ++k) __atomic_store_n(&s.words[k], words[k], __ATOMIC_RELAXED);
+  s.version.store(writing + 1, std::memory_order_release);
 }
 
 int Start(size_t capacity) {
@@ -110,12 +126,22 @@ std::vector<Record> Snapshot(uint64_t* dropped) {
   Buffer* buf = current.load(std::memory_order_acquire);
   if (dropped != nullptr) *dropped = 0;
   if (buf == nullptr) return out;
-  const uint64_t n = std::min<uint64_t>(buf->next.load(std::memory_order_relaxed), buf->capacity);
-  out.reserve(n);
-  for (uint64_t i = 0; i < n; ++i) {
-    if (buf->slots[i].ready.load(std::memory_order_acquire) != 0) out.push_back(buf->slots[i].rec);
+  const uint64_t next = buf->next.load(std::memory_order_acquire);
+  const uint64_t first = next > buf->capacity ? next - buf->capacity : 0;
+  out.reserve(next - first);
+  for (uint64_t i = first; i < next; ++i) {
+    Slot& s = buf->slots[i % buf->capacity];
+    const uint64_t whole = 2 * i + 2;
+    if (s.version.load(std::memory_order_acquire) != whole) continue;  // lost or unfinished
+    uint64_t words[kRecordWords];
+    for (size_t k = 0; k < kRecordWords; ++k) words[k] = __atomic_load_n(&s.words[k], __ATOMIC_RELAXED);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (s.version.load(std::memory_order_relaxed) != whole) continue;  // overwritten meanwhile
+    Record rec;
+    std::memcpy(&rec, words, sizeof rec);
+    out.push_back(rec);
   }
-  if (dropped != nullptr) *dropped = buf->dropped.load(std::memory_order_relaxed);
+  if (dropped != nullptr) *dropped = next - out.size();
   return out;
 }
 

@@ -1,4 +1,4 @@
-// Trace points: make the seed's path visible (registration, a file's wake-up, the callback's
+// Trace points: make epoll's path visible (registration, a file's wake-up, the callback's
 // decision, a waiter's sleep and wake-up, the transfer, nested wake-ups).
 //
 // Always compiled in. Off by default: each point costs one relaxed load of a global flag and
@@ -6,7 +6,8 @@
 // record goes into a preallocated buffer (one atomic fetch_add to claim a slot, a release
 // store to publish it): no lock, no allocation, no system call other than clock_gettime's
 // vDSO read, so points may sit in wait-queue functions that run under spin locks.
-// The buffer does not wrap: once full, further records are counted as dropped.
+// The buffer is a ring: a trace keeps the last `capacity` records; the earlier ones (and the
+// rare record whose slot another writer held) are counted as dropped.
 #pragma once
 
 #include <atomic>
@@ -77,7 +78,7 @@ inline bool On() { return __builtin_expect(g_enabled.load(std::memory_order_rela
 // Control (the C API wraps these). Start discards earlier records.
 int Start(size_t capacity);
 int Stop();
-// Published records of the current buffer in order, and how many were dropped.
+// The records the ring holds, in order, and how many of those emitted it does not hold.
 std::vector<Record> Snapshot(uint64_t* dropped = nullptr);
 // Names the calling thread in the trace (a kThreadName record).
 void SetThreadName(const char* static_name);

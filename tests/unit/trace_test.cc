@@ -298,8 +298,9 @@ TEST(Trace, JsonDumpHasOneLinePerRecord) {
   EXPECT_NE(out.find("\"tag\":\"eventfd\""), std::string::npos);
 }
 
-// Many threads record at once (TSan checks the buffer); the buffer never wraps, it drops.
-TEST(Trace, ConcurrentWritersAndFullBuffer) {
+// Many threads record at once (TSan checks the ring), a reader copies meanwhile; the ring
+// keeps the last records, in order, and counts the rest as dropped.
+TEST(Trace, ConcurrentWritersAndFullRing) {
   ASSERT_EQ(uep_trace_start(1000), 0);
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
@@ -324,12 +325,36 @@ TEST(Trace, ConcurrentWritersAndFullBuffer) {
   uep_trace_stop();
   uint64_t dropped = 0;
   const std::vector<Record> recs = uep::trace::Snapshot(&dropped);
-  EXPECT_EQ(recs.size(), 1000U);
-  EXPECT_GT(dropped, 0U);
+  // A record is lost only when its writer was a whole ring (1000 records) behind another,
+  // one record per such stall: nearly all the last 1000 are there.
+  ASSERT_LE(recs.size(), 1000U);
+  EXPECT_GE(recs.size(), 900U);
   EXPECT_LE(seen, 1000U);
-  std::set<uint64_t> seqs;
-  for (const Record& r : recs) seqs.insert(r.seq);
-  EXPECT_EQ(seqs.size(), recs.size());
+  const uint64_t emitted = recs.size() + dropped;
+  EXPECT_GT(emitted, 4U * 200U);  // each round trip leaves several records
+  for (size_t k = 0; k < recs.size(); ++k) {
+    EXPECT_GE(recs[k].seq + 1000, emitted) << "an early record was kept";
+    if (k > 0) {
+      EXPECT_LT(recs[k - 1].seq, recs[k].seq) << "out of order";
+    }
+  }
+}
+
+// The last records are the ones kept: the first ones are overwritten.
+TEST(Trace, RingKeepsTheLastRecords) {
+  ASSERT_EQ(uep_trace_start(16), 0);
+  for (uint32_t v = 0; v < 100; ++v) {
+    uep::trace::Emit(uep::trace::Kind::kMark, nullptr, nullptr, nullptr, nullptr, v, 0, "m");
+  }
+  uep_trace_stop();
+  uint64_t dropped = 0;
+  const std::vector<Record> recs = uep::trace::Snapshot(&dropped);
+  ASSERT_EQ(recs.size(), 16U);
+  EXPECT_EQ(dropped, 84U);
+  for (uint32_t k = 0; k < 16; ++k) {
+    EXPECT_EQ(recs[k].x, 84 + k);
+    EXPECT_EQ(recs[k].seq, 84U + k);
+  }
 }
 
 std::string FindChromium() {
