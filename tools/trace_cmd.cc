@@ -39,6 +39,18 @@ std::string PreloadLibrary() {
   return "";
 }
 
+// Each line prefixed with "# ".
+std::string Commented(const std::string& text) {
+  std::string out;
+  size_t at = 0;
+  while (at < text.size()) {
+    const size_t end = text.find('\n', at);
+    out += "# " + text.substr(at, end - at) + "\n";
+    at = end == std::string::npos ? text.size() : end + 1;
+  }
+  return out;
+}
+
 // "1 record", "2 records".
 std::string Count(size_t n, const char* noun) {
   return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
@@ -189,10 +201,25 @@ int TraceCommand(const TraceOptions& options) {
                     Count(trace.dropped, "record").c_str());
       }
       if (trace_files > 1) {
-        std::printf("# the program's children left %s more (not shown)\n",
-                    Count(static_cast<size_t>(trace_files - 1), "trace").c_str());
+        std::printf("# the program's children left %d more trace%s (not shown)\n",
+                    trace_files - 1, trace_files == 2 ? "" : "s");
       }
-      std::fputs(uep::tracetool::RenderText(model).c_str(), stdout);
+      std::fputs(uep::tracetool::RenderTextFolded(model).c_str(), stdout);
+      std::fputs(Commented(uep::tracetool::RenderSummary(model)).c_str(), stdout);
+      bool callbacks = false;
+      for (const uep::trace::Record& r : trace.records) {
+        callbacks |= r.kind == uep::trace::Kind::kCallback;
+      }
+      if (!callbacks) {
+        const char* kinds = std::getenv("UEPOLL_PRELOAD");
+        const bool all = kinds != nullptr && std::strcmp(kinds, "all") == 0;
+        std::printf("# no event went through a uepoll wait queue: uepoll traces only the\n"
+                    "# descriptors it makes (UEPOLL_PRELOAD: %s),\n"
+                    "# and an epoll instance that watches only kernel descriptors (sockets)\n"
+                    "# leaves no records%s\n",
+                    kinds != nullptr ? kinds : "epoll,eventfd,timerfd, the default",
+                    all ? "" : ";\n# UEPOLL_PRELOAD=all lets uepoll make pipes and socket pairs too");
+      }
     }
     int rc = code;
     if (html != nullptr && !WriteFile(html, uep::tracetool::RenderHtml(model, title))) rc = 1;
@@ -213,7 +240,8 @@ int TraceCommand(const TraceOptions& options) {
   if (!quiet) {
     std::printf("# %s\n# %s%s\n", title.c_str(), Count(result.records.size(), "record").c_str(),
                 result.dropped != 0 ? " (the last ones: earlier records not kept)" : "");
-    std::fputs(uep::tracetool::RenderText(model).c_str(), stdout);
+    std::fputs(uep::tracetool::RenderTextFolded(model).c_str(), stdout);
+    std::fputs(Commented(uep::tracetool::RenderSummary(model)).c_str(), stdout);
   }
   int rc = ok ? 0 : 1;
   if (!ok) std::fprintf(stderr, "uepoll trace: scenario failed: %s\n", result.error.c_str());

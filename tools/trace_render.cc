@@ -459,6 +459,99 @@ std::string RenderText(const Model& model) {
   return out;
 }
 
+namespace {
+
+const char* DecisionName(uint32_t y) {
+  switch (static_cast<trace::Decision>(y)) {
+    case trace::Decision::kLinked: return "linked";
+    case trace::Decision::kAlreadyLinked: return "already linked";
+    case trace::Decision::kOverflow: return "chained on overflow list";
+    case trace::Decision::kOverflowAlready: return "already chained";
+    case trace::Decision::kIgnoredKey: return "ignored: key not watched";
+    case trace::Decision::kDisabled: return "ignored: one-shot disarmed";
+  }
+  return "?";
+}
+
+// "a 3, b 2, c 1": most frequent first, at most `most` entries and "N more".
+std::string Counts(const std::map<std::string, size_t>& counts, size_t most) {
+  std::vector<std::pair<std::string, size_t>> v(counts.begin(), counts.end());
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string out;
+  for (size_t k = 0; k < v.size() && k < most; ++k) {
+    out += Fmt("%s%s %zu", k == 0 ? "" : ", ", v[k].first.c_str(), v[k].second);
+  }
+  if (v.size() > most) out += Fmt(", %zu more", v.size() - most);
+  return out;
+}
+
+// The line of a step without its time: what folding compares.
+std::string StepKey(const Model& model, const Step& s) {
+  const std::string lane = s.lane >= 0 ? model.lanes[static_cast<size_t>(s.lane)].name : "";
+  return Fmt("%-12s %-10s ", s.thread.c_str(), lane.c_str()) + s.text;
+}
+
+}  // namespace
+
+std::string RenderSummary(const Model& model) {
+  std::map<std::string, size_t> kinds;
+  std::map<std::string, size_t> decisions;
+  std::map<std::string, size_t> objects;
+  for (const Step& s : model.steps) {
+    ++kinds[trace::KindName(s.rec.kind)];
+    if (s.rec.kind == Kind::kCallback) ++decisions[DecisionName(s.rec.y)];
+    if (s.lane >= 0) ++objects[model.lanes[static_cast<size_t>(s.lane)].name];
+  }
+  if (model.steps.empty()) return "";
+  std::string out = Fmt("%zu record%s; by kind: ", model.steps.size(), model.steps.size() == 1 ? "" : "s");
+  out += Counts(kinds, kinds.size()) + "\n";
+  if (!decisions.empty()) out += "callback decisions: " + Counts(decisions, decisions.size()) + "\n";
+  if (!objects.empty()) out += "by object: " + Counts(objects, 12) + "\n";
+  return out;
+}
+
+std::string RenderTextFolded(const Model& model) {
+  std::vector<std::string> keys;
+  keys.reserve(model.steps.size());
+  for (const Step& s : model.steps) keys.push_back(StepKey(model, s));
+  constexpr size_t kMaxBlock = 16;
+  std::string out;
+  size_t i = 0;
+  while (i < keys.size()) {
+    // The block of 1..kMaxBlock lines starting here that repeats over the most lines.
+    size_t best_len = 1, best_repeats = 0;
+    for (size_t len = 1; len <= kMaxBlock && i + 2 * len <= keys.size(); ++len) {
+      size_t repeats = 0;
+      while (i + (repeats + 2) * len <= keys.size() &&
+             std::equal(keys.begin() + static_cast<long>(i),
+                        keys.begin() + static_cast<long>(i + len),
+                        keys.begin() + static_cast<long>(i + (repeats + 1) * len))) {
+        ++repeats;
+      }
+      if (repeats * len > best_repeats * best_len) {
+        best_len = len;
+        best_repeats = repeats;
+      }
+    }
+    for (size_t k = i; k < i + best_len; ++k) {
+      out += Fmt("%+10.1fus  ", model.steps[k].t_us) + keys[k] + "\n";
+    }
+    if (best_repeats > 0) {
+      const Step& last = model.steps[i + (best_repeats + 1) * best_len - 1];
+      const char* times = best_repeats == 1 ? "time" : "times";
+      if (best_len == 1) {
+        out += Fmt("%13s... the line above %zu more %s, until %+.1fus\n", "", best_repeats, times,
+                   last.t_us);
+      } else {
+        out += Fmt("%13s... the %zu lines above %zu more %s, until %+.1fus\n", "", best_len,
+                   best_repeats, times, last.t_us);
+      }
+    }
+    i += (best_repeats + 1) * best_len;
+  }
+  return out;
+}
+
 std::string RenderSvg(const Model& model, const std::string& title) {
   const int n = static_cast<int>(model.steps.size());
   const int width = std::max(kLabelW + (n + 1) * kColW + 20, 960);
@@ -564,8 +657,10 @@ std::string RenderHtml(const Model& model, const std::string& title) {
   o += "<body data-rendered-lanes=\"0\">\n<h1>" + Escape(title) + "</h1>\n";
   o += "<p>One lane per file, epoll item, epoll instance and thread. Time runs to the right, "
        "one column per trace record; hover a dot for the record.</p>\n";
+  o += "<h2>Summary</h2>\n<pre id=\"summary\">" + Escape(RenderSummary(model)) + "</pre>\n";
   o += "<div class=\"diagram\">\n" + RenderSvg(model, title) + "</div>\n";
-  o += "<h2>Timeline</h2>\n<pre id=\"timeline\">" + Escape(RenderText(model)) + "</pre>\n";
+  o += "<h2>Timeline</h2>\n<p>Repeated lines are folded.</p>\n<pre id=\"timeline\">" +
+       Escape(RenderTextFolded(model)) + "</pre>\n";
   // Written by the page itself once laid out: lanes that have a box (a test reads it).
   o += "<script>\n(function(){var n=0;document.querySelectorAll('g.lane').forEach(function(g){"
        "var b=g.getBBox();if(b.width>0&&b.height>0)n++;});"

@@ -42,6 +42,11 @@ Model BuildModel(const std::vector<trace::Record>& records);
 
 // "  +12.3us  T2 waiter   item#1     eventfd#1 --wake(IN)--> item#1 [linked] --> epoll#1"
 std::string RenderText(const Model& model);
+// The same with runs of a repeated line, or of a repeated block of up to 16 lines, folded
+// into one "... more times" line.
+std::string RenderTextFolded(const Model& model);
+// Counts by record kind, by callback decision and by object (lane).
+std::string RenderSummary(const Model& model);
 std::string RenderSvg(const Model& model, const std::string& title);
 std::string RenderHtml(const Model& model, const std::string& title);
 

@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -279,6 +280,40 @@ TEST(Trace, TextTimelineShowsThePath) {
   EXPECT_EQ(kinds[uep::tracetool::LaneKind::kItem], 2);
   EXPECT_EQ(kinds[uep::tracetool::LaneKind::kInstance], 2);
   EXPECT_EQ(kinds[uep::tracetool::LaneKind::kThread], 2);
+}
+
+// A busy program repeats the same few steps: the timeline folds the repeats, and the
+// summary counts by kind, by callback decision and by object.
+TEST(Trace, RepeatsFoldAndTheSummaryCounts) {
+  std::vector<Record> recs;
+  const auto add = [&](Kind kind, uintptr_t b, uintptr_t c, uint32_t x, uint32_t y) {
+    Record r{};
+    r.seq = recs.size();
+    r.ts_ns = 1000 * (recs.size() + 1);
+    r.tid = 1;
+    r.kind = kind;
+    r.b = b;
+    r.c = c;
+    r.x = x;
+    r.y = y;
+    recs.push_back(r);
+  };
+  add(Kind::kWake, 0x10, 0, 0, 1);  // a queue no item hangs on
+  for (int i = 0; i < 5; ++i) {     // a block of two lines, five times
+    add(Kind::kWake, 0x20, 0, EPOLLIN, 1);
+    add(Kind::kWake, 0x30, 0, EPOLLOUT, 1);
+  }
+  add(Kind::kWake, 0x10, 0, 0, 1);
+  const uep::tracetool::Model model = uep::tracetool::BuildModel(recs);
+  const std::string folded = uep::tracetool::RenderTextFolded(model);
+  const std::string full = uep::tracetool::RenderText(model);
+  const auto lines = [](const std::string& t) { return std::count(t.begin(), t.end(), '\n'); };
+  EXPECT_EQ(lines(full), 12);
+  EXPECT_EQ(lines(folded), 5) << folded;  // first, the block, "... 4 more times", last
+  EXPECT_NE(folded.find("... the 2 lines above 4 more times, until +10.0us"), std::string::npos)
+      << folded;
+  const std::string summary = uep::tracetool::RenderSummary(model);
+  EXPECT_EQ(summary.rfind("12 records; by kind: wake 12\n", 0), 0U) << summary;
 }
 
 TEST(Trace, JsonDumpHasOneLinePerRecord) {
