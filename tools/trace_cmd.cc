@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -68,19 +69,38 @@ void RemoveDir(const std::string& dir) {
   rmdir(dir.c_str());
 }
 
-// How many trace files the program's processes left (children write theirs too).
-int CountTraceFiles(const std::string& dir) {
-  int n = 0;
+// The trace of a process the program forked (each process writes its own at exit).
+struct ChildTrace {
+  long pid = 0;
+  uep::tracetool::LoadedTrace trace;
+};
+
+// Loads the traces in `dir` of every process but `pid`, in pid order.
+std::vector<ChildTrace> LoadChildTraces(const std::string& dir, pid_t pid) {
+  std::vector<ChildTrace> children;
   if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d)) n += std::strncmp(e->d_name, "trace.", 6) == 0 ? 1 : 0;
+    while (dirent* e = readdir(d)) {
+      char* end = nullptr;
+      if (std::strncmp(e->d_name, "trace.", 6) != 0) continue;
+      const long child = std::strtol(e->d_name + 6, &end, 10);
+      if (*end != '\0' || child == pid) continue;
+      ChildTrace c;
+      c.pid = child;
+      std::string error;
+      if (uep::tracetool::LoadTrace(dir + "/" + e->d_name, &c.trace, &error)) {
+        children.push_back(std::move(c));
+      }
+    }
     closedir(d);
   }
-  return n;
+  std::sort(children.begin(), children.end(),
+            [](const ChildTrace& a, const ChildTrace& b) { return a.pid < b.pid; });
+  return children;
 }
 
 // Runs argv under the preload library with tracing on; fills `trace` from the trace of
 // the process it started. Returns the program's exit status (128 + signal), or -1.
-int RunTraced(char** argv, uep::tracetool::LoadedTrace* trace, int* trace_files,
+int RunTraced(char** argv, uep::tracetool::LoadedTrace* trace, std::vector<ChildTrace>* children,
               std::string* lib_used) {
   const std::string lib = PreloadLibrary();
   *lib_used = lib;
@@ -114,7 +134,7 @@ int RunTraced(char** argv, uep::tracetool::LoadedTrace* trace, int* trace_files,
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  *trace_files = CountTraceFiles(dir);
+  *children = LoadChildTraces(dir, pid);
   std::string error;
   const std::string path = dir + "/trace." + std::to_string(pid);
   const bool loaded = access(path.c_str(), R_OK) == 0 && uep::tracetool::LoadTrace(path, trace, &error);
@@ -186,9 +206,9 @@ int TraceCommand(const TraceOptions& options) {
   }
   if (program != nullptr && scenario.empty()) {
     uep::tracetool::LoadedTrace trace;
-    int trace_files = 0;
+    std::vector<ChildTrace> children;
     std::string lib;
-    const int code = RunTraced(program, &trace, &trace_files, &lib);
+    const int code = RunTraced(program, &trace, &children, &lib);
     if (code < 0) return 1;
     std::string title = "uepoll trace --";
     for (char** p = program; *p != nullptr; ++p) title += std::string(" ") + *p;
@@ -200,15 +220,22 @@ int TraceCommand(const TraceOptions& options) {
         std::printf("# the last ones: %s before them not kept (UEPOLL_TRACE_CAPACITY keeps more)\n",
                     Count(trace.dropped, "record").c_str());
       }
-      if (trace_files > 1) {
-        std::printf("# the program's children left %d more trace%s (not shown)\n",
-                    trace_files - 1, trace_files == 2 ? "" : "s");
-      }
       std::fputs(uep::tracetool::RenderTextFolded(model).c_str(), stdout);
       std::fputs(Commented(uep::tracetool::RenderSummary(model)).c_str(), stdout);
+      // The processes it forked (workers ...): their counts, not their timelines.
+      for (const ChildTrace& c : children) {
+        const uep::tracetool::Model child = uep::tracetool::BuildModel(c.trace.records);
+        std::printf("# child process %ld:%s\n", c.pid, child.steps.empty() ? " no records" : "");
+        std::fputs(Commented(uep::tracetool::RenderSummary(child)).c_str(), stdout);
+      }
       bool callbacks = false;
       for (const uep::trace::Record& r : trace.records) {
         callbacks |= r.kind == uep::trace::Kind::kCallback;
+      }
+      for (const ChildTrace& c : children) {
+        for (const uep::trace::Record& r : c.trace.records) {
+          callbacks |= r.kind == uep::trace::Kind::kCallback;
+        }
       }
       if (!callbacks) {
         const char* kinds = std::getenv("UEPOLL_PRELOAD");

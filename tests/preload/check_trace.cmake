@@ -6,6 +6,22 @@
 # the item reported and left off the list (transfer_item, y = 1 "reported, edge-triggered")
 # and the end of the transfer with one event (transfer_end, x = 1).
 file(MAKE_DIRECTORY ${OUT})
+if(MODE STREQUAL "children")
+  # The parent makes no uepoll descriptor; its forked child runs the path. The child's
+  # trace must be listed, with the callback that linked its item, and no hint that nothing
+  # went through uepoll.
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env UEPOLL_PRELOAD_LIB=${LIB} ${TOOL} trace -- ${PROG} fork
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 60)
+  message("${out}${err}")
+  if(NOT rc STREQUAL "0")
+    message(FATAL_ERROR "uepoll trace exited with ${rc}")
+  endif()
+  if(NOT out MATCHES "# child process [0-9]+:\n# [0-9]+ records; by kind: [^\n]*callback 1"
+     OR NOT out MATCHES "# callback decisions: linked 1" OR out MATCHES "no event went through")
+    message(FATAL_ERROR "the child's trace is not listed")
+  endif()
+  return()
+endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -E env UEPOLL_PRELOAD_LIB=${LIB}
                         ${TOOL} trace --svg ${OUT}/t.svg --html ${OUT}/t.html --json ${OUT}/t.json
                         -- ${PROG}

@@ -1,13 +1,31 @@
 /* A small program for `uepoll trace -- <program>`: one edge-triggered eventfd in an epoll
  * instance, written once and harvested once; a second wait finds nothing (edge-triggered).
  * The test checks the trace holds that path: registration, the wake-up, the callback
- * linking the item, the transfer reporting it (and not re-queueing it). */
+ * linking the item, the transfer reporting it (and not re-queueing it).
+ * `trace_target fork`: a forked child does that; the parent only waits for it. */
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-int main(void) {
+static int Path(void);
+
+int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+    const pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid == 0) exit(Path());  /* exit(): the child writes its trace */
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) return 1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  }
+  return Path();
+}
+
+static int Path(void) {
   int ep = epoll_create1(0);
   int ev = eventfd(0, EFD_NONBLOCK);
   struct epoll_event e = {.events = EPOLLIN | EPOLLET, .data.u64 = 7}, out[4];
