@@ -417,6 +417,13 @@ const char* LaneClass(LaneKind k) {
 constexpr int kLabelW = 250;
 constexpr int kTop = 250;
 constexpr int kColW = 20;
+// Notes above the lanes are vertical (one column wide, so neighbours never overlap) and
+// at most this long, to fit between the legend (y 50) and kTop.
+constexpr size_t kMarkChars = 25;
+
+std::string Shorten(const std::string& text, size_t chars) {
+  return text.size() <= chars ? text : text.substr(0, chars - 3) + "...";
+}
 constexpr int kLaneH = 30;
 
 }  // namespace
@@ -600,9 +607,9 @@ std::string RenderSvg(const Model& model, const std::string& title) {
     const std::string tip = Fmt("%+.1fus %s: ", s.t_us, s.thread.c_str()) + s.text;
     if (s.arrow_class == "mark") {
       o += Fmt("<g class=\"mark\"><title>%s</title><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>"
-               "<text transform=\"translate(%d,%d) rotate(-40)\">%s</text></g>\n",
+               "<text transform=\"translate(%d,%d) rotate(-90)\">%s</text></g>\n",
                Escape(tip).c_str(), x, kTop - 4, x, kTop + static_cast<int>(model.lanes.size()) * kLaneH,
-               x + 3, kTop - 8, Escape(s.text.substr(3, 40)).c_str());
+               x + 4, kTop - 8, Escape(Shorten(s.text.substr(3), kMarkChars)).c_str());
       o += Fmt("<circle class=\"dot\" cx=\"%d\" cy=\"%d\" r=\"3\"/>\n", x, lane_y(s.lane));
       continue;
     }
@@ -638,7 +645,7 @@ std::string RenderSvg(const Model& model, const std::string& title) {
            {"report", "reported to the caller"},
            {"ignored", "callback ignored"}}) {
     o += Fmt("<line class=\"arrow a-%s\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" "
-             "marker-end=\"url(#ah-%s)\"/><text x=\"%d\" y=\"%d\">%s</text>\n",
+             "marker-end=\"url(#ah-%s)\"/><text class=\"legend\" x=\"%d\" y=\"%d\">%s</text>\n",
              cls, lx, ly, lx + 24, ly, cls, lx + 30, ly + 4, text);
     lx += 40 + static_cast<int>(std::strlen(text)) * 7;
   }
@@ -657,14 +664,34 @@ std::string RenderHtml(const Model& model, const std::string& title) {
   o += "<body data-rendered-lanes=\"0\">\n<h1>" + Escape(title) + "</h1>\n";
   o += "<p>One lane per file, epoll item, epoll instance and thread. Time runs to the right, "
        "one column per trace record; hover a dot for the record.</p>\n";
+  o += "<p><b>Level-triggered</b> (the default): every <code>epoll_wait</code> reports a file "
+       "for as long as it is ready; after reporting it the item goes back on the ready list "
+       "(\"requeued\"), and the next wait re-polls it. <b>Edge-triggered</b> "
+       "(<code>EPOLLET</code>): a file is reported once per wake-up (a change: new data, a "
+       "hang-up); the item leaves the ready list until its file wakes its queue again. "
+       "<b>One-shot</b> (<code>EPOLLONESHOT</code>): reported once, then disarmed until "
+       "<code>EPOLL_CTL_MOD</code>. A callback that finds the item already on the ready list "
+       "has nothing to do (\"already linked\").</p>\n";
   o += "<h2>Summary</h2>\n<pre id=\"summary\">" + Escape(RenderSummary(model)) + "</pre>\n";
   o += "<div class=\"diagram\">\n" + RenderSvg(model, title) + "</div>\n";
   o += "<h2>Timeline</h2>\n<p>Repeated lines are folded.</p>\n<pre id=\"timeline\">" +
        Escape(RenderTextFolded(model)) + "</pre>\n";
   // Written by the page itself once laid out: lanes that have a box (a test reads it).
+  // And how many of the notes above the lanes overlap the next one or stick out of the
+  // picture (vertical labels: their boxes are exact).
   o += "<script>\n(function(){var n=0;document.querySelectorAll('g.lane').forEach(function(g){"
        "var b=g.getBBox();if(b.width>0&&b.height>0)n++;});"
-       "document.body.setAttribute('data-rendered-lanes',String(n));})();\n</script>\n";
+       "document.body.setAttribute('data-rendered-lanes',String(n));"
+       "var svg=document.querySelector('svg.uep-trace').getBoundingClientRect();"
+       "var r=[],l=[];document.querySelectorAll('g.mark text').forEach(function(t){"
+       "r.push(t.getBoundingClientRect());});document.querySelectorAll('text.legend')"
+       ".forEach(function(t){l.push(t.getBoundingClientRect());});var over=0,out=0;"
+       "function hit(a,c){return a.left<c.right&&c.left<a.right&&a.top<c.bottom&&c.top<a.bottom;}"
+       "for(var i=0;i<r.length;i++){if(r[i].top<svg.top||r[i].left<svg.left||"
+       "r[i].right>svg.right)out++;for(var j=i+1;j<r.length;j++)if(hit(r[i],r[j]))over++;"
+       "for(var k=0;k<l.length;k++)if(hit(r[i],l[k]))over++;}"
+       "document.body.setAttribute('data-label-overlaps',String(over));"
+       "document.body.setAttribute('data-label-clipped',String(out));})();\n</script>\n";
   o += "</body></html>\n";
   return o;
 }

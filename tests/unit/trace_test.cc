@@ -416,29 +416,40 @@ TEST(TraceHtml, RendersTheLanesInHeadlessChromium) {
     GTEST_SKIP() << "chromium is not installed (apt-get install -y chromium); the HTML page "
                     "was not checked in a browser";
   }
+  // The page of a scenario as Chromium laid it out (the DOM after its script ran).
+  const auto laid_out = [&](const uep::tracetool::Model& model, const std::string& name) {
+    char dir_tmpl[] = "/tmp/uep_trace_html_XXXXXX";
+    if (mkdtemp(dir_tmpl) == nullptr) return std::string();
+    const std::string dir = dir_tmpl;
+    const std::string page = dir + "/" + name + ".html";
+    {
+      std::ofstream out(page);
+      out << uep::tracetool::RenderHtml(model, name);
+    }
+    const std::string cmd = chromium +
+                            " --headless --no-sandbox --disable-gpu --disable-background-networking"
+                            " --disable-component-update --disable-sync --no-first-run"
+                            " --user-data-dir=" + dir + "/profile --dump-dom file://" + page +
+                            " 2>/dev/null";
+    std::string dom;
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+      char buf[4096];
+      size_t n = 0;
+      while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) dom.append(buf, n);
+      pclose(p);
+    }
+    std::system(("rm -rf " + dir).c_str());
+    return dom;
+  };
+  // lt-vs-et has the longest notes above the lanes, several in adjacent columns.
+  const std::string lt_dom = laid_out(uep::tracetool::BuildModel(RunNamed("lt-vs-et").records), "lt-vs-et");
+  ASSERT_FALSE(lt_dom.empty()) << "chromium printed no DOM";
+  EXPECT_NE(lt_dom.find("data-label-overlaps=\"0\""), std::string::npos) << lt_dom.substr(0, 400);
+  EXPECT_NE(lt_dom.find("data-label-clipped=\"0\""), std::string::npos) << lt_dom.substr(0, 400);
+
   const ScenarioResult res = RunNamed("nested");
   const uep::tracetool::Model model = uep::tracetool::BuildModel(res.records);
-  char dir_tmpl[] = "/tmp/uep_trace_html_XXXXXX";
-  ASSERT_NE(mkdtemp(dir_tmpl), nullptr);
-  const std::string dir = dir_tmpl;
-  const std::string page = dir + "/nested.html";
-  {
-    std::ofstream out(page);
-    out << uep::tracetool::RenderHtml(model, "nested");
-  }
-  const std::string cmd = chromium +
-                          " --headless --no-sandbox --disable-gpu --disable-background-networking"
-                          " --disable-component-update --disable-sync --no-first-run"
-                          " --user-data-dir=" + dir + "/profile --dump-dom file://" + page +
-                          " 2>/dev/null";
-  std::string dom;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) dom.append(buf, n);
-    pclose(p);
-  }
-  std::system(("rm -rf " + dir).c_str());
+  const std::string dom = laid_out(model, "nested");
   ASSERT_FALSE(dom.empty()) << "chromium printed no DOM";
   for (const char* id : {"lane-eventfd-1", "lane-item-1", "lane-item-2", "lane-epoll-1",
                          "lane-epoll-2", "lane-T1", "lane-T2"}) {
@@ -447,6 +458,9 @@ TEST(TraceHtml, RendersTheLanesInHeadlessChromium) {
   const std::string want = "data-rendered-lanes=\"" + std::to_string(model.lanes.size()) + "\"";
   EXPECT_NE(dom.find(want), std::string::npos)
       << "the page's script did not lay out every lane (" << want << ")";
+  // The notes above the lanes, as laid out: none over another, none cut off.
+  EXPECT_NE(dom.find("data-label-overlaps=\"0\""), std::string::npos) << dom.substr(0, 400);
+  EXPECT_NE(dom.find("data-label-clipped=\"0\""), std::string::npos) << dom.substr(0, 400);
 }
 
 }  // namespace
