@@ -250,7 +250,7 @@ int TraceCommand(const TraceOptions& options) {
     }
     int rc = code;
     if (html != nullptr && !WriteFile(html, uep::tracetool::RenderHtml(model, title))) rc = 1;
-    if (svg != nullptr && !WriteFile(svg, uep::tracetool::RenderSvg(model, title))) rc = 1;
+    if (svg != nullptr && !WriteFile(svg, uep::tracetool::RenderSvg(uep::tracetool::FoldModel(model), title))) rc = 1;
     if (json != nullptr && !WriteJson(json, trace)) rc = 1;
     if (rc != code) std::fprintf(stderr, "uepoll trace: cannot write an output file: %s\n", std::strerror(errno));
     return rc;
@@ -276,7 +276,7 @@ int TraceCommand(const TraceOptions& options) {
     std::fprintf(stderr, "uepoll trace: cannot write %s: %s\n", html, std::strerror(errno));
     rc = 1;
   }
-  if (svg != nullptr && !WriteFile(svg, uep::tracetool::RenderSvg(model, title))) {
+  if (svg != nullptr && !WriteFile(svg, uep::tracetool::RenderSvg(uep::tracetool::FoldModel(model), title))) {
     std::fprintf(stderr, "uepoll trace: cannot write %s: %s\n", svg, std::strerror(errno));
     rc = 1;
   }

@@ -517,16 +517,26 @@ std::string RenderSummary(const Model& model) {
   return out;
 }
 
-std::string RenderTextFolded(const Model& model) {
+namespace {
+
+// A block of `len` steps from `start`, followed by `repeats` more copies of itself.
+struct Run {
+  size_t start = 0;
+  size_t len = 1;
+  size_t repeats = 0;
+};
+
+// The steps cut into runs, greedily: at each step, the block of 1 to 16 steps that then
+// repeats over the most steps.
+std::vector<Run> FindRuns(const Model& model) {
   std::vector<std::string> keys;
   keys.reserve(model.steps.size());
   for (const Step& s : model.steps) keys.push_back(StepKey(model, s));
   constexpr size_t kMaxBlock = 16;
-  std::string out;
+  std::vector<Run> runs;
   size_t i = 0;
   while (i < keys.size()) {
-    // The block of 1..kMaxBlock lines starting here that repeats over the most lines.
-    size_t best_len = 1, best_repeats = 0;
+    Run best{i, 1, 0};
     for (size_t len = 1; len <= kMaxBlock && i + 2 * len <= keys.size(); ++len) {
       size_t repeats = 0;
       while (i + (repeats + 2) * len <= keys.size() &&
@@ -535,33 +545,57 @@ std::string RenderTextFolded(const Model& model) {
                         keys.begin() + static_cast<long>(i + (repeats + 1) * len))) {
         ++repeats;
       }
-      if (repeats * len > best_repeats * best_len) {
-        best_len = len;
-        best_repeats = repeats;
-      }
+      if (repeats * len > best.repeats * best.len) best = {i, len, repeats};
     }
-    for (size_t k = i; k < i + best_len; ++k) {
-      out += Fmt("%+10.1fus  ", model.steps[k].t_us) + keys[k] + "\n";
+    runs.push_back(best);
+    i += (best.repeats + 1) * best.len;
+  }
+  return runs;
+}
+
+}  // namespace
+
+std::string RenderTextFolded(const Model& model) {
+  std::string out;
+  for (const Run& run : FindRuns(model)) {
+    for (size_t k = run.start; k < run.start + run.len; ++k) {
+      out += Fmt("%+10.1fus  ", model.steps[k].t_us) + StepKey(model, model.steps[k]) + "\n";
     }
-    if (best_repeats > 0) {
-      const Step& last = model.steps[i + (best_repeats + 1) * best_len - 1];
-      const char* times = best_repeats == 1 ? "time" : "times";
-      if (best_len == 1) {
-        out += Fmt("%13s... the line above %zu more %s, until %+.1fus\n", "", best_repeats, times,
-                   last.t_us);
-      } else {
-        out += Fmt("%13s... the %zu lines above %zu more %s, until %+.1fus\n", "", best_len,
-                   best_repeats, times, last.t_us);
-      }
+    if (run.repeats == 0) continue;
+    const Step& last = model.steps[run.start + (run.repeats + 1) * run.len - 1];
+    const char* times = run.repeats == 1 ? "time" : "times";
+    if (run.len == 1) {
+      out += Fmt("%13s... the line above %zu more %s, until %+.1fus\n", "", run.repeats, times,
+                 last.t_us);
+    } else {
+      out += Fmt("%13s... the %zu lines above %zu more %s, until %+.1fus\n", "", run.len,
+                 run.repeats, times, last.t_us);
     }
-    i += (best_repeats + 1) * best_len;
+  }
+  return out;
+}
+
+Model FoldModel(const Model& model) {
+  Model out;
+  out.lanes = model.lanes;
+  for (const Run& run : FindRuns(model)) {
+    out.steps.insert(out.steps.end(), model.steps.begin() + static_cast<long>(run.start),
+                     model.steps.begin() + static_cast<long>(run.start + run.len));
+    if (run.repeats == 0) continue;
+    // A note in the picture where the repeats were: "== 99x more: 10 steps".
+    Step note = model.steps[run.start + (run.repeats + 1) * run.len - 1];
+    note.arrow_class = "mark";
+    note.from = note.to = note.from2 = note.to2 = -1;
+    note.text = Fmt("== %zux more: %zu step%s", run.repeats, run.len, run.len == 1 ? "" : "s");
+    out.steps.push_back(note);
   }
   return out;
 }
 
 std::string RenderSvg(const Model& model, const std::string& title) {
   const int n = static_cast<int>(model.steps.size());
-  const int width = std::max(kLabelW + (n + 1) * kColW + 20, 960);
+  // At least as wide as the legend (about 1000 px).
+  const int width = std::max(kLabelW + (n + 1) * kColW + 20, 1020);
   const int height = kTop + static_cast<int>(model.lanes.size()) * kLaneH + 20;
   std::string o;
   o += Fmt("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"uep-trace\" width=\"%d\" "
@@ -585,8 +619,9 @@ std::string RenderSvg(const Model& model, const std::string& title) {
   }
   o += "</defs>\n<style>.ah-hook{fill:#888}.ah-callback{fill:#d9480f}.ah-ready{fill:#2b8a3e}"
        ".ah-wake{fill:#1971c2}.ah-report{fill:#7048e8}.ah-ignored{fill:#aaa}</style>\n";
+  // The title, cut to the picture's width (bold 14 px monospace: about 9 px a character).
   o += Fmt("<text x=\"8\" y=\"18\" font-size=\"14\" font-weight=\"bold\">%s</text>\n",
-           Escape(title).c_str());
+           Escape(Shorten(title, static_cast<size_t>((width - 16) / 9))).c_str());
   auto lane_y = [](int lane) { return kTop + lane * kLaneH + kLaneH / 2; };
   o += "<g class=\"lanes\">\n";
   for (size_t i = 0; i < model.lanes.size(); ++i) {
@@ -663,7 +698,8 @@ std::string RenderHtml(const Model& model, const std::string& title) {
        "svg g.step:hover circle{r:6;fill:#d9480f}</style>\n</head>\n";
   o += "<body data-rendered-lanes=\"0\">\n<h1>" + Escape(title) + "</h1>\n";
   o += "<p>One lane per file, epoll item, epoll instance and thread. Time runs to the right, "
-       "one column per trace record; hover a dot for the record.</p>\n";
+       "one column per trace record (a repeated run of records is drawn once, with a note); "
+       "hover a dot for the record.</p>\n";
   o += "<p><b>Level-triggered</b> (the default): every <code>epoll_wait</code> reports a file "
        "for as long as it is ready; after reporting it the item goes back on the ready list "
        "(\"requeued\"), and the next wait re-polls it. <b>Edge-triggered</b> "
@@ -673,7 +709,7 @@ std::string RenderHtml(const Model& model, const std::string& title) {
        "<code>EPOLL_CTL_MOD</code>. A callback that finds the item already on the ready list "
        "has nothing to do (\"already linked\").</p>\n";
   o += "<h2>Summary</h2>\n<pre id=\"summary\">" + Escape(RenderSummary(model)) + "</pre>\n";
-  o += "<div class=\"diagram\">\n" + RenderSvg(model, title) + "</div>\n";
+  o += "<div class=\"diagram\">\n" + RenderSvg(FoldModel(model), title) + "</div>\n";
   o += "<h2>Timeline</h2>\n<p>Repeated lines are folded.</p>\n<pre id=\"timeline\">" +
        Escape(RenderTextFolded(model)) + "</pre>\n";
   // Written by the page itself once laid out: lanes that have a box (a test reads it).
@@ -687,6 +723,8 @@ std::string RenderHtml(const Model& model, const std::string& title) {
        "r.push(t.getBoundingClientRect());});document.querySelectorAll('text.legend')"
        ".forEach(function(t){l.push(t.getBoundingClientRect());});var over=0,out=0;"
        "function hit(a,c){return a.left<c.right&&c.left<a.right&&a.top<c.bottom&&c.top<a.bottom;}"
+       "document.querySelectorAll('svg.uep-trace > text').forEach(function(t){"
+       "var b=t.getBoundingClientRect();if(b.right>svg.right)out++;});"
        "for(var i=0;i<r.length;i++){if(r[i].top<svg.top||r[i].left<svg.left||"
        "r[i].right>svg.right)out++;for(var j=i+1;j<r.length;j++)if(hit(r[i],r[j]))over++;"
        "for(var k=0;k<l.length;k++)if(hit(r[i],l[k]))over++;}"

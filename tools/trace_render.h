@@ -45,6 +45,9 @@ std::string RenderText(const Model& model);
 // The same with runs of a repeated line, or of a repeated block of up to 16 lines, folded
 // into one "... more times" line.
 std::string RenderTextFolded(const Model& model);
+// The model with each repeated run of steps kept once and followed by a note (a "mark"
+// step) saying how many more times it ran: what the pictures draw.
+Model FoldModel(const Model& model);
 // Counts by record kind, by callback decision and by object (lane).
 std::string RenderSummary(const Model& model);
 std::string RenderSvg(const Model& model, const std::string& title);

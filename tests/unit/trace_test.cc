@@ -312,6 +312,11 @@ TEST(Trace, RepeatsFoldAndTheSummaryCounts) {
   EXPECT_EQ(lines(folded), 5) << folded;  // first, the block, "... 4 more times", last
   EXPECT_NE(folded.find("... the 2 lines above 4 more times, until +10.0us"), std::string::npos)
       << folded;
+  // The picture draws the block once and a note for the repeats.
+  const uep::tracetool::Model drawn = uep::tracetool::FoldModel(model);
+  ASSERT_EQ(drawn.steps.size(), 5U);
+  EXPECT_EQ(drawn.steps[3].text, "== 4x more: 2 steps");
+  EXPECT_EQ(drawn.steps[3].arrow_class, "mark");
   const std::string summary = uep::tracetool::RenderSummary(model);
   EXPECT_EQ(summary.rfind("12 records; by kind: wake 12\n", 0), 0U) << summary;
 }
