@@ -217,7 +217,7 @@ int TraceCommand(const TraceOptions& options) {
       std::printf("# %s\n# preload library: %s\n# %s, exit status %d\n", title.c_str(), lib.c_str(),
                   Count(trace.records.size(), "record").c_str(), code);
       if (trace.dropped != 0) {
-        std::printf("# the last ones: %s before them not kept (UEPOLL_TRACE_CAPACITY keeps more)\n",
+        std::printf("# these are the last ones: %s earlier not kept (UEPOLL_TRACE_CAPACITY keeps more)\n",
                     Count(trace.dropped, "record").c_str());
       }
       std::fputs(uep::tracetool::RenderTextFolded(model).c_str(), stdout);
@@ -228,7 +228,7 @@ int TraceCommand(const TraceOptions& options) {
         std::printf("# child process %ld:%s\n", c.pid, child.steps.empty() ? " no records" : "");
         std::fputs(Commented(uep::tracetool::RenderSummary(child)).c_str(), stdout);
       }
-      bool callbacks = false;
+      bool callbacks = trace.dropped != 0;  // records were lost: events went through
       for (const uep::trace::Record& r : trace.records) {
         callbacks |= r.kind == uep::trace::Kind::kCallback;
       }
