@@ -78,7 +78,7 @@ def check_man_pages():
         if r.returncode != 0 or r.stderr:
             fault(f"{rel(page)}: groff -man -ww: {r.stderr.strip()}")
         if man:
-            env = dict(os.environ, MANWIDTH="80", MAN_KEEP_FORMATTING="0")
+            env = dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8")  # no locale warning
             r = subprocess.run([man, "--warnings=w", "-l", "-P", "cat", page],
                                capture_output=True, text=True, env=env)
             if r.returncode != 0 or r.stderr:
@@ -282,7 +282,7 @@ def check_commands(args):
                 fault(f"{where}: {words[2]} does not exist")
             elif shutil.which("man"):
                 r = subprocess.run(["man", "-l", "-P", "cat", page], capture_output=True, text=True,
-                                   env=dict(os.environ, MANWIDTH="80"))
+                                   env=dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8"))
                 if r.returncode != 0 or r.stderr:
                     fault(f"{where}: {r.stderr.strip()}")
             continue
