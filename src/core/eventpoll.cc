@@ -278,7 +278,12 @@ void EpollSetMaxUserWatches(long limit) { MaxUserWatches().store(limit, std::mem
 
 EventPoll::EventPoll() : File(O_RDWR, EventPollTag{}), busy_poll_rounds_(kDefaultBusyPollRounds) {}
 
-EventPoll::~EventPoll() { delete kside_.load(std::memory_order_relaxed); }
+EventPoll::~EventPoll() {
+  if (KernelSide* ks = kside_.load(std::memory_order_relaxed); ks != nullptr) {
+    KernelLinksRemove(this);  // before the memory goes: a drain may be about to use it
+    delete ks;
+  }
+}
 
 int EventPoll::ItemCount() {
   std::lock_guard guard(mtx_);
@@ -547,9 +552,6 @@ void EventPoll::Remove(EpItem* epi, bool file_pinned) {
   UnregisterPollWait(epi);
   File* file = epi->file;
   index_.Erase(epi);
-  if (KernelSide* ks = kside_.load(std::memory_order_relaxed); ks != nullptr && file->IsEventPoll()) {
-    UnlinkKernelChild(ks, static_cast<EventPoll*>(file), epi);
-  }
   {
     std::lock_guard guard(wq_.lock);
     epi->live = false;
@@ -637,9 +639,14 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
       if (epi == nullptr) {
         epds.events |= EPOLLERR | EPOLLHUP;
         error = Insert(epds, tfile, fd, full_check);
-        // A child with kernel descriptors: its hidden instance wakes ours (kernel_side.cc).
+        // A child with a kernel side: its kernel events reach us (kernel_side.h, Nesting).
         if (error == 0 && tfile->IsEventPoll()) {
-          created_kside = LinkKernelChild(static_cast<EventPoll*>(tfile), Find(tfile, fd));
+          const int r = LinkKernelChild(static_cast<EventPoll*>(tfile));
+          if (r < 0) {
+            Remove(Find(tfile, fd));
+            error = r;
+          }
+          created_kside = r > 0;
         }
       } else {
         error = -EEXIST;
@@ -871,7 +878,8 @@ uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
   // with their masks and edges, before the list is looked at.
   KernelSide* ks = kside_.load(std::memory_order_acquire);
   bool fired = false;
-  if (ks != nullptr) ks->DrainLinks(&fired);
+  const bool ask = ks != nullptr && ks->has_items() && ks->ShouldAsk();
+  if (ask) ks->DrainLinks(&fired);
   std::lock_guard guard(mtx_);
   ListHead txlist;
   ListHead requeue;
@@ -891,9 +899,13 @@ uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
   DoneScan(&txlist, &requeue);
   // Our own kernel descriptors are ready when the hidden kernel instance says so.
   // (Readable for a ring nobody took is not ready: drop it and ask again.)
-  if (res == 0 && ks != nullptr && ks->own_items() > 0 && ks->Readable() &&
-      (!DropStaleDoorbell(ks) || ks->Readable())) {
-    res = EPOLLIN | EPOLLRDNORM;
+  if (ask && ks->own_items() > 0) {
+    // An ask that harvests nothing: the hint stays busy while the hidden instance is
+    // readable, so the next harvest asks too.
+    const uint64_t seq = ks->BeginAsk();
+    const bool readable = ks->Readable() && (!DropStaleDoorbell(ks) || ks->Readable());
+    ks->EndAsk(seq, readable ? 1 : 0);
+    if (readable) res = EPOLLIN | EPOLLRDNORM;
   }
   UEP_TRACE(kPollAtDepth, nullptr, &poll_wait_, nullptr, this, res, uint32_t(depth));
   return res;

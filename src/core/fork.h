@@ -35,6 +35,7 @@ enum class ForkOrder : int {
   kTimerService,  // the timer service's mutexes, then its lock (a leaf)
   kDoorbells,     // the pool of masked sleepers' doorbells (a leaf)
   kTrace,         // the trace control lock (a leaf)
+  kKernelRings,   // readiness rings: the child makes its own (no lock)
   kCount,
 };
 
