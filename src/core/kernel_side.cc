@@ -670,18 +670,30 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     // Descendants' kernel events first, as the kernel would have queued them already: an
     // item reported now must not be queued again later by an event it already covers.
     if (ask) ks->DrainLinks(&fired);
-    if (EventsAvailable()) {
-      const int u = SendEvents(events, maxevents);
-      if (u < 0) return u;
-      n = u;
+    const bool ask_own = ask && ks->own_items() > 0;
+    // After a call that user-space events filled, the kernel side goes first: a
+    // level-triggered user item that was reported goes to the back of the line, as in the
+    // kernel's one ready list, so kernel items are never starved.
+    const bool kernel_first = ask_own && ks->kernel_first.load(std::memory_order_relaxed) &&
+                              ks->kernel_first.exchange(false, std::memory_order_relaxed);
+    if (kernel_first) {
+      const int k = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &fired);
+      if (k < 0) return k;
+      n = k;
     }
-    if (ask && ks->own_items() > 0) {
+    if (n < maxevents && EventsAvailable()) {
+      const int u = SendEvents(events + n, maxevents - n);
+      if (u < 0 && n == 0) return u;
+      if (u > 0) n += u;
+    }
+    if (ask_own && !kernel_first) {
       if (n < maxevents) {
         const int k = ks->Harvest(events + n, maxevents - n, &kZero, nullptr, &rang, &fired);
         if (k < 0 && n == 0) return k;
         if (k > 0) n += k;
       } else {
         ks->MarkBusy();  // the signal was taken and the kernel not asked: ask next time
+        ks->kernel_first.store(true, std::memory_order_relaxed);
       }
     }
     if (rang) KernelRingTaken(ks);

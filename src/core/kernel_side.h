@@ -143,6 +143,8 @@ class KernelSide {
   bool raised = false;       // the level eventfd should be non-zero
   uint64_t level_posted = 0;   // writes posted to the level eventfd
   uint64_t level_drained = 0;  // counts read back from it
+  // The last harvest had no room left for the kernel side: the next one asks it first.
+  std::atomic<bool> kernel_first{false};
   // Waits go through the kernel side (EventPoll::WaitKernelSide); set once, under ep->lock.
   std::atomic<bool> active{false};
 
