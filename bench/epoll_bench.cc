@@ -77,6 +77,16 @@ void BM_WaitNothingReady(benchmark::State& state) {
   for (auto _ : state) s.Op();
 }
 
+// Mixed instances (kernel sockets with a uepoll eventfd): nothing ready with one idle
+// socket (compare WaitNothingReady/uepoll, a pure instance), and the eventfd ready among 8
+// idle sockets.
+template <typename Api>
+void BM_MixedWait(benchmark::State& state) {
+  MixedWait<Api> s(state.range(0) != 0, static_cast<int>(state.range(1)));
+  for (auto _ : state) s.Op();
+  state.counters["events"] = static_cast<double>(s.harvested());
+}
+
 template <typename Api>
 void BM_Ctl(benchmark::State& state) {
   CtlOps<Api> s(static_cast<CtlKind>(state.range(0)));
@@ -204,6 +214,8 @@ void Register() {
        BM_PairWriteWaitRead<Uepoll, PairKind::kSocketPair>,
        [](auto* b) { b->ArgName("et")->Arg(0)->Arg(1); });
   both("WaitNothingReady", BM_WaitNothingReady<Kernel>, BM_WaitNothingReady<Uepoll>, none);
+  both("MixedWait", BM_MixedWait<Kernel>, BM_MixedWait<Uepoll>,
+       [](auto* b) { b->ArgNames({"eventfd_ready", "idle_sockets"})->Args({0, 1})->Args({1, 8}); });
   both("Ctl", BM_Ctl<Kernel>, BM_Ctl<Uepoll>,
        [](auto* b) { b->ArgName("add_del=0,mod=1,oneshot_rearm=2")->DenseRange(0, 2); });
   both("CreateWatchClose", BM_CreateWatchClose<Kernel>, BM_CreateWatchClose<Uepoll>, none);

@@ -46,7 +46,7 @@ std::unordered_map<uint64_t, KernelSide*> registry;  // registry_mu
 uint64_t next_token = 1;                              // registry_mu
 // The token of the links' watch, and the count of their events any ring reported.
 constexpr uint64_t kLinksToken = 0;
-std::atomic<uint64_t> links_events{0};
+std::atomic<uint64_t>& links_events = KernelSide::links_events;
 
 // Signals a thread that cannot reset the ring may see in a row before it takes the ring
 // over (the issuer stopped harvesting this instance).
@@ -131,6 +131,7 @@ KernelSide* KernelSide::Create(int* error) {
     delete ks;
     return nullptr;
   }
+  ks->ring_mode_ = platform::KernelReadinessMode() == platform::KernelReadiness::kUring;
   try {
     std::lock_guard guard(registry_mu);
     registry.emplace(next_token, ks);
@@ -299,8 +300,7 @@ void KernelSide::AttachRing() {
 }
 
 bool KernelSide::ShouldAsk() {
-  if (platform::KernelReadinessMode() != platform::KernelReadiness::kUring ||
-      ring_failed_.load(std::memory_order_relaxed)) {
+  if (!ring_mode_ || ring_failed_.load(std::memory_order_relaxed)) {
     return true;
   }
   platform::ReadinessRing* ring = ring_.load(std::memory_order_acquire);
@@ -617,6 +617,7 @@ int EventPoll::KernelFd() {
     std::lock_guard lock(wq_.lock);
     if (!ks->level.entry.Linked()) {
       AddWaitQueueLocked(&wq_, &ks->level);
+      ks->has_level.store(true, std::memory_order_release);
       if (EventsAvailable()) KernelSideLevelWake(&ks->level, 0, 0, 0);
     }
   }
@@ -629,6 +630,7 @@ int EventPoll::KernelFd() {
 // After a harvest: lower the level eventfd if the ready list is empty. Reads it only when
 // writes were posted since the last read; a raise that raced with the read is re-posted.
 void EventPoll::LowerKernelFdLevel(KernelSide* ks) {
+  if (!ks->has_level.load(std::memory_order_acquire)) return;
   {
     std::lock_guard guard(wq_.lock);
     if (!ks->level.entry.Linked() || EventsAvailable()) return;
@@ -657,16 +659,22 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
                               platform::Timeout* timeout, const sigset_t* sigmask,
                               SleepPermit* permit) {
   static constexpr timespec kZero{0, 0};
-  // Leave the RCU read section at once: this path takes the links' lock and ep->mtx.
-  if (!permit->Acquire()) return -EBADF;
   bool timed_out = timeout->nonblocking();
+  // wait(0) with nothing ready on either side: a few loads.
+  if (timed_out && !EventsAvailable() && (!ks->has_items() || ks->LooksIdle())) return 0;
   for (;;) {
     int n = 0;
     bool rang = false;
     bool fired = false;
     // Both sides fill maxevents in every call, user space first, as one ready list would
     // (semantics.md). The kernel is asked only when it may have something (ShouldAsk).
-    const bool ask = ks->has_items() && ks->ShouldAsk();
+    // An idle kernel side is seen in plain loads, still in the caller's RCU read section;
+    // otherwise leave it: asking takes the links' lock and ep->mtx.
+    bool ask = false;
+    if (ks->has_items() && !ks->LooksIdle()) {
+      if (!permit->Acquire()) return -EBADF;
+      ask = ks->ShouldAsk();
+    }
     // Descendants' kernel events first, as the kernel would have queued them already: an
     // item reported now must not be queued again later by an event it already covers.
     if (ask) ks->DrainLinks(&fired);
@@ -682,7 +690,7 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
       n = k;
     }
     if (n < maxevents && EventsAvailable()) {
-      const int u = SendEvents(events + n, maxevents - n);
+      const int u = SendEvents(events + n, maxevents - n, permit);
       if (u < 0 && n == 0) return u;
       if (u > 0) n += u;
     }
@@ -697,7 +705,7 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
       }
     }
     if (rang) KernelRingTaken(ks);
-    LowerKernelFdLevel(ks);
+    if (ks->has_level.load(std::memory_order_acquire)) LowerKernelFdLevel(ks);
     if (n == 0 && fired) continue;  // a child's item is queued now: harvest it
     if (n > 0) return n;
     if (timed_out) return 0;

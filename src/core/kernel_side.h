@@ -114,6 +114,24 @@ class KernelSide {
   // without a new wake-up), or when no ring can tell. Consumes the ring's signal: a caller
   // that then does not ask calls MarkBusy().
   bool ShouldAsk();
+  // The ring mode's idle case in plain loads (no lock, no system call): true when
+  // ShouldAsk() would say no. False when unsure.
+  [[nodiscard]] bool LooksIdle() const {
+    if (!ring_mode_ || ring_failed_.load(std::memory_order_relaxed)) return false;
+    const platform::ReadinessRing* ring = ring_.load(std::memory_order_acquire);
+    if (ring == nullptr || !ring->IssuerAliveIn(platform::ProcessGeneration()) || Busy() ||
+        pending_.load(std::memory_order_acquire)) {
+      return false;
+    }
+    if (drains_links() && (!links_armed_.load(std::memory_order_acquire) ||
+                           links_seen_.load(std::memory_order_relaxed) !=
+                               links_events.load(std::memory_order_acquire))) {
+      return false;
+    }
+    return !ring->Signalled();
+  }
+  // Events of the links reported by any ring (OnRingEvent).
+  static inline std::atomic<uint64_t> links_events{0};
   // Around an ask: BeginAsk() before the system call, EndAsk() with the number of events
   // the hidden instance returned. The hint says "busy" until an ask that started after
   // every other one returned nothing.
@@ -143,6 +161,8 @@ class KernelSide {
   bool raised = false;       // the level eventfd should be non-zero
   uint64_t level_posted = 0;   // writes posted to the level eventfd
   uint64_t level_drained = 0;  // counts read back from it
+  // uep_epoll_kernel_fd() linked `level` (set once, under ep->mtx).
+  std::atomic<bool> has_level{false};
   // The last harvest had no room left for the kernel side: the next one asks it first.
   std::atomic<bool> kernel_first{false};
   // Waits go through the kernel side (EventPoll::WaitKernelSide); set once, under ep->lock.
@@ -183,6 +203,7 @@ class KernelSide {
   // replaced only by AttachRing() under ring_mu_; a replaced ring is held until the
   // instance goes (another thread may still read it).
   uint64_t token_ = 0;  // registered for OnRingEvent() from Create() to the destructor
+  bool ring_mode_ = false;  // the process's mode is kUring (set at Create())
   std::atomic<platform::ReadinessRing*> ring_{nullptr};
   std::atomic<bool> ring_failed_{false};
   std::atomic<bool> pending_{false};          // the ring reported an event (OnRingEvent)

@@ -16,8 +16,6 @@
 namespace uep::platform {
 namespace {
 
-std::atomic<uint32_t> process_generation{0};
-
 // Marks a thread for as long as it runs: a ring's issuer that exited can no longer reset it.
 struct ThreadToken {
   std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
@@ -50,7 +48,6 @@ KernelReadiness ChooseMode() {
 }  // namespace
 
 void ReadinessRingsAfterFork() { process_generation.fetch_add(1, std::memory_order_relaxed); }
-uint32_t ProcessGeneration() { return process_generation.load(std::memory_order_relaxed); }
 
 KernelReadiness KernelReadinessMode() {
   static const KernelReadiness mode = ChooseMode();

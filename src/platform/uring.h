@@ -56,6 +56,10 @@ class ReadinessRing {
   }
   // The issuer still runs in this process (it alone can reset and arm the ring).
   [[nodiscard]] bool IssuerAlive() const;
+  // IssuerAlive() given the current process generation (the hot path's form).
+  [[nodiscard]] bool IssuerAliveIn(uint32_t generation) const {
+    return generation_ == generation && issuer_alive_->load(std::memory_order_acquire);
+  }
   [[nodiscard]] bool CalledByIssuer() const;
 
   // Issuer only. Arms a multishot poll (POLLIN) on `fd` for `token`. False on failure.
@@ -103,6 +107,7 @@ class ReadinessRing {
 // process is never used there.
 void ReadinessRingsAfterFork();
 // The process generation (bumped by ReadinessRingsAfterFork()).
-uint32_t ProcessGeneration();
+inline std::atomic<uint32_t> process_generation{0};
+inline uint32_t ProcessGeneration() { return process_generation.load(std::memory_order_relaxed); }
 
 }  // namespace uep::platform
