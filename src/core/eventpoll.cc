@@ -16,12 +16,13 @@
  *    transfer polls files with it held, and release of a watched file takes it, so an item's
  *    file stays alive while the item is used. When instances nest, a parent's mtx is taken
  *    before its child's (depth order; loops are refused with ELOOP).
- * 2a) ks->mu_ (std::mutex, the instance's KernelSide: core/kernel_side.h). Escape ids and
- *    the links of children's hidden kernel instances. Taken under 2 (ctl, Remove), under a
- *    parent's 2 (a poll of the instance from a parent's scan) or alone (a harvest), to
- *    drain the links: under it a child's poll_wait_ is woken (6 of the child, then 5 of the
- *    child's parents). Held across epoll_ctl system calls, never
- *    across a sleep: threads sleep in the kernel with no lock held.
+ * 2a) The links' mutex (core/kernel_side.cc: the process's links of nested instances with
+ *    kernel sides) and the ring registry's (a leaf). The links' is taken under 2 (ctl, a
+ *    poll of the instance from a parent's scan), under epmutex (linking) or alone (a
+ *    harvest), to drain the links: under it an instance's poll_wait_ is woken (6 of that
+ *    instance, then 5 of its parents). Held across epoll_ctl / epoll_wait(0) system calls,
+ *    never across a sleep: threads sleep in the kernel with no lock held. A kernel side's
+ *    own ks->mu_ (escape ids) is taken alone.
  * 3) file->f_lock (SpinLock). The list of items watching a file. Taken under ep->mtx; the
  *    wake-up path check walks upwards holding a chain of them (acyclic, bottom first).
  * 4) a target's wait-queue lock (WaitQueueHead::lock). Held by whoever wakes the target's
