@@ -823,6 +823,10 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
   // An instance with kernel descriptors (or watched through uep_epoll_kernel_fd()) waits
   // in core/kernel_side.cc; the others pay this one load.
   if (KernelSide* ks = kside_.load(std::memory_order_acquire); ks != nullptr && ks->active.load(std::memory_order_acquire)) {
+    // wait(0) with nothing ready on either side: a few loads (the readiness ring).
+    if (timeout.nonblocking() && !EventsAvailable() && (!ks->has_items() || ks->LooksIdle())) {
+      return 0;
+    }
     return WaitKernelSide(ks, events, maxevents, &timeout, sigmask, permit);
   }
   bool timed_out = timeout.nonblocking();

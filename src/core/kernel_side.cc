@@ -660,8 +660,6 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
                               SleepPermit* permit) {
   static constexpr timespec kZero{0, 0};
   bool timed_out = timeout->nonblocking();
-  // wait(0) with nothing ready on either side: a few loads.
-  if (timed_out && !EventsAvailable() && (!ks->has_items() || ks->LooksIdle())) return 0;
   for (;;) {
     int n = 0;
     bool rang = false;
