@@ -34,12 +34,6 @@ Links& TheLinks() {
   return *links;
 }
 
-// Fork (core/fork.h): a ring made in another process is never used in the child.
-[[maybe_unused]] const bool fork_registered =
-    (RegisterForkHandlers(ForkOrder::kKernelRings,
-                          {nullptr, nullptr, platform::ReadinessRingsAfterFork}),
-     true);
-
 // Instances by ring token, for OnRingEvent() (a leaf lock).
 std::mutex registry_mu;
 std::unordered_map<uint64_t, KernelSide*> registry;  // registry_mu
@@ -47,6 +41,25 @@ uint64_t next_token = 1;                              // registry_mu
 // The token of the links' watch, and the count of their events any ring reported.
 constexpr uint64_t kLinksToken = 0;
 std::atomic<uint64_t>& links_events = KernelSide::links_events;
+
+// Fork (core/fork.h): the links and the registry are whole in the child, and a ring made
+// in another process is never used there.
+[[maybe_unused]] const bool fork_registered =
+    (RegisterForkHandlers(ForkOrder::kKernelLinks,
+                          {[] {
+                             TheLinks().mu.lock();
+                             registry_mu.lock();
+                           },
+                           [] {
+                             registry_mu.unlock();
+                             TheLinks().mu.unlock();
+                           },
+                           [] {
+                             registry_mu.unlock();
+                             TheLinks().mu.unlock();
+                             platform::ReadinessRingsAfterFork();
+                           }}),
+     true);
 
 // Signals a thread that cannot reset the ring may see in a row before it takes the ring
 // over (the issuer stopped harvesting this instance).

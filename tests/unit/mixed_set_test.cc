@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -260,6 +261,38 @@ TEST(MixedSet, ManySleepersNoLostWakeup) {
   close(kfd[0]);
   close(kfd[1]);
   uep_close(ep);
+}
+
+// A fork child (which forgets the parent's uepoll descriptors) makes a mixed instance of its
+// own over an inherited kernel socket: in the ring mode it sets up its own readiness ring
+// (the parent's, shared memory, is never used there). The parent's instance still sees the
+// kernel side's events afterwards.
+TEST(MixedSet, ForkChildMakesItsOwnMixedInstance) {
+  Mixed m;
+  EXPECT_TRUE(m.WaitSet(8, 0).empty());  // this thread's ring now watches the instance
+  m.UserReady();
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    Mixed child;
+    int bad = 0;
+    if (!child.WaitSet(8, 0).empty()) bad |= 1;
+    if (uep_eventfd_write(child.efd, 1) != 0 || write(child.sock[1], "c", 1) != 1) bad |= 2;
+    for (int i = 0; i < 3; ++i) {
+      if (child.WaitSet(8, 0) != std::set<uint64_t>{kKernelData, kUserData}) bad |= 4;
+    }
+    char c;
+    if (read(child.sock[0], &c, 1) != 1) bad |= 8;
+    if (child.WaitSet(8, 0) != std::set<uint64_t>{kUserData}) bad |= 16;
+    _exit(bad);
+  }
+  int status = 0;
+  ASSERT_EQ(pid, waitpid(pid, &status, 0));
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(0, WEXITSTATUS(status));
+  EXPECT_EQ((std::set<uint64_t>{kUserData}), m.WaitSet(8, 0));
+  m.KernelReady();
+  EXPECT_EQ((std::set<uint64_t>{kKernelData, kUserData}), m.WaitSet(8, 0));
 }
 
 // ---- signals ----
