@@ -38,9 +38,8 @@ Links& TheLinks() {
 std::mutex registry_mu;
 std::unordered_map<uint64_t, KernelSide*> registry;  // registry_mu
 uint64_t next_token = 1;                              // registry_mu
-// The token of the links' watch, and the count of their events any ring reported.
+// The token of the links' watch (their events are counted in KernelSide::links_events).
 constexpr uint64_t kLinksToken = 0;
-std::atomic<uint64_t>& links_events = KernelSide::links_events;
 
 // Fork (core/fork.h): the links and the registry are whole in the child, and a ring made
 // in another process is never used there.
