@@ -138,12 +138,6 @@ class KernelSide {
   uint64_t BeginAsk() { return asks_.fetch_add(1, std::memory_order_acq_rel) + 1; }
   void EndAsk(uint64_t seq, int raw);
   void MarkBusy() { asks_.fetch_add(1, std::memory_order_acq_rel); }
-  // A readiness ring watches this instance (none in the syscall mode, before the first
-  // harvest, or where none could be had).
-  [[nodiscard]] bool ring_attached() const {
-    return ring_.load(std::memory_order_acquire) != nullptr &&
-           !ring_failed_.load(std::memory_order_acquire);
-  }
 
   // The descriptor uep_epoll_kernel_fd() hands out, made on first use (ep->mtx held).
   // Returns it or -errno. Link `level` afterwards.
