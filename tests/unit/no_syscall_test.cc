@@ -294,4 +294,45 @@ TEST(NoSyscall, MixedInstanceHarvestWithAnIdleKernelSide) {
   EXPECT_EQ(0, uep_close(ep));
 }
 
+// The instance's ring belongs to the first thread that harvested it. Another thread that
+// harvests it while it has kernel events cannot reset that ring; it takes the instance
+// over to its own ring, after which its idle harvests are free again. (Before the move
+// every idle harvest would ask the kernel: the old ring's signal stays set.)
+TEST(NoSyscall, MixedInstanceMovesToTheRingOfTheThreadThatHarvestsIt) {
+  if (kSanitized) GTEST_SKIP() << "sanitizer runtimes make system calls";
+  if (uep::platform::KernelReadinessMode() != uep::platform::KernelReadiness::kUring) {
+    GTEST_SKIP() << "no readiness ring here (UEPOLL_KERNEL_READINESS=syscall or no io_uring)";
+  }
+  const int ep = uep_epoll_create1(0);
+  int sock[2];
+  ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sock));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ASSERT_EQ(0, uep_epoll_ctl(ep, EPOLL_CTL_ADD, sock[0], &ev));
+  epoll_event out[4];
+  EXPECT_EQ(0, uep_epoll_wait(ep, out, 4, 0));  // this (main) thread's ring watches it
+  int seen = 0;
+  int empty = 0;
+  const Counts counts = CountSyscalls(
+      [&] {
+        for (int i = 0; i < 100; ++i) {
+          char c = 'x';
+          if (write(sock[1], &c, 1) != 1) return;
+          seen += uep_epoll_wait(ep, out, 4, 0);
+          if (read(sock[0], &c, 1) != 1) return;
+          (void)uep_epoll_wait(ep, out, 4, 0);
+        }
+      },
+      [&] {
+        for (int i = 0; i < 1000; ++i) empty += uep_epoll_wait(ep, out, 4, 0) == 0 ? 1 : 0;
+      });
+  EXPECT_EQ(100, seen);
+  EXPECT_EQ(1000, empty);
+  EXPECT_EQ(0, counts.futex);
+  EXPECT_EQ(0, counts.other) << "first trapped system call: " << counts.first_other;
+  close(sock[0]);
+  close(sock[1]);
+  EXPECT_EQ(0, uep_close(ep));
+}
+
 }  // namespace
