@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -154,6 +155,12 @@ bool ReadinessRing::Arm(uint64_t token, int fd) {
 }
 
 bool ReadinessRing::Watch(uint64_t token, int fd) {
+  {
+    // Watched again before the issuer cancelled the old watch: that cancel must not
+    // remove the new poll (same token).
+    std::lock_guard guard(cancel_mu_);
+    cancels_.erase(std::remove(cancels_.begin(), cancels_.end(), token), cancels_.end());
+  }
   try {
     watches_[token] = fd;
   } catch (const std::bad_alloc&) {
@@ -213,12 +220,26 @@ bool ReadinessRing::Reset(Sink sink) {
       break;
     }
   }
-  bool ok = true;
+  for (const uint64_t token : unarmed_) {
+    try {
+      ended.push_back(token);
+    } catch (const std::bad_alloc&) {
+    }
+  }
+  unarmed_.clear();
+  std::sort(ended.begin(), ended.end());
+  ended.erase(std::unique(ended.begin(), ended.end()), ended.end());
   for (const uint64_t token : ended) {
     auto it = watches_.find(token);
-    if (it != watches_.end() && !Arm(token, it->second)) ok = false;
+    if (it == watches_.end() || Arm(token, it->second)) continue;
+    try {
+      unarmed_.push_back(token);
+    } catch (const std::bad_alloc&) {
+      return false;  // cannot even remember it: the caller stops trusting the ring
+    }
   }
-  return ok;
+  broken_.store(!unarmed_.empty(), std::memory_order_release);
+  return true;
 }
 
 #else  // no liburing: only the syscall mode exists

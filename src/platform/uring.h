@@ -52,7 +52,8 @@ class ReadinessRing {
     return (__atomic_load_n(kflags_, __ATOMIC_ACQUIRE) & (kTaskrun | kCqOverflow)) != 0 ||
            __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE) !=
                __atomic_load_n(cq_head_, __ATOMIC_RELAXED) ||
-           cancels_pending_.load(std::memory_order_relaxed);
+           cancels_pending_.load(std::memory_order_relaxed) ||
+           broken_.load(std::memory_order_relaxed);
   }
   // The issuer still runs in this process (it alone can reset and arm the ring).
   [[nodiscard]] bool IssuerAlive() const;
@@ -66,7 +67,9 @@ class ReadinessRing {
   bool Watch(uint64_t token, int fd);
   // Issuer only. Runs the ring's pending work, consumes its completions (a drained
   // overflow included), passes each to `sink`, re-arms polls that ended and cancels the
-  // watches Unwatch() asked for. False if a poll could not be armed again.
+  // watches Unwatch() asked for. A poll that cannot be armed again is retried at the next
+  // Reset(), the ring saying "signalled" meanwhile. False if the ring can no longer be
+  // trusted (out of memory).
   bool Reset(Sink sink);
   // Issuer only: `token` is watched.
   [[nodiscard]] bool Watching(uint64_t token) const { return watches_.count(token) != 0; }
@@ -98,6 +101,10 @@ class ReadinessRing {
   std::mutex cancel_mu_;
   std::vector<uint64_t> cancels_;  // cancel_mu_
   std::atomic<bool> cancels_pending_{false};
+  // Watches whose poll ended and could not be armed again (issuer only): retried at each
+  // Reset(); meanwhile the ring always says "signalled", so nothing is missed.
+  std::vector<uint64_t> unarmed_;
+  std::atomic<bool> broken_{false};
   std::atomic<int> refs_{1};  // the thread's own
 
   friend struct RingOwner;

@@ -295,6 +295,35 @@ TEST(MixedSet, ForkChildMakesItsOwnMixedInstance) {
   EXPECT_EQ((std::set<uint64_t>{kKernelData, kUserData}), m.WaitSet(8, 0));
 }
 
+// The instance's readiness ring follows the thread that keeps harvesting it, there and
+// back again (docs/semantics.md); no kernel event is missed on the way.
+TEST(MixedSet, KernelEventsSeenWhileTheInstanceMovesBetweenThreads) {
+  Mixed m;
+  const auto cycles = [&m](int rounds) {
+    int seen = 0;
+    for (int i = 0; i < rounds; ++i) {
+      m.KernelReady();
+      seen += static_cast<int>(m.WaitSet(8, 0).count(kKernelData));
+      m.Consume(true);
+      if (!m.WaitSet(8, 0).empty()) return -1;
+    }
+    return seen;
+  };
+  EXPECT_TRUE(m.WaitSet(8, 0).empty());  // the main thread's ring
+  for (int move = 0; move < 3; ++move) {
+    int seen = 0;
+    std::thread other([&] { seen = cycles(100); });  // moves it to the other thread's ring
+    other.join();
+    EXPECT_EQ(100, seen) << "move " << move;
+    EXPECT_EQ(100, cycles(100)) << "move " << move;  // and back to this thread's
+  }
+  for (int i = 0; i < 3; ++i) {
+    m.KernelReady();
+    EXPECT_EQ((std::set<uint64_t>{kKernelData}), m.WaitSet(8, 0));
+    m.Consume(true);
+  }
+}
+
 // ---- signals ----
 
 std::atomic<int> handled{0};
