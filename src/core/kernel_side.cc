@@ -107,6 +107,8 @@ int KernelLinksAdd(EventPoll* child, int child_epfd) {
   return 0;
 }
 
+int KernelLinksFd() { return TheLinks().epfd.load(std::memory_order_acquire); }
+
 void KernelLinksRemove(EventPoll* child) {
   Links& links = TheLinks();
   std::lock_guard guard(links.mu);

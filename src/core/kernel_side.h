@@ -216,6 +216,8 @@ class KernelSide {
 // before it is freed. Under epmutex or the child's parent's ep->mtx.
 int KernelLinksAdd(EventPoll* child, int child_epfd);
 void KernelLinksRemove(EventPoll* child);
+// The links' kernel descriptor once made (it stays for the process), else -1.
+int KernelLinksFd();
 
 // The functions of `bell` and `level` (wait-queue functions: no allocation, no blocking).
 int KernelSideBellWake(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
