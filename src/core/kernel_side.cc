@@ -54,8 +54,15 @@ constexpr uint64_t kLinksToken = 0;
                              TheLinks().mu.unlock();
                            },
                            [] {
+                             // The child forgets the parent's instances, and must never
+                             // drain the parent's links (edges the parent would lose).
+                             Links& links = TheLinks();
+                             const int fd = links.epfd.exchange(-1, std::memory_order_relaxed);
+                             if (fd >= 0) kernel::Close(fd);
+                             links.by_id.clear();
+                             links.ids.clear();
                              registry_mu.unlock();
-                             TheLinks().mu.unlock();
+                             links.mu.unlock();
                              platform::ReadinessRingsAfterFork();
                            }}),
      true);

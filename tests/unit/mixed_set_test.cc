@@ -295,6 +295,37 @@ TEST(MixedSet, ForkChildMakesItsOwnMixedInstance) {
   EXPECT_EQ((std::set<uint64_t>{kKernelData, kUserData}), m.WaitSet(8, 0));
 }
 
+// The links of nested instances are the process's own: a fork child that nests instances
+// never takes the parent's events. Here the child makes the parent's inner instance ready
+// (through the inherited socket) and drains its own links; the parent still sees it.
+TEST(MixedSet, ForkChildNeverDrainsTheParentsLinks) {
+  Mixed inner;
+  const int outer = uep_epoll_create1(0);
+  ASSERT_EQ(0, Add(outer, inner.ep, EPOLLIN | EPOLLET, 9));
+  epoll_event out[2];
+  EXPECT_EQ(0, uep_epoll_wait(outer, out, 2, 0));
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    Mixed child_inner;
+    const int child_outer = uep_epoll_create1(0);
+    int bad = Add(child_outer, child_inner.ep, EPOLLIN, 1) == 0 ? 0 : 1;
+    if (write(inner.sock[1], "p", 1) != 1) bad |= 2;  // the parent's inner instance
+    for (int i = 0; i < 3; ++i) {
+      epoll_event got[2];
+      if (uep_epoll_wait(child_outer, got, 2, 0) != 0) bad |= 4;
+    }
+    _exit(bad);
+  }
+  int status = 0;
+  ASSERT_EQ(pid, waitpid(pid, &status, 0));
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(0, WEXITSTATUS(status));
+  ASSERT_EQ(1, uep_epoll_wait(outer, out, 2, 0));
+  EXPECT_EQ(9U, uint64_t{out[0].data.u64});
+  uep_close(outer);
+}
+
 // The instance's readiness ring follows the thread that keeps harvesting it, there and
 // back again (docs/semantics.md); no kernel event is missed on the way.
 TEST(MixedSet, KernelEventsSeenWhileTheInstanceMovesBetweenThreads) {
