@@ -112,6 +112,43 @@ class WaitNothingReady {
   int64_t harvested_ = 0;
 };
 
+// wait(0) on a mixed instance: one eventfd of the API's own (ready or not, level-triggered)
+// and `sockets` idle kernel UDP sockets. On uepoll the sockets live in the instance's
+// hidden kernel instance, watched by the readiness ring.
+template <typename Api>
+class MixedWait {
+ public:
+  MixedWait(bool eventfd_ready, int sockets)
+      : ep_(Api::EpollCreate()), fd_(Api::EventFd(eventfd_ready ? 1 : 0, EFD_NONBLOCK)) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    Check(Api::Ctl(ep_, EPOLL_CTL_ADD, fd_, &ev) == 0, "ctl add");
+    for (int i = 0; i < sockets; ++i) {
+      const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      Check(s >= 0, "socket");
+      ev.data.u64 = static_cast<uint64_t>(i) + 1;
+      Check(Api::Ctl(ep_, EPOLL_CTL_ADD, s, &ev) == 0, "ctl add socket");
+      sockets_.push_back(s);
+    }
+  }
+  ~MixedWait() {
+    for (const int s : sockets_) ::close(s);
+    Api::Close(fd_);
+    Api::Close(ep_);
+  }
+  void Op() {
+    epoll_event out[8];
+    harvested_ += Api::Wait(ep_, out, 8, 0);
+  }
+  [[nodiscard]] int64_t harvested() const { return harvested_; }
+
+ private:
+  int ep_;
+  int fd_;
+  std::vector<int> sockets_;
+  int64_t harvested_ = 0;
+};
+
 enum class CtlKind { kAddDel, kMod, kOneshotRearm };
 
 // ctl ADD+DEL, ctl MOD, or a one-shot item re-armed by MOD after each delivery.

@@ -12,6 +12,7 @@ build_packages=(
   libgtest-dev libgmock-dev  # Debian's GTest CMake package exports gmock too: both needed
   libbenchmark-dev           # bench/ and `uepoll bench`
   libcli11-dev               # the `uepoll` command's command line
+  liburing-dev               # the kernel-readiness ring (optional: without it, syscall mode)
 )
 test_packages=(
   clang libclang-rt-14-dev   # the asan and tsan presets and their runtimes

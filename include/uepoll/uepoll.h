@@ -184,7 +184,9 @@ long uep_get_epoll_watches(void);
 /* uep_epoll_ctl() on a uepoll instance accepts every kernel descriptor the kernel's epoll
  * accepts (sockets, pipes, signalfd, timerfd, eventfd, a kernel epoll instance ...) with
  * LT, ET, EPOLLONESHOT and EPOLLEXCLUSIVE, and refuses the others with the kernel's errno;
- * uep_epoll_wait() reports both kinds together (docs/semantics.md: the fairness rule).
+ * uep_epoll_wait() fills maxevents from both kinds in every call, uepoll events first
+ * (docs/semantics.md: UEPOLL_KERNEL_READINESS=uring|syscall chooses how the kernel side is
+ * watched).
  *
  * uep_epoll_kernel_fd() returns a kernel descriptor that is readable (POLLIN / EPOLLIN,
  * level-triggered) while the instance has events to report, uepoll or kernel, so a kernel

@@ -16,12 +16,13 @@
  *    transfer polls files with it held, and release of a watched file takes it, so an item's
  *    file stays alive while the item is used. When instances nest, a parent's mtx is taken
  *    before its child's (depth order; loops are refused with ELOOP).
- * 2a) ks->mu_ (std::mutex, the instance's KernelSide: core/kernel_side.h). Escape ids and
- *    the links of children's hidden kernel instances. Taken under 2 (ctl, Remove), under a
- *    parent's 2 (a poll of the instance from a parent's scan) or alone (a harvest), to
- *    drain the links: under it a child's poll_wait_ is woken (6 of the child, then 5 of the
- *    child's parents). Held across epoll_ctl system calls, never
- *    across a sleep: threads sleep in the kernel with no lock held.
+ * 2a) The links' mutex (core/kernel_side.cc: the process's links of nested instances with
+ *    kernel sides) and the ring registry's (a leaf). The links' is taken under 2 (ctl, a
+ *    poll of the instance from a parent's scan), under epmutex (linking) or alone (a
+ *    harvest), to drain the links: under it an instance's poll_wait_ is woken (6 of that
+ *    instance, then 5 of its parents). Held across epoll_ctl / epoll_wait(0) system calls,
+ *    never across a sleep: threads sleep in the kernel with no lock held. A kernel side's
+ *    own ks->mu_ (escape ids) is taken alone.
  * 3) file->f_lock (SpinLock). The list of items watching a file. Taken under ep->mtx; the
  *    wake-up path check walks upwards holding a chain of them (acyclic, bottom first).
  * 4) a target's wait-queue lock (WaitQueueHead::lock). Held by whoever wakes the target's
@@ -278,7 +279,12 @@ void EpollSetMaxUserWatches(long limit) { MaxUserWatches().store(limit, std::mem
 
 EventPoll::EventPoll() : File(O_RDWR, EventPollTag{}), busy_poll_rounds_(kDefaultBusyPollRounds) {}
 
-EventPoll::~EventPoll() { delete kside_.load(std::memory_order_relaxed); }
+EventPoll::~EventPoll() {
+  if (KernelSide* ks = kside_.load(std::memory_order_relaxed); ks != nullptr) {
+    KernelLinksRemove(this);  // before the memory goes: a drain may be about to use it
+    delete ks;
+  }
+}
 
 int EventPoll::ItemCount() {
   std::lock_guard guard(mtx_);
@@ -547,9 +553,6 @@ void EventPoll::Remove(EpItem* epi, bool file_pinned) {
   UnregisterPollWait(epi);
   File* file = epi->file;
   index_.Erase(epi);
-  if (KernelSide* ks = kside_.load(std::memory_order_relaxed); ks != nullptr && file->IsEventPoll()) {
-    UnlinkKernelChild(ks, static_cast<EventPoll*>(file), epi);
-  }
   {
     std::lock_guard guard(wq_.lock);
     epi->live = false;
@@ -637,9 +640,14 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
       if (epi == nullptr) {
         epds.events |= EPOLLERR | EPOLLHUP;
         error = Insert(epds, tfile, fd, full_check);
-        // A child with kernel descriptors: its hidden instance wakes ours (kernel_side.cc).
+        // A child with a kernel side: its kernel events reach us (kernel_side.h, Nesting).
         if (error == 0 && tfile->IsEventPoll()) {
-          created_kside = LinkKernelChild(static_cast<EventPoll*>(tfile), Find(tfile, fd));
+          const int r = LinkKernelChild(static_cast<EventPoll*>(tfile));
+          if (r < 0) {
+            Remove(Find(tfile, fd));
+            error = r;
+          }
+          created_kside = r > 0;
         }
       } else {
         error = -EEXIST;
@@ -815,6 +823,10 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
   // An instance with kernel descriptors (or watched through uep_epoll_kernel_fd()) waits
   // in core/kernel_side.cc; the others pay this one load.
   if (KernelSide* ks = kside_.load(std::memory_order_acquire); ks != nullptr && ks->active.load(std::memory_order_acquire)) {
+    // wait(0) with nothing ready on either side: a few loads (the readiness ring).
+    if (timeout.nonblocking() && !EventsAvailable() && (!ks->has_items() || ks->LooksIdle())) {
+      return 0;
+    }
     return WaitKernelSide(ks, events, maxevents, &timeout, sigmask, permit);
   }
   bool timed_out = timeout.nonblocking();
@@ -871,7 +883,8 @@ uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
   // with their masks and edges, before the list is looked at.
   KernelSide* ks = kside_.load(std::memory_order_acquire);
   bool fired = false;
-  if (ks != nullptr) ks->DrainLinks(&fired);
+  const bool ask = ks != nullptr && ks->has_items() && ks->ShouldAsk();
+  if (ask) ks->DrainLinks(&fired);
   std::lock_guard guard(mtx_);
   ListHead txlist;
   ListHead requeue;
@@ -891,9 +904,13 @@ uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
   DoneScan(&txlist, &requeue);
   // Our own kernel descriptors are ready when the hidden kernel instance says so.
   // (Readable for a ring nobody took is not ready: drop it and ask again.)
-  if (res == 0 && ks != nullptr && ks->own_items() > 0 && ks->Readable() &&
-      (!DropStaleDoorbell(ks) || ks->Readable())) {
-    res = EPOLLIN | EPOLLRDNORM;
+  if (ask && ks->own_items() > 0) {
+    // An ask that harvests nothing: the hint stays busy while the hidden instance is
+    // readable, so the next harvest asks too.
+    const uint64_t seq = ks->BeginAsk();
+    const bool readable = ks->Readable() && (!DropStaleDoorbell(ks) || ks->Readable());
+    ks->EndAsk(seq, readable ? 1 : 0);
+    if (readable) res = EPOLLIN | EPOLLRDNORM;
   }
   UEP_TRACE(kPollAtDepth, nullptr, &poll_wait_, nullptr, this, res, uint32_t(depth));
   return res;

@@ -125,17 +125,22 @@ class EventPoll final : public File {
   // Kernel descriptors and uep_epoll_kernel_fd() (core/kernel_side.cc).
   int WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents,
                      platform::Timeout* timeout, const sigset_t* sigmask, SleepPermit* permit);
-  void ActivateKernelSide(KernelSide* ks);
+  // Waits go through the kernel side from now on; true if they did not before.
+  bool ActivateKernelSide(KernelSide* ks);
   void LowerKernelFdLevel(KernelSide* ks);
   void KernelRingTaken(KernelSide* ks);
   bool DropStaleDoorbell(KernelSide* ks);
-  // Nesting with kernel sides: link a child's hidden instance into ours (ep->mtx held;
-  // true if our kernel side was created), unlink it, and after our kernel side was created
-  // link it into every parent's (epmutex held by KernelSideCreated()).
-  bool LinkKernelChild(EventPoll* child, EpItem* epi);
-  void UnlinkKernelChild(KernelSide* ks, EventPoll* child, EpItem* epi);
+  // Nesting with kernel sides (kernel_side.h): a child with an active kernel side joins the
+  // links and we drain them (ep->mtx held; 1 if our kernel side was created, activated or
+  // newly drains the links: our parents must hear of it, 0, or -errno); after that, the
+  // same for every parent (epmutex held by KernelSideCreated()).
+  int LinkKernelChild(EventPoll* child);
   void PropagateKernelSideUp();
   void KernelSideCreated();
+  // A kernel event of `ep`'s (a drain of the links): fires its parents' hooks on
+  // poll_wait_, as ep's wake-up would. True if one was fired.
+  static bool WakeParentsForKernelEvent(EventPoll* ep);
+  friend class KernelSide;
 
   Mutex mtx_;                    // ep->mtx: items, index, transfers (see eventpoll.cc)
   WaitQueueHead wq_;             // waiters in Wait(); wq_.lock is "ep->lock"

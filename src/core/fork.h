@@ -31,6 +31,8 @@ namespace uep {
 enum class ForkOrder : int {
   kRcu = 0,       // the RCU registry lock (a read section may wait for epmutex)
   kEpmutex,       // epmutex (level 1 of core/eventpoll.cc)
+  kKernelLinks,   // the links' and the ring registry's mutexes (2a); the child makes its
+                  // own readiness rings
   kFdTable,       // the descriptor table's lock
   kTimerService,  // the timer service's mutexes, then its lock (a leaf)
   kDoorbells,     // the pool of masked sleepers' doorbells (a leaf)

@@ -7,12 +7,129 @@
 #include <new>
 
 #include "core/eventpoll.h"
+#include "core/fork.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
 #include "platform/fault.h"
 #include "platform/kernel_fd.h"
 
 namespace uep {
+namespace {
+
+// The process's links (kernel_side.h, "Nesting"): one kernel epoll instance holding the
+// hidden instance of every instance that has parents, edge-triggered, data an id.
+struct Links {
+  std::mutex mu;  // level 2a of eventpoll.cc: everything here
+  std::atomic<int> epfd{-1};
+  uint64_t next_id = 1;
+  struct Entry {
+    EventPoll* ep;
+    int fd;
+  };
+  std::unordered_map<uint64_t, Entry> by_id;
+  std::unordered_map<const EventPoll*, uint64_t> ids;
+};
+Links& TheLinks() {
+  static auto* links = new Links;  // never destroyed: instances may outlive static exit
+  return *links;
+}
+
+// Instances by ring token, for OnRingEvent() (a leaf lock).
+std::mutex registry_mu;
+std::unordered_map<uint64_t, KernelSide*> registry;  // registry_mu
+uint64_t next_token = 1;                              // registry_mu
+// The token of the links' watch (their events are counted in KernelSide::links_events).
+constexpr uint64_t kLinksToken = 0;
+
+// Fork (core/fork.h): the links and the registry are whole in the child, and a ring made
+// in another process is never used there.
+[[maybe_unused]] const bool fork_registered =
+    (RegisterForkHandlers(ForkOrder::kKernelLinks,
+                          {[] {
+                             TheLinks().mu.lock();
+                             registry_mu.lock();
+                           },
+                           [] {
+                             registry_mu.unlock();
+                             TheLinks().mu.unlock();
+                           },
+                           [] {
+                             // The child forgets the parent's instances, and must never
+                             // drain the parent's links (edges the parent would lose).
+                             Links& links = TheLinks();
+                             const int fd = links.epfd.exchange(-1, std::memory_order_relaxed);
+                             if (fd >= 0) kernel::Close(fd);
+                             links.by_id.clear();
+                             links.ids.clear();
+                             registry_mu.unlock();
+                             links.mu.unlock();
+                             platform::ReadinessRingsAfterFork();
+                           }}),
+     true);
+
+// Signals a thread that cannot reset the ring may see in a row before it takes the ring
+// over (the issuer stopped harvesting this instance).
+constexpr unsigned kForeignSignals = 64;
+
+int LinksFd(int* error) {
+  Links& links = TheLinks();
+  int fd = links.epfd.load(std::memory_order_acquire);
+  if (fd >= 0) return fd;
+  std::lock_guard guard(links.mu);
+  fd = links.epfd.load(std::memory_order_relaxed);
+  if (fd < 0) {
+    fd = kernel::EpollCreate1(EPOLL_CLOEXEC);
+    if (fd < 0) {
+      *error = -errno;
+      return -1;
+    }
+    links.epfd.store(fd, std::memory_order_release);
+  }
+  return fd;
+}
+
+}  // namespace
+
+int KernelLinksAdd(EventPoll* child, int child_epfd) {
+  int error = 0;
+  const int links_fd = LinksFd(&error);
+  if (links_fd < 0) return error;
+  Links& links = TheLinks();
+  std::lock_guard guard(links.mu);
+  if (links.ids.count(child) != 0) return 0;
+  if (AllocFailureInjected()) return -ENOMEM;
+  const uint64_t id = links.next_id++;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.u64 = id;
+  if (kernel::EpollCtl(links_fd, EPOLL_CTL_ADD, child_epfd, &ev) != 0) return -errno;
+  try {
+    links.by_id.emplace(id, Links::Entry{child, child_epfd});
+    links.ids.emplace(child, id);
+  } catch (const std::bad_alloc&) {
+    links.by_id.erase(id);
+    kernel::EpollCtl(links_fd, EPOLL_CTL_DEL, child_epfd, &ev);
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+int KernelLinksFd() { return TheLinks().epfd.load(std::memory_order_acquire); }
+
+void KernelLinksRemove(EventPoll* child) {
+  Links& links = TheLinks();
+  std::lock_guard guard(links.mu);
+  auto it = links.ids.find(child);
+  if (it == links.ids.end()) return;
+  auto entry = links.by_id.find(it->second);
+  if (entry != links.by_id.end()) {
+    epoll_event none{};
+    kernel::EpollCtl(links.epfd.load(std::memory_order_relaxed), EPOLL_CTL_DEL, entry->second.fd,
+                     &none);
+    links.by_id.erase(entry);
+  }
+  links.ids.erase(it);
+}
 
 KernelSide* KernelSide::Create(int* error) {
   auto* ks = AllocFailureInjected() ? nullptr : new (std::nothrow) KernelSide;
@@ -35,26 +152,45 @@ KernelSide* KernelSide::Create(int* error) {
     delete ks;
     return nullptr;
   }
+  ks->ring_mode_ = platform::KernelReadinessMode() == platform::KernelReadiness::kUring;
+  try {
+    std::lock_guard guard(registry_mu);
+    registry.emplace(next_token, ks);
+    ks->token_ = next_token++;
+  } catch (const std::bad_alloc&) {
+    ks->ring_failed_.store(true, std::memory_order_relaxed);  // no ring: asks by system call
+  }
   return ks;
 }
 
 KernelSide::~KernelSide() {
-  for (int fd : {notify_epfd_, level_fd_, links_epfd_, doorbell_, epfd_}) {
+  if (token_ != 0) {
+    std::lock_guard guard(registry_mu);
+    registry.erase(token_);
+  }
+  // The rings' issuers cancel the watch (its poll holds the hidden instance open till then).
+  if (platform::ReadinessRing* ring = ring_.load(std::memory_order_relaxed)) {
+    ring->Unwatch(token_);
+    ring->Release();
+  }
+  for (platform::ReadinessRing* ring : retired_rings_) ring->Release();
+  for (int fd : {notify_epfd_, level_fd_, sleep_epfd_.load(std::memory_order_relaxed), doorbell_,
+                 epfd_}) {
     if (fd >= 0) kernel::Close(fd);
   }
 }
 
-uint64_t KernelSide::NewEscape(const Escape& escape) {
-  // Ids run from kReservedData + 1 to kLinksData - 1.
-  if (escapes_.size() >= kReservedSpan - 2) return 0;
+uint64_t KernelSide::NewEscape(uint64_t data) {
+  // Ids run from kReservedData + 1 to kReservedData + kReservedSpan - 1.
+  if (escapes_.size() >= kReservedSpan - 1) return 0;
   uint64_t id = 0;
   do {
     id = kReservedData + next_escape_;
-    next_escape_ = next_escape_ % (kReservedSpan - 2) + 1;
+    next_escape_ = next_escape_ % (kReservedSpan - 1) + 1;
   } while (escapes_.count(id) != 0);
   if (AllocFailureInjected()) return 0;
   try {
-    escapes_.emplace(id, escape);
+    escapes_.emplace(id, data);
   } catch (const std::bad_alloc&) {
     return 0;
   }
@@ -68,7 +204,7 @@ int KernelSide::Ctl(int op, int fd, const epoll_event* event) {
   if (op != EPOLL_CTL_DEL && ev.data.u64 - kReservedData < kReservedSpan) {
     // The caller's data could be mistaken for ours: the kernel gets an escape id instead.
     std::lock_guard guard(mu_);
-    escape = NewEscape({ev.data.u64, nullptr});
+    escape = NewEscape(ev.data.u64);
     if (escape == 0) return -ENOMEM;
     ev.data.u64 = escape;
   }
@@ -84,6 +220,8 @@ int KernelSide::Ctl(int op, int fd, const epoll_event* event) {
   // kernel does not say which id the item had. Only data in the reserved span gets one.)
   if (op == EPOLL_CTL_ADD) items_.fetch_add(1, std::memory_order_relaxed);
   if (op == EPOLL_CTL_DEL) items_.fetch_sub(1, std::memory_order_relaxed);
+  // A new item may be ready at once, before any ring watches: ask at the next harvest.
+  if (op != EPOLL_CTL_DEL) MarkBusy();
   return 0;
 }
 
@@ -91,10 +229,36 @@ int KernelSide::Harvest(epoll_event* events, int maxevents, const timespec* time
                         const sigset_t* sigmask, bool* rang, bool* fired, int* raw) {
   const bool poll_only = timeout != nullptr && timeout->tv_sec == 0 && timeout->tv_nsec == 0 &&
                          sigmask == nullptr;
-  const int n = poll_only ? kernel::EpollPoll(epfd_, events, maxevents)
-                          : kernel::EpollPwait2(epfd_, events, maxevents, timeout, sigmask);
-  if (n < 0) return -errno;
-  if (raw != nullptr) *raw = n;
+  const int sleep_fd = sleep_epfd_.load(std::memory_order_acquire);
+  const uint64_t seq = BeginAsk();
+  int n = 0;
+  if (!poll_only && sleep_fd >= 0) {
+    // Sleep on {hidden instance, links}, then collect what woke us.
+    epoll_event tags[2];
+    const int woken = kernel::EpollPwait2(sleep_fd, tags, 2, timeout, sigmask);
+    if (woken < 0) {
+      const int error = errno;
+      EndAsk(seq, 1);
+      return -error;
+    }
+    if (raw != nullptr) *raw = woken;
+    if (woken == 0) {
+      EndAsk(seq, 0);
+      return 0;
+    }
+    DrainLinks(fired);
+    n = kernel::EpollPoll(epfd_, events, maxevents);
+  } else {
+    n = poll_only ? kernel::EpollPoll(epfd_, events, maxevents)
+                  : kernel::EpollPwait2(epfd_, events, maxevents, timeout, sigmask);
+    if (raw != nullptr && n >= 0) *raw = n;
+  }
+  if (n < 0) {
+    const int error = errno;
+    EndAsk(seq, 1);
+    return -error;
+  }
+  EndAsk(seq, n);
   int out = 0;
   for (int i = 0; i < n; ++i) {
     const uint64_t data = events[i].data.u64;
@@ -106,119 +270,163 @@ int KernelSide::Harvest(epoll_event* events, int maxevents, const timespec* time
       *rang = true;
       continue;
     }
-    if (data == kLinksData) {
-      DrainLinks(fired);
-      continue;
-    }
     std::lock_guard guard(mu_);
     auto it = escapes_.find(data);
     if (it == escapes_.end()) continue;  // not an id we handed out
     events[out] = events[i];
-    events[out++].data.u64 = it->second.data;
+    events[out++].data.u64 = it->second;
   }
   return out;
 }
 
+void KernelSide::EndAsk(uint64_t seq, int raw) {
+  if (raw > 0) {
+    MarkBusy();  // level-triggered items may still be ready: ask again next time
+  } else if (asks_.load(std::memory_order_acquire) == seq) {
+    idle_at_.store(seq, std::memory_order_release);
+  }
+}
+
+void KernelSide::OnRingEvent(uint64_t token, bool /*ended*/) {
+  if (token == kLinksToken) {
+    links_events.fetch_add(1, std::memory_order_acq_rel);
+    return;
+  }
+  std::lock_guard guard(registry_mu);
+  auto it = registry.find(token);
+  if (it != registry.end()) it->second->pending_.store(true, std::memory_order_release);
+}
+
+void KernelSide::AttachRing() {
+  std::unique_lock guard(ring_mu_, std::try_to_lock);
+  if (!guard.owns_lock() || ring_failed_.load(std::memory_order_relaxed)) return;
+  platform::ReadinessRing* mine = platform::ReadinessRing::ForThisThread();
+  if (mine == nullptr || !mine->Watch(token_, epfd_)) {
+    ring_failed_.store(true, std::memory_order_release);  // asks by system call from now on
+    return;
+  }
+  try {
+    retired_rings_.reserve(retired_rings_.size() + 1);
+  } catch (const std::bad_alloc&) {
+    mine->Unwatch(token_);
+    return;
+  }
+  mine->Hold();
+  links_armed_.store(false, std::memory_order_relaxed);
+  if (platform::ReadinessRing* old = ring_.exchange(mine, std::memory_order_acq_rel)) {
+    old->Unwatch(token_);
+    retired_rings_.push_back(old);  // another thread may still read it
+  }
+  foreign_signals_.store(0, std::memory_order_relaxed);
+}
+
+bool KernelSide::ShouldAsk() {
+  if (!ring_mode_ || ring_failed_.load(std::memory_order_relaxed)) {
+    return true;
+  }
+  platform::ReadinessRing* ring = ring_.load(std::memory_order_acquire);
+  if (ring == nullptr || !ring->IssuerAlive()) {
+    AttachRing();  // the kernel is asked this time: whatever happened before is seen
+    return true;
+  }
+  if (drains_links() && !links_armed_.load(std::memory_order_acquire)) {
+    if (ring->CalledByIssuer()) {
+      int error = 0;
+      const int links_fd = LinksFd(&error);
+      if (links_fd < 0 ||
+          (!ring->Watching(kLinksToken) && !ring->Watch(kLinksToken, links_fd))) {
+        ring_failed_.store(true, std::memory_order_release);
+      }
+      links_armed_.store(true, std::memory_order_release);
+    }
+    return true;
+  }
+  if (Busy()) return true;
+  const auto links_changed = [this] {
+    if (!drains_links()) return false;
+    const uint64_t events = links_events.load(std::memory_order_acquire);
+    if (links_seen_.load(std::memory_order_relaxed) == events) return false;
+    links_seen_.store(events, std::memory_order_relaxed);
+    return true;
+  };
+  if (pending_.load(std::memory_order_acquire) &&
+      pending_.exchange(false, std::memory_order_acq_rel)) {
+    return true;
+  }
+  if (links_changed()) return true;
+  if (!ring->Signalled()) return false;
+  if (!ring->CalledByIssuer()) {
+    // Only the issuer can consume the signal, which may be another instance's: ask. A
+    // thread that keeps seeing it harvests here and the issuer does not: take the watch.
+    if (foreign_signals_.fetch_add(1, std::memory_order_relaxed) + 1 >= kForeignSignals) {
+      AttachRing();
+    }
+    return true;
+  }
+  foreign_signals_.store(0, std::memory_order_relaxed);
+  if (!ring->Reset(OnRingEvent)) {
+    ring_failed_.store(true, std::memory_order_release);
+    return true;
+  }
+  const bool mine = pending_.load(std::memory_order_acquire) &&
+                    pending_.exchange(false, std::memory_order_acq_rel);
+  return links_changed() || mine;
+}
+
 void KernelSide::DrainLinks(bool* fired) {
-  if (children_linked_.load(std::memory_order_relaxed) == 0) return;
-  std::lock_guard guard(mu_);
-  if (links_epfd_ < 0) return;
+  if (!drains_links()) return;
+  Links& links = TheLinks();
+  const int links_fd = links.epfd.load(std::memory_order_acquire);
+  if (links_fd < 0) return;
+  std::lock_guard guard(links.mu);
   constexpr int kBatch = 16;
   epoll_event events[kBatch];
   int n = 0;
   do {
-    n = kernel::EpollPoll(links_epfd_, events, kBatch);
+    n = kernel::EpollPoll(links_fd, events, kBatch);
     for (int i = 0; i < n; ++i) {
       const uint64_t id = events[i].data.u64;  // a copy: epoll_event is packed
-      auto escape = escapes_.find(id);
-      if (escape == escapes_.end()) continue;
-      auto child = children_.find(escape->second.child);
-      if (child == children_.end()) continue;
-      // Under mu_: UnlinkChild() keeps the hooks' items and the child alive meanwhile.
-      // Walking the queue fires our hooks in the order a wake-up of the child would, and
-      // skips a hook already taken off (an item being removed).
-      const std::vector<WaitQueueEntry*>& hooks = child->second.hooks;
-      WaitQueueHead* queue = child->second.poll_wait;
-      std::lock_guard queue_guard(queue->lock);
-      for (ListHead *pos = queue->head.next(), *next = pos->next(); pos != &queue->head;
-           pos = next, next = pos->next()) {
-        WaitQueueEntry* entry = UEP_CONTAINER_OF(pos, WaitQueueEntry, entry);
-        if (std::find(hooks.begin(), hooks.end(), entry) == hooks.end()) continue;
-        entry->func(entry, 0, 0, EPOLLIN);
-        *fired = true;
-      }
+      auto entry = links.by_id.find(id);
+      if (entry == links.by_id.end()) continue;
+      // Under links.mu: the instance is not freed meanwhile (KernelLinksRemove).
+      if (EventPoll::WakeParentsForKernelEvent(entry->second.ep)) *fired = true;
     }
   } while (n == kBatch);
 }
 
-int KernelSide::LinkChild(const void* key, int child_epfd, WaitQueueHead* child_poll_wait,
-                          WaitQueueEntry* hook) {
-  std::lock_guard guard(mu_);
-  if (links_epfd_ < 0) {
-    const int links = kernel::EpollCreate1(EPOLL_CLOEXEC);
-    if (links < 0) return -errno;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kLinksData;
-    if (kernel::EpollCtl(epfd_, EPOLL_CTL_ADD, links, &ev) != 0) {
-      const int error = errno;
-      kernel::Close(links);
-      return -error;
-    }
-    links_epfd_ = links;
+int KernelSide::EnableLinks() {
+  if (drains_links()) return 0;
+  int error = 0;
+  const int links_fd = LinksFd(&error);
+  if (links_fd < 0) return error;
+  const int sleep = kernel::EpollCreate1(EPOLL_CLOEXEC);
+  if (sleep < 0) return -errno;
+  epoll_event own{};
+  own.events = EPOLLIN;
+  own.data.u64 = kOwnData;
+  epoll_event linked{};
+  linked.events = EPOLLIN;
+  linked.data.u64 = kLinksData;
+  if (kernel::EpollCtl(sleep, EPOLL_CTL_ADD, epfd_, &own) != 0 ||
+      kernel::EpollCtl(sleep, EPOLL_CTL_ADD, links_fd, &linked) != 0) {
+    const int e = errno;
+    kernel::Close(sleep);
+    return -e;
   }
-  try {
-    Child& child = children_[key];
-    if (child.escape == 0) {
-      const uint64_t id = NewEscape({0, key});
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLET;
-      ev.data.u64 = id;
-      if (id == 0 || kernel::EpollCtl(links_epfd_, EPOLL_CTL_ADD, child_epfd, &ev) != 0) {
-        const int error = id == 0 ? ENOMEM : errno;
-        escapes_.erase(id);
-        children_.erase(key);
-        return -error;
-      }
-      child.escape = id;
-      child.poll_wait = child_poll_wait;
-      children_linked_.fetch_add(1, std::memory_order_relaxed);
-      items_.fetch_add(1, std::memory_order_relaxed);
-    }
-    for (const WaitQueueEntry* linked : child.hooks) {
-      if (linked == hook) return 0;
-    }
-    child.hooks.push_back(hook);
-  } catch (const std::bad_alloc&) {
-    return -ENOMEM;
+  {
+    std::lock_guard guard(mu_);
+    if (notify_epfd_ >= 0) kernel::EpollCtl(notify_epfd_, EPOLL_CTL_ADD, links_fd, &linked);
   }
+  sleep_epfd_.store(sleep, std::memory_order_release);
+  drains_links_.store(true, std::memory_order_release);
+  MarkBusy();
   return 0;
-}
-
-void KernelSide::UnlinkChild(const void* key, int child_epfd, WaitQueueEntry* hook) {
-  std::lock_guard guard(mu_);
-  auto it = children_.find(key);
-  if (it == children_.end()) return;
-  std::vector<WaitQueueEntry*>& hooks = it->second.hooks;
-  for (size_t i = 0; i < hooks.size(); ++i) {
-    if (hooks[i] == hook) {
-      hooks[i] = hooks.back();
-      hooks.pop_back();
-      break;
-    }
-  }
-  if (!hooks.empty()) return;
-  epoll_event none{};
-  kernel::EpollCtl(links_epfd_, EPOLL_CTL_DEL, child_epfd, &none);
-  escapes_.erase(it->second.escape);
-  children_.erase(it);
-  children_linked_.fetch_sub(1, std::memory_order_relaxed);
-  items_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 bool KernelSide::Readable() const { return kernel::Readable(epfd_); }
 
 int KernelSide::NotifyFd() {
+  std::lock_guard guard(mu_);
   if (notify_epfd_ >= 0) return notify_epfd_;
   const int level_fd = kernel::Eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (level_fd < 0) return -errno;
@@ -236,6 +444,11 @@ int KernelSide::NotifyFd() {
     kernel::Close(notify);
     kernel::Close(level_fd);
     return -error;
+  }
+  if (drains_links()) {
+    int error = 0;
+    const int links_fd = LinksFd(&error);
+    if (links_fd >= 0) kernel::EpollCtl(notify, EPOLL_CTL_ADD, links_fd, &ev);
   }
   level_fd_ = level_fd;
   notify_epfd_ = notify;
@@ -264,10 +477,10 @@ int KernelSideLevelWake(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, u
 
 // ---- EventPoll's kernel-side paths (the rest of EventPoll is in eventpoll.cc) ----
 
-void EventPoll::ActivateKernelSide(KernelSide* ks) {
+bool EventPoll::ActivateKernelSide(KernelSide* ks) {
   {
     std::lock_guard guard(wq_.lock);
-    if (ks->active.load(std::memory_order_relaxed)) return;
+    if (ks->active.load(std::memory_order_relaxed)) return false;
     ks->active.store(true, std::memory_order_release);
     // Threads asleep on their futex cannot see kernel events: wake them all; they come back
     // through WaitKernelSide().
@@ -275,8 +488,8 @@ void EventPoll::ActivateKernelSide(KernelSide* ks) {
   }
   // Threads in poll(2) on the instance went to sleep without the hidden instance in their
   // set, so the kernel cannot wake them for it: wake them, their next sleep includes it
-  // (KernelSleepFd). A parent's hooks are left alone: the parent links the hidden
-  // instance, and its drain fires them once per event, as the kernel would.
+  // (KernelSleepFd). A parent's hooks are left alone: the links fire them once per
+  // kernel event, as the kernel would.
   std::lock_guard guard(poll_wait_.lock);
   ListHead* head = &poll_wait_.head;
   for (ListHead *pos = head->next(), *tmp = pos->next(); pos != head;
@@ -284,6 +497,23 @@ void EventPoll::ActivateKernelSide(KernelSide* ks) {
     WaitQueueEntry* entry = UEP_CONTAINER_OF(pos, WaitQueueEntry, entry);
     if (entry->func != EpPollCallback) entry->func(entry, 0, 0, EPOLLIN);
   }
+  return true;
+}
+
+bool EventPoll::WakeParentsForKernelEvent(EventPoll* ep) {
+  // Walking the queue fires the parents' hooks in the order a wake-up of the instance
+  // would; poll(2) sleepers sleep on the hidden instance and are woken by the kernel.
+  bool fired = false;
+  std::lock_guard guard(ep->poll_wait_.lock);
+  ListHead* head = &ep->poll_wait_.head;
+  for (ListHead *pos = head->next(), *next = pos->next(); pos != head;
+       pos = next, next = pos->next()) {
+    WaitQueueEntry* entry = UEP_CONTAINER_OF(pos, WaitQueueEntry, entry);
+    if (entry->func != EpPollCallback) continue;
+    entry->func(entry, 0, 0, EPOLLIN);
+    fired = true;
+  }
+  return fired;
 }
 
 int EventPoll::CtlKernel(int op, int fd, epoll_event* event) {
@@ -308,33 +538,37 @@ int EventPoll::CtlKernel(int op, int fd, epoll_event* event) {
     return 0;
   }
   const int r = ks->Ctl(op, fd, event);
-  if (r == 0 && op == EPOLL_CTL_ADD) ActivateKernelSide(ks);
+  if (r == 0 && op == EPOLL_CTL_ADD && ActivateKernelSide(ks)) {
+    guard.unlock();
+    KernelSideCreated();  // active now: the parents link it
+  }
   return r;
 }
 
-bool EventPoll::LinkKernelChild(EventPoll* child, EpItem* epi) {
+int EventPoll::LinkKernelChild(EventPoll* child) {
   KernelSide* cks = child->kside_.load(std::memory_order_acquire);
-  if (cks == nullptr || !cks->active.load(std::memory_order_acquire)) return false;
+  if (cks == nullptr || !cks->active.load(std::memory_order_acquire)) return 0;
+  if (const int r = KernelLinksAdd(child, cks->epfd()); r != 0) return r;
   KernelSide* ks = kside_.load(std::memory_order_relaxed);
   bool created = false;
   if (ks == nullptr) {
     int error = 0;
     ks = KernelSide::Create(&error);
-    if (ks == nullptr) return false;  // the child's kernel events then reach us only on a harvest
+    if (ks == nullptr) return error;
     kside_.store(ks, std::memory_order_release);
     created = true;
   }
-  WaitQueueEntry* hook = &epi->first_pwq.wait;  // an instance's only queue: poll_wait_
-  ks->LinkChild(child, cks->epfd(), &child->poll_wait_, hook);
-  ActivateKernelSide(ks);
-  return created;
+  const bool newly = !ks->drains_links();
+  if (const int r = ks->EnableLinks(); r != 0) return r;
+  const bool activated = ActivateKernelSide(ks);
+  return created || newly || activated ? 1 : 0;
 }
 
 int EventPoll::KernelSleepFd() {
   KernelSide* ks = kside_.load(std::memory_order_acquire);
-  if (ks == nullptr || ks->items() == 0) return -1;
+  if (ks == nullptr || !ks->has_items()) return -1;
   DropStaleDoorbell(ks);
-  return ks->epfd();
+  return ks->sleep_fd();
 }
 
 // A ring that no sleeper harvested (it came after the last sleeper's harvest, e.g. from that
@@ -362,11 +596,8 @@ bool EventPoll::DropStaleDoorbell(KernelSide* ks) {
   return count != 0;
 }
 
-void EventPoll::UnlinkKernelChild(KernelSide* ks, EventPoll* child, EpItem* epi) {
-  KernelSide* cks = child->kside_.load(std::memory_order_acquire);
-  if (cks != nullptr) ks->UnlinkChild(child, cks->epfd(), &epi->first_pwq.wait);
-}
-
+// Every parent of this instance links it, and from them on up every ancestor drains the
+// links (epmutex held).
 void EventPoll::PropagateKernelSideUp() {
   std::vector<std::pair<EventPoll*, int>> parents;
   {
@@ -377,14 +608,13 @@ void EventPoll::PropagateKernelSideUp() {
     }
   }
   for (auto [parent, fd] : parents) {
-    bool created = false;
+    int r = 0;
     {
       std::lock_guard guard(parent->mtx_);
-      EpItem* epi = parent->Find(this, fd);
-      if (epi == nullptr) continue;
-      created = parent->LinkKernelChild(this, epi);
+      if (parent->Find(this, fd) == nullptr) continue;
+      r = parent->LinkKernelChild(this);
     }
-    if (created) parent->PropagateKernelSideUp();
+    if (r > 0) parent->PropagateKernelSideUp();
   }
 }
 
@@ -408,18 +638,20 @@ int EventPoll::KernelFd() {
     std::lock_guard lock(wq_.lock);
     if (!ks->level.entry.Linked()) {
       AddWaitQueueLocked(&wq_, &ks->level);
+      ks->has_level.store(true, std::memory_order_release);
       if (EventsAvailable()) KernelSideLevelWake(&ks->level, 0, 0, 0);
     }
   }
-  ActivateKernelSide(ks);
+  const bool activated = ActivateKernelSide(ks);
   guard.unlock();
-  if (created) KernelSideCreated();
+  if (created || activated) KernelSideCreated();
   return fd;
 }
 
 // After a harvest: lower the level eventfd if the ready list is empty. Reads it only when
 // writes were posted since the last read; a raise that raced with the read is re-posted.
 void EventPoll::LowerKernelFdLevel(KernelSide* ks) {
+  if (!ks->has_level.load(std::memory_order_acquire)) return;
   {
     std::lock_guard guard(wq_.lock);
     if (!ks->level.entry.Linked() || EventsAvailable()) return;
@@ -448,47 +680,53 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
                               platform::Timeout* timeout, const sigset_t* sigmask,
                               SleepPermit* permit) {
   static constexpr timespec kZero{0, 0};
-  // Leave the RCU read section at once: this path takes ks->mu_ and ep->mtx.
-  if (!permit->Acquire()) return -EBADF;
   bool timed_out = timeout->nonblocking();
   for (;;) {
     int n = 0;
-    bool kernel_polled = false;
     bool rang = false;
     bool fired = false;
-    const bool has_kernel_items = ks->items() > 0;
-    // Children's kernel events first, as the kernel would have queued them already: an
+    // Both sides fill maxevents in every call, user space first, as one ready list would
+    // (semantics.md). The kernel is asked only when it may have something (ShouldAsk).
+    // An idle kernel side is seen in plain loads, still in the caller's RCU read section;
+    // otherwise leave it: asking takes the links' lock and ep->mtx.
+    bool ask = false;
+    if (ks->has_items() && !ks->LooksIdle()) {
+      if (!permit->Acquire()) return -EBADF;
+      ask = ks->ShouldAsk();
+    }
+    // Descendants' kernel events first, as the kernel would have queued them already: an
     // item reported now must not be queued again later by an event it already covers.
-    ks->DrainLinks(&fired);
-    // Fairness: after kKernelPollEvery harvests served by user space alone, the kernel
-    // side goes first.
-    if (has_kernel_items &&
-        ks->user_only_streak.load(std::memory_order_relaxed) >= KernelSide::kKernelPollEvery) {
-      n = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &fired);
-      if (n < 0) return n;
-      kernel_polled = true;
+    if (ask) ks->DrainLinks(&fired);
+    const bool ask_own = ask && ks->own_items() > 0;
+    // After a call that user-space events filled, the kernel side goes first: a
+    // level-triggered user item that was reported goes to the back of the line, as in the
+    // kernel's one ready list, so kernel items are never starved.
+    const bool kernel_first = ask_own && ks->kernel_first.load(std::memory_order_relaxed) &&
+                              ks->kernel_first.exchange(false, std::memory_order_relaxed);
+    if (kernel_first) {
+      const int k = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &fired);
+      if (k < 0) return k;
+      n = k;
     }
     if (n < maxevents && EventsAvailable()) {
-      const int u = SendEvents(events + n, maxevents - n);
+      const int u = SendEvents(events + n, maxevents - n, permit);
       if (u < 0 && n == 0) return u;
       if (u > 0) n += u;
     }
-    if (n == 0 && has_kernel_items && !kernel_polled) {
-      n = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &fired);
-      if (n < 0) return n;
-      kernel_polled = true;
+    if (ask_own && !kernel_first) {
+      if (n < maxevents) {
+        const int k = ks->Harvest(events + n, maxevents - n, &kZero, nullptr, &rang, &fired);
+        if (k < 0 && n == 0) return k;
+        if (k > 0) n += k;
+      } else {
+        ks->MarkBusy();  // the signal was taken and the kernel not asked: ask next time
+        ks->kernel_first.store(true, std::memory_order_relaxed);
+      }
     }
     if (rang) KernelRingTaken(ks);
-    LowerKernelFdLevel(ks);
+    if (ks->has_level.load(std::memory_order_acquire)) LowerKernelFdLevel(ks);
     if (n == 0 && fired) continue;  // a child's item is queued now: harvest it
-    if (n > 0) {
-      if (kernel_polled) {
-        ks->user_only_streak.store(0, std::memory_order_relaxed);
-      } else {
-        ks->user_only_streak.fetch_add(1, std::memory_order_relaxed);
-      }
-      return n;
-    }
+    if (n > 0) return n;
     if (timed_out) return 0;
     if (!permit->Acquire()) return -EBADF;
 
@@ -519,18 +757,21 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     if (n < 0) return n;  // -EINTR as the kernel's, after the mask was applied atomically
     if (n > 0) {
       if (n < maxevents && EventsAvailable()) {
+        // User-space events come first in a call, as on every other harvest.
         const int u = SendEvents(events + n, maxevents - n);
-        if (u > 0) n += u;
+        if (u > 0) {
+          std::rotate(events, events + n, events + n + u);
+          n += u;
+        }
       } else if (rang) {
         KernelRingTaken(ks);  // no room for what rang: another sleeper may take it
       }
-      ks->user_only_streak.store(0, std::memory_order_relaxed);
       LowerKernelFdLevel(ks);
       return n;
     }
     // Nothing from the kernel: the doorbell or a child (harvest the ready list), the
-    // timeout, or an event that was nobody's by the time it was looked at (a child's link
-    // that another thread drained first): that is no timeout, sleep again.
+    // timeout, or an event that was nobody's by the time it was looked at (a link that
+    // another thread drained first): that is no timeout, sleep again.
     if (fired) rang = true;
     if (raw == 0 || (tmo != nullptr && tmo->tv_sec == 0 && tmo->tv_nsec == 0)) timed_out = true;
     if (raw != 0 && tmo != nullptr) {

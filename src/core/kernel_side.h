@@ -6,31 +6,41 @@
 // (LT, ET, EPOLLONESHOT, EPOLLEXCLUSIVE, EPOLLWAKEUP, errno, removal at the last close).
 // The hidden instance also holds a kernel eventfd, the doorbell (edge-triggered):
 //
-//   harvest:  Wait -> user-space ready list first (no system call when it has events);
-//             the hidden instance is polled with timeout 0 when the list gave nothing, and
-//             first of all on every kKernelPollEvery-th harvest (fairness, semantics.md)
-//   sleep:    one epoll_pwait2() on the hidden instance, with the caller's mask
+//   harvest:  Wait -> the user-space ready list, then the hidden instance (epoll_wait with
+//             timeout 0) for the room left, in every call; the kernel is asked only when
+//             it may have events (ShouldAsk: the readiness ring signalled, or the last
+//             answer had events; always in the syscall mode)
+//   sleep:    one epoll_pwait2() on the hidden instance (or on `sleep`, below), with the
+//             caller's mask
 //   wake-up:  a user-space event for a sleeper reaches `bell`, an entry on the instance's
 //             queue while threads sleep in the kernel; it rings the doorbell once per sleep
 //             (`rung`), and the kernel wakes one sleeper, as it would for any other event
 //
+// The readiness ring (platform/uring.h, one per instance, set up by the first thread that
+// harvests it) watches the hidden instance, and the links (below) for an instance that has
+// them, with a multishot poll: a harvest reads a few words of shared memory while the kernel
+// side is idle.
+//
 // The doorbell's data is kReservedData. User data in the reserved span is replaced by an
 // escape id (looked up again at harvest), so no caller's data can be taken for the doorbell.
 //
-// Children's hidden instances are not in the hidden instance itself but in `links`, a third
-// kernel epoll that the hidden instance watches (data kLinksData). A child's kernel event
-// reaches this instance only by firing this instance's own hooks on the child's poll_wait_
-// (DrainLinks), as the child's wake-up would in the kernel: each parent sees each event
-// once, through its item's mask and edge, and a poll() of this instance (which drains
-// first) sees the hidden instance readable only for its own kernel descriptors.
+// Nesting. A uepoll instance C with a kernel side inside other uepoll instances has its
+// hidden instance in the process's *links*, one kernel epoll instance (edge-triggered,
+// kernel_side.cc). A drain of the links (DrainLinks) fires the hooks on C's poll_wait_ for
+// each event, as C's wake-up would in the kernel: every parent's item on C is queued once,
+// and their wake-ups carry it further up in user space. Every ancestor of C drains the
+// links before it harvests or is polled, and sleeps on `sleep`, a kernel epoll instance
+// holding its hidden instance and the links. So the kernel sees at most three levels
+// (sleep -> links -> hidden instance) whatever the depth of the uepoll instances.
 //
 // uep_epoll_kernel_fd() adds `notify`: a kernel epoll instance holding the hidden one
-// (readable while a kernel descriptor is ready) and a kernel eventfd that is non-zero while
-// the user-space ready list is not empty (`level`, an entry on the instance's queue, raises
-// it; a harvest that empties the list lowers it).
+// (and the links for an instance that drains them: readable while a kernel descriptor is
+// ready) and a kernel eventfd that is non-zero while the user-space ready list is not
+// empty (`level`, an entry on the instance's queue, raises it; a harvest that empties the
+// list lowers it).
 //
 // Locking: the fields marked (ep->lock) are the instance's wq_.lock; `mu_` guards the
-// escape ids and is taken alone. See the top of eventpoll.cc.
+// escape ids and is taken alone; the links' lock is level 2a of eventpoll.cc.
 #pragma once
 
 #include <sys/epoll.h>
@@ -43,19 +53,20 @@
 #include <vector>
 
 #include "core/wait_queue.h"
+#include "platform/uring.h"
 
 namespace uep {
+
+class EventPoll;
 
 class KernelSide {
  public:
   // User data in [kReservedData, kReservedData + kReservedSpan) is escaped.
   static constexpr uint64_t kReservedData = 0x7565706f6c6c0000ULL;  // "uepoll\0\0"
   static constexpr uint64_t kReservedSpan = 1ULL << 16;
-  // The data of `links` in the hidden instance (escape ids stay below it).
-  static constexpr uint64_t kLinksData = kReservedData + kReservedSpan - 1;
-  // Fairness: the kernel side is polled first on a harvest that follows this many
-  // harvests served by user space alone.
-  static constexpr unsigned kKernelPollEvery = 8;
+  // The data of the hidden instance and of the links in `sleep`.
+  static constexpr uint64_t kOwnData = 1;
+  static constexpr uint64_t kLinksData = 2;
 
   // Makes the hidden instance and the doorbell; nullptr with *error = -errno on failure.
   static KernelSide* Create(int* error);
@@ -65,35 +76,68 @@ class KernelSide {
 
   // epoll_ctl() on the hidden instance: 0 or the kernel's -errno.
   int Ctl(int op, int fd, const epoll_event* event);
-  // epoll_pwait2() on the hidden instance. Drops the doorbell's event (*rang = true),
-  // restores escaped data. Returns the number of events left in `events`, or -errno.
-  // *fired: hooks on a child were fired (the ready list may have grown). *raw (if given):
-  // the events the kernel returned, ours included (0 only when its wait timed out).
+  // Asks the kernel side: epoll_pwait2() on the hidden instance, or a sleep on `sleep`
+  // followed by epoll_wait(0) on the hidden instance. Drops the doorbell's event
+  // (*rang = true), restores escaped data. Returns the number of events left in `events`,
+  // or -errno. *fired: hooks were fired by a drain of the links (the ready list may have
+  // grown). *raw (if given): the events the kernel returned, ours included (0 only when
+  // its wait timed out).
   int Harvest(epoll_event* events, int maxevents, const timespec* timeout,
               const sigset_t* sigmask, bool* rang, bool* fired, int* raw = nullptr);
-  // The hidden instance has an event to report (a poll() with timeout 0). Call
-  // DrainLinks() first, or a child's pending events count too.
+  // The hidden instance has an event to report (a poll() with timeout 0).
   [[nodiscard]] bool Readable() const;
-  // Kernel descriptors added and not deleted, plus linked children.
-  [[nodiscard]] int items() const { return items_.load(std::memory_order_relaxed); }
-  // Kernel descriptors alone (closing one without DEL leaves it counted: only costs a poll).
-  [[nodiscard]] int own_items() const {
-    return items() - children_linked_.load(std::memory_order_relaxed);
+  // Kernel descriptors added and not deleted (closing one without DEL leaves it counted:
+  // only costs a poll).
+  [[nodiscard]] int own_items() const { return items_.load(std::memory_order_relaxed); }
+  // Kernel descriptors, or descendants with kernel sides: the kernel side has something to
+  // say.
+  [[nodiscard]] bool has_items() const {
+    return own_items() > 0 || drains_links_.load(std::memory_order_relaxed);
   }
-  // Fires our hooks on every child whose hidden instance had an event since the last
-  // drain (queueing our items on it); sets *fired if any hook was fired. Every harvest and
-  // every poll of the instance drains first (one system call while children are linked),
-  // so an event is always queued before an item it coalesces with is reported.
+  // Drains the links if this instance has descendants with kernel sides (see above); sets
+  // *fired if a hook was fired.
   void DrainLinks(bool* fired);
-
-  // Nesting: the hidden instance of a child uepoll instance that has one is watched by
-  // `links` (EPOLLIN | EPOLLET) while one of our items watches the child. `key` names the
-  // child; `hook` is our item's entry on the child's queue `child_poll_wait`, fired under
-  // that queue's lock. Link/Unlink run under our ep->mtx. Returns 0 or -errno.
-  int LinkChild(const void* key, int child_epfd, WaitQueueHead* child_poll_wait,
-                WaitQueueEntry* hook);
-  void UnlinkChild(const void* key, int child_epfd, WaitQueueEntry* hook);
+  // From now on this instance has descendants with kernel sides: it drains the links and
+  // sleeps on `sleep` (ep->mtx or epmutex held). 0 or -errno.
+  int EnableLinks();
+  [[nodiscard]] bool drains_links() const { return drains_links_.load(std::memory_order_acquire); }
   [[nodiscard]] int epfd() const { return epfd_; }
+  // What a sleeper sleeps on (poll(2) over the instance too).
+  [[nodiscard]] int sleep_fd() const {
+    const int fd = sleep_epfd_.load(std::memory_order_acquire);
+    return fd >= 0 ? fd : epfd_;
+  }
+
+  // The readiness hint. True if a harvest must ask the kernel side (drain the links,
+  // epoll_wait the hidden instance): always in the syscall mode; in the ring mode when
+  // the ring signalled, when the last answer had events (level-triggered items stay ready
+  // without a new wake-up), or when no ring can tell. Consumes the ring's signal: a caller
+  // that then does not ask calls MarkBusy().
+  bool ShouldAsk();
+  // The ring mode's idle case in plain loads (no lock, no system call): true when
+  // ShouldAsk() would say no. False when unsure.
+  [[nodiscard]] bool LooksIdle() const {
+    if (!ring_mode_ || ring_failed_.load(std::memory_order_relaxed)) return false;
+    const platform::ReadinessRing* ring = ring_.load(std::memory_order_acquire);
+    if (ring == nullptr || !ring->IssuerAliveIn(platform::ProcessGeneration()) || Busy() ||
+        pending_.load(std::memory_order_acquire)) {
+      return false;
+    }
+    if (drains_links() && (!links_armed_.load(std::memory_order_acquire) ||
+                           links_seen_.load(std::memory_order_relaxed) !=
+                               links_events.load(std::memory_order_acquire))) {
+      return false;
+    }
+    return !ring->Signalled();
+  }
+  // Events of the links reported by any ring (OnRingEvent).
+  static inline std::atomic<uint64_t> links_events{0};
+  // Around an ask: BeginAsk() before the system call, EndAsk() with the number of events
+  // the hidden instance returned. The hint says "busy" until an ask that started after
+  // every other one returned nothing.
+  uint64_t BeginAsk() { return asks_.fetch_add(1, std::memory_order_acq_rel) + 1; }
+  void EndAsk(uint64_t seq, int raw);
+  void MarkBusy() { asks_.fetch_add(1, std::memory_order_acq_rel); }
 
   // The descriptor uep_epoll_kernel_fd() hands out, made on first use (ep->mtx held).
   // Returns it or -errno. Link `level` afterwards.
@@ -111,10 +155,13 @@ class KernelSide {
   bool raised = false;       // the level eventfd should be non-zero
   uint64_t level_posted = 0;   // writes posted to the level eventfd
   uint64_t level_drained = 0;  // counts read back from it
+  // uep_epoll_kernel_fd() linked `level` (set once, under ep->mtx).
+  std::atomic<bool> has_level{false};
+  // The last harvest had no room left for the kernel side: the next one asks it first.
+  std::atomic<bool> kernel_first{false};
   // Waits go through the kernel side (EventPoll::WaitKernelSide); set once, under ep->lock.
   std::atomic<bool> active{false};
 
-  std::atomic<unsigned> user_only_streak{0};  // harvests user space served alone (racy hint)
 
   [[nodiscard]] int level_fd() const { return level_fd_; }
   [[nodiscard]] int doorbell_fd() const { return doorbell_; }
@@ -122,32 +169,55 @@ class KernelSide {
  private:
   KernelSide() = default;
 
+  bool Busy() const {
+    return asks_.load(std::memory_order_acquire) != idle_at_.load(std::memory_order_acquire);
+  }
+  // Watches this instance with the calling thread's ring (replacing another thread's).
+  void AttachRing();
+  // A completion of a ring's watch (platform::ReadinessRing::Sink).
+  static void OnRingEvent(uint64_t token, bool ended);
+
   int epfd_ = -1;       // the hidden kernel epoll instance
   int doorbell_ = -1;   // kernel eventfd in it, data kReservedData, EPOLLET
-  int links_epfd_ = -1;   // children's hidden instances (EPOLLET, escape ids); made at the
-                          // first link, in epfd_ level-triggered with data kLinksData (mu_)
-  int notify_epfd_ = -1;  // uep_epoll_kernel_fd(): {hidden instance, level eventfd}
+  // {hidden instance, links}, level-triggered, data kOwnData / kLinksData: made by
+  // EnableLinks().
+  std::atomic<int> sleep_epfd_{-1};
+  std::atomic<bool> drains_links_{false};
+  int notify_epfd_ = -1;  // uep_epoll_kernel_fd(): {hidden instance, level eventfd, links}
   int level_fd_ = -1;
-  std::atomic<int> items_{0};            // own kernel descriptors + linked children
-  std::atomic<int> children_linked_{0};  // linked children (mu_ for writes)
-  // What an escape id stands for: the caller's data, or a child (its key).
-  struct Escape {
-    uint64_t data;
-    const void* child;
-  };
-  struct Child {
-    uint64_t escape = 0;
-    WaitQueueHead* poll_wait = nullptr;   // the child's queue our hooks hang on
-    std::vector<WaitQueueEntry*> hooks;  // our items' hooks on it
-  };
-  // Allocates an escape id (mu_ held); 0 if none is left.
-  uint64_t NewEscape(const Escape& escape);
+  std::atomic<int> items_{0};  // own kernel descriptors
+  // Allocates an escape id for `data` (mu_ held); 0 if none is left.
+  uint64_t NewEscape(uint64_t data);
 
-  std::mutex mu_;  // escapes_, next_escape_, children_, links_epfd_
-  std::unordered_map<uint64_t, Escape> escapes_;  // escape id -> what it stands for
+  std::mutex mu_;  // escapes_, next_escape_, notify_epfd_ (after creation)
+  std::unordered_map<uint64_t, uint64_t> escapes_;  // escape id -> the caller's data
   uint64_t next_escape_ = 1;
-  std::unordered_map<const void*, Child> children_;
+
+  // The readiness ring (ring mode) whose watch `token_` is this instance's hidden instance:
+  // replaced only by AttachRing() under ring_mu_; a replaced ring is held until the
+  // instance goes (another thread may still read it).
+  uint64_t token_ = 0;  // registered for OnRingEvent() from Create() to the destructor
+  bool ring_mode_ = false;  // the process's mode is kUring (set at Create())
+  std::atomic<platform::ReadinessRing*> ring_{nullptr};
+  std::atomic<bool> ring_failed_{false};
+  std::atomic<bool> pending_{false};          // the ring reported an event (OnRingEvent)
+  std::atomic<bool> links_armed_{false};      // ring_ also watches the links
+  std::atomic<uint64_t> links_seen_{0};       // the links' events counted when last asked
+  std::atomic<unsigned> foreign_signals_{0};  // signals seen by threads that cannot reset
+  std::mutex ring_mu_;
+  std::vector<platform::ReadinessRing*> retired_rings_;  // ring_mu_
+  // The "busy" hint (BeginAsk / EndAsk).
+  std::atomic<uint64_t> asks_{0};
+  std::atomic<uint64_t> idle_at_{0};
 };
+
+// Nesting (see above): `child` (an instance with a kernel side) is watched by its parents:
+// its hidden instance joins the links. Unlink when no parent watches it any more and
+// before it is freed. Under epmutex or the child's parent's ep->mtx.
+int KernelLinksAdd(EventPoll* child, int child_epfd);
+void KernelLinksRemove(EventPoll* child);
+// The links' kernel descriptor once made (it stays for the process), else -1.
+int KernelLinksFd();
 
 // The functions of `bell` and `level` (wait-queue functions: no allocation, no blocking).
 int KernelSideBellWake(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/kernel_side.h"
 #include "uepoll/uepoll.h"
 
 namespace uep::fuzz {
@@ -23,6 +24,8 @@ std::string Show(const Outcome& o) {
 
 }  // namespace
 
+// Open kernel descriptors, without the ones uepoll keeps for the process or the thread
+// once made (the links of nested instances, a thread's readiness ring: semantics.md).
 std::vector<int> KernelFds() {
   std::vector<int> fds;
   DIR* dir = opendir("/proc/self/fd");
@@ -31,7 +34,12 @@ std::vector<int> KernelFds() {
   while (const dirent* e = readdir(dir)) {
     if (e->d_name[0] == '.') continue;
     const int fd = std::atoi(e->d_name);
-    if (fd != own) fds.push_back(fd);
+    if (fd == own || fd == KernelLinksFd()) continue;
+    char link[64] = "";
+    const std::string path = "/proc/self/fd/" + std::to_string(fd);
+    const ssize_t n = readlink(path.c_str(), link, sizeof link - 1);
+    if (n > 0 && std::string(link, static_cast<size_t>(n)) == "anon_inode:[io_uring]") continue;
+    fds.push_back(fd);
   }
   closedir(dir);
   return fds;

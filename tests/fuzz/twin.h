@@ -47,8 +47,9 @@ struct Slot {
 // What an instance's items are (the first successful ADD decides): uepoll files and
 // instances holding none of the other kinds (kUserFiles), kernel descriptors (kKernelFds), or
 // instances holding such items (kNestedKernel). An instance never mixes them: a
-// mixed ready list is reported in a different order and under the fairness rule
-// (docs/semantics.md, "Kernel descriptors inside a uepoll instance"; docs/testing.md).
+// mixed ready list is reported in a different order (user-space events first in a call:
+// docs/semantics.md, "Kernel descriptors inside a uepoll instance"; tests/differential/
+// mixed_test.cc compares mixed instances as sets per call).
 enum class Holds : uint8_t { kNothing, kUserFiles, kKernelFds, kNestedKernel };
 
 // A descriptor argument: a slot (open or closed) or a number that is bad on both sides.

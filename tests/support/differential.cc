@@ -280,6 +280,28 @@ int Session::Wait(Fd ep, int maxevents, int timeout) {
                   r, err, events.data());
 }
 
+int Session::WaitSet(Fd ep, int maxevents, int timeout) {
+  std::vector<epoll_event> events(kEventRoom);
+  errno = 0;
+  const int r = backend_.epoll_wait(ep.num, events.data(), maxevents, timeout);
+  const int err = errno;
+  std::vector<std::pair<uint64_t, uint32_t>> got;
+  for (int i = 0; i < r; ++i) {
+    const epoll_event e = events[static_cast<size_t>(i)];
+    got.emplace_back(uint64_t{e.data.u64}, uint32_t{e.events});
+  }
+  std::sort(got.begin(), got.end());
+  std::string detail;
+  for (const auto& [data, mask] : got) {
+    detail += (detail.empty() ? "{" : ", ") + EpollMaskName(mask) + " " + std::to_string(data);
+  }
+  if (!detail.empty()) detail += "}";
+  Record("epoll_wait(" + Name(ep) + ", " + std::to_string(maxevents) + ", " +
+             std::to_string(timeout) + ") as a set",
+         r, err, detail);
+  return r;
+}
+
 int Session::Poll(Fd fd, short events, int timeout) {
   pollfd pfd{fd.num, events, 0};
   errno = 0;

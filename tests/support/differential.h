@@ -78,6 +78,10 @@ class Session {
   int CtlBadEvent(Fd ep, int op, Fd fd, BadPointer bad = BadPointer::kNull);
   // Waits with room for `maxevents` events and records the ones returned.
   int Wait(Fd ep, int maxevents, int timeout);
+  // The same, recording the events returned as a set (sorted by data, then mask): for a
+  // uepoll instance holding both kinds of descriptors, whose call orders user-space events
+  // before kernel ones (docs/semantics.md).
+  int WaitSet(Fd ep, int maxevents, int timeout);
   int WaitBadEvents(Fd ep, int maxevents, int timeout, BadPointer bad = BadPointer::kNull);
   int Pwait(Fd ep, int maxevents, int timeout, const sigset_t* sigmask);
   int Pwait2(Fd ep, int maxevents, const timespec* timeout);

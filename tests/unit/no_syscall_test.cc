@@ -23,7 +23,7 @@
 #include <mutex>
 #include <thread>
 
-#include "core/kernel_side.h"
+#include "platform/uring.h"
 #include "core/wait_queue.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
@@ -220,55 +220,60 @@ TEST(NoSyscall, WakingASpinningWaiterCostsNoSystemCall) {
   EXPECT_EQ(0, counts.other) << "first trapped system call: " << counts.first_other;
 }
 
-// An instance that also holds a kernel socket: user-space events are harvested without
-// entering the kernel, up to the fairness poll (one epoll_wait after kKernelPollEvery
-// user-only harvests), and waking a thread asleep in the kernel costs one eventfd write.
-TEST(NoSyscall, MixedInstanceHarvestsUserEventsWithoutTheKernel) {
+// An instance that also holds a kernel socket, in the ring mode: a harvest whose kernel side
+// is idle makes no system call (the readiness ring is read with plain loads), whether user
+// space has events or not; waking a thread asleep in the kernel costs one eventfd write.
+TEST(NoSyscall, MixedInstanceHarvestWithAnIdleKernelSide) {
   if (kSanitized) GTEST_SKIP() << "sanitizer runtimes make system calls";
+  if (uep::platform::KernelReadinessMode() != uep::platform::KernelReadiness::kUring) {
+    GTEST_SKIP() << "no readiness ring here (UEPOLL_KERNEL_READINESS=syscall or no io_uring)";
+  }
   const int ep = uep_epoll_create1(0);
   const int efd = uep_eventfd(0, EFD_NONBLOCK);
   int sock[2];
   ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sock));
   epoll_event ev{};
   ev.events = EPOLLIN;
+  ev.data.u64 = 1;
   ASSERT_EQ(0, uep_epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
+  ev.data.u64 = 2;
   ASSERT_EQ(0, uep_epoll_ctl(ep, EPOLL_CTL_ADD, sock[0], &ev));
   int harvested = 0;
-  int rounds = 0;
+  int empty = 0;
+  constexpr int kRounds = 1000;
   const auto round_trip = [&] {
     epoll_event out[4];
-    for (int i = 0; i < rounds; ++i) {
+    for (int i = 0; i < kRounds; ++i) {
+      empty += uep_epoll_wait(ep, out, 4, 0) == 0 ? 1 : 0;  // nothing ready
       uep_eventfd_write(efd, 1);
       harvested += uep_epoll_wait(ep, out, 4, 0);
       eventfd_t v = 0;
       uep_eventfd_read(efd, &v);
     }
   };
-  constexpr int kFree = static_cast<int>(uep::KernelSide::kKernelPollEvery);
   const Counts counts = CountSyscalls(
       [&] {
         epoll_event out[4];
-        (void)uep_epoll_wait(ep, out, 4, 0);  // nothing ready: the kernel is asked
-        rounds = kFree;
+        // This thread's first harvests: its ring is set up and watches the instance.
+        for (int i = 0; i < 3; ++i) (void)uep_epoll_wait(ep, out, 4, 0);
       },
       round_trip);
-  EXPECT_EQ(kFree, harvested);
+  EXPECT_EQ(kRounds, harvested);
+  EXPECT_EQ(kRounds, empty);
   EXPECT_EQ(0, counts.futex);
   EXPECT_EQ(0, counts.other) << "first trapped system call: " << counts.first_other;
-  // The next harvest is the fairness poll: exactly one system call, epoll_wait(0).
-  // The warm-up registers the new thread with uepoll (a one-time cost: the signal mask is
-  // set around it).
-  const Counts fair = CountSyscalls([&] { (void)uep_is_uepoll_fd(efd); }, [&] {
-    epoll_event out[4];
-    uep_eventfd_write(efd, 1);
-    (void)uep_epoll_wait(ep, out, 4, 0);
-  });
-  EXPECT_EQ(1, fair.other);
-  EXPECT_EQ(SYS_epoll_wait, fair.first_other);
+
+  // The kernel side becomes ready: it is asked, and both come in one call.
+  ASSERT_EQ(1, write(sock[1], "x", 1));
+  uep_eventfd_write(efd, 1);
+  epoll_event both[4];
+  EXPECT_EQ(2, uep_epoll_wait(ep, both, 4, 0));
+  char c;
+  ASSERT_EQ(1, read(sock[0], &c, 1));
+  eventfd_t drained = 0;
+  uep_eventfd_read(efd, &drained);
 
   std::atomic<int> got{-2};
-  eventfd_t v = 0;
-  uep_eventfd_read(efd, &v);
   std::thread sleeper([&] {
     epoll_event out;
     got = uep_epoll_wait(ep, &out, 1, 10000);
@@ -286,6 +291,47 @@ TEST(NoSyscall, MixedInstanceHarvestsUserEventsWithoutTheKernel) {
   close(sock[0]);
   close(sock[1]);
   EXPECT_EQ(0, uep_close(efd));
+  EXPECT_EQ(0, uep_close(ep));
+}
+
+// The instance's ring belongs to the first thread that harvested it. Another thread that
+// harvests it while it has kernel events cannot reset that ring; it takes the instance
+// over to its own ring, after which its idle harvests are free again. (Before the move
+// every idle harvest would ask the kernel: the old ring's signal stays set.)
+TEST(NoSyscall, MixedInstanceMovesToTheRingOfTheThreadThatHarvestsIt) {
+  if (kSanitized) GTEST_SKIP() << "sanitizer runtimes make system calls";
+  if (uep::platform::KernelReadinessMode() != uep::platform::KernelReadiness::kUring) {
+    GTEST_SKIP() << "no readiness ring here (UEPOLL_KERNEL_READINESS=syscall or no io_uring)";
+  }
+  const int ep = uep_epoll_create1(0);
+  int sock[2];
+  ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sock));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ASSERT_EQ(0, uep_epoll_ctl(ep, EPOLL_CTL_ADD, sock[0], &ev));
+  epoll_event out[4];
+  EXPECT_EQ(0, uep_epoll_wait(ep, out, 4, 0));  // this (main) thread's ring watches it
+  int seen = 0;
+  int empty = 0;
+  const Counts counts = CountSyscalls(
+      [&] {
+        for (int i = 0; i < 100; ++i) {
+          char c = 'x';
+          if (write(sock[1], &c, 1) != 1) return;
+          seen += uep_epoll_wait(ep, out, 4, 0);
+          if (read(sock[0], &c, 1) != 1) return;
+          (void)uep_epoll_wait(ep, out, 4, 0);
+        }
+      },
+      [&] {
+        for (int i = 0; i < 1000; ++i) empty += uep_epoll_wait(ep, out, 4, 0) == 0 ? 1 : 0;
+      });
+  EXPECT_EQ(100, seen);
+  EXPECT_EQ(1000, empty);
+  EXPECT_EQ(0, counts.futex);
+  EXPECT_EQ(0, counts.other) << "first trapped system call: " << counts.first_other;
+  close(sock[0]);
+  close(sock[1]);
   EXPECT_EQ(0, uep_close(ep));
 }
 
