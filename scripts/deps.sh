@@ -12,6 +12,8 @@ build_packages=(
   libgtest-dev libgmock-dev  # Debian's GTest CMake package exports gmock too: both needed
   libbenchmark-dev           # bench/ and `uepoll bench`
   libcli11-dev               # the `uepoll` command's command line
+  libuv1-dev libboost-dev    # the producers -> loop table's peers (libuv, Boost.Asio; and
+                             #   libevent-dev below): skipped with a message when absent
 )
 test_packages=(
   clang libclang-rt-14-dev   # the asan and tsan presets and their runtimes
