@@ -198,8 +198,10 @@ class Channel {
       return n > capacity_ ? (static_cast<std::ptrdiff_t>(n) < 0 ? 0 : capacity_) : n;
     }
 
-    // 0, -EAGAIN or -EPIPE; moves from `value` only on success.
-    int push(T& value) {
+    // 0, -EAGAIN or -EPIPE; moves from `value` only on success. `arm`: a full channel
+    // owes the caller an EPOLLOUT wake-up at the next receive (try_send; a blocking send
+    // waits for low water instead).
+    int push(T& value, bool arm = true) {
       std::size_t pos = enq_.load(std::memory_order_relaxed);
       Cell* cell = nullptr;
       bool armed = false;
@@ -227,7 +229,7 @@ class Channel {
         if (full) {
           // The receive that makes room owes a wake-up (EPOLLOUT edge); look once more
           // after asking for it.
-          if (armed) return -EAGAIN;
+          if (armed || !arm) return -EAGAIN;
           want_out_.store(true, std::memory_order_seq_cst);
           armed = true;
         }
@@ -275,9 +277,10 @@ class Channel {
       wq_.wake_all(EPOLLHUP | EPOLLIN | EPOLLOUT);
     }
 
-    // Wait predicates: they arm the flag of what they wait for, then look.
+    // Wait predicates: they arm the flag of what they wait for, then look. A sender that
+    // found the channel full sleeps until low water (see try_take_raw).
     [[nodiscard]] bool can_send() const noexcept {
-      want_out_.store(true, std::memory_order_seq_cst);
+      want_room_.store(true, std::memory_order_seq_cst);
       return closed() || size() < capacity_;
     }
     [[nodiscard]] bool can_recv() const noexcept {
@@ -316,7 +319,7 @@ class Channel {
         T value;
         copy_from_iov(iov, &value, sizeof(T));
         for (;;) {
-          const int r = push(value);
+          const int r = push(value, nonblock);
           if (r == 0) return static_cast<ssize_t>(sizeof(T));
           if (r != -EAGAIN || nonblock) return r;
           if (const int w = wq_.wait([this] { return can_send(); }); w < 0) return w;
@@ -412,15 +415,22 @@ class Channel {
         enq_seen_.store(enq, std::memory_order_relaxed);
         if (enq == pos + 1) want_in_.store(true, std::memory_order_seq_cst);
       }
-      // seq_cst CAS above, then this read: a blocked sender or EPOLLOUT watcher that saw
-      // "full" is woken.
-      if (want_out_.load(std::memory_order_seq_cst) &&
-          want_out_.exchange(false, std::memory_order_acq_rel)) {
+      // seq_cst CAS above, then these reads: a watcher that saw "full" (want_out_) is
+      // woken by the first receive; a blocked send (want_room_) once the channel is down
+      // to low water, as the kernel wakes a socket's writers once half its buffer is
+      // free: one wake-up per half channel, not one per element while producers outrun
+      // the receiver.
+      if ((want_out_.load(std::memory_order_seq_cst) &&
+           want_out_.exchange(false, std::memory_order_acq_rel)) ||
+          (want_room_.load(std::memory_order_seq_cst) && size() <= low_water_ &&
+           want_room_.exchange(false, std::memory_order_acq_rel))) {
         wq_.wake(EPOLLOUT | EPOLLWRNORM);
       }
       return true;
     }
 
+    // Where a receive wakes senders that found the channel full: half of it free.
+    const std::size_t low_water_ = capacity_ - (capacity_ + 1) / 2;
     const std::size_t mask_;
     const bool exact_ = (mask_ + 1 == capacity_);  // the ring itself bounds the count
     std::unique_ptr<Cell[]> cells_;
@@ -430,6 +440,7 @@ class Channel {
     std::atomic<std::size_t> enq_seen_{0};  // receivers' last look at enq_ (a hint)
     alignas(64) mutable std::atomic<bool> want_in_{true};
     mutable std::atomic<bool> want_out_{false};
+    mutable std::atomic<bool> want_room_{false};
   };
 
   Channel(std::shared_ptr<State> state, Fd fd) noexcept
@@ -442,7 +453,7 @@ class Channel {
 
   template <typename Duration>
   Result<void> send_until(T& value, Duration timeout) {
-    if (const int r = state_->push(value); r != -EAGAIN) return status(r);
+    if (const int r = state_->push(value, false); r != -EAGAIN) return status(r);
     const bool forever = timeout < Duration::zero();
     std::chrono::steady_clock::time_point deadline{};
     if (!forever) {
@@ -458,8 +469,13 @@ class Channel {
         if (left < decltype(left)::zero()) left = decltype(left)::zero();
         w = state_->wq_.wait_for([this] { return state_->can_send(); }, left);
       }
+      if (w == -ETIMEDOUT) {
+        // Room may have come short of low water, which wakes no one: a last try.
+        const int r = state_->push(value, false);
+        return status(r == -EAGAIN ? w : r);
+      }
       if (w < 0) return status(w);
-      if (const int r = state_->push(value); r != -EAGAIN) return status(r);
+      if (const int r = state_->push(value, false); r != -EAGAIN) return status(r);
     }
   }
 

@@ -232,14 +232,16 @@ TEST(ChannelPosts, CloseWhileProducersBlock) {
     }
     uint64_t got = 0;
     uint64_t got_sum = 0;
-    // Take a few, then wait until the channel is full (producers blocked) and close it.
+    // Take a few, then wait until producers block on the full channel, and close it.
     for (int i = 0; i < 3 * rounds % 50; ++i) {
       auto r = ch.recv();
       if (!r) break;
       got++;
       got_sum += *r;
     }
-    wd.WaitFor([&] { return ch.size() == ch.capacity(); });
+    // Full again, or (senders sleep until half of it is free) left short of full.
+    const auto settle = Clock::now() + milliseconds(20);
+    wd.WaitFor([&] { return ch.size() == ch.capacity() || Clock::now() > settle; });
     ch.close();
     for (auto& t : producers) t.join();
     for (;;) {
