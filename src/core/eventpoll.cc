@@ -157,9 +157,11 @@ void EpPtableQueueProc(File* file, WaitQueueHead* whead, PollTable* pt) {
       return;
     }
   }
-  pwq->wait.func = EpPollCallback;
-  pwq->wait.quiet = EpItemQuiet;
-  pwq->wait.private_data = epi;
+  // Stored only when they differ: a recycled item's hook holds these already, and a waker
+  // of the queue it hung on before may still read them without a lock (WakeUpIsQuiet).
+  if (pwq->wait.func != EpPollCallback) pwq->wait.func = EpPollCallback;
+  if (pwq->wait.quiet != EpItemQuiet) pwq->wait.quiet = EpItemQuiet;
+  if (pwq->wait.private_data != epi) pwq->wait.private_data = epi;
   pwq->whead = whead;
   if ((epi->events.load(std::memory_order_relaxed) & EPOLLEXCLUSIVE) != 0) {
     AddWaitQueueExclusive(whead, &pwq->wait);

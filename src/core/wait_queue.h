@@ -48,7 +48,7 @@ struct WaitQueueHead {
   // changed the state and then read `quiet` either sees null or the adder, which looks at
   // the state after this, sees the change.
   void NoteAddLocked() {
-    adds.store(adds.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    adds.store(adds.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
     quiet.store(nullptr, std::memory_order_seq_cst);
   }
 };
