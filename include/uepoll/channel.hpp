@@ -408,12 +408,11 @@ class Channel {
       ::new (out) T(std::move(*v));
       v->~T();
       cell->seq.store(pos + mask_ + 1, std::memory_order_release);
-      // The receive that empties the channel lowers EPOLLIN: the next send is an edge. The
-      // producers' position is read again only when the last one read is reached.
-      if (static_cast<std::ptrdiff_t>(enq_seen_.load(std::memory_order_relaxed) - (pos + 1)) <= 0) {
-        const std::size_t enq = enq_.load(std::memory_order_relaxed) & ~kClosed;
-        enq_seen_.store(enq, std::memory_order_relaxed);
-        if (enq == pos + 1) want_in_.store(true, std::memory_order_seq_cst);
+      // The receive that empties the channel lowers EPOLLIN: the next send is an edge.
+      // "Empty" is read from the next slot (most often on the line just read), not from
+      // the producers' position, whose line a chasing receiver would pull at every element.
+      if (cells_[(pos + 1) & mask_].seq.load(std::memory_order_relaxed) != pos + 2) {
+        want_in_.store(true, std::memory_order_seq_cst);
       }
       // seq_cst CAS above, then these reads: a watcher that saw "full" (want_out_) is
       // woken by the first receive; a blocked send (want_room_) once the channel is down
@@ -437,7 +436,6 @@ class Channel {
     // Producers' and consumers' positions on their own cache lines; kClosed in enq_.
     alignas(64) std::atomic<std::size_t> enq_{0};
     alignas(64) std::atomic<std::size_t> deq_{0};
-    std::atomic<std::size_t> enq_seen_{0};  // receivers' last look at enq_ (a hint)
     alignas(64) mutable std::atomic<bool> want_in_{true};
     mutable std::atomic<bool> want_out_{false};
     mutable std::atomic<bool> want_room_{false};
