@@ -24,13 +24,24 @@ namespace uep {
 class SpinLock {
  public:
   void lock() {
-    if (try_lock()) [[likely]] return;
+    uint8_t expected = 0;
+    if (state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) [[likely]] {
+      return;
+    }
     LockSlow();
   }
+  // Succeeds whenever the lock is free, heir or not (a signal handler's try must not fail
+  // for a mark its own thread left).
   bool try_lock() {
-    uint8_t expected = 0;
-    return state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
-                                          std::memory_order_relaxed);
+    uint8_t v = state_.load(std::memory_order_relaxed);
+    while ((v & kLocked) == 0) {
+      if (state_.compare_exchange_weak(v, kLocked, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
   }
   // Keeps an heir's mark (only the holder clears kLocked; a mark set in between may be
   // lost, which only costs the heir another claim).
