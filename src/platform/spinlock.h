@@ -7,8 +7,8 @@
 // user-space holder can be preempted, so a waiter spins briefly, then yields, then naps.
 // A test-and-set lock lets a thread that unlocks and relocks in a loop starve one that
 // waits: a waiter that failed for a while marks itself the heir (kHeir), and newcomers
-// leave a free lock to it; the mark is only a hint, so a preempted heir cannot stall them
-// for long.
+// leave a free lock to it (lock(); try_lock() takes any free lock); the mark is only a
+// hint, so a preempted heir cannot stall them for long.
 //
 // Mutex: where the kernel uses a mutex (ep->mtx), held across longer work; spins briefly,
 // then sleeps on a futex and is woken by unlock.
