@@ -320,14 +320,14 @@ int EpPollCallback(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32
     // A key the item never watched (eventfd's EPOLLOUT after a read, for a reader): no need
     // for ep->lock. Sound because the hint only grows, under this queue's lock (Modify).
     UEP_TRACE(kCallback, nullptr, whead, epi, ep, key, uint32_t(trace::Decision::kIgnoredKey));
-    if (alone) whead->quiet.store(wait, std::memory_order_seq_cst);
+    if (alone) whead->quiet.store(wait, std::memory_order_release);
     return (hint & EPOLLEXCLUSIVE) != 0 ? 0 : 1;
   }
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (ItemCallbackIsNoop(epi)) {
+  // The fence only when the answer would let us skip: "not a no-op" is always safe.
+  if (ItemCallbackIsNoop(epi) && (std::atomic_thread_fence(std::memory_order_seq_cst), ItemCallbackIsNoop(epi))) {
     // Already on the ready list, nobody to wake: what the locked path below would find.
     UEP_TRACE(kCallback, nullptr, whead, epi, ep, key, uint32_t(trace::Decision::kAlreadyLinked));
-    if (alone) whead->quiet.store(wait, std::memory_order_seq_cst);
+    if (alone) whead->quiet.store(wait, std::memory_order_release);
     return (epi->events.load(std::memory_order_relaxed) & EPOLLEXCLUSIVE) != 0 ? 0 : 1;
   }
   bool pwake = false;
@@ -380,8 +380,9 @@ int EpPollCallback(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32
       // The next callback would find the item linked and nobody to wake.
       const uint64_t stamp = ep->QuietStamp();
       if (((stamp >> 32) & 1) == 0) {
-        epi->quiet_stamp.store(stamp, std::memory_order_seq_cst);
-        if (alone) whead->quiet.store(wait, std::memory_order_seq_cst);
+        // Release is enough: a waker that does not see these yet takes the locked path.
+        epi->quiet_stamp.store(stamp, std::memory_order_release);
+        if (alone) whead->quiet.store(wait, std::memory_order_release);
       }
     }
   }
@@ -787,10 +788,9 @@ int EventPoll::TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* e
 // Without the count a wait(0) on another thread could look between the two and take a
 // level-triggered item that is being re-polled for "nothing ready".
 void EventPoll::BeginTransferLocked() {
-  transfer_seq_.store(transfer_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  // Full barrier: the re-polls below see the state of every waker that took the callback's
-  // lock-free path with the old count (ItemCallbackIsNoop).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // A full barrier (one locked instruction): the re-polls below see the state of every
+  // waker that took the callback's lock-free path with the old count (ItemCallbackIsNoop).
+  transfer_seq_.fetch_add(1, std::memory_order_seq_cst);
 }
 
 void EventPoll::EndTransferLocked() {
