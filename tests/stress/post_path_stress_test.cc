@@ -69,6 +69,7 @@ TEST_P(EventfdPosts, EveryPostIsReadOnce) {
                std::to_string(blocked_taken.load());
       });
 
+  std::atomic<int> exited{0};
   auto loop = [&] {
     std::array<epoll_event, 4> out{};
     while (!stop.load()) {
@@ -79,6 +80,7 @@ TEST_P(EventfdPosts, EveryPostIsReadOnce) {
         if (a.Take(efd, &v) == 0) taken += v;
       }
     }
+    exited++;
   };
   std::thread loop1(loop);
   std::thread loop2(loop);
@@ -88,6 +90,7 @@ TEST_P(EventfdPosts, EveryPostIsReadOnce) {
       uint64_t v = 0;
       if (a.Take(blocking, &v) == 0) blocked_taken += v;
     }
+    exited++;
   });
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
@@ -110,9 +113,12 @@ TEST_P(EventfdPosts, EveryPostIsReadOnce) {
   EXPECT_TRUE(wd.WaitFor([&] { return blocked_taken.load() == blocked_posted.load(); }))
       << blocked_taken.load() << " of " << blocked_posted.load();
   stop = true;
-  for (int i = 0; i < 4; ++i) {
-    a.Post(efd, 1ULL << 40);  // wakes the loops; marked so it is not counted
-    a.Post(blocking, 1ULL << 40);
+  // Wakes the loops and the reader until all three are out (one post may be read by a
+  // loop that then leaves another asleep on a consumed edge).
+  while (exited.load() < 3 && !wd.Fired()) {
+    a.Post(efd, 1);
+    a.Post(blocking, 1);
+    std::this_thread::sleep_for(milliseconds(1));
   }
   loop1.join();
   loop2.join();
