@@ -13,6 +13,8 @@ build_packages=(
   libbenchmark-dev           # bench/ and `uepoll bench`
   libcli11-dev               # the `uepoll` command's command line
   liburing-dev               # the kernel-readiness ring (optional: without it, syscall mode)
+  libuv1-dev libboost-dev    # the producers -> loop table's peers (libuv, Boost.Asio; and
+                             #   libevent-dev below): skipped with a message when absent
 )
 test_packages=(
   clang libclang-rt-14-dev   # the asan and tsan presets and their runtimes

@@ -29,6 +29,7 @@
 
 #include "apis.h"
 #include "scenarios.h"
+#include "producers.h"
 #include "threaded.h"
 
 namespace uep::tool {
@@ -164,6 +165,7 @@ struct Row {
 };
 
 std::vector<Row> g_rows;
+bool g_producers_wrong = false;  // a producers -> loop run lost or invented a payload
 
 const char* const kHeader[] = {"operation", "kernel", "uepoll", "ratio", "reference", "target"};
 
@@ -702,6 +704,11 @@ int Run(const Options& o) {
       Emit(std::move(r));
     }
     MemoryRows();
+    // Every way into a loop side by side (bench/producers.h; producers_bench for longer runs).
+    if (!bench::producers::PrintTable({1, 2, 4}, 500000, 3)) {
+      std::printf("producers -> loop: a payload sum was wrong\n");
+      g_producers_wrong = true;
+    }
     try {
       const Percentiles kl = bench::Summarize(bench::TimerLateness<Kernel>(300, 100000));
       const Percentiles ul = bench::Summarize(bench::TimerLateness<Uepoll>(300, 100000));
@@ -717,7 +724,7 @@ int Run(const Options& o) {
         "round trip)\n");
   }
 
-  int status = 0;
+  int status = g_producers_wrong ? 1 : 0;
   bool all_same = true;
   for (const Row& r : g_rows) all_same &= r.same;
   if (!all_same) {

@@ -43,6 +43,9 @@ struct EpItem {
   // hook's queue lock): a callback whose key has none of them returns without ep->lock.
   std::atomic<uint32_t> key_hint;
   std::atomic<uint64_t> data;       // user data; written under ep->mtx
+  // EventPoll::QuietStamp() when a callback left the item on the ready list with nobody to
+  // wake (ep->lock); 0 once removed. While it matches, another callback would do nothing.
+  std::atomic<uint64_t> quiet_stamp{0};
   // Most files have one queue: no second allocation. In use while pwqlist is not empty.
   EpPollEntry first_pwq;
 };

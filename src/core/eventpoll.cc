@@ -158,8 +158,11 @@ void EpPtableQueueProc(File* file, WaitQueueHead* whead, PollTable* pt) {
       return;
     }
   }
-  pwq->wait.func = EpPollCallback;
-  pwq->wait.private_data = epi;
+  // Stored only when they differ: a recycled item's hook holds these already, and a waker
+  // of the queue it hung on before may still read them without a lock (WakeUpIsQuiet).
+  if (pwq->wait.func != EpPollCallback) pwq->wait.func = EpPollCallback;
+  if (pwq->wait.quiet != EpItemQuiet) pwq->wait.quiet = EpItemQuiet;
+  if (pwq->wait.private_data != epi) pwq->wait.private_data = epi;
   pwq->whead = whead;
   if ((epi->events.load(std::memory_order_relaxed) & EPOLLEXCLUSIVE) != 0) {
     AddWaitQueueExclusive(whead, &pwq->wait);
@@ -291,16 +294,47 @@ int EventPoll::ItemCount() {
   return static_cast<int>(index_.size());
 }
 
+// The item is on the ready list with nobody to wake, and nothing changed that since the
+// callback that found it so: a callback now would do nothing. The waker changed the
+// target's state first; a transfer (or a waiter, a poller) moved its count first: with a
+// full barrier between on both sides, either we see the new count or its poll sees the
+// new state.
+bool ItemCallbackIsNoop(const EpItem* epi) {
+  const uint64_t stamp = epi->quiet_stamp.load(std::memory_order_seq_cst);
+  return stamp != 0 && ((stamp >> 32) & 1) == 0 && stamp == epi->ep->QuietStamp() &&
+         epi->quiet_stamp.load(std::memory_order_seq_cst) == stamp;
+}
+
+// WaitQueueEntry::quiet of a hook, asked by a waker without the queue's lock (an RCU read
+// section keeps the item and its instance allocated; an item removed meanwhile had its
+// stamp cleared first, and was unhooked before it could be reused).
+bool EpItemQuiet(const WaitQueueEntry* wait, uint32_t key) {
+  const EpItem* epi = ItemFromWait(const_cast<WaitQueueEntry*>(wait));
+  if (key != 0 && (key & epi->key_hint.load(std::memory_order_seq_cst)) == 0) return true;
+  return ItemCallbackIsNoop(epi);
+}
+
 // ep_poll_callback(): the function of every hook. Runs under the target's queue lock.
 int EpPollCallback(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32_t key) {
   EpItem* epi = ItemFromWait(wait);
   EventPoll* ep = epi->ep;
+  WaitQueueHead* whead = UEP_CONTAINER_OF(wait, EpPollEntry, wait)->whead;
+  // Alone on the queue, this hook lets wakers skip the queue while it stays quiet.
+  const bool alone = whead->head.next() == &wait->entry && wait->entry.next() == &whead->head;
   if (const uint32_t hint = epi->key_hint.load(std::memory_order_relaxed);
       key != 0 && (key & hint) == 0) {
     // A key the item never watched (eventfd's EPOLLOUT after a read, for a reader): no need
     // for ep->lock. Sound because the hint only grows, under this queue's lock (Modify).
-    UEP_TRACE(kCallback, nullptr, UEP_CONTAINER_OF(wait, EpPollEntry, wait)->whead, epi, ep, key, uint32_t(trace::Decision::kIgnoredKey));
+    UEP_TRACE(kCallback, nullptr, whead, epi, ep, key, uint32_t(trace::Decision::kIgnoredKey));
+    if (alone) whead->quiet.store(wait, std::memory_order_release);
     return (hint & EPOLLEXCLUSIVE) != 0 ? 0 : 1;
+  }
+  // The fence only when the answer would let us skip: "not a no-op" is always safe.
+  if (ItemCallbackIsNoop(epi) && (std::atomic_thread_fence(std::memory_order_seq_cst), ItemCallbackIsNoop(epi))) {
+    // Already on the ready list, nobody to wake: what the locked path below would find.
+    UEP_TRACE(kCallback, nullptr, whead, epi, ep, key, uint32_t(trace::Decision::kAlreadyLinked));
+    if (alone) whead->quiet.store(wait, std::memory_order_release);
+    return (epi->events.load(std::memory_order_relaxed) & EPOLLEXCLUSIVE) != 0 ? 0 : 1;
   }
   bool pwake = false;
   int ewake = 0;
@@ -347,6 +381,16 @@ int EpPollCallback(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32
       WakeUpLocked(&ep->wq_, 1, 0);
     }
     pwake = ep->poll_wait_.Active();
+    if (!pwake && !ep->wq_.Active() && epi->rdllink.Linked() &&
+        ep->ovflist_.load(std::memory_order_relaxed) == kEpUnactive) {
+      // The next callback would find the item linked and nobody to wake.
+      const uint64_t stamp = ep->QuietStamp();
+      if (((stamp >> 32) & 1) == 0) {
+        // Release is enough: a waker that does not see these yet takes the locked path.
+        epi->quiet_stamp.store(stamp, std::memory_order_release);
+        if (alone) whead->quiet.store(wait, std::memory_order_release);
+      }
+    }
   }
   if (pwake) WakeUpPoll(&ep->poll_wait_, EPOLLIN);
   if ((events & EPOLLEXCLUSIVE) == 0) ewake = 1;
@@ -396,7 +440,9 @@ int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_c
   }
   epi->next = kEpUnactive;
   epi->nwait = 0;
-  epi->ep = this;
+  // A recycled item is already ours: no store a stale lock-free reader (EpItemQuiet) could
+  // race with.
+  if (epi->ep != this) epi->ep = this;
   epi->events.store(event.events, std::memory_order_relaxed);
   epi->key_hint.store(event.events, std::memory_order_relaxed);  // before any hook is hung
   epi->data.store(event.data.u64, std::memory_order_relaxed);
@@ -463,6 +509,8 @@ int EventPoll::Modify(EpItem* epi, const epoll_event& event) {
     for (EpPollEntry* pwq = epi->pwqlist; pwq != nullptr; pwq = pwq->next) {
       std::lock_guard guard(pwq->whead->lock);
       epi->key_hint.store(hint | event.events, std::memory_order_relaxed);
+      // Wakers that skipped the queue for a key the hint lacked must ask again.
+      pwq->whead->quiet.store(nullptr, std::memory_order_seq_cst);
     }
     epi->key_hint.store(hint | event.events, std::memory_order_relaxed);  // no hook yet
   }
@@ -556,6 +604,7 @@ void EventPoll::Remove(EpItem* epi, bool file_pinned) {
   {
     std::lock_guard guard(wq_.lock);
     epi->live = false;
+    epi->quiet_stamp.store(0, std::memory_order_relaxed);
     if (epi->rdllink.Linked()) epi->rdllink.DelInit();
     if (!file->PollIsLockless()) --locked_poll_items_;
   }
@@ -747,8 +796,9 @@ int EventPoll::TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* e
 // Without the count a wait(0) on another thread could look between the two and take a
 // level-triggered item that is being re-polled for "nothing ready".
 void EventPoll::BeginTransferLocked() {
-  transfer_seq_.store(transfer_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
+  // A full barrier (one locked instruction): the re-polls below see the state of every
+  // waker that took the callback's lock-free path with the old count (ItemCallbackIsNoop).
+  transfer_seq_.fetch_add(1, std::memory_order_seq_cst);
 }
 
 void EventPoll::EndTransferLocked() {

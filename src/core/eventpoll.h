@@ -29,6 +29,9 @@ namespace uep {
 
 class KernelSide;
 int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
+// WaitQueueEntry::quiet of every hook: a wake-up with `key` would be a no-op now.
+bool EpItemQuiet(const WaitQueueEntry* wait, uint32_t key);
+bool ItemCallbackIsNoop(const EpItem* epi);
 
 inline constexpr uint32_t kEpPrivateBits = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
 inline constexpr int kEpMaxNests = 4;
@@ -95,6 +98,7 @@ class EventPoll final : public File {
 
  private:
   friend int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
+  friend bool ItemCallbackIsNoop(const EpItem* epi);
   friend void EventPollReleaseFile(File* file);
   friend struct EpLoopCheck;
 
@@ -148,6 +152,14 @@ class EventPoll final : public File {
   ListHead rdllist_;             // ready items (ep->lock)
   std::atomic<EpItem*> ovflist_{kEpUnactive};  // items readied during a transfer (ep->lock)
   std::atomic<uint32_t> transfer_seq_{0};  // odd while a transfer runs (written under ep->lock)
+
+  // What makes a callback on a ready item a no-op: no transfer since, nobody queued on wq_
+  // or poll_wait_ since (EpItem::quiet_stamp). Never 0.
+  [[nodiscard]] uint64_t QuietStamp() const {
+    return (uint64_t{transfer_seq_.load(std::memory_order_seq_cst)} << 32) | (uint64_t{1} << 31) |
+           (uint64_t{wq_.adds.load(std::memory_order_seq_cst) & 0x7fffU} << 16) |
+           (poll_wait_.adds.load(std::memory_order_seq_cst) & 0xffffU);
+  }
   int locked_poll_items_ = 0;    // items whose Poll may take locks (ep->lock)
   ItemIndex index_;               // items by (file, fd) (ep->mtx; core/item_index.h)
   std::atomic<int> busy_poll_rounds_;

@@ -18,6 +18,9 @@ void AddWaitQueueExclusive(WaitQueueHead* wq_head, WaitQueueEntry* wait) {
 
 void RemoveWaitQueue(WaitQueueHead* wq_head, WaitQueueEntry* wait) {
   std::lock_guard guard(wq_head->lock);
+  if (wq_head->quiet.load(std::memory_order_relaxed) == wait) {
+    wq_head->quiet.store(nullptr, std::memory_order_seq_cst);
+  }
   wait->entry.DelInit();
 }
 

@@ -26,7 +26,7 @@ uint32_t EventFd::Poll(PollTable* pt) {
   // PollWait, so a writer either ran before (we see its count) or after (it sees our hook
   // and calls back); a re-poll from a transfer follows the callback's lock hand-off.
   PollWait(this, &wqh_, pt);
-  const uint64_t count = count_.load(std::memory_order_relaxed);
+  const uint64_t count = count_.load(std::memory_order_seq_cst);
   uint32_t events = 0;
   if (count > 0) events |= EPOLLIN;
   if (count == ULLONG_MAX) events |= EPOLLERR;
@@ -36,20 +36,45 @@ uint32_t EventFd::Poll(PollTable* pt) {
 
 // One sleep of a blocked read or write, queued behind the others; the lock is dropped
 // around it. 0 or -EINTR (re-check the count first), or -EBADF if a close won the race.
+// A waiter not yet queued is queued first and the caller looks at the count again (1): a
+// writer that changed it without the lock either saw the entry or is seen now.
 int EventFd::SleepLocked(std::unique_lock<SpinLock>& guard, Waiter* waiter, SleepPermit* permit) {
   if (!permit->Acquire()) return -EBADF;
-  waiter->woken.store(kWaiterArmed, std::memory_order_relaxed);
-  if (!waiter->wait.entry.Linked()) AddWaitQueueTailLocked(&wqh_, &waiter->wait);
+  if (!waiter->wait.entry.Linked()) {
+    waiter->woken.store(kWaiterArmed, std::memory_order_relaxed);
+    AddWaitQueueTailLocked(&wqh_, &waiter->wait);
+    return 1;
+  }
   guard.unlock();
   const int r = WaiterSleep(waiter, platform::kNever, SleepKind::kRestartable, nullptr, 0);
   guard.lock();
   return r == -EINTR ? r : 0;
 }
 
+// The wake-up after a change made without the lock: skipped when the queue's only entry
+// says it would do nothing (an epoll item already ready, with nobody asleep).
+void EventFd::WakeAfter(uint32_t key) {
+  if (WakeUpIsQuiet(&wqh_, key)) return;
+  std::lock_guard guard(wqh_.lock);
+  if (wqh_.Active()) WakeUpLocked(&wqh_, 1, key);
+}
+
 ssize_t EventFd::ReadValue(uint64_t* value, int io_flags, SleepPermit* permit) {
   if (InReentrantCall()) [[unlikely]] return ReadValueReentrant(value);
-  std::unique_lock guard(wqh_.lock);
+  // Fast path: a count to take is taken without the lock, as a re-entrant call does.
   uint64_t count = count_.load(std::memory_order_relaxed);
+  while (count != 0) {
+    const uint64_t ucnt = semaphore_ ? 1 : count;
+    if (count_.compare_exchange_weak(count, count - ucnt, std::memory_order_seq_cst,
+                                     std::memory_order_relaxed)) {
+      *value = ucnt;
+      WakeAfter(EPOLLOUT);
+      return sizeof(uint64_t);
+    }
+  }
+  if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
+  std::unique_lock guard(wqh_.lock);
+  count = count_.load(std::memory_order_seq_cst);
   Waiter waiter;
   for (;;) {
     if (count != 0) {
@@ -61,7 +86,7 @@ ssize_t EventFd::ReadValue(uint64_t* value, int io_flags, SleepPermit* permit) {
     if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
     const int r = SleepLocked(guard, &waiter, permit);
     if (r == -EBADF) return r;
-    count = count_.load(std::memory_order_relaxed);
+    count = count_.load(std::memory_order_seq_cst);
     if (r == -EINTR && count == 0) {
       if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
       return -EINTR;
@@ -75,8 +100,19 @@ ssize_t EventFd::ReadValue(uint64_t* value, int io_flags, SleepPermit* permit) {
 ssize_t EventFd::WriteValue(uint64_t ucnt, int io_flags, SleepPermit* permit) {
   if (ucnt == ULLONG_MAX) return -EINVAL;
   if (InReentrantCall()) [[unlikely]] return WriteValueReentrant(ucnt);
-  std::unique_lock guard(wqh_.lock);
+  // Fast path: one compare-and-swap, then the wake-up unless the only watcher is an
+  // epoll item already ready with nobody asleep (then no lock at all).
   uint64_t count = count_.load(std::memory_order_relaxed);
+  while (ULLONG_MAX - count > ucnt) {
+    if (count_.compare_exchange_weak(count, count + ucnt, std::memory_order_seq_cst,
+                                     std::memory_order_relaxed)) {
+      WakeAfter(EPOLLIN);
+      return sizeof(uint64_t);
+    }
+  }
+  if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
+  std::unique_lock guard(wqh_.lock);
+  count = count_.load(std::memory_order_seq_cst);
   Waiter waiter;
   for (;;) {
     if (ULLONG_MAX - count > ucnt) {
@@ -86,7 +122,7 @@ ssize_t EventFd::WriteValue(uint64_t ucnt, int io_flags, SleepPermit* permit) {
     if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
     const int r = SleepLocked(guard, &waiter, permit);
     if (r == -EBADF) return r;
-    count = count_.load(std::memory_order_relaxed);
+    count = count_.load(std::memory_order_seq_cst);
     if (r == -EINTR && ULLONG_MAX - count <= ucnt) {
       if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
       return -EINTR;
@@ -151,6 +187,11 @@ ssize_t EventFd::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* p
 // eventfd has only ->write, so writev() is a loop of 8-byte writes (do_loop_readv_writev):
 // it stops at the first short or failed segment and reports what was written before it.
 ssize_t EventFd::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit* permit) {
+  if (iovcnt == 1 && iov[0].iov_len == sizeof(uint64_t) && iov[0].iov_base != nullptr) {
+    uint64_t value = 0;  // write(2) of one value: no loop
+    std::memcpy(&value, iov[0].iov_base, sizeof value);
+    return WriteValue(value, io_flags, permit);
+  }
   ssize_t done = 0;
   for (int i = 0; i < iovcnt; ++i) {
     if (i > 0 && iov[i].iov_len == 0) continue;

@@ -37,11 +37,12 @@ class EventFd final : public File {
   // wqh_.lock held by the frame it interrupted: it changes the count alone.
   ssize_t ReadValueReentrant(uint64_t* value);
   int SleepLocked(std::unique_lock<SpinLock>& guard, Waiter* waiter, SleepPermit* permit);
+  void WakeAfter(uint32_t key);
   ssize_t WriteValueReentrant(uint64_t value);
 
   WaitQueueHead wqh_;
-  // Changed under wqh_.lock, or by a re-entrant call without it: always by read-modify-
-  // write. Poll() reads it without the lock.
+  // Changed by read-modify-write (seq_cst), with wqh_.lock only when a caller may sleep:
+  // the wake-up follows the change. Poll() reads it without the lock.
   std::atomic<uint64_t> count_;
   const bool semaphore_;
   DeferredWake deferred_wake_{this};

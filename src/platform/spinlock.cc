@@ -8,14 +8,25 @@
 namespace uep {
 
 void SpinLock::LockSlow() {
+  constexpr unsigned kClaimAfter = 16;    // rounds before a waiter marks itself the heir
+  constexpr unsigned kHeirPatience = 512;  // rounds before others ignore an absent heir
+  bool heir = false;
   for (unsigned round = 0;; ++round) {
-    if (!locked_.load(std::memory_order_relaxed) &&
-        !locked_.exchange(true, std::memory_order_acquire)) {
-      return;
+    uint8_t v = state_.load(std::memory_order_relaxed);
+    if ((v & kLocked) == 0 && (v == 0 || heir || round >= kHeirPatience)) {
+      if (state_.compare_exchange_weak(v, kLocked, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return;
+      }
+      continue;
+    }
+    if (v == kLocked && round >= kClaimAfter &&
+        state_.compare_exchange_weak(v, kLocked | kHeir, std::memory_order_relaxed)) {
+      heir = true;  // claimed again if the mark was lost
     }
     if (round < 128) {
       platform::CpuRelax();
-    } else if (round < 256) {
+    } else if (round < 256 || heir) {
       sched_yield();
     } else {
       // The holder may be a lower-priority thread that yielding never lets run.

@@ -5,6 +5,10 @@
 // make a system call (wake-ups are posted after unlock, see WakeScope), so unlock is a
 // plain release store: the uncontended pair costs one atomic instruction, not two. A
 // user-space holder can be preempted, so a waiter spins briefly, then yields, then naps.
+// A test-and-set lock lets a thread that unlocks and relocks in a loop starve one that
+// waits: a waiter that failed for a while marks itself the heir (kHeir), and newcomers
+// leave a free lock to it (lock(); try_lock() takes any free lock); the mark is only a
+// hint, so a preempted heir cannot stall them for long.
 //
 // Mutex: where the kernel uses a mutex (ep->mtx), held across longer work; spins briefly,
 // then sleeps on a futex and is woken by unlock.
@@ -20,15 +24,36 @@ namespace uep {
 class SpinLock {
  public:
   void lock() {
-    if (!locked_.exchange(true, std::memory_order_acquire)) [[likely]] return;
+    uint8_t expected = 0;
+    if (state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) [[likely]] {
+      return;
+    }
     LockSlow();
   }
-  bool try_lock() { return !locked_.exchange(true, std::memory_order_acquire); }
-  void unlock() { locked_.store(false, std::memory_order_release); }
+  // Succeeds whenever the lock is free, heir or not (a signal handler's try must not fail
+  // for a mark its own thread left).
+  bool try_lock() {
+    uint8_t v = state_.load(std::memory_order_relaxed);
+    while ((v & kLocked) == 0) {
+      if (state_.compare_exchange_weak(v, kLocked, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // Keeps an heir's mark (only the holder clears kLocked; a mark set in between may be
+  // lost, which only costs the heir another claim).
+  void unlock() {
+    state_.store(state_.load(std::memory_order_relaxed) & kHeir, std::memory_order_release);
+  }
 
  private:
+  static constexpr uint8_t kLocked = 1;
+  static constexpr uint8_t kHeir = 2;
   void LockSlow();
-  std::atomic<bool> locked_{false};
+  std::atomic<uint8_t> state_{0};
 };
 
 class Mutex {

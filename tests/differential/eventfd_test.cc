@@ -291,4 +291,77 @@ DIFF_TEST(Eventfd, ReadinessThroughEpoll) {
   s.Wait(ep, 4, 0);
 }
 
+// Posts to an item already ready (edge- and level-triggered) coalesce into one report;
+// after the harvest the next post is an edge again.
+DIFF_TEST(Eventfd, PostsToAReadyItem) {
+  for (uint32_t et : {uint32_t{EPOLLET}, 0U}) {
+    const Fd ep = s.EpollCreate1(0);
+    const Fd efd = s.Eventfd(0, EFD_NONBLOCK);
+    s.Ctl(ep, EPOLL_CTL_ADD, efd, EPOLLIN | et, 1);
+    for (int i = 0; i < 5; ++i) s.Write(efd, 1);
+    s.Wait(ep, 4, 0);
+    s.Wait(ep, 4, 0);
+    s.Write(efd, 1);
+    s.Wait(ep, 4, 0);
+    s.Read(efd);
+    s.Wait(ep, 4, 0);
+    s.Write(efd, 1);
+    s.Write(efd, 1);
+    s.Wait(ep, 4, 0);
+  }
+}
+
+// While one instance's item is ready and the count was read away, a second instance, a
+// poll() and a parent instance start watching: the next post reaches each of them.
+DIFF_TEST(Eventfd, WatchersAddedWhileAnItemIsReady) {
+  const Fd ep = s.EpollCreate1(0);
+  const Fd efd = s.Eventfd(0, EFD_NONBLOCK);
+  s.Ctl(ep, EPOLL_CTL_ADD, efd, EPOLLIN | EPOLLET, 1);
+  s.Write(efd, 1);
+  s.Write(efd, 1);
+  s.Read(efd);
+  const Fd ep2 = s.EpollCreate1(0);
+  s.Ctl(ep2, EPOLL_CTL_ADD, efd, EPOLLIN | EPOLLET, 2);
+  s.Wait(ep2, 4, 0);
+  s.Write(efd, 1);
+  s.Wait(ep2, 4, 0);
+  s.Wait(ep, 4, 0);
+  s.Read(efd);
+  s.Poll(efd, POLLIN, 0);
+  s.Write(efd, 1);
+  s.Poll(efd, POLLIN, 0);
+  s.Read(efd);
+  const Fd parent = s.EpollCreate1(0);
+  s.Ctl(parent, EPOLL_CTL_ADD, ep, EPOLLIN | EPOLLET, 3);
+  s.Wait(parent, 4, 0);
+  s.Write(efd, 1);
+  s.Write(efd, 1);
+  s.Wait(parent, 4, 0);
+  s.Wait(ep, 4, 0);
+  s.Write(efd, 1);
+  s.Wait(parent, 4, 0);
+}
+
+// Reads wake EPOLLOUT; an item that watched EPOLLIN only ignored them until a MOD adds
+// EPOLLOUT: from then on every read is an edge for it.
+DIFF_TEST(Eventfd, ModAddingEpolloutAfterReads) {
+  const Fd ep = s.EpollCreate1(0);
+  const Fd efd = s.Eventfd(0, EFD_NONBLOCK);
+  s.Ctl(ep, EPOLL_CTL_ADD, efd, EPOLLIN | EPOLLET, 1);
+  s.Write(efd, 1);
+  s.Read(efd);
+  s.Write(efd, 1);
+  s.Read(efd);
+  s.Wait(ep, 4, 0);
+  s.Ctl(ep, EPOLL_CTL_MOD, efd, EPOLLIN | EPOLLOUT | EPOLLET, 1);
+  s.Wait(ep, 4, 0);
+  s.Wait(ep, 4, 0);
+  s.Write(efd, 1);
+  s.Wait(ep, 4, 0);
+  s.Read(efd);
+  s.Wait(ep, 4, 0);
+  s.Read(efd);
+  s.Wait(ep, 4, 0);
+}
+
 }  // namespace

@@ -139,7 +139,13 @@ TEST(ChannelTest, EpollEdgeTriggered) {
   EXPECT_EQ(out[0].events, static_cast<uint32_t>(EPOLLIN | EPOLLOUT));
   EXPECT_EQ(Wait(ep, out, 4, 0), 0);  // no new edge, although still readable
   ASSERT_TRUE(ch.try_send(2));
-  ASSERT_EQ(Wait(ep, out, 4, 0), 1);  // every send is a new edge
+  EXPECT_EQ(Wait(ep, out, 4, 0), 0);  // not empty before: no new edge
+  EXPECT_EQ(ch.try_recv().value(), 1);
+  EXPECT_EQ(ch.try_recv().value(), 2);
+  EXPECT_EQ(Wait(ep, out, 4, 0), 0);  // draining is no edge for EPOLLIN
+  ASSERT_TRUE(ch.try_send(3));
+  ASSERT_EQ(Wait(ep, out, 4, 0), 1);  // empty -> non-empty: an edge
+  EXPECT_EQ(out[0].events, static_cast<uint32_t>(EPOLLIN | EPOLLOUT));
   EXPECT_EQ(Wait(ep, out, 4, 0), 0);
   ch.close();
   ASSERT_EQ(Wait(ep, out, 4, 0), 1);  // close is an edge with EPOLLHUP
@@ -337,6 +343,92 @@ TEST(ChannelTest, MultiProducerMultiConsumerCounts) {
   int bad = 0;
   for (auto& s : seen) bad += s.load() != 1 ? 1 : 0;
   EXPECT_EQ(bad, 0);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(ChannelTest, CapacityIsExactWhateverItsSize) {
+  for (std::size_t cap : {1U, 2U, 3U, 5U, 8U, 100U}) {
+    auto ch = uep::Channel<int>::create(cap).value();
+    for (std::size_t i = 0; i < cap; ++i) ASSERT_TRUE(ch.try_send(static_cast<int>(i))) << cap;
+    auto r = ch.try_send(-1);
+    ASSERT_FALSE(r) << cap;
+    EXPECT_EQ(r.error().value(), EAGAIN);
+    EXPECT_EQ(ch.size(), cap);
+    EXPECT_EQ(Mask(ch), static_cast<uint32_t>(EPOLLIN | EPOLLRDNORM));
+    EXPECT_EQ(ch.try_recv().value(), 0);
+    ASSERT_TRUE(ch.try_send(static_cast<int>(cap)));
+    for (std::size_t i = 1; i <= cap; ++i) EXPECT_EQ(ch.try_recv().value(), static_cast<int>(i));
+    EXPECT_FALSE(ch.try_recv());
+  }
+}
+
+TEST(ChannelTest, RecvManyTakesABatchInOrder) {
+  auto ch = uep::Channel<std::string>::create(16).value();
+  std::array<std::string, 4> out;
+  auto none = ch.recv_many(out);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().value(), EAGAIN);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(ch.try_send(std::to_string(i)));
+  ASSERT_EQ(ch.recv_many(out).value(), 4U);
+  EXPECT_EQ(out[0], "0");
+  EXPECT_EQ(out[3], "3");
+  ASSERT_EQ(ch.recv_many(out).value(), 2U);  // fewer than asked: now empty
+  EXPECT_EQ(out[1], "5");
+  EXPECT_EQ(ch.size(), 0U);
+  ch.close();
+  auto closed = ch.recv_many(out);
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.error().value(), EPIPE);
+}
+
+// EPOLLOUT is an edge when a full channel gets room, for an edge-triggered watcher that
+// found it full.
+TEST(ChannelTest, EdgeTriggeredRoomAfterFull) {
+  auto ch = uep::Channel<int>::create(2).value();
+  const int ep = uep_epoll_create1(0);
+  ASSERT_GE(ep, 0);
+  epoll_event e{};
+  e.events = EPOLLOUT | EPOLLET;
+  ASSERT_EQ(uep_epoll_ctl(ep, EPOLL_CTL_ADD, ch.get(), &e), 0);
+  epoll_event out[4];
+  ASSERT_EQ(Wait(ep, out, 4, 0), 1);  // writable at first
+  ASSERT_TRUE(ch.try_send(1));
+  ASSERT_TRUE(ch.try_send(2));
+  EXPECT_FALSE(ch.try_send(3));
+  EXPECT_EQ(Wait(ep, out, 4, 0), 0);
+  EXPECT_EQ(ch.try_recv().value(), 1);
+  ASSERT_EQ(Wait(ep, out, 4, 0), 1);  // room again: an edge
+  EXPECT_EQ(out[0].events, static_cast<uint32_t>(EPOLLOUT));
+  uep_close(ep);
+}
+
+TEST(ChannelTest, CloseWakesBlockedSendersWithEpipe) {
+  auto ch = uep::Channel<int>::create(1).value();
+  ASSERT_TRUE(ch.try_send(1));
+  std::thread producer([&] {
+    auto r = ch.send(2);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().value(), EPIPE);
+  });
+  std::this_thread::sleep_for(20ms);
+  ch.close();
+  producer.join();
+  EXPECT_EQ(ch.try_recv().value(), 1);  // what was sent before the close is drained
+  EXPECT_EQ(ch.try_recv().error().value(), EPIPE);
+}
+
+TEST(ChannelTest, UnreceivedElementsAreDestroyed) {
+  auto counter = std::make_shared<int>(0);
+  {
+    auto ch = uep::Channel<std::shared_ptr<int>>::create(4).value();
+    ASSERT_TRUE(ch.try_send(counter));
+    ASSERT_TRUE(ch.try_send(counter));
+    EXPECT_EQ(counter.use_count(), 3);
+  }
+  EXPECT_EQ(counter.use_count(), 1);
 }
 
 }  // namespace
