@@ -16,6 +16,9 @@ extern "C" {
 // glibc's clone under its other name: the preload library defines clone itself.
 int __clone(int (*fn)(void*), void* stack, int flags, void* arg, ...);
 
+// Before the child exists (core/fork.h: BeforeChild), called by the trampoline below.
+[[gnu::visibility("hidden")]] void uep_before_child() { uep::BeforeChild(); }
+
 // The error path of the trampoline below: errno, then -1 to its caller.
 [[gnu::visibility("hidden")]] pid_t uep_vfork_error(long neg_errno) {
   errno = static_cast<int>(-neg_errno);
@@ -27,7 +30,8 @@ int __clone(int (*fn)(void*), void* stack, int flags, void* arg, ...);
 // vfork cannot be wrapped by a C function: the child returns first, through the same stack
 // frame the parent returns through later. So, as glibc's own vfork: the return address is
 // popped into a register the system call preserves and pushed back after it, and nothing
-// else touches the stack. The flag is set before the child exists.
+// else touches the stack. First, an ordinary call (uep_before_child: the stack is aligned
+// for it), then the flag is set before the child exists.
 asm(R"(
     .text
     .globl uep_vfork
@@ -35,6 +39,11 @@ asm(R"(
 uep_vfork:
     .cfi_startproc
     endbr64
+    subq $8, %rsp
+    .cfi_adjust_cfa_offset 8
+    call uep_before_child
+    addq $8, %rsp
+    .cfi_adjust_cfa_offset -8
     movb $1, uep_shared_memory_children(%rip)
     popq %rdi
     .cfi_adjust_cfa_offset -8
@@ -54,7 +63,7 @@ uep_vfork:
 )");
 #else
 // POSIX lets vfork() be fork(): elsewhere it is, and the child has its own memory.
-extern "C" pid_t uep_vfork(void) { return fork(); }
+extern "C" pid_t uep_vfork(void) { return fork(); }  // fork's prepare handler converts
 #endif
 
 // The optional arguments are read only when the flags use them (the caller may not have
@@ -66,6 +75,7 @@ int uep::CloneV(int (*fn)(void*), void* stack, int flags, void* arg, va_list ap)
                                                                                : 0;
   void* extra[3] = {nullptr, nullptr, nullptr};
   for (int i = 0; i < wanted; ++i) extra[i] = va_arg(ap, void*);
+  if ((flags & CLONE_THREAD) == 0) BeforeChild();  // a new process: it may use our pipes
   if ((flags & CLONE_VM) != 0 && (flags & CLONE_THREAD) == 0) NoteSharedMemoryChild();
   return __clone(fn, stack, flags, arg, extra[0], extra[1], extra[2]);
 }
