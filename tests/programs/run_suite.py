@@ -282,32 +282,7 @@ APP_KINDS = {"default": None, "all": "all"}
 # What uepoll does not do yet, found by these programs: "<kinds>/<case>" -> why. These
 # results must still differ from the kernel's; when one matches, it was fixed and comes
 # off the list. Each is described in docs/compatibility.md.
-APP_GAPS = {
-    "asyncio": {
-        "all/subprocess": "the child's stdin/stdout are uepoll pipes: a uepoll descriptor "
-                          "does not survive fork or exec (EBADF in the child)",
-    },
-    "node": {
-        "all/child_process": "libuv hands the child uepoll pipes (socket pairs) as stdio: "
-                             "they do not survive fork/exec",
-    },
-    "nginx": {
-        "all/serve": "the master-worker channel is a uepoll socket pair, which does not "
-                     "survive fork (each worker's epoll_ctl on it fails with EBADF and the "
-                     "worker exits), and descriptors cannot be passed over it (SCM_RIGHTS: "
-                     "EOPNOTSUPP)",
-        "all/reload": "follows: not reached",
-        "all/log": "follows: nginx logs those failures",
-    },
-    "tmux": {
-        "all/new-session": "the client and the server it forks talk over a uepoll socket "
-                           "pair, which does not survive fork: the server exits",
-        "all/send-keys": "follows: no server",
-        "all/capture-pane": "follows: no server",
-        "all/list-sessions": "follows: no server",
-        "all/kill-server": "follows: no server",
-    },
-}
+APP_GAPS = {}
 
 
 def run_app(args, env):
