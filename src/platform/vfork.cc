@@ -3,6 +3,7 @@
 // closes leave the parent's descriptor table alone.
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -86,4 +87,20 @@ extern "C" int uep_clone(int (*fn)(void*), void* stack, int flags, void* arg, ..
   const int r = uep::CloneV(fn, stack, flags, arg, ap);
   va_end(ap);
   return r;
+}
+
+extern "C" int uep_posix_spawn(pid_t* pid, const char* path,
+                               const posix_spawn_file_actions_t* file_actions,
+                               const posix_spawnattr_t* attrp, char* const argv[],
+                               char* const envp[]) {
+  uep::BeforeChild();
+  return posix_spawn(pid, path, file_actions, attrp, argv, envp);
+}
+
+extern "C" int uep_posix_spawnp(pid_t* pid, const char* file,
+                                const posix_spawn_file_actions_t* file_actions,
+                                const posix_spawnattr_t* attrp, char* const argv[],
+                                char* const envp[]) {
+  uep::BeforeChild();
+  return posix_spawnp(pid, file, file_actions, attrp, argv, envp);
 }
