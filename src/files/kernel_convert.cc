@@ -30,6 +30,7 @@ namespace {
 
 std::mutex convert_mutex;           // one conversion at a time
 std::atomic<int> converting{0};     // conversions running (WaitForConversions)
+std::atomic<uint64_t> generation{0};  // conversions begun (ConversionGeneration)
 
 // A descriptor naming a uepoll end, pinned for the conversion.
 struct Number {
@@ -194,7 +195,10 @@ void ConvertPair(UnixSocket* a, UnixSocket* b, const std::vector<Number>& number
 }
 
 struct ConvertingScope {
-  ConvertingScope() { converting.fetch_add(1, std::memory_order_acq_rel); }
+  ConvertingScope() {
+    converting.fetch_add(1, std::memory_order_acq_rel);
+    generation.fetch_add(1, std::memory_order_acq_rel);
+  }
   ~ConvertingScope() { converting.fetch_sub(1, std::memory_order_acq_rel); }
   ConvertingScope(const ConvertingScope&) = delete;
   ConvertingScope& operator=(const ConvertingScope&) = delete;
@@ -239,6 +243,8 @@ int ConvertForChild() {
   for (File* file : puts) FilePut(file);
   return static_cast<int>(pipes.size() + pairs.size());
 }
+
+uint64_t ConversionGeneration() { return generation.load(std::memory_order_acquire); }
 
 void WaitForConversions() {
   while (converting.load(std::memory_order_acquire) != 0) sched_yield();

@@ -26,6 +26,8 @@
 // as they are (docs/semantics.md, "fork").
 #pragma once
 
+#include <cstdint>
+
 namespace uep {
 
 // Converts every uepoll pipe and socket pair that a descriptor names; returns how many
@@ -36,5 +38,9 @@ int ConvertForChild();
 
 // Waits until no conversion runs (for a call that got -kEConverted).
 void WaitForConversions();
+
+// Counts conversions begun: a call that split its descriptors into uepoll's and the
+// kernel's (poll) starts again when it changed meanwhile.
+uint64_t ConversionGeneration();
 
 }  // namespace uep

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -54,6 +55,7 @@ struct KernelApi {
                    char* const argv[]) {
     return ::posix_spawn(pid, path, fa, nullptr, argv, environ);
   }
+  static int poll(pollfd* fds, nfds_t n, int t) { return ::poll(fds, n, t); }
   static bool Uepoll(int /*fd*/) { return false; }
 };
 
@@ -77,6 +79,7 @@ struct UepApi {
                    char* const argv[]) {
     return uep_posix_spawn(pid, path, fa, nullptr, argv, environ);
   }
+  static int poll(pollfd* fds, nfds_t n, int t) { return uep_poll(fds, n, t); }
   static bool Uepoll(int fd) { return uep_is_uepoll_fd(fd) == 1; }
 };
 
@@ -401,6 +404,28 @@ std::string BlockedEpollWaiter() {
       BlockedAcrossFork<A>(p[1], [&] { return "wait " + Events<A>(ep, -1) + "\n"; });
   for (const int fd : {p[0], p[1], ep}) A::close(fd);
   return log;
+}
+
+template <typename A>
+std::string BlockedPoller() {
+  int p[2];
+  int s[2];
+  A::pipe2(p, 0);
+  A::socketpair(SOCK_STREAM, s);
+  const std::string log = BlockedAcrossFork<A>(p[1], [&] {
+    pollfd fds[2] = {{s[0], POLLIN, 0}, {p[0], POLLIN, 0}};
+    const int n = A::poll(fds, 2, -1);
+    return "poll " + std::to_string(n) + " " + std::to_string(fds[0].revents) + " " +
+           std::to_string(fds[1].revents) + "\n";
+  });
+  for (const int fd : {p[0], p[1], s[0], s[1]}) A::close(fd);
+  return log;
+}
+
+TEST(ForkConvert, BlockedPollerSeesTheChildsWrite) {
+  const std::string kernel = BlockedPoller<KernelApi>();
+  EXPECT_EQ(kernel, BlockedPoller<UepApi>());
+  EXPECT_EQ("child 0\npoll 1 0 1\n", kernel);
 }
 
 TEST(ForkConvert, BlockedPipeReaderGetsTheChildsWrite) {
