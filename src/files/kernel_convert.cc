@@ -61,20 +61,10 @@ std::vector<Watch> WatchesOf(File* file) {
   return watches;
 }
 
-// Step 4 and 5 for one end: its numbers become `kfd`, its items move to the kernel.
-void MoveEnd(File* end, int kfd, const std::vector<Number>& numbers, std::vector<File*>* puts) {
-  if (end == nullptr) return;
-  std::vector<Watch> watches = WatchesOf(end);
-  std::vector<int> moved;
-  for (const Number& n : numbers) {
-    if (n.file != end) continue;
-    File* displaced = nullptr;
-    const int r = FdTable::Get().KernelDupOnto(kfd, n.fd, n.cloexec ? O_CLOEXEC : 0, &displaced,
-                                               end);
-    if (displaced != nullptr) puts->push_back(displaced);
-    if (r >= 0) moved.push_back(n.fd);
-  }
-  for (Watch& w : watches) {
+// Step 5: the items watching `end` go to the kernel descriptor `kfd` in their instances;
+// `moved` are the numbers that are `kfd`'s object now.
+void MoveWatches(File* end, int kfd, const std::vector<int>& moved, std::vector<File*>* puts) {
+  for (Watch& w : WatchesOf(end)) {
     w.ep->Ctl(EPOLL_CTL_DEL, end, w.fd, nullptr);
     // The item's own number if it is the kernel end now; else (it was closed or reused
     // since the ADD, and the item lives on as the kernel's would) a number of its own.
@@ -86,6 +76,25 @@ void MoveEnd(File* end, int kfd, const std::vector<Number>& numbers, std::vector
       if (!own) kernel::Close(fd);
     }
     puts->push_back(w.ep);
+  }
+}
+
+// Step 4 and 5 for one end: its numbers become `kfd`, its items move to the kernel.
+void MoveEnd(File* end, int kfd, const std::vector<Number>& numbers, std::vector<File*>* puts) {
+  if (end == nullptr) return;
+  std::vector<int> moved;
+  for (const Number& n : numbers) {
+    if (n.file != end) continue;
+    File* displaced = nullptr;
+    const int r = FdTable::Get().KernelDupOnto(kfd, n.fd, n.cloexec ? O_CLOEXEC : 0, &displaced,
+                                               end);
+    if (displaced != nullptr) puts->push_back(displaced);
+    if (r >= 0) moved.push_back(n.fd);
+  }
+  // Again while items are left: an epoll_ctl(ADD) on another thread may have raced with
+  // the first look (one that comes after the last look is lost with the uepoll file).
+  for (int round = 0; round < 3 && end->f_ep_nonempty.load(std::memory_order_acquire); ++round) {
+    MoveWatches(end, kfd, moved, puts);
   }
 }
 
@@ -210,8 +219,11 @@ int ConvertForChild() {
   if (!FdTable::Made()) return 0;
   FdTable& table = FdTable::Get();
   if (!table.Placeholders() || InForeignProcess() || table.OpenCount() == 0) return 0;
-  std::lock_guard serial(convert_mutex);
   ApiScope api;
+  // fork() in a signal handler that interrupted a uepoll call: the locks the conversion
+  // takes may be that call's (docs/semantics.md: fork is not async-signal-safe there).
+  if (api.reentrant()) return 0;
+  std::lock_guard serial(convert_mutex);
   WakeScope wake_scope;
   ConvertingScope scope;
   // The numbers of every pipe end and socket, grouped by object.
