@@ -17,6 +17,7 @@
 #include "core/fd_table.h"
 #include "core/file.h"
 #include "core/rcu.h"
+#include "files/kernel_convert.h"
 
 namespace uep::capi {
 
@@ -31,6 +32,21 @@ inline T Ret(T r) {
 }
 
 inline FdTable& Table() { return FdTable::Get(); }
+
+// An I/O call on a uepoll descriptor: `op()` (a count or -errno). A pipe or socket pair
+// that became a kernel object meanwhile (before fork: files/kernel_convert.h) answers
+// -kEConverted without doing anything; once the conversion is over the call is made again,
+// `again()`, the entry point itself, which the kernel now serves. A number still uepoll's
+// then was made for the frozen file during the conversion (a racing dup): EBADF.
+template <typename Op, typename Again>
+inline ssize_t ServeIo(int fd, Op&& op, Again&& again) {
+  ssize_t r = op();
+  if (r != -kEConverted) [[likely]] return Ret(r);
+  WaitForConversions();
+  if (!Table().Owns(fd)) return again();
+  r = op();
+  return Ret(r == -kEConverted ? ssize_t{-EBADF} : r);
+}
 
 // TASK_SIZE_MAX, the end of the user address space that access_ok() checks ranges against.
 // On x86-64 it is 2^47 - 4096 with 4-level paging and 2^56 - 4096 with 5-level paging,

@@ -13,7 +13,6 @@
 #include "core/reentry.h"
 #include "core/waiter.h"
 #include "files/fasync.h"
-#include "files/kernel_convert.h"
 #include "platform/kernel_fd.h"
 #include "uepoll/uepoll.h"
 
@@ -188,46 +187,22 @@ extern "C" {
 
 ssize_t uep_read(int fd, void* buf, size_t count) {
   if (!Table().Owns(fd)) return uep::kernel::Read(fd, buf, count);
-  const ssize_t r = uep::DoIoScalar(fd, buf, count, false);
-  // The file became a kernel object (before fork): the descriptor is the kernel's now.
-  if (r == -uep::kEConverted) [[unlikely]] {
-    uep::WaitForConversions();
-    return uep_read(fd, buf, count);
-  }
-  return Ret(r);
+  return uep::capi::ServeIo(fd, [&] { return uep::DoIoScalar(fd, buf, count, false); }, [&] { return uep_read(fd, buf, count); });
 }
 
 ssize_t uep_write(int fd, const void* buf, size_t count) {
   if (!Table().Owns(fd)) return uep::kernel::Write(fd, buf, count);
-  const ssize_t r = uep::DoIoScalar(fd, const_cast<void*>(buf), count, true);
-  // The file became a kernel object (before fork): the descriptor is the kernel's now.
-  if (r == -uep::kEConverted) [[unlikely]] {
-    uep::WaitForConversions();
-    return uep_write(fd, buf, count);
-  }
-  return Ret(r);
+  return uep::capi::ServeIo(fd, [&] { return uep::DoIoScalar(fd, const_cast<void*>(buf), count, true); }, [&] { return uep_write(fd, buf, count); });
 }
 
 ssize_t uep_readv(int fd, const struct iovec* iov, int iovcnt) {
   if (!Table().Owns(fd)) return uep::kernel::Readv(fd, iov, iovcnt);
-  const ssize_t r = uep::DoIoVector(fd, iov, iovcnt, false);
-  // The file became a kernel object (before fork): the descriptor is the kernel's now.
-  if (r == -uep::kEConverted) [[unlikely]] {
-    uep::WaitForConversions();
-    return uep_readv(fd, iov, iovcnt);
-  }
-  return Ret(r);
+  return uep::capi::ServeIo(fd, [&] { return uep::DoIoVector(fd, iov, iovcnt, false); }, [&] { return uep_readv(fd, iov, iovcnt); });
 }
 
 ssize_t uep_writev(int fd, const struct iovec* iov, int iovcnt) {
   if (!Table().Owns(fd)) return uep::kernel::Writev(fd, iov, iovcnt);
-  const ssize_t r = uep::DoIoVector(fd, iov, iovcnt, true);
-  // The file became a kernel object (before fork): the descriptor is the kernel's now.
-  if (r == -uep::kEConverted) [[unlikely]] {
-    uep::WaitForConversions();
-    return uep_writev(fd, iov, iovcnt);
-  }
-  return Ret(r);
+  return uep::capi::ServeIo(fd, [&] { return uep::DoIoVector(fd, iov, iovcnt, true); }, [&] { return uep_writev(fd, iov, iovcnt); });
 }
 
 // A vfork child (core/fork.h) shares the parent's table: what it closes or duplicates is

@@ -14,7 +14,6 @@
 #include "capi/capi.h"
 #include "core/reentry.h"
 #include "core/waiter.h"
-#include "files/kernel_convert.h"
 #include "files/unix_socket.h"
 #include "platform/capability.h"
 #include "uepoll/uepoll.h"
@@ -287,64 +286,34 @@ int uep_socketpair(int domain, int type, int protocol, int sv[2]) {
 
 ssize_t uep_send(int fd, const void* buf, size_t len, int flags) {
   if (!Table().Owns(fd)) return syscall(SYS_sendto, fd, buf, len, flags, nullptr, 0);
-  const ssize_t r = uep::DoSendTo(fd, buf, len, flags, nullptr, 0);
-  if (r == -uep::kEConverted) [[unlikely]] {  // a kernel socket now (see uep_read)
-    uep::WaitForConversions();
-    return uep_send(fd, buf, len, flags);
-  }
-  return Ret(r);
+  return uep::capi::ServeIo(fd, [&] { return uep::DoSendTo(fd, buf, len, flags, nullptr, 0); }, [&] { return uep_send(fd, buf, len, flags); });
 }
 
 ssize_t uep_sendto(int fd, const void* buf, size_t len, int flags,
                    const struct sockaddr* dest_addr, socklen_t addrlen) {
   if (!Table().Owns(fd)) return syscall(SYS_sendto, fd, buf, len, flags, dest_addr, addrlen);
-  const ssize_t r = uep::DoSendTo(fd, buf, len, flags, dest_addr, addrlen);
-  if (r == -uep::kEConverted) [[unlikely]] {  // a kernel socket now (see uep_read)
-    uep::WaitForConversions();
-    return uep_sendto(fd, buf, len, flags, dest_addr, addrlen);
-  }
-  return Ret(r);
+  return uep::capi::ServeIo(fd, [&] { return uep::DoSendTo(fd, buf, len, flags, dest_addr, addrlen); }, [&] { return uep_sendto(fd, buf, len, flags, dest_addr, addrlen); });
 }
 
 ssize_t uep_recv(int fd, void* buf, size_t len, int flags) {
   if (!Table().Owns(fd)) return syscall(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr);
-  const ssize_t r = uep::DoRecvFrom(fd, buf, len, flags, nullptr, nullptr);
-  if (r == -uep::kEConverted) [[unlikely]] {  // a kernel socket now (see uep_read)
-    uep::WaitForConversions();
-    return uep_recv(fd, buf, len, flags);
-  }
-  return Ret(r);
+  return uep::capi::ServeIo(fd, [&] { return uep::DoRecvFrom(fd, buf, len, flags, nullptr, nullptr); }, [&] { return uep_recv(fd, buf, len, flags); });
 }
 
 ssize_t uep_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr* src_addr,
                      socklen_t* addrlen) {
   if (!Table().Owns(fd)) return syscall(SYS_recvfrom, fd, buf, len, flags, src_addr, addrlen);
-  const ssize_t r = uep::DoRecvFrom(fd, buf, len, flags, src_addr, addrlen);
-  if (r == -uep::kEConverted) [[unlikely]] {  // a kernel socket now (see uep_read)
-    uep::WaitForConversions();
-    return uep_recvfrom(fd, buf, len, flags, src_addr, addrlen);
-  }
-  return Ret(r);
+  return uep::capi::ServeIo(fd, [&] { return uep::DoRecvFrom(fd, buf, len, flags, src_addr, addrlen); }, [&] { return uep_recvfrom(fd, buf, len, flags, src_addr, addrlen); });
 }
 
 ssize_t uep_sendmsg(int fd, const struct msghdr* msg, int flags) {
   if (!Table().Owns(fd)) return syscall(SYS_sendmsg, fd, msg, flags);
-  const ssize_t r = uep::DoSendMsg(fd, msg, flags);
-  if (r == -uep::kEConverted) [[unlikely]] {  // a kernel socket now (see uep_read)
-    uep::WaitForConversions();
-    return uep_sendmsg(fd, msg, flags);
-  }
-  return Ret(r);
+  return uep::capi::ServeIo(fd, [&] { return uep::DoSendMsg(fd, msg, flags); }, [&] { return uep_sendmsg(fd, msg, flags); });
 }
 
 ssize_t uep_recvmsg(int fd, struct msghdr* msg, int flags) {
   if (!Table().Owns(fd)) return syscall(SYS_recvmsg, fd, msg, flags);
-  const ssize_t r = uep::DoRecvMsg(fd, msg, flags);
-  if (r == -uep::kEConverted) [[unlikely]] {  // a kernel socket now (see uep_read)
-    uep::WaitForConversions();
-    return uep_recvmsg(fd, msg, flags);
-  }
-  return Ret(r);
+  return uep::capi::ServeIo(fd, [&] { return uep::DoRecvMsg(fd, msg, flags); }, [&] { return uep_recvmsg(fd, msg, flags); });
 }
 
 int uep_shutdown(int fd, int how) {
