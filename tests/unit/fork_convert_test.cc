@@ -36,7 +36,6 @@ namespace {
 const int numbering_rc = (signal(SIGPIPE, SIG_IGN), uep_set_numbering(UEP_NUMBERING_KERNEL));
 
 struct KernelApi {
-  static constexpr const char* kName = "kernel";
   static int pipe2(int* p, int flags) { return ::pipe2(p, flags); }
   static int socketpair(int type, int* sv) { return ::socketpair(AF_UNIX, type, 0, sv); }
   static ssize_t read(int fd, void* b, size_t n) { return ::read(fd, b, n); }
@@ -60,7 +59,6 @@ struct KernelApi {
 };
 
 struct UepApi {
-  static constexpr const char* kName = "uepoll";
   static int pipe2(int* p, int flags) { return uep_pipe2(p, flags); }
   static int socketpair(int type, int* sv) { return uep_socketpair(AF_UNIX, type, 0, sv); }
   static ssize_t read(int fd, void* b, size_t n) { return uep_read(fd, b, n); }
