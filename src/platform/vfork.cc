@@ -1,6 +1,7 @@
 // uep_vfork() and uep_clone() (include/uepoll/uepoll.h): vfork and clone that mark the
 // process as having children that share its memory (core/fork.h), so that such a child's
 // closes leave the parent's descriptor table alone.
+#include <dlfcn.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -89,18 +90,28 @@ extern "C" int uep_clone(int (*fn)(void*), void* stack, int flags, void* arg, ..
   return r;
 }
 
+// libc's posix_spawn and posix_spawnp, looked up past this library: the preload library
+// defines those names itself (with the same conversion first).
+namespace {
+using SpawnFn = int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*,
+                        const posix_spawnattr_t*, char* const[], char* const[]);
+SpawnFn NextSpawn(const char* name) { return reinterpret_cast<SpawnFn>(dlsym(RTLD_NEXT, name)); }
+}  // namespace
+
 extern "C" int uep_posix_spawn(pid_t* pid, const char* path,
                                const posix_spawn_file_actions_t* file_actions,
                                const posix_spawnattr_t* attrp, char* const argv[],
                                char* const envp[]) {
+  static const SpawnFn real = NextSpawn("posix_spawn");
   uep::BeforeChild();
-  return posix_spawn(pid, path, file_actions, attrp, argv, envp);
+  return real(pid, path, file_actions, attrp, argv, envp);
 }
 
 extern "C" int uep_posix_spawnp(pid_t* pid, const char* file,
                                 const posix_spawn_file_actions_t* file_actions,
                                 const posix_spawnattr_t* attrp, char* const argv[],
                                 char* const envp[]) {
+  static const SpawnFn real = NextSpawn("posix_spawnp");
   uep::BeforeChild();
-  return posix_spawnp(pid, file, file_actions, attrp, argv, envp);
+  return real(pid, file, file_actions, attrp, argv, envp);
 }
