@@ -33,17 +33,24 @@ inline T Ret(T r) {
 
 inline FdTable& Table() { return FdTable::Get(); }
 
-// An I/O call on a uepoll descriptor: `op()` (a count or -errno). A pipe or socket pair
-// that became a kernel object meanwhile (before fork: files/kernel_convert.h) answers
-// -kEConverted without doing anything; once the conversion is over the call is made again,
-// `again()`, the entry point itself, which the kernel now serves. A number still uepoll's
-// then was made for the frozen file during the conversion (a racing dup): EBADF.
-template <typename Op, typename Again>
-inline ssize_t ServeIo(int fd, Op&& op, Again&& again) {
+// An I/O call: `kernel()` for a kernel descriptor (libc style), else `op()` (a count or
+// -errno). A pipe or socket pair that became a kernel object meanwhile (before fork:
+// files/kernel_convert.h) answers -kEConverted without doing anything, or EBADF if the
+// number was taken over between the check and the lookup; once the conversion is over the
+// call is made again, by the kernel now. A number still uepoll's then was made for the
+// frozen file during the conversion (a racing dup): EBADF.
+template <typename Kernel, typename Op>
+inline ssize_t ServeIo(int fd, Kernel&& kernel, Op&& op) {
+  const uint64_t seq = ConversionGeneration();  // before the check: see EBADF above
+  if (!Table().Owns(fd)) return kernel();
   ssize_t r = op();
-  if (r != -kEConverted) [[likely]] return Ret(r);
+  if (r != -kEConverted && (r != -EBADF || ((seq & 1) == 0 && ConversionGeneration() == seq)))
+      [[likely]] {
+    return Ret(r);
+  }
   WaitForConversions();
-  if (!Table().Owns(fd)) return again();
+  if (!Table().Owns(fd)) return kernel();
+  if (r == -EBADF) return Ret(r);
   r = op();
   return Ret(r == -kEConverted ? ssize_t{-EBADF} : r);
 }

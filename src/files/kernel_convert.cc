@@ -30,7 +30,7 @@ namespace {
 
 std::mutex convert_mutex;           // one conversion at a time
 std::atomic<int> converting{0};     // conversions running (WaitForConversions)
-std::atomic<uint64_t> generation{0};  // conversions begun (ConversionGeneration)
+std::atomic<uint64_t> generation{0};  // odd while one runs (ConversionGeneration)
 
 // A descriptor naming a uepoll end, pinned for the conversion.
 struct Number {
@@ -132,11 +132,10 @@ void ConvertPipe(PipeInode* pipe, const std::vector<Number>& numbers, std::vecto
     WriteAll(k[1], chunk.data);
   }
   constexpr uint32_t kEndFlags = O_NONBLOCK | O_DIRECT;
-  if (snap.reader_end != nullptr) {
-    kernel::Fcntl(k[0], F_SETFL, snap.reader_end->f_flags.load(std::memory_order_relaxed) & kEndFlags);
-  }
-  if (snap.writer_end != nullptr) {
-    kernel::Fcntl(k[1], F_SETFL, snap.writer_end->f_flags.load(std::memory_order_relaxed) & kEndFlags);
+  for (const auto& [end, kfd] : {std::pair{snap.reader_end, k[0]}, std::pair{snap.writer_end, k[1]}}) {
+    if (end != nullptr) {
+      kernel::Fcntl(kfd, F_SETFL, end->f_flags.load(std::memory_order_relaxed) & kEndFlags);
+    }
   }
   MoveEnd(snap.reader_end, k[0], numbers, puts);
   MoveEnd(snap.writer_end, k[1], numbers, puts);
@@ -206,9 +205,12 @@ void ConvertPair(UnixSocket* a, UnixSocket* b, const std::vector<Number>& number
 struct ConvertingScope {
   ConvertingScope() {
     converting.fetch_add(1, std::memory_order_acq_rel);
-    generation.fetch_add(1, std::memory_order_acq_rel);
+    generation.fetch_add(1, std::memory_order_acq_rel);  // odd: running
   }
-  ~ConvertingScope() { converting.fetch_sub(1, std::memory_order_acq_rel); }
+  ~ConvertingScope() {
+    generation.fetch_add(1, std::memory_order_acq_rel);
+    converting.fetch_sub(1, std::memory_order_acq_rel);
+  }
   ConvertingScope(const ConvertingScope&) = delete;
   ConvertingScope& operator=(const ConvertingScope&) = delete;
 };

@@ -39,8 +39,9 @@ int ConvertForChild();
 // Waits until no conversion runs (for a call that got -kEConverted).
 void WaitForConversions();
 
-// Counts conversions begun: a call that split its descriptors into uepoll's and the
-// kernel's (poll) starts again when it changed meanwhile.
+// Counts conversions, twice each (odd while one runs): a call that split its descriptors
+// into uepoll's and the kernel's (poll), or found a number gone (EBADF), starts again when
+// it was odd or changed meanwhile.
 uint64_t ConversionGeneration();
 
 }  // namespace uep

@@ -361,6 +361,8 @@ ssize_t PipeFile::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* 
     // Nothing read yet: an interrupted sleep restarts the call (ERESTARTSYS).
     const int r = WaitEventExclusive(&pipe->rd_wait, [pipe] { return pipe->Readable(); },
                                      permit, SleepKind::kRestartable);
+    // The conversion released the file before the sleep could pin it: retry there too.
+    if (r == -EBADF && pipe->converted.load(std::memory_order_relaxed)) return -kEConverted;
     if (r < 0) return r;
     wake_writer = false;
     wake_next_reader = true;
@@ -477,7 +479,7 @@ ssize_t PipeFile::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit*
                                        ret == 0 ? SleepKind::kRestartable
                                                 : SleepKind::kInterruptible);
       if (r == -EBADF) {
-        if (ret == 0) ret = -EBADF;
+        if (ret == 0) ret = pipe->converted.load(std::memory_order_relaxed) ? -kEConverted : -EBADF;
         lock.lock();
         break;
       }

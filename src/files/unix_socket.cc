@@ -299,7 +299,9 @@ int UnixSocket::TakeErrorLocked() {
 
 int UnixSocket::SleepLocked(std::unique_lock<SpinLock>& guard, std::unique_lock<std::mutex>* io,
                             bool interruptible, SleepPermit* permit) {
-  if (!permit->Acquire()) return -EBADF;
+  // The file is being released: closed, or converted (then the caller retries on the
+  // kernel's socket).
+  if (!permit->Acquire()) return core_->converted.load(std::memory_order_relaxed) ? -kEConverted : -EBADF;
   Waiter waiter;
   {
     std::lock_guard wq_guard(wq_.lock);
