@@ -132,7 +132,8 @@ void ConvertPipe(PipeInode* pipe, const std::vector<Number>& numbers, std::vecto
     WriteAll(k[1], chunk.data);
   }
   constexpr uint32_t kEndFlags = O_NONBLOCK | O_DIRECT;
-  for (const auto& [end, kfd] : {std::pair{snap.reader_end, k[0]}, std::pair{snap.writer_end, k[1]}}) {
+  const std::pair<File*, int> ends[] = {{snap.reader_end, k[0]}, {snap.writer_end, k[1]}};
+  for (const auto& [end, kfd] : ends) {
     if (end != nullptr) {
       kernel::Fcntl(kfd, F_SETFL, end->f_flags.load(std::memory_order_relaxed) & kEndFlags);
     }

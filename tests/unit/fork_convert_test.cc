@@ -448,16 +448,22 @@ TEST(ForkConvert, BlockedEpollWaiterSeesTheChildsWrite) {
 // order, whichever side of the conversion it was written on.
 TEST(ForkConvert, TrafficDuringTheConversionKeepsEveryByteInOrder) {
   constexpr uint32_t kWords = 1 << 15;
-  for (int round = 0; round < 10; ++round) {
+  for (int round = 0; round < 100; ++round) {
     int fds[2];
     if (round % 2 == 0) {
       ASSERT_EQ(0, uep_pipe2(fds, 0));
     } else {
       ASSERT_EQ(0, uep_socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
     }
+    int write_error = 0;
     std::thread writer([&] {
       for (uint32_t i = 0; i < kWords; ++i) {
-        if (uep_write(fds[1], &i, sizeof i) != sizeof i) return;
+        if (uep_write(fds[1], &i, sizeof i) != sizeof i) {
+          write_error = errno;
+          uep_close(fds[1]);  // the reader ends at end of file, not waiting for ever
+          fds[1] = -1;
+          return;
+        }
       }
     });
     uint32_t next = 0;
@@ -479,16 +485,17 @@ TEST(ForkConvert, TrafficDuringTheConversionKeepsEveryByteInOrder) {
         have -= used;
       }
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(round));
+    std::this_thread::sleep_for(std::chrono::microseconds(round % 20 * 100));
     const pid_t pid = fork();
     if (pid == 0) _exit(0);
     EXPECT_EQ(0, WaitChild(pid));
     writer.join();
     reader.join();
+    EXPECT_EQ(0, write_error) << "round " << round;
     EXPECT_EQ(kWords, next) << "round " << round;
     EXPECT_TRUE(in_order) << "round " << round;
     uep_close(fds[0]);
-    uep_close(fds[1]);
+    if (fds[1] >= 0) uep_close(fds[1]);
   }
 }
 
