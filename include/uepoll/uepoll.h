@@ -19,6 +19,7 @@
 #define UEPOLL_UEPOLL_H_
 
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/epoll.h>
@@ -155,6 +156,13 @@ int uep_set_numbering(int numbering);
  * results and errno as vfork(2) and clone(2). */
 pid_t uep_vfork(void);
 int uep_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
+/* posix_spawn() and posix_spawnp() (the same arguments, results and errno) that first turn
+ * uepoll's pipes and socket pairs into kernel ones, as fork(), uep_vfork() and uep_clone()
+ * do with kernel numbering, so that the file actions can hand them to the child. */
+int uep_posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *file_actions,
+                    const posix_spawnattr_t *attrp, char *const argv[], char *const envp[]);
+int uep_posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *file_actions,
+                     const posix_spawnattr_t *attrp, char *const argv[], char *const envp[]);
 /* The first uepoll descriptor number; every int below it is the kernel's (high
  * numbering). 0 with kernel numbering: ask uep_is_uepoll_fd(). */
 int uep_fd_base(void);

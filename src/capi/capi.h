@@ -17,6 +17,7 @@
 #include "core/fd_table.h"
 #include "core/file.h"
 #include "core/rcu.h"
+#include "files/kernel_convert.h"
 
 namespace uep::capi {
 
@@ -31,6 +32,28 @@ inline T Ret(T r) {
 }
 
 inline FdTable& Table() { return FdTable::Get(); }
+
+// An I/O call: `kernel()` for a kernel descriptor (libc style), else `op()` (a count or
+// -errno). A pipe or socket pair that became a kernel object meanwhile (before fork:
+// files/kernel_convert.h) answers -kEConverted without doing anything, or EBADF if the
+// number was taken over between the check and the lookup; once the conversion is over the
+// call is made again, by the kernel now. A number still uepoll's then was made for the
+// frozen file during the conversion (a racing dup): EBADF.
+template <typename Kernel, typename Op>
+inline ssize_t ServeIo(int fd, Kernel&& kernel, Op&& op) {
+  const uint64_t seq = ConversionGeneration();  // before the check: see EBADF above
+  if (!Table().Owns(fd)) return kernel();
+  ssize_t r = op();
+  if (r != -kEConverted && (r != -EBADF || ((seq & 1) == 0 && ConversionGeneration() == seq)))
+      [[likely]] {
+    return Ret(r);
+  }
+  WaitForConversions();
+  if (!Table().Owns(fd)) return kernel();
+  if (r == -EBADF) return Ret(r);
+  r = op();
+  return Ret(r == -kEConverted ? ssize_t{-EBADF} : r);
+}
 
 // TASK_SIZE_MAX, the end of the user address space that access_ok() checks ranges against.
 // On x86-64 it is 2^47 - 4096 with 4-level paging and 2^56 - 4096 with 5-level paging,

@@ -186,23 +186,27 @@ int DoFcntl(int fd, int cmd, unsigned long arg) {
 extern "C" {
 
 ssize_t uep_read(int fd, void* buf, size_t count) {
-  if (!Table().Owns(fd)) return uep::kernel::Read(fd, buf, count);
-  return Ret(uep::DoIoScalar(fd, buf, count, false));
+  return uep::capi::ServeIo(
+      fd, [&] { return uep::kernel::Read(fd, buf, count); },
+      [&] { return uep::DoIoScalar(fd, buf, count, false); });
 }
 
 ssize_t uep_write(int fd, const void* buf, size_t count) {
-  if (!Table().Owns(fd)) return uep::kernel::Write(fd, buf, count);
-  return Ret(uep::DoIoScalar(fd, const_cast<void*>(buf), count, true));
+  return uep::capi::ServeIo(
+      fd, [&] { return uep::kernel::Write(fd, buf, count); },
+      [&] { return uep::DoIoScalar(fd, const_cast<void*>(buf), count, true); });
 }
 
 ssize_t uep_readv(int fd, const struct iovec* iov, int iovcnt) {
-  if (!Table().Owns(fd)) return uep::kernel::Readv(fd, iov, iovcnt);
-  return Ret(uep::DoIoVector(fd, iov, iovcnt, false));
+  return uep::capi::ServeIo(
+      fd, [&] { return uep::kernel::Readv(fd, iov, iovcnt); },
+      [&] { return uep::DoIoVector(fd, iov, iovcnt, false); });
 }
 
 ssize_t uep_writev(int fd, const struct iovec* iov, int iovcnt) {
-  if (!Table().Owns(fd)) return uep::kernel::Writev(fd, iov, iovcnt);
-  return Ret(uep::DoIoVector(fd, iov, iovcnt, true));
+  return uep::capi::ServeIo(
+      fd, [&] { return uep::kernel::Writev(fd, iov, iovcnt); },
+      [&] { return uep::DoIoVector(fd, iov, iovcnt, true); });
 }
 
 // A vfork child (core/fork.h) shares the parent's table: what it closes or duplicates is

@@ -28,6 +28,7 @@
 #include "core/reentry.h"
 #include "core/wait_queue.h"
 #include "core/waiter.h"
+#include "files/kernel_convert.h"
 #include "platform/clock.h"
 #include "platform/fault.h"
 #include "platform/kernel_fd.h"
@@ -220,6 +221,9 @@ int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* 
   // that call's, and poll hangs hooks on them (docs/semantics.md: signal handlers).
   if (api.reentrant()) return -EINTR;
   PollWqueues table;
+  // A pipe or socket pair of the set may become the kernel's (before fork): then the split
+  // below is stale, and the call starts again (-kEConverted).
+  const uint64_t generation = ConversionGeneration();
   // Kernel descriptors: asked together, in the set's order.
   std::vector<pollfd> kfds;
   std::vector<pollfd> sleep_set;  // kfds, hidden kernel instances and the doorbell
@@ -267,7 +271,7 @@ int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* 
         mask = 0;
       } else if (Table().Owns(pfd.fd)) {
         mask = PollUepollFd(pfd, &table);
-      } else {
+      } else if (k < kfds.size()) {
         mask = static_cast<uint16_t>(kfds[k++].revents);
       }
       pfd.revents = static_cast<short>(mask);
@@ -278,6 +282,7 @@ int DoPoll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const sigset_t* 
       }
     }
     table.qproc = nullptr;  // every hook is hung after the first pass
+    if (ConversionGeneration() != generation) return -kEConverted;
     if (count == 0) {
       count = table.error;
       if (interrupted) count = -EINTR;
@@ -351,7 +356,14 @@ int Poll(pollfd* fds, nfds_t nfds, platform::Timeout timeout, const timespec* ke
   }
   // nfds is at least 1 here, and the set fits in memory: the one check left is the limit.
   if (const int r = CheckNfds(nfds); r < 0) return r;
-  return DoPoll(fds, nfds, timeout, sigmask);
+  const int r = DoPoll(fds, nfds, timeout, sigmask);
+  if (r == -kEConverted) [[unlikely]] {
+    // Again once the descriptors are the kernel's: the timeout counts from the new start
+    // (it can only get longer, as a late start of its count does).
+    WaitForConversions();
+    return Poll(fds, nfds, timeout, kernel_timeout, sigmask);
+  }
+  return r;
 }
 
 }  // namespace

@@ -285,35 +285,41 @@ int uep_socketpair(int domain, int type, int protocol, int sv[2]) {
 }
 
 ssize_t uep_send(int fd, const void* buf, size_t len, int flags) {
-  if (!Table().Owns(fd)) return syscall(SYS_sendto, fd, buf, len, flags, nullptr, 0);
-  return Ret(uep::DoSendTo(fd, buf, len, flags, nullptr, 0));
+  return uep::capi::ServeIo(
+      fd, [&] { return syscall(SYS_sendto, fd, buf, len, flags, nullptr, 0); },
+      [&] { return uep::DoSendTo(fd, buf, len, flags, nullptr, 0); });
 }
 
 ssize_t uep_sendto(int fd, const void* buf, size_t len, int flags,
                    const struct sockaddr* dest_addr, socklen_t addrlen) {
-  if (!Table().Owns(fd)) return syscall(SYS_sendto, fd, buf, len, flags, dest_addr, addrlen);
-  return Ret(uep::DoSendTo(fd, buf, len, flags, dest_addr, addrlen));
+  return uep::capi::ServeIo(
+      fd, [&] { return syscall(SYS_sendto, fd, buf, len, flags, dest_addr, addrlen); },
+      [&] { return uep::DoSendTo(fd, buf, len, flags, dest_addr, addrlen); });
 }
 
 ssize_t uep_recv(int fd, void* buf, size_t len, int flags) {
-  if (!Table().Owns(fd)) return syscall(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr);
-  return Ret(uep::DoRecvFrom(fd, buf, len, flags, nullptr, nullptr));
+  return uep::capi::ServeIo(
+      fd, [&] { return syscall(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr); },
+      [&] { return uep::DoRecvFrom(fd, buf, len, flags, nullptr, nullptr); });
 }
 
 ssize_t uep_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr* src_addr,
                      socklen_t* addrlen) {
-  if (!Table().Owns(fd)) return syscall(SYS_recvfrom, fd, buf, len, flags, src_addr, addrlen);
-  return Ret(uep::DoRecvFrom(fd, buf, len, flags, src_addr, addrlen));
+  return uep::capi::ServeIo(
+      fd, [&] { return syscall(SYS_recvfrom, fd, buf, len, flags, src_addr, addrlen); },
+      [&] { return uep::DoRecvFrom(fd, buf, len, flags, src_addr, addrlen); });
 }
 
 ssize_t uep_sendmsg(int fd, const struct msghdr* msg, int flags) {
-  if (!Table().Owns(fd)) return syscall(SYS_sendmsg, fd, msg, flags);
-  return Ret(uep::DoSendMsg(fd, msg, flags));
+  return uep::capi::ServeIo(
+      fd, [&] { return syscall(SYS_sendmsg, fd, msg, flags); },
+      [&] { return uep::DoSendMsg(fd, msg, flags); });
 }
 
 ssize_t uep_recvmsg(int fd, struct msghdr* msg, int flags) {
-  if (!Table().Owns(fd)) return syscall(SYS_recvmsg, fd, msg, flags);
-  return Ret(uep::DoRecvMsg(fd, msg, flags));
+  return uep::capi::ServeIo(
+      fd, [&] { return syscall(SYS_recvmsg, fd, msg, flags); },
+      [&] { return uep::DoRecvMsg(fd, msg, flags); });
 }
 
 int uep_shutdown(int fd, int how) {

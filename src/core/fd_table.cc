@@ -106,6 +106,8 @@ bool FdTable::SetNumbering(Numbering numbering) {
   return !table_made.load(std::memory_order_acquire);
 }
 
+bool FdTable::Made() { return table_made.load(std::memory_order_acquire); }
+
 FdTable* FdTable::Create() {
   table_creating.store(true, std::memory_order_release);
   // Never destroyed: lookups may run during exit.
@@ -258,11 +260,13 @@ int FdTable::DupTo(int oldfd, int newfd, bool cloexec, File** displaced) {
   return newfd;
 }
 
-int FdTable::KernelDupOnto(int kernel_fd, int newfd, int flags, File** displaced) {
+int FdTable::KernelDupOnto(int kernel_fd, int newfd, int flags, File** displaced,
+                           const File* expected) {
   *displaced = nullptr;
   if (!placeholders_ || !Owns(newfd)) return -EBADF;
   const unsigned idx = static_cast<unsigned>(newfd);
   std::lock_guard guard(lock_);
+  if (expected != nullptr && Lookup(newfd) != expected) return -EBADF;
   if (kernel::Dup3(kernel_fd, newfd, flags) < 0) return -errno;
   std::atomic<uintptr_t>* slot = SlotLocked(idx);
   const uintptr_t old = slot->exchange(0, std::memory_order_acq_rel);

@@ -54,6 +54,8 @@ class FdTable {
   // Without a call, the first Get() reads UEPOLL_NUMBERING (kernel: placeholders).
   static bool SetNumbering(Numbering numbering);
   [[nodiscard]] bool Placeholders() const { return placeholders_; }
+  // Whether the table exists (Get() was called), without making it.
+  static bool Made();
 
   // First uepoll descriptor number.
   [[nodiscard]] int Base() const { return base_; }
@@ -95,7 +97,9 @@ class FdTable {
   int DupTo(int oldfd, int newfd, bool cloexec, File** displaced);
   // Placeholder numbering: the kernel descriptor `kernel_fd` is dup3()ed onto `newfd`, a
   // uepoll number, whose file is returned through `displaced`. Returns newfd or -errno.
-  int KernelDupOnto(int kernel_fd, int newfd, int flags, File** displaced);
+  // With `expected`, only if newfd still holds that file (-EBADF otherwise).
+  int KernelDupOnto(int kernel_fd, int newfd, int flags, File** displaced,
+                    const File* expected = nullptr);
   // Placeholder numbering: the kernel handed out `fd` as a new descriptor, so the
   // placeholder that held the number was closed behind the table's back (a raw system
   // call): forgets the entry without closing the number, which is no longer uepoll's.

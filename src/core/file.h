@@ -28,6 +28,12 @@ void FileUnpinMemory(File* file);
 // Flags for Read/Write.
 inline constexpr int kIoNonblock = 0x1;  // O_NONBLOCK on the file or MSG_DONTWAIT
 
+// An operation found its file turned into a kernel object (a pipe or socket pair before
+// fork: files/kernel_convert.h): nothing was done; the caller waits for the conversion to
+// end and makes the call again on the descriptor, which is now the kernel's. Never seen by
+// users: no errno is this large.
+inline constexpr int kEConverted = 4000;
+
 // Operations run inside the caller's RCU read section, holding no reference to the file
 // (the cheap path). One that must sleep first calls Acquire(): it pins the file and leaves
 // the section, so the sleep neither blocks RcuSynchronize() nor outlives the file.

@@ -46,7 +46,10 @@ int OwnerPid() {
 
 [[maybe_unused]] const int owner_at_load = OwnerPid();
 
+constinit std::atomic<int (*)()> before_child{nullptr};
+
 void Prepare() {
+  BeforeChild();
   for (Slot& s : slots) {
     if (auto* fn = s.prepare.load(std::memory_order_acquire)) fn();
   }
@@ -74,6 +77,12 @@ void RegisterForkHandlers(ForkOrder order, const ForkHandlers& handlers) {
   s.parent.store(handlers.parent, std::memory_order_release);
   s.child.store(handlers.child, std::memory_order_release);
   std::call_once(once, [] { pthread_atfork(Prepare, Parent, Child); });
+}
+
+void SetBeforeChild(int (*fn)()) { before_child.store(fn, std::memory_order_release); }
+
+void BeforeChild() {
+  if (auto* fn = before_child.load(std::memory_order_acquire)) fn();
 }
 
 bool InForeignProcess() {

@@ -50,6 +50,14 @@ struct ForkHandlers {
 // from static initialisers; the first call registers the pthread_atfork().
 void RegisterForkHandlers(ForkOrder order, const ForkHandlers& handlers);
 
+// Before a child that may use this process's descriptors is made: fork (first thing in
+// the prepare handler, before any lock is taken), vfork and clone (uep_vfork, uep_clone)
+// and the preload library's posix_spawn. One function, set once (the conversion of pipes
+// and socket pairs into kernel objects, files/kernel_convert.h); ignored in a process
+// that does not own this memory.
+void SetBeforeChild(int (*fn)());
+void BeforeChild();
+
 // True in a process that shares this memory without owning it: a vfork() or CLONE_VM child
 // before it execs.
 bool InForeignProcess();

@@ -239,13 +239,34 @@ void PipeInode::Put() {
 
 bool PipeInode::Readable() const {
   return !Empty(head.load(std::memory_order_relaxed), tail.load(std::memory_order_relaxed)) ||
-         writers.load(std::memory_order_relaxed) == 0;
+         writers.load(std::memory_order_relaxed) == 0 || converted.load(std::memory_order_relaxed);
 }
 
 bool PipeInode::Writable() const {
   return !Full(head.load(std::memory_order_relaxed), tail.load(std::memory_order_relaxed),
                max_usage.load(std::memory_order_relaxed)) ||
-         readers.load(std::memory_order_relaxed) == 0;
+         readers.load(std::memory_order_relaxed) == 0 || converted.load(std::memory_order_relaxed);
+}
+
+bool PipeInode::Freeze(PipeSnapshot* out) {
+  {
+    std::lock_guard guard(mutex);
+    if (converted.load(std::memory_order_relaxed)) return false;
+    const unsigned h = head.load(std::memory_order_relaxed);
+    for (unsigned t = tail.load(std::memory_order_relaxed); t != h; ++t) {
+      const PipeBuffer& buf = bufs[t & (ring_size - 1)];
+      out->chunks.push_back({std::string(buf.page + buf.offset, buf.len),
+                             (buf.flags & kPipeBufPacket) != 0});
+    }
+    out->slots = max_usage.load(std::memory_order_relaxed);
+    out->reader_end = reader_end;
+    out->writer_end = writer_end;
+    converted.store(true, std::memory_order_relaxed);
+  }
+  // Blocked readers and writers wake, see `converted` and retry on the kernel's pipe.
+  WakeQueue(&rd_wait, 0, 0, 0);
+  WakeQueue(&wr_wait, 0, 0, 0);
+  return true;
 }
 
 // ---- PipeFile -----------------------------------------------------------------------
@@ -291,6 +312,10 @@ ssize_t PipeFile::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* 
   bool wake_next_reader = false;
   std::unique_lock lock(pipe->mutex);
   for (;;) {
+    if (pipe->converted.load(std::memory_order_relaxed)) {  // retried on the kernel's pipe
+      if (ret == 0) ret = -kEConverted;
+      break;
+    }
     const unsigned head = pipe->head.load(std::memory_order_relaxed);
     unsigned tail = pipe->tail.load(std::memory_order_relaxed);
     if (!PipeInode::Empty(head, tail)) {
@@ -336,6 +361,8 @@ ssize_t PipeFile::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* 
     // Nothing read yet: an interrupted sleep restarts the call (ERESTARTSYS).
     const int r = WaitEventExclusive(&pipe->rd_wait, [pipe] { return pipe->Readable(); },
                                      permit, SleepKind::kRestartable);
+    // The conversion released the file before the sleep could pin it: retry there too.
+    if (r == -EBADF && pipe->converted.load(std::memory_order_relaxed)) return -kEConverted;
     if (r < 0) return r;
     wake_writer = false;
     wake_next_reader = true;
@@ -370,7 +397,9 @@ ssize_t PipeFile::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit*
   const bool packet = (f_flags.load(std::memory_order_relaxed) & O_DIRECT) != 0;
   std::unique_lock lock(pipe->mutex);
 
-  if (pipe->readers.load(std::memory_order_relaxed) == 0) {
+  if (pipe->converted.load(std::memory_order_relaxed)) {
+    ret = -kEConverted;  // retried on the kernel's pipe
+  } else if (pipe->readers.load(std::memory_order_relaxed) == 0) {
     sigpipe = true;
     ret = -EPIPE;
   } else {
@@ -395,6 +424,10 @@ ssize_t PipeFile::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit*
       }
     }
     while (!done) {
+      if (pipe->converted.load(std::memory_order_relaxed)) {
+        if (ret == 0) ret = -kEConverted;
+        break;
+      }
       if (pipe->readers.load(std::memory_order_relaxed) == 0) {
         sigpipe = true;
         if (ret == 0) ret = -EPIPE;
@@ -446,7 +479,7 @@ ssize_t PipeFile::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit*
                                        ret == 0 ? SleepKind::kRestartable
                                                 : SleepKind::kInterruptible);
       if (r == -EBADF) {
-        if (ret == 0) ret = -EBADF;
+        if (ret == 0) ret = pipe->converted.load(std::memory_order_relaxed) ? -kEConverted : -EBADF;
         lock.lock();
         break;
       }

@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "core/file.h"
 #include "core/wait_queue.h"
@@ -40,6 +42,19 @@ struct PipeBuffer {
 inline constexpr uint32_t kPipeBufPacket = 0x08;    // PIPE_BUF_FLAG_PACKET: O_DIRECT write
 inline constexpr uint32_t kPipeBufCanMerge = 0x10;  // PIPE_BUF_FLAG_CAN_MERGE
 
+// What a pipe held when it was frozen (PipeInode::Freeze): its data in order (a packet per
+// chunk for O_DIRECT writes), its capacity and its ends' flags.
+struct PipeSnapshot {
+  struct Chunk {
+    std::string data;
+    bool packet = false;
+  };
+  std::vector<Chunk> chunks;
+  unsigned slots = 0;             // max_usage
+  File* reader_end = nullptr;     // the open ends (nullptr once released)
+  File* writer_end = nullptr;
+};
+
 // pipe_inode_info. Lives while either end does.
 class PipeInode {
  public:
@@ -54,9 +69,14 @@ class PipeInode {
 
   static bool Empty(unsigned head, unsigned tail) { return head == tail; }
   static bool Full(unsigned head, unsigned tail, unsigned limit) { return head - tail >= limit; }
-  // pipe_readable()/pipe_writable(): the conditions blocked readers and writers wait for.
+  // pipe_readable()/pipe_writable(): the conditions blocked readers and writers wait for
+  // (a frozen pipe wakes both: they retry on the kernel pipe that replaced it).
   [[nodiscard]] bool Readable() const;
   [[nodiscard]] bool Writable() const;
+  // Before the pipe becomes a kernel pipe (files/kernel_convert.h): copies its state out
+  // and marks it converted, so that every read and write from now on (blocked ones woken)
+  // returns -kEConverted. Returns false if it was already frozen.
+  bool Freeze(PipeSnapshot* out);
 
   std::mutex mutex;      // see the file comment
   WaitQueueHead rd_wait;  // readers, and watchers of the read end
@@ -75,6 +95,8 @@ class PipeInode {
   // Set by the first Poll(): from then on every write wakes the readers' queue, even when
   // the pipe was not empty, so that each write is an edge for EPOLLET (pipe->poll_usage).
   std::atomic<bool> poll_usage{false};
+  // Frozen for conversion into a kernel pipe (written under `mutex`).
+  std::atomic<bool> converted{false};
   // pipe->fasync_readers / fasync_writers: the ends, for SIGIO (files/fasync.h); each
   // cleared under `mutex` when its end is released.
   File* reader_end = nullptr;
@@ -106,9 +128,10 @@ class PipeFile final : public File {
   }
   [[nodiscard]] bool HasFasync() const override { return true; }  // pipe_fasync()
   void Release() override;
+  [[nodiscard]] PipeInode* inode() const { return pipe_; }
+  [[nodiscard]] bool IsReader() const { return is_reader_; }
 
  private:
-  [[nodiscard]] bool IsReader() const { return is_reader_; }
   int SetSize(unsigned long arg);
 
   PipeInode* const pipe_;

@@ -41,6 +41,7 @@ struct UnixSkb {
 struct UnixPairCore {
   SpinLock lock;
   std::atomic<int> refs{2};
+  std::atomic<bool> converted{false};  // frozen for a kernel pair (written under `lock`)
 };
 
 namespace {
@@ -298,7 +299,9 @@ int UnixSocket::TakeErrorLocked() {
 
 int UnixSocket::SleepLocked(std::unique_lock<SpinLock>& guard, std::unique_lock<std::mutex>* io,
                             bool interruptible, SleepPermit* permit) {
-  if (!permit->Acquire()) return -EBADF;
+  // The file is being released: closed, or converted (then the caller retries on the
+  // kernel's socket).
+  if (!permit->Acquire()) return core_->converted.load(std::memory_order_relaxed) ? -kEConverted : -EBADF;
   Waiter waiter;
   {
     std::lock_guard wq_guard(wq_.lock);
@@ -352,6 +355,7 @@ int UnixSocket::AllocSendSkb(size_t len, int64_t truesize, bool noblock, bool in
   {
     std::unique_lock guard(core_->lock);
     for (;;) {
+      if (core_->converted.load(std::memory_order_relaxed)) return -kEConverted;
       if (const int err = TakeErrorLocked(); err != 0) return -err;
       if ((shutdown_.load(std::memory_order_relaxed) & kSendShutdown) != 0) return -EPIPE;
       if (wmem_.load(std::memory_order_relaxed) < sndbuf_.load(std::memory_order_relaxed)) break;
@@ -421,10 +425,15 @@ ssize_t UnixSocket::StreamSend(const iovec* iov, int iovcnt, size_t len, int fla
       FreeSkb(skb);
       return sent > 0 ? static_cast<ssize_t>(sent) : -EFAULT;
     }
+    bool converted = false;
     {
       std::lock_guard guard(core_->lock);
       UnixSocket* other = peer_;
-      if (other == nullptr || (other->shutdown_.load(std::memory_order_relaxed) & kRcvShutdown) != 0) {
+      if (core_->converted.load(std::memory_order_relaxed)) {
+        UnchargeLocked(skb);
+        converted = true;
+      } else if (other == nullptr ||
+                 (other->shutdown_.load(std::memory_order_relaxed) & kRcvShutdown) != 0) {
         UnchargeLocked(skb);
         pipe = true;
       } else {
@@ -434,6 +443,7 @@ ssize_t UnixSocket::StreamSend(const iovec* iov, int iovcnt, size_t len, int fla
     }
     if (skb != nullptr) {
       FreeSkbMemory(skb);
+      if (converted) return sent > 0 ? static_cast<ssize_t>(sent) : -kEConverted;
       break;
     }
     sent += static_cast<size_t>(size);
@@ -501,7 +511,9 @@ ssize_t UnixSocket::DgramSend(const iovec* iov, int iovcnt, size_t len, int flag
   {
     std::lock_guard guard(core_->lock);
     UnixSocket* other = peer_;
-    if (other == nullptr) {
+    if (core_->converted.load(std::memory_order_relaxed)) {
+      result = -kEConverted;
+    } else if (other == nullptr) {
       if (!peer_dead_) {
         result = -ECONNRESET;  // another sender disconnected us meanwhile
       } else if (type_ == SOCK_SEQPACKET) {
@@ -561,6 +573,10 @@ ssize_t UnixSocket::StreamRecv(const iovec* iov, int iovcnt, size_t size, int fl
   std::unique_lock guard(core_->lock, std::defer_lock);
   for (;;) {
     guard.lock();
+    if (core_->converted.load(std::memory_order_relaxed)) {
+      if (copied == 0) err = -kEConverted;
+      break;
+    }
     UnixSkb* skb = rq_head_;
     if (skb == nullptr) {
       if (copied >= target) break;
@@ -641,6 +657,12 @@ ssize_t UnixSocket::DgramRecv(const iovec* iov, int iovcnt, size_t size, int fla
   for (;;) {
     io.lock();
     guard.lock();
+    if (core_->converted.load(std::memory_order_relaxed)) {
+      err = -kEConverted;
+      guard.unlock();
+      io.unlock();
+      break;
+    }
     if (const int e = TakeErrorLocked(); e != 0) {
       err = -e;
       guard.unlock();
@@ -883,6 +905,41 @@ int UnixSocket::Ioctl(unsigned long request, void* arg) {
   if (arg == nullptr) return -EFAULT;
   std::memcpy(arg, &amount, sizeof amount);
   return 0;
+}
+
+bool UnixSocket::FreezePair(UnixSocket* a, UnixSocket* b, UnixEndSnapshot* sa,
+                            UnixEndSnapshot* sb) {
+  // Readers copy out under iolock_ alone: with both held no skb is half taken.
+  std::unique_lock io_a(a->iolock_, std::defer_lock);
+  std::unique_lock io_b(b != nullptr ? b->iolock_ : a->iolock_, std::defer_lock);
+  if (b != nullptr) {
+    std::lock(io_a, io_b);
+  } else {
+    io_a.lock();
+  }
+  {
+    std::lock_guard guard(a->core_->lock);
+    if (a->core_->converted.load(std::memory_order_relaxed)) return false;
+    for (auto [end, snap] : {std::pair{a, sa}, std::pair{b, sb}}) {
+      if (end == nullptr) continue;
+      for (UnixSkb* skb = end->rq_head_; skb != nullptr; skb = skb->next) {
+        snap->queue.emplace_back(skb->data() + skb->consumed, skb->len - skb->consumed);
+      }
+      snap->shutdown = end->shutdown_.load(std::memory_order_relaxed);
+      snap->peer_dead = end->peer_ == nullptr;
+      snap->err = end->err_.load(std::memory_order_relaxed);
+      snap->sndbuf = end->sndbuf_.load(std::memory_order_relaxed);
+      snap->rcvbuf = end->rcvbuf_.load(std::memory_order_relaxed);
+    }
+    a->core_->converted.store(true, std::memory_order_relaxed);
+  }
+  // Blocked senders and receivers wake, see `converted` and retry on the kernel's pair.
+  for (UnixSocket* end : {a, b}) {
+    if (end == nullptr) continue;
+    std::lock_guard wq_guard(end->wq_.lock);
+    if (end->wq_.Active()) WakeUpLocked(&end->wq_, 0, 0);
+  }
+  return true;
 }
 
 // unix_release_sock()

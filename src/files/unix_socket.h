@@ -24,6 +24,8 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "core/file.h"
 #include "core/wait_queue.h"
@@ -41,6 +43,16 @@ struct UnixSendExtra {
   const void* name = nullptr;
   socklen_t namelen = 0;
   int scm_err = 0;
+};
+
+// What one end of a pair held when the pair was frozen (UnixSocket::FreezePair).
+struct UnixEndSnapshot {
+  std::vector<std::string> queue;  // unread data of each skb in order (a record each)
+  uint8_t shutdown = 0;            // RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2
+  bool peer_dead = false;          // the other end was released
+  int err = 0;                     // a pending sk_err
+  int sndbuf = 0;
+  int rcvbuf = 0;
 };
 
 class UnixSocket final : public File {
@@ -73,6 +85,13 @@ class UnixSocket final : public File {
 
   [[nodiscard]] bool MergesWrites() const override { return type_ == SOCK_STREAM; }
   [[nodiscard]] int type() const { return type_; }
+  // Names the pair: both ends give the same key.
+  [[nodiscard]] const void* PairKey() const { return core_; }
+  // Before the pair becomes a kernel socket pair (files/kernel_convert.h): copies the state
+  // of `a` and of its peer `b` (nullptr: not open) out and marks the pair converted, so
+  // that every send and receive from now on (blocked ones woken) returns -kEConverted.
+  // Returns false if it was already frozen.
+  static bool FreezePair(UnixSocket* a, UnixSocket* b, UnixEndSnapshot* sa, UnixEndSnapshot* sb);
 
   // For tests: the sender-side memory charged to this end (SIOCOUTQ).
   [[nodiscard]] int64_t WmemAlloc() const { return wmem_.load(std::memory_order_relaxed); }

@@ -1,11 +1,16 @@
 // vfork and clone: the same calls, marking the process as one with children that share its
 // memory (core/fork.h), so that such a child's close, dup and close-on-exec changes (CPython's
 // subprocess between vfork and exec) reach only its own kernel descriptors and never the
-// parent's uepoll table. posix_spawn, system and popen need nothing: their children run
-// only glibc's internal calls, which never reach the library.
+// parent's uepoll table. Each first turns the uepoll pipes and socket pairs into kernel
+// objects (files/kernel_convert.h), which the child can use; so does posix_spawn, whose
+// file actions dup2 them onto the child's stdio. system and popen need nothing: their
+// children get only the pipes glibc makes for them (the kernel's).
+#include <spawn.h>
+
 #include <cstdarg>
 
 #include "core/fork.h"
+#include "preload/preload.h"
 #include "uepoll/uepoll.h"
 
 #if defined(__x86_64__)
@@ -28,4 +33,18 @@ extern "C" int clone(int (*fn)(void*), void* stack, int flags, void* arg, ...) {
   const int r = uep::CloneV(fn, stack, flags, arg, ap);
   va_end(ap);
   return r;
+}
+
+extern "C" int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
+                           const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+  uep::BeforeChild();
+  UEP_NEXT(posix_spawn);
+  return real(pid, path, actions, attr, argv, envp);
+}
+
+extern "C" int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
+                            const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
+  uep::BeforeChild();
+  UEP_NEXT(posix_spawnp);
+  return real(pid, file, actions, attr, argv, envp);
 }

@@ -41,15 +41,12 @@ LIBEVENT_CONFIGS = [
 ]
 LIBEVENT_PROGRAMS = ["test-init", "test-eof", "test-closed", "test-weof", "test-time",
                      "test-changelist", "test-fdleak", "test-dumpevents"]
-# tinytest runs each regress test in a child (fork) and collects its result through a
-# pipe made before the fork: a uepoll pipe cannot cross into the child (it gets EBADF,
-# docs/compatibility.md), so regress runs with uepoll pipes off; the test programs run
-# with every kind (UEPOLL_PRELOAD=all; the library's default leaves pipes and socket
-# pairs to the kernel).
-LIBEVENT_REGRESS_KINDS = "epoll,eventfd,socketpair,timerfd"
+# Every kind (UEPOLL_PRELOAD=all; the library's default leaves pipes and socket pairs to
+# the kernel). tinytest runs each regress test in a child (fork) and collects its result
+# through a pipe made before the fork, and main/fork's child re-adds the parent's socket
+# pair to a new instance: both become kernel objects at the fork (docs/compatibility.md).
+LIBEVENT_REGRESS_KINDS = "all"
 LIBEVENT_DIVERGENCES = {
-    "main/fork": "the child re-adds the parent's socket pair to a new epoll instance after "
-                 "fork (event_reinit): a uepoll descriptor does not survive fork",
     "evbuffer/add_file_sendfile": "sendfile(2) into a uepoll socket: not served (see CALLS_GAPS)",
     "evbuffer/add_big_file_sendfile": "sendfile(2) into a uepoll socket",
     "evbuffer/add_file_offset_sendfile": "sendfile(2) into a uepoll socket",
@@ -88,12 +85,9 @@ def parse_tinytest(output):
 
 # Compat mode: libevent rebuilt with the header; its evmap refuses descriptor numbers above
 # INT_MAX / 2, so it runs with the kernel's numbering. Every pipe is uepoll's there (the
-# header has no per-kind choice), tinytest's result pipe included, so regress cannot run:
-# see LIBEVENT_COMPAT_REGRESS.
+# header has no per-kind choice), tinytest's result pipe included: with kernel numbering
+# it becomes the kernel's at each fork, so regress runs as in the other modes.
 LIBEVENT_COMPAT_ENV = {"UEPOLL_NUMBERING": "kernel"}
-LIBEVENT_COMPAT_REGRESS = ("tinytest forks per test and reports through a pipe made before "
-                           "the fork: in compat mode that pipe is uepoll's and the child's "
-                           "write fails (EBADF)")
 
 
 def run_libevent(args, env):
@@ -106,7 +100,6 @@ def run_libevent(args, env):
             run_env["UEPOLL_PRELOAD"] = LIBEVENT_REGRESS_KINDS
         if args.mode == "compat":
             run_env.update(LIBEVENT_COMPAT_ENV)
-            groups = []
         verdicts = parse_tinytest(run([regress] + groups + skips, run_env, 300)) if groups else {}
         # Some tests assert timings to +-50 ms or a clock's step: on a loaded machine they
         # fail on any backend now and then. A failed test runs again alone, twice at most
@@ -137,12 +130,9 @@ PYTHON_TESTS = ["test.test_epoll", "test.test_selectors", "test.test_asyncio.tes
                 "test.test_os.EventfdTests"]
 # Every kind: the loops' self-pipe socket pairs, os.pipe(), os.eventfd() are uepoll's.
 PYTHON_KINDS = "all"
-PYTHON_DIVERGENCES = [
-    (r"\.test_subprocess_|\.test_get_event_loop_new_process|"
-     r"\.test_create_subprocess_|\.SubprocessWatcherMixin|\.test_read_all_from_pipe_reader",
-     "a child process gets pipes from os.pipe(): a uepoll pipe does not cross fork/exec "
-     "(run anyway, a forked child breaks the test runner itself)"),
-]
+# Tests left out under the library: "<regex>", why. None now: the subprocess tests, which
+# hand os.pipe() ends to children, run (the pipes become the kernel's at the fork).
+PYTHON_DIVERGENCES = []
 
 PYTHON_RUNNER = r"""
 import json, re, sys, unittest
@@ -282,32 +272,7 @@ APP_KINDS = {"default": None, "all": "all"}
 # What uepoll does not do yet, found by these programs: "<kinds>/<case>" -> why. These
 # results must still differ from the kernel's; when one matches, it was fixed and comes
 # off the list. Each is described in docs/compatibility.md.
-APP_GAPS = {
-    "asyncio": {
-        "all/subprocess": "the child's stdin/stdout are uepoll pipes: a uepoll descriptor "
-                          "does not survive fork or exec (EBADF in the child)",
-    },
-    "node": {
-        "all/child_process": "libuv hands the child uepoll pipes (socket pairs) as stdio: "
-                             "they do not survive fork/exec",
-    },
-    "nginx": {
-        "all/serve": "the master-worker channel is a uepoll socket pair, which does not "
-                     "survive fork (each worker's epoll_ctl on it fails with EBADF and the "
-                     "worker exits), and descriptors cannot be passed over it (SCM_RIGHTS: "
-                     "EOPNOTSUPP)",
-        "all/reload": "follows: not reached",
-        "all/log": "follows: nginx logs those failures",
-    },
-    "tmux": {
-        "all/new-session": "the client and the server it forks talk over a uepoll socket "
-                           "pair, which does not survive fork: the server exits",
-        "all/send-keys": "follows: no server",
-        "all/capture-pane": "follows: no server",
-        "all/list-sessions": "follows: no server",
-        "all/kill-server": "follows: no server",
-    },
-}
+APP_GAPS = {}
 
 
 def run_app(args, env):
@@ -409,9 +374,6 @@ def main():
     if args.suite == "libevent":
         expected = {k: v for k, v in expected.items()
                     if k.split("/regress/")[-1] not in LIBEVENT_DIVERGENCES}
-        if args.mode == "compat":
-            print("regress not run: %s" % LIBEVENT_COMPAT_REGRESS)
-            expected = {k: v for k, v in expected.items() if "/regress/" not in k}
     elif args.suite == "eventfd":
         # The documented divergence (see run_eventfd); the rest must match.
         shared = results.pop("shared")
@@ -439,7 +401,7 @@ def main():
             return 1
         for k, reason in gaps.items():
             print("gap %s: kernel %r, preload %r (%s)" % (k, expected.pop(k, None), results.pop(k, None), reason))
-    elif args.suite == "python":
+    elif args.suite == "python" and PYTHON_DIVERGENCES:
         skip = re.compile("|".join(p for p, _ in PYTHON_DIVERGENCES))
         expected = {k: v for k, v in expected.items() if not skip.search(k)}
     diffs = []
