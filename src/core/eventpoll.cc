@@ -88,6 +88,7 @@
 #include "core/waiter.h"
 #include "platform/clock.h"
 #include "platform/cpu.h"
+#include "platform/env.h"
 #include "platform/fault.h"
 
 namespace uep {
@@ -109,9 +110,10 @@ std::atomic<long> epoll_watches{0};
 
 long ReadMaxUserWatches() {
   if (const char* env = std::getenv("UEPOLL_MAX_USER_WATCHES")) {
-    char* end = nullptr;
-    const long v = std::strtol(env, &end, 10);
-    if (end != env && v >= 0) return v;
+    long v = 0;
+    if (platform::ParseEnvNumber(env, 0, &v)) return v;
+    platform::ReportIgnoredEnv("UEPOLL_MAX_USER_WATCHES", env,
+                               "is not a number >= 0: ignored (the system's limit used)");
   }
   long v = -1;
   if (FILE* f = std::fopen("/proc/sys/fs/epoll/max_user_watches", "re")) {

@@ -10,6 +10,7 @@
 #include "core/file.h"
 #include "core/fork.h"
 #include "core/rcu.h"
+#include "platform/env.h"
 #include "platform/fault.h"
 #include "platform/kernel_fd.h"
 
@@ -25,35 +26,20 @@ long ReadNrOpen() {
   return nr_open;
 }
 
-// Says on stderr that an environment variable was not used (a raw write: the table may
-// be in the making inside an interposed call of the preload library).
-void ComplainAboutEnv(const char* name, const char* value, const char* what) {
-  char line[256];
-  const int n = std::snprintf(line, sizeof line, "uepoll: %s=%s %s\n", name, value, what);
-  if (n > 0) {
-    [[maybe_unused]] ssize_t w =
-        kernel::Write(2, line, std::min<size_t>(static_cast<size_t>(n), sizeof line - 1));
-  }
-}
-
 // UEPOLL_MAX_FDS overrides the default capacity (documented in docs/semantics.md).
 int ConfiguredCapacity(long base) {
   long cap = 1L << 24;
   if (const char* env = std::getenv("UEPOLL_MAX_FDS")) {
-    const int saved_errno = errno;  // the table is made inside a call that may succeed
-    char* end = nullptr;
-    errno = 0;
-    const long v = std::strtol(env, &end, 10);
-    if (end == env || *end != '\0' || errno != 0 || v <= 0) {
-      ComplainAboutEnv("UEPOLL_MAX_FDS", env,
-                       "is not a positive number: ignored (default 2^24)");
-    } else if (v > FdTable::kMaxCapacity) {
-      ComplainAboutEnv("UEPOLL_MAX_FDS", env, "is above the ceiling: 2^26 used");
-      cap = v;
+    long v = 0;
+    if (!platform::ParseEnvNumber(env, 1, &v)) {
+      platform::ReportIgnoredEnv("UEPOLL_MAX_FDS", env,
+                                 "is not a positive number: ignored (default 2^24)");
     } else {
+      if (v > FdTable::kMaxCapacity) {
+        platform::ReportIgnoredEnv("UEPOLL_MAX_FDS", env, "is above the ceiling: 2^26 used");
+      }
       cap = v;
     }
-    errno = saved_errno;
   }
   cap = std::min<long>(cap, FdTable::kMaxCapacity);
   return static_cast<int>(std::min<long>(cap, INT_MAX - base));
@@ -68,6 +54,9 @@ std::atomic<bool> table_made{false};
 FdTable::Numbering NumberingFromEnvironment() {
   const char* env = std::getenv("UEPOLL_NUMBERING");
   if (env != nullptr && std::strcmp(env, "kernel") == 0) return FdTable::Numbering::kPlaceholder;
+  if (env != nullptr && std::strcmp(env, "high") != 0) {
+    platform::ReportIgnoredEnv("UEPOLL_NUMBERING", env, "is neither kernel nor high: high used");
+  }
   return FdTable::Numbering::kHigh;
 }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 
+#include "platform/env.h"
 #include "platform/kernel_fd.h"
 
 #if UEPOLL_HAVE_LIBURING
@@ -41,9 +42,15 @@ thread_local RingOwner tls_ring;
 KernelReadiness ChooseMode() {
   const char* env = std::getenv("UEPOLL_KERNEL_READINESS");
   if (env != nullptr && std::strcmp(env, "syscall") == 0) return KernelReadiness::kSyscall;
+  if (env != nullptr && std::strcmp(env, "uring") != 0) {
+    ReportIgnoredEnv("UEPOLL_KERNEL_READINESS", env, "is neither uring nor syscall: ignored");
+  }
   // The calling thread's ring is the probe (a ring is never closed under a live thread).
-  return ReadinessRing::ForThisThread() != nullptr ? KernelReadiness::kUring
-                                                   : KernelReadiness::kSyscall;
+  if (ReadinessRing::ForThisThread() != nullptr) return KernelReadiness::kUring;
+  if (env != nullptr && std::strcmp(env, "uring") == 0) {
+    ReportIgnoredEnv("UEPOLL_KERNEL_READINESS", env, "but no io_uring ring: syscall used");
+  }
+  return KernelReadiness::kSyscall;
 }
 
 }  // namespace
