@@ -768,7 +768,7 @@ std::string RenderSvg(const Model& model, const std::string& title) {
   return o;
 }
 
-std::string RenderHtml(const Model& model, const std::string& title) {
+std::string RenderHtml(const Model& model, const std::string& title, const HtmlExtras& extras) {
   std::string o;
   o += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" +
        Escape(title) + "</title>\n";
@@ -788,26 +788,53 @@ std::string RenderHtml(const Model& model, const std::string& title) {
        "<b>One-shot</b> (<code>EPOLLONESHOT</code>): reported once, then disarmed until "
        "<code>EPOLL_CTL_MOD</code>. A callback that finds the item already on the ready list "
        "has nothing to do (\"already linked\").</p>\n";
-  o += "<h2>Summary</h2>\n<pre id=\"summary\">" + Escape(RenderSummary(model)) + "</pre>\n";
+  const std::string summary = RenderSummary(model);
+  o += "<h2>Summary</h2>\n<pre id=\"summary\">" +
+       Escape(summary.empty() ? std::string("no records in this process\n") : summary) +
+       "</pre>\n";
+  // The ring keeps the last records: say how many came before them.
+  o += Fmt("<p id=\"kept\" data-kept=\"%zu\" data-dropped=\"%llu\">", model.steps.size(),
+           static_cast<unsigned long long>(extras.dropped));
+  o += extras.dropped == 0
+           ? std::string("Every record is shown.")
+           : Fmt("These are the last records: %llu earlier ones were not kept "
+                 "(UEPOLL_TRACE_CAPACITY keeps more).",
+                 static_cast<unsigned long long>(extras.dropped));
+  o += "</p>\n";
   o += "<div class=\"diagram\">\n" + RenderSvg(FoldModel(model), title) + "</div>\n";
   o += "<h2>Timeline</h2>\n<p>Repeated lines are folded.</p>\n<pre id=\"timeline\">" +
        Escape(RenderTextFolded(model)) + "</pre>\n";
+  if (!extras.children.empty()) {
+    o += "<h2>Child processes</h2>\n<div id=\"children\">\n";
+    for (const HtmlExtras::Child& c : extras.children) {
+      o += Fmt("<h3 class=\"child\" data-pid=\"%ld\">process %ld</h3>\n", c.pid, c.pid);
+      const std::string counts = RenderSummary(c.model);
+      o += "<pre class=\"child-summary\">" +
+           Escape(counts.empty() ? std::string("no records\n") : counts) + "</pre>\n";
+      if (!c.model.steps.empty()) {
+        o += "<div class=\"diagram\">\n" +
+             RenderSvg(FoldModel(c.model), title + Fmt(": process %ld", c.pid)) + "</div>\n";
+      }
+    }
+    o += "</div>\n";
+  }
   // Written by the page itself once laid out: lanes that have a box (a test reads it).
   // And how many of the notes above the lanes overlap the next one or stick out of the
   // picture (vertical labels: their boxes are exact).
   o += "<script>\n(function(){var n=0;document.querySelectorAll('g.lane').forEach(function(g){"
        "var b=g.getBBox();if(b.width>0&&b.height>0)n++;});"
-       "document.body.setAttribute('data-rendered-lanes',String(n));"
-       "var svg=document.querySelector('svg.uep-trace').getBoundingClientRect();"
-       "var r=[],l=[];document.querySelectorAll('g.mark text').forEach(function(t){"
-       "r.push(t.getBoundingClientRect());});document.querySelectorAll('text.legend')"
-       ".forEach(function(t){l.push(t.getBoundingClientRect());});var over=0,out=0;"
+       "document.body.setAttribute('data-rendered-lanes',String(n));var over=0,out=0;"
        "function hit(a,c){return a.left<c.right&&c.left<a.right&&a.top<c.bottom&&c.top<a.bottom;}"
-       "document.querySelectorAll('svg.uep-trace > text').forEach(function(t){"
+       "document.querySelectorAll('svg.uep-trace').forEach(function(pic){"
+       "var svg=pic.getBoundingClientRect();"
+       "var r=[],l=[];pic.querySelectorAll('g.mark text').forEach(function(t){"
+       "r.push(t.getBoundingClientRect());});pic.querySelectorAll('text.legend')"
+       ".forEach(function(t){l.push(t.getBoundingClientRect());});"
+       "pic.querySelectorAll(':scope > text').forEach(function(t){"
        "var b=t.getBoundingClientRect();if(b.right>svg.right)out++;});"
        "for(var i=0;i<r.length;i++){if(r[i].top<svg.top||r[i].left<svg.left||"
        "r[i].right>svg.right)out++;for(var j=i+1;j<r.length;j++)if(hit(r[i],r[j]))over++;"
-       "for(var k=0;k<l.length;k++)if(hit(r[i],l[k]))over++;}"
+       "for(var k=0;k<l.length;k++)if(hit(r[i],l[k]))over++;}});"
        "document.body.setAttribute('data-label-overlaps',String(over));"
        "document.body.setAttribute('data-label-clipped',String(out));})();\n</script>\n";
   o += "</body></html>\n";
