@@ -114,6 +114,9 @@ int RunTraced(char** argv, uep::tracetool::LoadedTrace* trace, std::vector<Child
     return -1;
   }
   const std::string dir = dir_template;
+  // Run as root, a server's workers drop to another user (nginx: nobody) before they write
+  // their traces: let any user add a file, none list or remove another's.
+  if (geteuid() == 0) chmod(dir_template, 01733);
   const pid_t pid = fork();
   if (pid < 0) {
     std::fprintf(stderr, "uepoll trace: fork: %s\n", std::strerror(errno));
@@ -229,27 +232,37 @@ int TraceCommand(const TraceOptions& options) {
         std::fputs(Commented(uep::tracetool::RenderSummary(child)).c_str(), stdout);
       }
       bool callbacks = trace.dropped != 0;  // records were lost: events went through
-      for (const uep::trace::Record& r : trace.records) {
-        callbacks |= r.kind == uep::trace::Kind::kCallback;
-      }
-      for (const ChildTrace& c : children) {
-        for (const uep::trace::Record& r : c.trace.records) {
+      bool kernel = false;  // an instance's kernel side was asked
+      const auto look = [&](const std::vector<uep::trace::Record>& recs) {
+        for (const uep::trace::Record& r : recs) {
           callbacks |= r.kind == uep::trace::Kind::kCallback;
+          kernel |= r.kind == uep::trace::Kind::kKernelHarvest ||
+                    r.kind == uep::trace::Kind::kKernelSleep;
         }
-      }
+      };
+      look(trace.records);
+      for (const ChildTrace& c : children) look(c.trace.records);
       if (!callbacks) {
         const char* kinds = std::getenv("UEPOLL_PRELOAD");
         const bool all = kinds != nullptr && std::strcmp(kinds, "all") == 0;
         std::printf("# no event went through a uepoll wait queue: uepoll traces only the\n"
                     "# descriptors it makes (UEPOLL_PRELOAD: %s),\n"
-                    "# and an epoll instance that watches only kernel descriptors (sockets)\n"
-                    "# leaves no records%s\n",
+                    "# and of an epoll instance that watches kernel descriptors (sockets)\n"
+                    "# only what its kernel side did (%s)%s\n",
                     kinds != nullptr ? kinds : "epoll,eventfd,timerfd, the default",
+                    kernel ? "the kernel_* and ring_* records" : "none here",
                     all ? "" : ";\n# UEPOLL_PRELOAD=all lets uepoll make pipes and socket pairs too");
       }
     }
     int rc = code;
-    if (html != nullptr && !WriteFile(html, uep::tracetool::RenderHtml(model, title))) rc = 1;
+    if (html != nullptr) {
+      uep::tracetool::HtmlExtras extras;
+      extras.dropped = trace.dropped;
+      for (const ChildTrace& c : children) {
+        extras.children.push_back({c.pid, uep::tracetool::BuildModel(c.trace.records)});
+      }
+      if (!WriteFile(html, uep::tracetool::RenderHtml(model, title, extras))) rc = 1;
+    }
     if (svg != nullptr && !WriteFile(svg, uep::tracetool::RenderSvg(uep::tracetool::FoldModel(model), title))) rc = 1;
     if (json != nullptr && !WriteJson(json, trace)) rc = 1;
     if (rc != code) std::fprintf(stderr, "uepoll trace: cannot write an output file: %s\n", std::strerror(errno));

@@ -108,6 +108,12 @@ class Builder {
       case Kind::kTransferEnd:
         Instance(r.d);
         break;
+      case Kind::kKernelHarvest:
+      case Kind::kKernelSleep:
+      case Kind::kKernelSleepEnd:
+        Instance(r.d);
+        kernel_side_of_[r.a] = r.d;
+        break;
       default:
         break;
     }
@@ -360,6 +366,53 @@ class Builder {
         s->text = Fmt("%s polled as a file (depth %u): %s", Name(r.d).c_str(), r.y,
                       r.x != 0 ? MaskString(r.x).c_str() : "nothing ready");
         break;
+      case Kind::kKernelHarvest: {
+        s->lane = LaneOf(r.d);
+        const int left = static_cast<int>(r.y);
+        s->text = left < 0 ? Fmt("%s: %s asks the kernel side: error %d", Name(r.d).c_str(),
+                                 who.c_str(), left)
+                           : Fmt("%s: %s asks the kernel side (epoll_wait, timeout 0): %u "
+                                 "event(s), %d for %s%s",
+                                 Name(r.d).c_str(), who.c_str(), r.x, left, who.c_str(),
+                                 r.x > r.y ? " (the doorbell's dropped)" : "");
+        break;
+      }
+      case Kind::kKernelSleep:
+        s->text = Fmt("%s sleeps in the kernel on %s's hidden instance%s (%s)", who.c_str(),
+                      Name(r.d).c_str(), r.y != 0 ? " and the links" : "",
+                      r.x == ~0U ? "no timeout" : Fmt("timeout %u ms", r.x).c_str());
+        break;
+      case Kind::kKernelSleepEnd: {
+        const int res = static_cast<int>(r.x);
+        s->text = res > 0     ? Fmt("%s wakes up in the kernel: %d event(s) for it", who.c_str(), res)
+                  : res == -EINTR ? who + " wakes up in the kernel: interrupted (EINTR)"
+                  : res < 0   ? Fmt("%s wakes up in the kernel: error %d", who.c_str(), res)
+                  : r.y == 0  ? who + " wakes up in the kernel: timed out"
+                              : Fmt("%s wakes up in the kernel: %u event(s), none for it "
+                                    "(the doorbell, or a child's)", who.c_str(), r.y);
+        break;
+      }
+      case Kind::kRingSignal: {
+        const uintptr_t ep = KernelSideOwner(r.a);
+        s->lane = LaneOf(ep);
+        s->text = r.a == 0 ? std::string("readiness ring: the links (descendants' kernel sides) "
+                                         "became readable")
+                           : Fmt("readiness ring: %s's kernel side became readable%s",
+                                 ep != 0 ? Name(ep).c_str() : "an instance",
+                                 r.x != 0 ? " (its poll ended)" : "");
+        break;
+      }
+      case Kind::kRingRearm: {
+        const uintptr_t ep = KernelSideOwner(r.a);
+        s->lane = LaneOf(ep);
+        const std::string name = ep != 0 ? Name(ep) : std::string("an instance");
+        s->text = r.y != 0 ? Fmt("%s: %s's readiness ring takes the watch of its kernel side%s",
+                                 name.c_str(), who.c_str(), r.x != 0 ? "" : ": failed")
+                           : Fmt("%s: %s consumes the ring's signal and re-arms its poll%s",
+                                 name.c_str(), who.c_str(), r.x != 0 ? "" : ": failed");
+        if (r.x == 0) s->text += " (asks by system call from now on)";
+        break;
+      }
       case Kind::kMark:
         s->arrow_class = "mark";
         s->text = std::string("== ") + (r.tag != nullptr ? r.tag : "");
@@ -382,6 +435,12 @@ class Builder {
   std::map<uintptr_t, ItemInfo> items_;
   std::map<uintptr_t, QueueOwner> queues_;
   std::vector<WaiterSeen> waiter_seen_;
+  std::map<uintptr_t, uintptr_t> kernel_side_of_;  // kernel side -> its instance
+
+  uintptr_t KernelSideOwner(uintptr_t ks) const {
+    auto it = kernel_side_of_.find(ks);
+    return it != kernel_side_of_.end() ? it->second : 0;
+  }
 };
 
 std::string Escape(const std::string& s) {
@@ -504,8 +563,22 @@ std::string RenderSummary(const Model& model) {
   std::map<std::string, size_t> kinds;
   std::map<std::string, size_t> decisions;
   std::map<std::string, size_t> objects;
+  size_t harvests = 0, harvested = 0, sleeps = 0, woke_with = 0, signals = 0, rearms = 0;
   for (const Step& s : model.steps) {
     ++kinds[trace::KindName(s.rec.kind)];
+    switch (s.rec.kind) {
+      case Kind::kKernelHarvest:
+        ++harvests;
+        if (static_cast<int>(s.rec.y) > 0) harvested += s.rec.y;
+        break;
+      case Kind::kKernelSleep: ++sleeps; break;
+      case Kind::kKernelSleepEnd:
+        if (static_cast<int>(s.rec.x) > 0) woke_with += s.rec.x;
+        break;
+      case Kind::kRingSignal: ++signals; break;
+      case Kind::kRingRearm: ++rearms; break;
+      default: break;
+    }
     if (s.rec.kind == Kind::kCallback) ++decisions[DecisionName(s.rec.y)];
     if (s.lane >= 0) ++objects[model.lanes[static_cast<size_t>(s.lane)].name];
   }
@@ -513,6 +586,13 @@ std::string RenderSummary(const Model& model) {
   std::string out = Fmt("%zu record%s; by kind: ", model.steps.size(), model.steps.size() == 1 ? "" : "s");
   out += Counts(kinds, kinds.size()) + "\n";
   if (!decisions.empty()) out += "callback decisions: " + Counts(decisions, decisions.size()) + "\n";
+  if (harvests + sleeps + signals + rearms != 0) {
+    out += Fmt("kernel side: %zu harvest%s (%zu event%s), %zu sleep%s (%zu event%s on waking), "
+               "readiness ring: %zu signal%s, %zu re-arm%s\n",
+               harvests, harvests == 1 ? "" : "s", harvested, harvested == 1 ? "" : "s", sleeps,
+               sleeps == 1 ? "" : "s", woke_with, woke_with == 1 ? "" : "s", signals,
+               signals == 1 ? "" : "s", rearms, rearms == 1 ? "" : "s");
+  }
   if (!objects.empty()) out += "by object: " + Counts(objects, 12) + "\n";
   return out;
 }
@@ -688,7 +768,7 @@ std::string RenderSvg(const Model& model, const std::string& title) {
   return o;
 }
 
-std::string RenderHtml(const Model& model, const std::string& title) {
+std::string RenderHtml(const Model& model, const std::string& title, const HtmlExtras& extras) {
   std::string o;
   o += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" +
        Escape(title) + "</title>\n";
@@ -708,26 +788,53 @@ std::string RenderHtml(const Model& model, const std::string& title) {
        "<b>One-shot</b> (<code>EPOLLONESHOT</code>): reported once, then disarmed until "
        "<code>EPOLL_CTL_MOD</code>. A callback that finds the item already on the ready list "
        "has nothing to do (\"already linked\").</p>\n";
-  o += "<h2>Summary</h2>\n<pre id=\"summary\">" + Escape(RenderSummary(model)) + "</pre>\n";
+  const std::string summary = RenderSummary(model);
+  o += "<h2>Summary</h2>\n<pre id=\"summary\">" +
+       Escape(summary.empty() ? std::string("no records in this process\n") : summary) +
+       "</pre>\n";
+  // The ring keeps the last records: say how many came before them.
+  o += Fmt("<p id=\"kept\" data-kept=\"%zu\" data-dropped=\"%llu\">", model.steps.size(),
+           static_cast<unsigned long long>(extras.dropped));
+  o += extras.dropped == 0
+           ? std::string("Every record is shown.")
+           : Fmt("These are the last records: %llu earlier ones were not kept "
+                 "(UEPOLL_TRACE_CAPACITY keeps more).",
+                 static_cast<unsigned long long>(extras.dropped));
+  o += "</p>\n";
   o += "<div class=\"diagram\">\n" + RenderSvg(FoldModel(model), title) + "</div>\n";
   o += "<h2>Timeline</h2>\n<p>Repeated lines are folded.</p>\n<pre id=\"timeline\">" +
        Escape(RenderTextFolded(model)) + "</pre>\n";
+  if (!extras.children.empty()) {
+    o += "<h2>Child processes</h2>\n<div id=\"children\">\n";
+    for (const HtmlExtras::Child& c : extras.children) {
+      o += Fmt("<h3 class=\"child\" data-pid=\"%ld\">process %ld</h3>\n", c.pid, c.pid);
+      const std::string counts = RenderSummary(c.model);
+      o += "<pre class=\"child-summary\">" +
+           Escape(counts.empty() ? std::string("no records\n") : counts) + "</pre>\n";
+      if (!c.model.steps.empty()) {
+        o += "<div class=\"diagram\">\n" +
+             RenderSvg(FoldModel(c.model), title + Fmt(": process %ld", c.pid)) + "</div>\n";
+      }
+    }
+    o += "</div>\n";
+  }
   // Written by the page itself once laid out: lanes that have a box (a test reads it).
   // And how many of the notes above the lanes overlap the next one or stick out of the
   // picture (vertical labels: their boxes are exact).
   o += "<script>\n(function(){var n=0;document.querySelectorAll('g.lane').forEach(function(g){"
        "var b=g.getBBox();if(b.width>0&&b.height>0)n++;});"
-       "document.body.setAttribute('data-rendered-lanes',String(n));"
-       "var svg=document.querySelector('svg.uep-trace').getBoundingClientRect();"
-       "var r=[],l=[];document.querySelectorAll('g.mark text').forEach(function(t){"
-       "r.push(t.getBoundingClientRect());});document.querySelectorAll('text.legend')"
-       ".forEach(function(t){l.push(t.getBoundingClientRect());});var over=0,out=0;"
+       "document.body.setAttribute('data-rendered-lanes',String(n));var over=0,out=0;"
        "function hit(a,c){return a.left<c.right&&c.left<a.right&&a.top<c.bottom&&c.top<a.bottom;}"
-       "document.querySelectorAll('svg.uep-trace > text').forEach(function(t){"
+       "document.querySelectorAll('svg.uep-trace').forEach(function(pic){"
+       "var svg=pic.getBoundingClientRect();"
+       "var r=[],l=[];pic.querySelectorAll('g.mark text').forEach(function(t){"
+       "r.push(t.getBoundingClientRect());});pic.querySelectorAll('text.legend')"
+       ".forEach(function(t){l.push(t.getBoundingClientRect());});"
+       "pic.querySelectorAll(':scope > text').forEach(function(t){"
        "var b=t.getBoundingClientRect();if(b.right>svg.right)out++;});"
        "for(var i=0;i<r.length;i++){if(r[i].top<svg.top||r[i].left<svg.left||"
        "r[i].right>svg.right)out++;for(var j=i+1;j<r.length;j++)if(hit(r[i],r[j]))over++;"
-       "for(var k=0;k<l.length;k++)if(hit(r[i],l[k]))over++;}"
+       "for(var k=0;k<l.length;k++)if(hit(r[i],l[k]))over++;}});"
        "document.body.setAttribute('data-label-overlaps',String(over));"
        "document.body.setAttribute('data-label-clipped',String(out));})();\n</script>\n";
   o += "</body></html>\n";

@@ -51,7 +51,18 @@ Model FoldModel(const Model& model);
 // Counts by record kind, by callback decision and by object (lane).
 std::string RenderSummary(const Model& model);
 std::string RenderSvg(const Model& model, const std::string& title);
-std::string RenderHtml(const Model& model, const std::string& title);
+// What a traced program's page says besides its own records: how many earlier records
+// the ring did not keep, and each forked process's trace (nginx's workers).
+struct HtmlExtras {
+  uint64_t dropped = 0;
+  struct Child {
+    long pid = 0;
+    Model model;  // its trace: the page shows its summary and picture
+  };
+  std::vector<Child> children;
+};
+std::string RenderHtml(const Model& model, const std::string& title,
+                       const HtmlExtras& extras = {});
 
 // "IN|OUT|HUP" for a mask.
 std::string MaskString(uint32_t mask);

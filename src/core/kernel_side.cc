@@ -8,6 +8,7 @@
 
 #include "core/eventpoll.h"
 #include "core/fork.h"
+#include "core/trace.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
 #include "platform/fault.h"
@@ -287,14 +288,17 @@ void KernelSide::EndAsk(uint64_t seq, int raw) {
   }
 }
 
-void KernelSide::OnRingEvent(uint64_t token, bool /*ended*/) {
+void KernelSide::OnRingEvent(uint64_t token, bool ended) {
   if (token == kLinksToken) {
+    UEP_TRACE(kRingSignal, nullptr, nullptr, nullptr, nullptr, ended ? 1U : 0U, 0);
     links_events.fetch_add(1, std::memory_order_acq_rel);
     return;
   }
   std::lock_guard guard(registry_mu);
   auto it = registry.find(token);
-  if (it != registry.end()) it->second->pending_.store(true, std::memory_order_release);
+  if (it == registry.end()) return;
+  UEP_TRACE(kRingSignal, it->second, nullptr, nullptr, nullptr, ended ? 1U : 0U, 0);
+  it->second->pending_.store(true, std::memory_order_release);
 }
 
 void KernelSide::AttachRing() {
@@ -302,9 +306,11 @@ void KernelSide::AttachRing() {
   if (!guard.owns_lock() || ring_failed_.load(std::memory_order_relaxed)) return;
   platform::ReadinessRing* mine = platform::ReadinessRing::ForThisThread();
   if (mine == nullptr || !mine->Watch(token_, epfd_)) {
+    UEP_TRACE(kRingRearm, this, nullptr, nullptr, nullptr, 0, 1);
     ring_failed_.store(true, std::memory_order_release);  // asks by system call from now on
     return;
   }
+  UEP_TRACE(kRingRearm, this, nullptr, nullptr, nullptr, 1, 1);
   try {
     retired_rings_.reserve(retired_rings_.size() + 1);
   } catch (const std::bad_alloc&) {
@@ -365,9 +371,11 @@ bool KernelSide::ShouldAsk() {
   }
   foreign_signals_.store(0, std::memory_order_relaxed);
   if (!ring->Reset(OnRingEvent)) {
+    UEP_TRACE(kRingRearm, this, nullptr, nullptr, nullptr, 0, 0);
     ring_failed_.store(true, std::memory_order_release);
     return true;
   }
+  UEP_TRACE(kRingRearm, this, nullptr, nullptr, nullptr, 1, 0);
   const bool mine = pending_.load(std::memory_order_acquire) &&
                     pending_.exchange(false, std::memory_order_acq_rel);
   return links_changed() || mine;
@@ -704,7 +712,9 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     const bool kernel_first = ask_own && ks->kernel_first.load(std::memory_order_relaxed) &&
                               ks->kernel_first.exchange(false, std::memory_order_relaxed);
     if (kernel_first) {
-      const int k = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &fired);
+      int raw = 0;
+      const int k = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &fired, &raw);
+      UEP_TRACE(kKernelHarvest, ks, nullptr, nullptr, this, uint32_t(raw), uint32_t(k));
       if (k < 0) return k;
       n = k;
     }
@@ -715,7 +725,10 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     }
     if (ask_own && !kernel_first) {
       if (n < maxevents) {
-        const int k = ks->Harvest(events + n, maxevents - n, &kZero, nullptr, &rang, &fired);
+        int raw = 0;
+        const int k =
+            ks->Harvest(events + n, maxevents - n, &kZero, nullptr, &rang, &fired, &raw);
+        UEP_TRACE(kKernelHarvest, ks, nullptr, nullptr, this, uint32_t(raw), uint32_t(k));
         if (k < 0 && n == 0) return k;
         if (k > 0) n += k;
       } else {
@@ -745,7 +758,11 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     rang = false;
     fired = false;
     int raw = 0;
+    UEP_TRACE(kKernelSleep, ks, nullptr, nullptr, this,
+              tmo == nullptr ? ~0U : uint32_t(tmo->tv_sec * 1000 + tmo->tv_nsec / 1000000),
+              ks->drains_links() ? 1U : 0U);
     n = ks->Harvest(events, maxevents, tmo, sigmask, &rang, &fired, &raw);
+    UEP_TRACE(kKernelSleepEnd, ks, nullptr, nullptr, this, uint32_t(n), uint32_t(raw));
     {
       std::lock_guard guard(wq_.lock);
       if (rang) ks->rung = false;

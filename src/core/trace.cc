@@ -176,6 +176,11 @@ const char* KindName(Kind k) {
     case Kind::kTransferEnd: return "transfer_end";
     case Kind::kOvfRequeue: return "ovf_requeue";
     case Kind::kPollAtDepth: return "poll_at_depth";
+    case Kind::kKernelHarvest: return "kernel_harvest";
+    case Kind::kKernelSleep: return "kernel_sleep";
+    case Kind::kKernelSleepEnd: return "kernel_sleep_end";
+    case Kind::kRingSignal: return "ring_signal";
+    case Kind::kRingRearm: return "ring_rearm";
     case Kind::kThreadName: return "thread_name";
     case Kind::kMark: return "mark";
   }

@@ -31,6 +31,17 @@ enum class Kind : uint16_t {
   kTransferEnd,   // d=instance x=result (events or -errno)
   kOvfRequeue,    // DoneScan put an item readied during the transfer back: c=item d=instance
   kPollAtDepth,   // an instance polled as a file: d=instance x=result y=depth
+  // The kernel side of an instance holding kernel descriptors (a hidden kernel epoll):
+  kKernelHarvest, // the kernel asked without sleeping: a=kernel side d=instance x=events it
+                  // returned (the doorbell's included) y=events left for the caller
+  kKernelSleep,   // a sleep in the kernel (epoll_pwait2): a=kernel side d=instance
+                  // x=timeout in ms (0xffffffff: none) y=1 on {hidden instance, links}
+  kKernelSleepEnd,// that sleep returns: a=kernel side d=instance x=events for the caller or
+                  // -errno y=events the kernel returned (0: timed out)
+  kRingSignal,    // the readiness ring reports a kernel side readable: a=kernel side
+                  // (0: the links) x=1 if the ring's poll ended
+  kRingRearm,     // the readiness ring's signal is consumed and its poll re-armed, or a
+                  // thread's ring takes the watch: a=kernel side x=1 ok, 0 failed y=1 attach
   kThreadName,    // tag = name of the recording thread
   kMark,          // a scenario's own annotation: tag = text, x = value
 };

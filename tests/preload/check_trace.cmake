@@ -6,6 +6,35 @@
 # the item reported and left off the list (transfer_item, y = 1 "reported, edge-triggered")
 # and the end of the transfer with one event (transfer_end, x = 1).
 file(MAKE_DIRECTORY ${OUT})
+if(MODE STREQUAL "kernel")
+  # An instance holding only a kernel socket pair: the kernel side's sleep (timed out),
+  # then its ask returning the byte, are records of their own, counted in the summary.
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env UEPOLL_PRELOAD_LIB=${LIB}
+                          ${TOOL} trace --json ${OUT}/k.json -- ${PROG} kernel
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 60)
+  message("${out}${err}")
+  if(NOT rc STREQUAL "0" OR NOT out MATCHES "idle wait 0, ready wait 1 \\(data 9\\)")
+    message(FATAL_ERROR "uepoll trace exited with ${rc}, or the program's output is missing")
+  endif()
+  if(NOT out MATCHES "sleeps in the kernel on epoll#1's hidden instance"
+     OR NOT out MATCHES "wakes up in the kernel: timed out"
+     OR NOT out MATCHES "# kernel side: [0-9]+ harvests? \\([01] events?\\), [0-9]+ sleeps? \\(")
+    message(FATAL_ERROR "the kernel side's activity is not in the timeline or the summary")
+  endif()
+  # The byte came back once, by an ask or by a sleep's end.
+  file(STRINGS ${OUT}/k.json lines)
+  set(delivered 0)
+  foreach(line IN LISTS lines)
+    if(line MATCHES "\"kind\":\"kernel_harvest\".*\"y\":1," OR
+       line MATCHES "\"kind\":\"kernel_sleep_end\".*\"x\":1,")
+      math(EXPR delivered "${delivered} + 1")
+    endif()
+  endforeach()
+  if(NOT delivered EQUAL 1)
+    message(FATAL_ERROR "the kernel side returned the byte ${delivered} times in the JSON records, not once")
+  endif()
+  return()
+endif()
 if(MODE STREQUAL "children")
   # The parent makes no uepoll descriptor; its forked child runs the path. The child's
   # trace must be listed, with the callback that linked its item, and no hint that nothing
