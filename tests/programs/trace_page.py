@@ -25,7 +25,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps"))
-import apps  # noqa: E402  (free_port, wait_port: the other program tests' helpers)
+import apps  # noqa: E402  (free_port, wait_port, nginx_conf: the other program tests' helpers)
 
 SKIP = 77
 CAPACITY = 500  # asyncio: the program makes a few thousand records
@@ -54,25 +54,6 @@ async def main():
     print("echoed 200")
 asyncio.run(main())
 """
-
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-master_process on;
-pid {d}/nginx.pid;
-error_log {d}/error.log notice;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{ return 200 "hello\\n"; }}
-  }}
-}}
-"""
-
 
 def find_chromium():
     for name in ("chromium", "chromium-browser", "google-chrome"):
@@ -110,7 +91,7 @@ def run_nginx(args, d):
     port = apps.free_port()
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(d=d, port=port))
+        f.write(apps.nginx_conf(d, port, "hello", workers=1, connections=64))
     html = os.path.join(d, "nginx.html")
     cmd, env, log = traced(args, d, html, {})
     proc = subprocess.Popen(cmd + [nginx, "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],

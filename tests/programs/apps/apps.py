@@ -94,22 +94,28 @@ def node_cases(env):
 # --- nginx -------------------------------------------------------------------------------
 
 NGINX_CONF = """
-worker_processes 2;
+worker_processes {workers};
 daemon off;
 master_process on;
 pid {d}/nginx.pid;
 error_log {d}/error.log notice;
-events {{ worker_connections 128; }}
+events {{ worker_connections {connections}; }}
 http {{
   access_log off;
   client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
   uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
   server {{
     listen 127.0.0.1:{port};
-    location / {{ return 200 "hello {gen}\\n"; }}
+    location / {{ return 200 "{body}\\n"; }}
   }}
 }}
 """
+
+
+def nginx_conf(d, port, body, workers=2, connections=128):
+    """An nginx.conf serving `body` on 127.0.0.1:port, everything it writes kept in d."""
+    return NGINX_CONF.format(d=d, port=port, body=body, workers=workers,
+                             connections=connections)
 
 
 def http_load(port, n):
@@ -134,7 +140,7 @@ def nginx_cases(env):
 
     def write_conf(gen):
         with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(d=d, port=port, gen=gen))
+            f.write(nginx_conf(d, port, "hello %d" % gen))
 
     write_conf(1)
     proc = subprocess.Popen(["nginx", "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
