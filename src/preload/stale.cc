@@ -75,53 +75,39 @@ bool NeedsMode(int flags) { return (flags & O_CREAT) != 0 || (flags & O_TMPFILE)
 
 }  // namespace
 
+// The mode is read only when the flags say it was passed (as glibc does); va_start has to
+// run in the variadic function itself, hence a macro.
+#define UEP_OPEN_MODE(flags, mode)   \
+  mode_t mode = 0;                   \
+  if (NeedsMode(flags)) {            \
+    va_list ap;                      \
+    va_start(ap, flags);             \
+    (mode) = va_arg(ap, mode_t);     \
+    va_end(ap);                      \
+  }
+
 extern "C" {
 
-// The mode is read only when the flags say it was passed (as glibc does).
 int open(const char* path, int flags, ...) {
-  mode_t mode = 0;
-  if (NeedsMode(flags)) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = va_arg(ap, mode_t);
-    va_end(ap);
-  }
+  UEP_OPEN_MODE(flags, mode);
   UEP_NEXT(open);
   return DropStale(real(path, flags, mode));
 }
 
 int open64(const char* path, int flags, ...) {
-  mode_t mode = 0;
-  if (NeedsMode(flags)) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = va_arg(ap, mode_t);
-    va_end(ap);
-  }
+  UEP_OPEN_MODE(flags, mode);
   UEP_NEXT(open64);
   return DropStale(real(path, flags, mode));
 }
 
 int openat(int dirfd, const char* path, int flags, ...) {
-  mode_t mode = 0;
-  if (NeedsMode(flags)) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = va_arg(ap, mode_t);
-    va_end(ap);
-  }
+  UEP_OPEN_MODE(flags, mode);
   UEP_NEXT(openat);
   return DropStale(real(dirfd, path, flags, mode));
 }
 
 int openat64(int dirfd, const char* path, int flags, ...) {
-  mode_t mode = 0;
-  if (NeedsMode(flags)) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = va_arg(ap, mode_t);
-    va_end(ap);
-  }
+  UEP_OPEN_MODE(flags, mode);
   UEP_NEXT(openat64);
   return DropStale(real(dirfd, path, flags, mode));
 }
