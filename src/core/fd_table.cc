@@ -210,18 +210,23 @@ int FdTable::Install(File* file, bool cloexec, int minfd, int dup_of) {
   return base_ + idx;
 }
 
-File* FdTable::Remove(int fd) {
-  if (!Owns(fd)) return nullptr;
-  const unsigned idx = static_cast<unsigned>(fd - base_);
-  std::lock_guard guard(lock_);
+// Empties the slot; its file, or null when it was empty.
+File* FdTable::TakeSlotLocked(unsigned idx) {
   Chunk* chunk = chunks_[idx >> kChunkShift].load(std::memory_order_relaxed);
   if (chunk == nullptr) return nullptr;
   const uintptr_t v = chunk->slots[idx & kChunkMask].exchange(0, std::memory_order_acq_rel);
   if (v == 0) return nullptr;
   MarkFreeLocked(idx);
-  // Under the lock: the number must not be reused (dup2 onto it) before it is closed.
-  if (placeholders_) kernel::Close(fd);
   return reinterpret_cast<File*>(v & ~kCloexecBit);
+}
+
+File* FdTable::Remove(int fd) {
+  if (!Owns(fd)) return nullptr;
+  std::lock_guard guard(lock_);
+  File* file = TakeSlotLocked(static_cast<unsigned>(fd - base_));
+  // Under the lock: the number must not be reused (dup2 onto it) before it is closed.
+  if (file != nullptr && placeholders_) kernel::Close(fd);
+  return file;
 }
 
 int FdTable::DupTo(int oldfd, int newfd, bool cloexec, File** displaced) {
@@ -268,14 +273,8 @@ int FdTable::KernelDupOnto(int kernel_fd, int newfd, int flags, File** displaced
 
 File* FdTable::ForgetStale(int fd) {
   if (!placeholders_ || !Owns(fd)) return nullptr;
-  const unsigned idx = static_cast<unsigned>(fd);
   std::lock_guard guard(lock_);
-  Chunk* chunk = chunks_[idx >> kChunkShift].load(std::memory_order_relaxed);
-  if (chunk == nullptr) return nullptr;
-  const uintptr_t v = chunk->slots[idx & kChunkMask].exchange(0, std::memory_order_acq_rel);
-  if (v == 0) return nullptr;
-  MarkFreeLocked(idx);
-  return reinterpret_cast<File*>(v & ~kCloexecBit);
+  return TakeSlotLocked(static_cast<unsigned>(fd));
 }
 
 int FdTable::NextOpen(int fd) const {

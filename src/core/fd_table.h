@@ -145,6 +145,7 @@ class FdTable {
   int AllocLocked(unsigned min_idx);
   void MarkUsedLocked(unsigned idx);
   void MarkFreeLocked(unsigned idx);
+  File* TakeSlotLocked(unsigned idx);
 
   bool placeholders_;
   int base_;
