@@ -141,6 +141,15 @@ class WaitEventSignal : public ::testing::Test {
     ASSERT_EQ(sigaction(SIGUSR1, &sa, &old_), 0);
   }
   void TearDown() override { sigaction(SIGUSR1, &old_, nullptr); }
+  // Signals the waiter until its wait returns (a signal that lands before the futex wait
+  // only runs the handler), then joins it.
+  static void SignalUntilDone(std::thread* waiter, const std::atomic<int>& result) {
+    while (result.load() == 1) {
+      pthread_kill(waiter->native_handle(), SIGUSR1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    waiter->join();
+  }
   struct sigaction old_ {};
 };
 
@@ -150,12 +159,7 @@ TEST_F(WaitEventSignal, InterruptedWithConditionFalseIsEintr) {
   std::thread waiter([&] { result = WaitEvent(&wq, [] { return false; }, {}); });
   WaitUntilQueued(&wq, 1);
   const int before = handled.load();
-  // Signals until the sleep ends (one that lands before the futex wait is not an EINTR).
-  while (result.load() == 1) {
-    pthread_kill(waiter.native_handle(), SIGUSR1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  waiter.join();
+  SignalUntilDone(&waiter, result);
   EXPECT_EQ(result.load(), -EINTR);
   EXPECT_GT(handled.load(), before);
   EXPECT_EQ(Queued(&wq), 0);
@@ -168,11 +172,7 @@ TEST_F(WaitEventSignal, ConditionWinsOverTheSignal) {
   std::thread waiter([&] { result = WaitEvent(&wq, [&] { return ready.load(); }, {}); });
   WaitUntilQueued(&wq, 1);
   ready = true;  // no wake-up: only the signal ends the sleep
-  while (result.load() == 1) {
-    pthread_kill(waiter.native_handle(), SIGUSR1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  waiter.join();
+  SignalUntilDone(&waiter, result);
   EXPECT_EQ(result.load(), 0);
 }
 
