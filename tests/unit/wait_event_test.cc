@@ -91,7 +91,7 @@ TEST(WaitEvent, ExclusiveEntriesAreWokenOneAtATime) {
   WakeOne(&wq);
   // The other stays asleep: nothing wakes it until the second wake-up.
   const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (returned.load() != 1) {
+  while (returned.load() == 0) {
     ASSERT_LT(std::chrono::steady_clock::now(), limit);
     std::this_thread::yield();
   }
