@@ -21,6 +21,7 @@
 #include "core/block_pool.h"
 #include "core/wait_event.h"
 #include "files/fasync.h"
+#include "files/iov_cursor.h"
 #include "platform/capability.h"
 #include "platform/clock.h"
 #include "platform/fault.h"
@@ -105,45 +106,6 @@ int DefaultRcvbuf() {
   static const int v = ReadSysctl("/proc/sys/net/core/rmem_default", 212992);
   return v;
 }
-
-// A position in the caller's segments. A NULL base with a non-zero length faults.
-class IovCursor {
- public:
-  IovCursor(const iovec* iov, int iovcnt) : iov_(iov), iovcnt_(iovcnt) {}
-
-  bool CopyFrom(char* dst, size_t n) { return Copy(dst, n, true); }
-  bool CopyTo(const char* src, size_t n) { return Copy(const_cast<char*>(src), n, false); }
-
- private:
-  bool Copy(char* buf, size_t n, bool from_user) {
-    while (n > 0) {
-      if (idx_ >= iovcnt_) return false;
-      const size_t left = iov_[idx_].iov_len - off_;
-      if (left == 0) {
-        ++idx_;
-        off_ = 0;
-        continue;
-      }
-      if (iov_[idx_].iov_base == nullptr) return false;
-      const size_t k = std::min(left, n);
-      char* user = static_cast<char*>(iov_[idx_].iov_base) + off_;
-      if (from_user) {
-        std::memcpy(buf, user, k);
-      } else {
-        std::memcpy(user, buf, k);
-      }
-      buf += k;
-      n -= k;
-      off_ += k;
-    }
-    return true;
-  }
-
-  const iovec* iov_;
-  int iovcnt_;
-  int idx_ = 0;
-  size_t off_ = 0;
-};
 
 // Small messages come from a fixed pool before malloc: a signal handler's send (the
 // self-pipe trick) then never calls malloc, which the code it interrupted may be inside.
@@ -433,7 +395,7 @@ ssize_t UnixSocket::StreamSend(const iovec* iov, int iovcnt, size_t len, int fla
     UnixSkb* skb = nullptr;
     const int r = AllocSendSkb(static_cast<size_t>(size), truesize, noblock, sent > 0, permit, &skb);
     if (r < 0) return sent > 0 ? static_cast<ssize_t>(sent) : r;
-    if (!in.CopyFrom(skb->data(), static_cast<size_t>(size))) {
+    if (in.CopyIn(skb->data(), static_cast<size_t>(size)) < static_cast<size_t>(size)) {
       FreeSkb(skb);
       return sent > 0 ? static_cast<ssize_t>(sent) : -EFAULT;
     }
@@ -505,7 +467,7 @@ ssize_t UnixSocket::DgramSend(const iovec* iov, int iovcnt, size_t len, int flag
     return r;
   }
   IovCursor in(iov, iovcnt);
-  if (!in.CopyFrom(skb->data(), len)) {
+  if (in.CopyIn(skb->data(), len) < len) {
     FreeSkb(skb);
     return -EFAULT;
   }
@@ -615,7 +577,7 @@ ssize_t UnixSocket::StreamRecv(const iovec* iov, int iovcnt, size_t size, int fl
     bool stop = false;
     while (skb != nullptr) {
       const size_t chunk = std::min(skb->len - skb->consumed, size);
-      if (!out.CopyTo(skb->data() + skb->consumed, chunk)) {
+      if (out.CopyOut(skb->data() + skb->consumed, chunk) < chunk) {
         if (copied == 0) copied = -EFAULT;
         stop = true;
         break;
@@ -729,7 +691,7 @@ ssize_t UnixSocket::DgramRecv(const iovec* iov, int iovcnt, size_t size, int fla
   }
   IovCursor out(iov, iovcnt);
   ssize_t result = -EFAULT;
-  if (out.CopyTo(skb->data(), n)) {
+  if (out.CopyOut(skb->data(), n) == n) {
     result = static_cast<ssize_t>((flags & MSG_TRUNC) != 0 ? skb->len : n);
   }
   if (!peek) FreeSkb(skb);
