@@ -17,6 +17,7 @@
 #include "core/file.h"
 #include "core/poll_table.h"
 #include "core/reentry.h"
+#include "core/wait_event.h"
 #include "core/wait_queue.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
@@ -123,32 +124,12 @@ void WaitQueue::wake_all(std::uint32_t key) noexcept {
   WakeUpLocked(&impl_->head, 0, key);
 }
 
-// prepare_to_wait / check / sleep / finish_wait. The entry is queued (under the queue's
-// lock) before the condition is read; a waker changes the state before it takes that lock
-// to wake. So either the check sees the change, or the wake finds the entry.
+// wait_event(): the condition is read without the queue's lock, after the entry is queued.
 int WaitQueue::wait_impl(bool (*ready)(void*), void* ctx, const timespec* rel) {
   if (ready(ctx)) return 0;
   if (rel != nullptr && rel->tv_sec == 0 && rel->tv_nsec == 0) return -ETIMEDOUT;
-  const timespec deadline = rel != nullptr ? platform::DeadlineAfter(*rel) : platform::kNever;
-  WaitQueueHead* wq = &impl_->head;
-  Waiter waiter;
-  int result = 0;
-  for (;;) {
-    {
-      std::lock_guard guard(wq->lock);
-      waiter.woken.store(0, std::memory_order_relaxed);
-      if (!waiter.wait.entry.Linked()) AddWaitQueueTailLocked(wq, &waiter.wait);
-    }
-    if (ready(ctx)) break;
-    const int r = WaiterSleep(&waiter, deadline, SleepKind::kRestartable, nullptr, 0);
-    if (r < 0) {
-      if (!ready(ctx)) result = r;
-      break;
-    }
-  }
-  std::lock_guard guard(wq->lock);
-  if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
-  return result;
+  return WaitEvent(&impl_->head, [ready, ctx] { return ready(ctx); },
+                   {.deadline = rel != nullptr ? platform::DeadlineAfter(*rel) : platform::kNever});
 }
 
 void PollContext::wait_on(WaitQueue& wq) noexcept { PollWait(file_, &wq.impl_->head, pt_); }

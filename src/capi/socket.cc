@@ -16,6 +16,7 @@
 #include "core/waiter.h"
 #include "files/unix_socket.h"
 #include "platform/capability.h"
+#include "platform/sysctl.h"
 #include "uepoll/uepoll.h"
 
 using uep::capi::AccessOk;
@@ -56,14 +57,8 @@ ssize_t ImportIovec(const iovec* iov, size_t iovlen, iovec* capped, size_t* tota
 }
 
 int OptmemMax() {
-  static const int v = [] {
-    int n = 131072;
-    if (FILE* f = std::fopen("/proc/sys/net/core/optmem_max", "re")) {
-      if (std::fscanf(f, "%d", &n) != 1) n = 131072;
-      std::fclose(f);
-    }
-    return n;
-  }();
+  static const int v =
+      static_cast<int>(platform::ReadSysctl("/proc/sys/net/core/optmem_max", 131072));
   return v;
 }
 

@@ -90,6 +90,7 @@
 #include "platform/cpu.h"
 #include "platform/env.h"
 #include "platform/fault.h"
+#include "platform/sysctl.h"
 
 namespace uep {
 namespace {
@@ -115,11 +116,7 @@ long ReadMaxUserWatches() {
     platform::ReportIgnoredEnv("UEPOLL_MAX_USER_WATCHES", env,
                                "is not a number >= 0: ignored (the system's limit used)");
   }
-  long v = -1;
-  if (FILE* f = std::fopen("/proc/sys/fs/epoll/max_user_watches", "re")) {
-    if (std::fscanf(f, "%ld", &v) != 1) v = -1;
-    std::fclose(f);
-  }
+  const long v = platform::ReadSysctl("/proc/sys/fs/epoll/max_user_watches", -1);
   return v > 0 ? v : (1L << 22);
 }
 
@@ -351,19 +348,25 @@ int EpPollCallback(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32
     events = epi->events.load(std::memory_order_relaxed);
     // Disabled by EPOLLONESHOT until the next MOD, or a key the item does not watch.
     if ((events & ~kEpPrivateBits) == 0 || (key != 0 && (key & events) == 0)) {
-      UEP_TRACE(kCallback, nullptr, UEP_CONTAINER_OF(wait, EpPollEntry, wait)->whead, epi, ep, key, uint32_t((events & ~kEpPrivateBits) == 0 ? trace::Decision::kDisabled : trace::Decision::kIgnoredKey));
+      [[maybe_unused]] const bool disabled = (events & ~kEpPrivateBits) == 0;
+      UEP_TRACE(kCallback, nullptr, whead, epi, ep, key,
+                uint32_t(disabled ? trace::Decision::kDisabled : trace::Decision::kIgnoredKey));
       return (events & EPOLLEXCLUSIVE) != 0 ? 0 : 1;
     }
-    UEP_TRACE(kCallback, nullptr, UEP_CONTAINER_OF(wait, EpPollEntry, wait)->whead, epi, ep, key, uint32_t(ep->ovflist_.load(std::memory_order_relaxed) != kEpUnactive ? (epi->next == kEpUnactive ? trace::Decision::kOverflow : trace::Decision::kOverflowAlready) : (epi->rdllink.Linked() ? trace::Decision::kAlreadyLinked : trace::Decision::kLinked)));
+    [[maybe_unused]] trace::Decision decision = trace::Decision::kAlreadyLinked;
     if (ep->ovflist_.load(std::memory_order_relaxed) != kEpUnactive) {
       // A transfer is running without ep->lock: chain the item for DoneScan().
+      decision = trace::Decision::kOverflowAlready;
       if (epi->next == kEpUnactive) {
+        decision = trace::Decision::kOverflow;
         epi->next = ep->ovflist_.load(std::memory_order_relaxed);
         ep->ovflist_.store(epi, std::memory_order_relaxed);
       }
     } else if (!epi->rdllink.Linked()) {
+      decision = trace::Decision::kLinked;
       ep->rdllist_.AddTail(&epi->rdllink);
     }
+    UEP_TRACE(kCallback, nullptr, whead, epi, ep, key, uint32_t(decision));
     if (ep->wq_.Active()) {
       if ((events & EPOLLEXCLUSIVE) != 0) {
         switch (key & (EPOLLIN | EPOLLOUT)) {
@@ -765,15 +768,20 @@ int EventPoll::TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* e
                              int maxevents) {
   PollTable pt;
   int res = 0;
-  UEP_TRACE(kTransferBegin, nullptr, nullptr, nullptr, this, 0, uint32_t(txlist == &rdllist_ ? trace::TransferPath::kLockless : trace::TransferPath::kScan));
+  UEP_TRACE(
+      kTransferBegin, nullptr, nullptr, nullptr, this, 0,
+      uint32_t(txlist == &rdllist_ ? trace::TransferPath::kLockless : trace::TransferPath::kScan));
   for (ListHead *pos = txlist->next(), *tmp = pos->next(); pos != txlist;
        pos = tmp, tmp = pos->next()) {
     if (res >= maxevents) break;
     EpItem* epi = ItemFromRdllink(pos);
     epi->rdllink.DelInit();
     const uint32_t revents = ItemPoll(epi, &pt, 1);
-    if (revents == 0) UEP_TRACE(kTransferItem, nullptr, nullptr, epi, this, 0, uint32_t(trace::ItemFate::kNotReady));
-    if (revents == 0) continue;
+    if (revents == 0) {
+      UEP_TRACE(kTransferItem, nullptr, nullptr, epi, this, 0,
+                uint32_t(trace::ItemFate::kNotReady));
+      continue;
+    }
     if (events == nullptr) {
       // The kernel's failed copy to user memory: the item stays ready.
       txlist->AddHead(&epi->rdllink);
@@ -784,12 +792,15 @@ int EventPoll::TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* e
     events[res].data.u64 = epi->data.load(std::memory_order_relaxed);
     ++res;
     const uint32_t ev = epi->events.load(std::memory_order_relaxed);
-    UEP_TRACE(kTransferItem, nullptr, nullptr, epi, this, revents, uint32_t((ev & EPOLLONESHOT) != 0 ? trace::ItemFate::kDisarmed : (ev & EPOLLET) == 0 ? trace::ItemFate::kRequeued : trace::ItemFate::kReportedEt));
+    [[maybe_unused]] trace::ItemFate fate = trace::ItemFate::kReportedEt;
     if ((ev & EPOLLONESHOT) != 0) {
+      fate = trace::ItemFate::kDisarmed;
       epi->events.store(ev & kEpPrivateBits, std::memory_order_relaxed);
     } else if ((ev & EPOLLET) == 0) {
+      fate = trace::ItemFate::kRequeued;
       requeue->AddTail(&epi->rdllink);
     }
+    UEP_TRACE(kTransferItem, nullptr, nullptr, epi, this, revents, uint32_t(fate));
   }
   UEP_TRACE(kTransferEnd, nullptr, nullptr, nullptr, this, uint32_t(res), 0);
   return res;

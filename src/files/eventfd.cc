@@ -8,9 +8,9 @@
 #include <climits>
 #include <cstring>
 #include <mutex>
+#include <optional>
 
-#include "core/waiter.h"
-#include "platform/clock.h"
+#include "core/wait_event.h"
 
 namespace uep {
 
@@ -34,23 +34,6 @@ uint32_t EventFd::Poll(PollTable* pt) {
   return events;
 }
 
-// One sleep of a blocked read or write, queued behind the others; the lock is dropped
-// around it. 0 or -EINTR (re-check the count first), or -EBADF if a close won the race.
-// A waiter not yet queued is queued first and the caller looks at the count again (1): a
-// writer that changed it without the lock either saw the entry or is seen now.
-int EventFd::SleepLocked(std::unique_lock<SpinLock>& guard, Waiter* waiter, SleepPermit* permit) {
-  if (!permit->Acquire()) return -EBADF;
-  if (!waiter->wait.entry.Linked()) {
-    waiter->woken.store(kWaiterArmed, std::memory_order_relaxed);
-    AddWaitQueueTailLocked(&wqh_, &waiter->wait);
-    return 1;
-  }
-  guard.unlock();
-  const int r = WaiterSleep(waiter, platform::kNever, SleepKind::kRestartable, nullptr, 0);
-  guard.lock();
-  return r == -EINTR ? r : 0;
-}
-
 // The wake-up after a change made without the lock: skipped when the queue's only entry
 // says it would do nothing (an epoll item already ready, with nobody asleep).
 void EventFd::WakeAfter(uint32_t key) {
@@ -59,103 +42,75 @@ void EventFd::WakeAfter(uint32_t key) {
   if (wqh_.Active()) WakeUpLocked(&wqh_, 1, key);
 }
 
-ssize_t EventFd::ReadValue(uint64_t* value, int io_flags, SleepPermit* permit) {
-  if (InReentrantCall()) [[unlikely]] return ReadValueReentrant(value);
-  // Fast path: a count to take is taken without the lock, as a re-entrant call does.
+// eventfd_read() and eventfd_write(): `step(count)` is the count the call leaves, or
+// nullopt while it would block; `wake` the events the change makes (the other side's).
+// *before receives the count the call changed.
+template <typename Step>
+ssize_t EventFd::ChangeCount(const Step& step, uint32_t wake, int io_flags, SleepPermit* permit,
+                             uint64_t* before) {
   uint64_t count = count_.load(std::memory_order_relaxed);
-  while (count != 0) {
-    const uint64_t ucnt = semaphore_ ? 1 : count;
-    if (count_.compare_exchange_weak(count, count - ucnt, std::memory_order_seq_cst,
+  if (InReentrantCall()) [[unlikely]] {
+    // Nothing may wait (wqh_.lock may be held by the interrupted frame): a count that would
+    // block is EAGAIN whatever O_NONBLOCK says, and the wake-up is the interrupted call's.
+    std::optional<uint64_t> after;
+    do {
+      after = step(count);
+      if (!after) return -EAGAIN;
+    } while (!count_.compare_exchange_weak(count, *after, std::memory_order_seq_cst,
+                                           std::memory_order_relaxed));
+    *before = count;
+    deferred_wake_.Raise(wake);
+    return sizeof(uint64_t);
+  }
+  // Fast path: one compare-and-swap, then the wake-up unless the only watcher is an epoll
+  // item already ready with nobody asleep (then no lock at all).
+  while (const std::optional<uint64_t> after = step(count)) {
+    if (count_.compare_exchange_weak(count, *after, std::memory_order_seq_cst,
                                      std::memory_order_relaxed)) {
-      *value = ucnt;
-      WakeAfter(EPOLLOUT);
+      *before = count;
+      WakeAfter(wake);
       return sizeof(uint64_t);
     }
   }
   if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
   std::unique_lock guard(wqh_.lock);
-  count = count_.load(std::memory_order_seq_cst);
-  Waiter waiter;
   for (;;) {
-    if (count != 0) {
-      const uint64_t ucnt = semaphore_ ? 1 : count;
-      if (!count_.compare_exchange_weak(count, count - ucnt, std::memory_order_relaxed)) continue;
-      *value = ucnt;
-      break;
-    }
-    if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
-    const int r = SleepLocked(guard, &waiter, permit);
-    if (r == -EBADF) return r;
-    count = count_.load(std::memory_order_seq_cst);
-    if (r == -EINTR && count == 0) {
-      if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
-      return -EINTR;
-    }
+    const int r = WaitEventLocked(&wqh_, guard,
+                                  [&] {
+                                    count = count_.load(std::memory_order_seq_cst);
+                                    return step(count).has_value();
+                                  },
+                                  {.permit = permit});
+    if (r < 0) return r;
+    // A change made without the lock may come between: then the wait goes on.
+    if (count_.compare_exchange_strong(count, *step(count), std::memory_order_relaxed)) break;
   }
-  if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
-  if (wqh_.Active()) WakeUpLocked(&wqh_, 1, EPOLLOUT);
+  *before = count;
+  if (wqh_.Active()) WakeUpLocked(&wqh_, 1, wake);
   return sizeof(uint64_t);
+}
+
+ssize_t EventFd::ReadValue(uint64_t* value, int io_flags, SleepPermit* permit) {
+  uint64_t before = 0;
+  const ssize_t r = ChangeCount(
+      [this](uint64_t count) -> std::optional<uint64_t> {
+        if (count == 0) return std::nullopt;
+        return semaphore_ ? count - 1 : 0;
+      },
+      EPOLLOUT, io_flags, permit, &before);
+  if (r > 0) *value = semaphore_ ? 1 : before;
+  return r;
 }
 
 ssize_t EventFd::WriteValue(uint64_t ucnt, int io_flags, SleepPermit* permit) {
   if (ucnt == ULLONG_MAX) return -EINVAL;
-  if (InReentrantCall()) [[unlikely]] return WriteValueReentrant(ucnt);
-  // Fast path: one compare-and-swap, then the wake-up unless the only watcher is an
-  // epoll item already ready with nobody asleep (then no lock at all).
-  uint64_t count = count_.load(std::memory_order_relaxed);
-  while (ULLONG_MAX - count > ucnt) {
-    if (count_.compare_exchange_weak(count, count + ucnt, std::memory_order_seq_cst,
-                                     std::memory_order_relaxed)) {
-      WakeAfter(EPOLLIN);
-      return sizeof(uint64_t);
-    }
-  }
-  if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
-  std::unique_lock guard(wqh_.lock);
-  count = count_.load(std::memory_order_seq_cst);
-  Waiter waiter;
-  for (;;) {
-    if (ULLONG_MAX - count > ucnt) {
-      if (!count_.compare_exchange_weak(count, count + ucnt, std::memory_order_relaxed)) continue;
-      break;
-    }
-    if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
-    const int r = SleepLocked(guard, &waiter, permit);
-    if (r == -EBADF) return r;
-    count = count_.load(std::memory_order_seq_cst);
-    if (r == -EINTR && ULLONG_MAX - count <= ucnt) {
-      if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
-      return -EINTR;
-    }
-  }
-  if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
-  if (wqh_.Active()) WakeUpLocked(&wqh_, 1, EPOLLIN);
-  return sizeof(uint64_t);
-}
-
-// Nothing may wait: a count that would block is EAGAIN whatever O_NONBLOCK says, and the
-// wake-up is the interrupted call's to make.
-ssize_t EventFd::ReadValueReentrant(uint64_t* value) {
-  uint64_t count = count_.load(std::memory_order_relaxed);
-  uint64_t ucnt = 0;
-  do {
-    if (count == 0) return -EAGAIN;
-    ucnt = semaphore_ ? 1 : count;
-  } while (!count_.compare_exchange_weak(count, count - ucnt, std::memory_order_seq_cst,
-                                         std::memory_order_relaxed));
-  *value = ucnt;
-  deferred_wake_.Raise(EPOLLOUT);
-  return sizeof(uint64_t);
-}
-
-ssize_t EventFd::WriteValueReentrant(uint64_t ucnt) {
-  uint64_t count = count_.load(std::memory_order_relaxed);
-  do {
-    if (ULLONG_MAX - count <= ucnt) return -EAGAIN;
-  } while (!count_.compare_exchange_weak(count, count + ucnt, std::memory_order_seq_cst,
-                                         std::memory_order_relaxed));
-  deferred_wake_.Raise(EPOLLIN);
-  return sizeof(uint64_t);
+  uint64_t before = 0;
+  return ChangeCount(
+      [ucnt](uint64_t count) -> std::optional<uint64_t> {
+        if (ULLONG_MAX - count <= ucnt) return std::nullopt;
+        return count + ucnt;
+      },
+      EPOLLIN, io_flags, permit, &before);
 }
 
 // read_iter: the segments together must hold 8 bytes. The value is consumed before it is

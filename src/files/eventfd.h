@@ -11,8 +11,6 @@
 
 namespace uep {
 
-struct Waiter;
-
 class EventFd final : public File {
  public:
   EventFd(unsigned int initval, int flags);
@@ -33,12 +31,13 @@ class EventFd final : public File {
   ssize_t WriteValue(uint64_t value, int io_flags, SleepPermit* permit);
 
  private:
-  // A call that interrupted its thread's own uepoll call (a signal handler) may find
-  // wqh_.lock held by the frame it interrupted: it changes the count alone.
-  ssize_t ReadValueReentrant(uint64_t* value);
-  int SleepLocked(std::unique_lock<SpinLock>& guard, Waiter* waiter, SleepPermit* permit);
+  // ReadValue and WriteValue. A call that interrupted its thread's own uepoll call (a
+  // signal handler) may find wqh_.lock held by the frame it interrupted: it changes the
+  // count alone.
+  template <typename Step>
+  ssize_t ChangeCount(const Step& step, uint32_t wake, int io_flags, SleepPermit* permit,
+                      uint64_t* before);
   void WakeAfter(uint32_t key);
-  ssize_t WriteValueReentrant(uint64_t value);
 
   WaitQueueHead wqh_;
   // Changed by read-modify-write (seq_cst), with wqh_.lock only when a caller may sleep:

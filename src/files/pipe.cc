@@ -1,7 +1,6 @@
 #include "files/pipe.h"
 
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -16,10 +15,13 @@
 #include <new>
 
 #include "core/block_pool.h"
-#include "core/waiter.h"
+#include "core/wait_event.h"
 #include "files/fasync.h"
-#include "platform/clock.h"
+#include "files/iov_cursor.h"
+#include "platform/capability.h"
 #include "platform/fault.h"
+#include "platform/signal.h"
+#include "platform/sysctl.h"
 
 namespace uep {
 namespace {
@@ -31,33 +33,18 @@ struct PipeLimits {
   unsigned long user_pages_hard = 0;                        // fs.pipe-user-pages-hard
 };
 
-unsigned long ReadSysctl(const char* path, unsigned long fallback) {
-  unsigned long v = fallback;
-  if (FILE* f = std::fopen(path, "re")) {
-    if (std::fscanf(f, "%lu", &v) != 1) v = fallback;
-    std::fclose(f);
-  }
-  return v;
-}
-
 const PipeLimits& Limits() {
   static const PipeLimits limits = [] {
     PipeLimits l;
-    l.max_size = ReadSysctl("/proc/sys/fs/pipe-max-size", l.max_size);
-    l.user_pages_soft = ReadSysctl("/proc/sys/fs/pipe-user-pages-soft", l.user_pages_soft);
-    l.user_pages_hard = ReadSysctl("/proc/sys/fs/pipe-user-pages-hard", l.user_pages_hard);
+    const auto read = [](const char* path, unsigned long fallback) {
+      return static_cast<unsigned long>(platform::ReadSysctl(path, static_cast<long>(fallback)));
+    };
+    l.max_size = read("/proc/sys/fs/pipe-max-size", l.max_size);
+    l.user_pages_soft = read("/proc/sys/fs/pipe-user-pages-soft", l.user_pages_soft);
+    l.user_pages_hard = read("/proc/sys/fs/pipe-user-pages-hard", l.user_pages_hard);
     return l;
   }();
   return limits;
-}
-
-// capable(): asked of the calling thread at the moment, as the kernel does. Only the rare
-// paths (a pipe beyond the limits) ask.
-bool Capable(int cap) {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  if (syscall(SYS_capget, &header, data) != 0) return false;
-  return (data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap)) != 0;
 }
 
 // The user's pipe buffer budget (user->pipe_bufs). The kernel counts every pipe of the
@@ -74,7 +61,10 @@ bool TooManyPipeBuffersSoft(unsigned long user_bufs) {
 bool TooManyPipeBuffersHard(unsigned long user_bufs) {
   return Limits().user_pages_hard != 0 && user_bufs > Limits().user_pages_hard;
 }
-bool PipeIsUnprivilegedUser() { return !Capable(CAP_SYS_RESOURCE) && !Capable(CAP_SYS_ADMIN); }
+bool PipeIsUnprivilegedUser() {
+  return !platform::HasEffectiveCapability(CAP_SYS_RESOURCE) &&
+         !platform::HasEffectiveCapability(CAP_SYS_ADMIN);
+}
 
 // round_pipe_size(): the kernel passes fcntl's argument as an unsigned int.
 unsigned RoundPipeSize(unsigned int size) {
@@ -103,92 +93,10 @@ void FreePage(char* page) {
   }
 }
 
-// An iov_iter over the caller's segments. A segment with a NULL base is the one fault
-// user space can see coming: a copy stops there, as copy_from_user stops at a bad page.
-class IovCursor {
- public:
-  IovCursor(const iovec* iov, int iovcnt) : iov_(iov), iovcnt_(iovcnt) {
-    for (int i = 0; i < iovcnt; ++i) count_ += iov[i].iov_len;
-  }
-  // iov_iter_count(): bytes not yet copied.
-  [[nodiscard]] size_t Count() const { return count_; }
-
-  // copy_page_from_iter(): up to `n` bytes into `dst`; fewer on a fault.
-  size_t CopyIn(char* dst, size_t n) { return Copy(dst, n, /*to_user=*/false); }
-  // copy_page_to_iter(): up to `n` bytes from `src`; fewer on a fault.
-  size_t CopyOut(const char* src, size_t n) { return Copy(const_cast<char*>(src), n, true); }
-
- private:
-  size_t Copy(char* kbuf, size_t n, bool to_user) {
-    size_t done = 0;
-    while (done < n && idx_ < iovcnt_) {
-      const iovec& seg = iov_[idx_];
-      const size_t left = seg.iov_len - off_;
-      if (left == 0) {
-        ++idx_;
-        off_ = 0;
-        continue;
-      }
-      if (seg.iov_base == nullptr) break;  // EFAULT
-      const size_t chunk = std::min(left, n - done);
-      char* ubuf = static_cast<char*>(seg.iov_base) + off_;
-      if (to_user) {
-        std::memcpy(ubuf, kbuf + done, chunk);
-      } else {
-        std::memcpy(kbuf + done, ubuf, chunk);
-      }
-      done += chunk;
-      off_ += chunk;
-      count_ -= chunk;
-    }
-    return done;
-  }
-
-  const iovec* iov_;
-  int iovcnt_;
-  int idx_ = 0;
-  size_t off_ = 0;
-  size_t count_ = 0;
-};
-
-// wait_event_interruptible_exclusive(*wq, cond()): queues an exclusive entry at the tail
-// and sleeps until cond() holds. Returns 0, -EINTR (a signal, cond() still false) or -EBADF
-// (the file is being released: the sleep could not be pinned).
-template <typename Cond>
-int WaitEventExclusive(WaitQueueHead* wq, const Cond& cond, SleepPermit* permit,
-                       SleepKind kind) {
-  if (cond()) return 0;
-  if (!permit->Acquire()) return -EBADF;
-  Waiter waiter;
-  std::unique_lock guard(wq->lock);
-  int result = 0;
-  for (;;) {
-    // prepare_to_wait_event(), then the condition: a waker that changed the state before
-    // taking wq->lock is seen by cond(); one after finds the entry.
-    waiter.woken.store(0, std::memory_order_relaxed);
-    if (!waiter.wait.entry.Linked()) AddWaitQueueExclusiveLocked(wq, &waiter.wait);
-    if (cond()) break;
-    guard.unlock();
-    const int r = WaiterSleep(&waiter, platform::kNever, kind, nullptr, 0);
-    guard.lock();
-    if (r == -EINTR && !cond()) {
-      result = -EINTR;
-      break;
-    }
-  }
-  if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
-  return result;
-}
-
 // wake_up_interruptible_sync_poll() and friends: the queue's lock around WakeUpLocked.
 void WakeQueue(WaitQueueHead* wq, int nr_exclusive, uint32_t key, int sync) {
   std::lock_guard guard(wq->lock);
   if (wq->Active()) WakeUpLocked(wq, nr_exclusive, key, sync);
-}
-
-// send_sig(SIGPIPE, current, 0): to the calling thread.
-void SendSigpipe() {
-  syscall(SYS_tgkill, static_cast<pid_t>(getpid()), static_cast<pid_t>(gettid()), SIGPIPE);
 }
 
 }  // namespace
@@ -199,7 +107,8 @@ void SendSigpipe() {
 PipeInode* PipeInode::Create() {
   const PipeLimits& limits = Limits();
   unsigned long pipe_bufs = kPipeDefBuffers;
-  if (pipe_bufs * kPipePageSize > limits.max_size && !Capable(CAP_SYS_RESOURCE)) {
+  if (pipe_bufs * kPipePageSize > limits.max_size &&
+      !platform::HasEffectiveCapability(CAP_SYS_RESOURCE)) {
     pipe_bufs = limits.max_size / kPipePageSize;
   }
   unsigned long user_bufs = AccountPipeBuffers(0, pipe_bufs);
@@ -359,8 +268,8 @@ ssize_t PipeFile::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* 
     lock.unlock();
     FlushSigio();
     // Nothing read yet: an interrupted sleep restarts the call (ERESTARTSYS).
-    const int r = WaitEventExclusive(&pipe->rd_wait, [pipe] { return pipe->Readable(); },
-                                     permit, SleepKind::kRestartable);
+    const int r = WaitEvent(&pipe->rd_wait, [pipe] { return pipe->Readable(); },
+                            {.permit = permit, .exclusive = true});
     // The conversion released the file before the sleep could pin it: retry there too.
     if (r == -EBADF && pipe->converted.load(std::memory_order_relaxed)) return -kEConverted;
     if (r < 0) return r;
@@ -474,10 +383,11 @@ ssize_t PipeFile::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit*
       FlushSigio();
       // With nothing written yet an interrupted sleep restarts the call (SA_RESTART); with
       // a partial write any handler ends it with the count, as signal_pending() does.
-      const int r = WaitEventExclusive(&pipe->wr_wait, [pipe] { return pipe->Writable(); },
-                                       permit,
-                                       ret == 0 ? SleepKind::kRestartable
-                                                : SleepKind::kInterruptible);
+      const int r =
+          WaitEvent(&pipe->wr_wait, [pipe] { return pipe->Writable(); },
+                    {.permit = permit,
+                     .kind = ret == 0 ? SleepKind::kRestartable : SleepKind::kInterruptible,
+                     .exclusive = true});
       if (r == -EBADF) {
         if (ret == 0) ret = pipe->converted.load(std::memory_order_relaxed) ? -kEConverted : -EBADF;
         lock.lock();
@@ -507,7 +417,7 @@ ssize_t PipeFile::Write(const iovec* iov, int iovcnt, int io_flags, SleepPermit*
   if (sigpipe) {
     // The handler may use uepoll (even close this pipe): leave the read section first.
     permit->Finish();
-    SendSigpipe();
+    platform::RaiseSigpipe();
   }
   return ret;
 }
@@ -551,7 +461,8 @@ int PipeFile::SetSize(unsigned long arg) {
   if (nr_slots == 0) return -EINVAL;
   const unsigned max_usage = pipe->max_usage.load(std::memory_order_relaxed);
   // Growing beyond fs.pipe-max-size needs CAP_SYS_RESOURCE; shrinking is always allowed.
-  if (nr_slots > max_usage && size > Limits().max_size && !Capable(CAP_SYS_RESOURCE)) {
+  if (nr_slots > max_usage && size > Limits().max_size &&
+      !platform::HasEffectiveCapability(CAP_SYS_RESOURCE)) {
     return -EPERM;
   }
   const unsigned long user_bufs = AccountPipeBuffers(pipe->nr_accounted, nr_slots);

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "core/waiter.h"
+#include "core/wait_event.h"
 #include "platform/capability.h"
 #include "platform/clock.h"
 
@@ -157,21 +157,11 @@ ssize_t TimerFd::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* p
     DeliverDueLocked();
     if ((io_flags & kIoNonblock) != 0) {
       res = -EAGAIN;
-    } else if (ticks_.load(std::memory_order_relaxed) == 0) {
-      Waiter waiter;
-      while (ticks_.load(std::memory_order_relaxed) == 0) {
-        if (!permit->Acquire()) return -EBADF;
-        waiter.woken.store(0, std::memory_order_relaxed);
-        if (!waiter.wait.entry.Linked()) AddWaitQueueTailLocked(&wqh_, &waiter.wait);
-        guard.unlock();
-        const int r = WaiterSleep(&waiter, platform::kNever, SleepKind::kRestartable, nullptr, 0);
-        guard.lock();
-        if (r == -EINTR && ticks_.load(std::memory_order_relaxed) == 0) {
-          res = -EINTR;
-          break;
-        }
-      }
-      if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
+    } else {
+      res = WaitEventLocked(&wqh_, guard,
+                            [this] { return ticks_.load(std::memory_order_relaxed) != 0; },
+                            {.permit = permit});
+      if (res == -EBADF) return res;
     }
     // The clock was set: the count means nothing and the timer is not re-armed.
     if (CanceledLocked()) {

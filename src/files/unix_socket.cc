@@ -19,11 +19,14 @@
 #include <new>
 
 #include "core/block_pool.h"
+#include "core/wait_event.h"
 #include "files/fasync.h"
-#include "core/waiter.h"
+#include "files/iov_cursor.h"
 #include "platform/capability.h"
 #include "platform/clock.h"
 #include "platform/fault.h"
+#include "platform/signal.h"
+#include "platform/sysctl.h"
 
 namespace uep {
 
@@ -91,12 +94,7 @@ int64_t SkbTruesize(int64_t head, int64_t data_len) {
 }
 
 int ReadSysctl(const char* path, int fallback) {
-  int v = fallback;
-  if (FILE* f = std::fopen(path, "re")) {
-    if (std::fscanf(f, "%d", &v) != 1) v = fallback;
-    std::fclose(f);
-  }
-  return v;
+  return static_cast<int>(platform::ReadSysctl(path, fallback));
 }
 
 // sysctl_wmem_default / rmem_default: read once (sockets take them when created).
@@ -108,45 +106,6 @@ int DefaultRcvbuf() {
   static const int v = ReadSysctl("/proc/sys/net/core/rmem_default", 212992);
   return v;
 }
-
-// A position in the caller's segments. A NULL base with a non-zero length faults.
-class IovCursor {
- public:
-  IovCursor(const iovec* iov, int iovcnt) : iov_(iov), iovcnt_(iovcnt) {}
-
-  bool CopyFrom(char* dst, size_t n) { return Copy(dst, n, true); }
-  bool CopyTo(const char* src, size_t n) { return Copy(const_cast<char*>(src), n, false); }
-
- private:
-  bool Copy(char* buf, size_t n, bool from_user) {
-    while (n > 0) {
-      if (idx_ >= iovcnt_) return false;
-      const size_t left = iov_[idx_].iov_len - off_;
-      if (left == 0) {
-        ++idx_;
-        off_ = 0;
-        continue;
-      }
-      if (iov_[idx_].iov_base == nullptr) return false;
-      const size_t k = std::min(left, n);
-      char* user = static_cast<char*>(iov_[idx_].iov_base) + off_;
-      if (from_user) {
-        std::memcpy(buf, user, k);
-      } else {
-        std::memcpy(user, buf, k);
-      }
-      buf += k;
-      n -= k;
-      off_ += k;
-    }
-    return true;
-  }
-
-  const iovec* iov_;
-  int iovcnt_;
-  int idx_ = 0;
-  size_t off_ = 0;
-};
 
 // Small messages come from a fixed pool before malloc: a signal handler's send (the
 // self-pipe trick) then never calls malloc, which the code it interrupted may be inside.
@@ -171,11 +130,6 @@ void FreeSkbMemory(UnixSkb* skb) {
     }
     skb = next;
   }
-}
-
-// send_sig(SIGPIPE, current, 0): to the calling thread.
-void RaiseSigpipe() {
-  syscall(SYS_tgkill, getpid(), static_cast<pid_t>(syscall(SYS_gettid)), SIGPIPE);
 }
 
 // unix_find_other() for an address no uepoll socket can have: the kernel finds no socket
@@ -297,29 +251,48 @@ int UnixSocket::TakeErrorLocked() {
   return err_.exchange(0, std::memory_order_relaxed);
 }
 
-int UnixSocket::SleepLocked(std::unique_lock<SpinLock>& guard, std::unique_lock<std::mutex>* io,
-                            bool interruptible, SleepPermit* permit) {
+// What a blocked send waits for (sock_wait_for_wmem()): room, or a reason to stop.
+bool UnixSocket::SendWaitOverLocked() const {
+  return core_->converted.load(std::memory_order_relaxed) ||
+         err_.load(std::memory_order_relaxed) != 0 ||
+         (shutdown_.load(std::memory_order_relaxed) & kSendShutdown) != 0 ||
+         wmem_.load(std::memory_order_relaxed) < sndbuf_.load(std::memory_order_relaxed);
+}
+
+// What a blocked receive waits for (unix_stream_data_wait(),
+// __skb_wait_for_more_packets()): data, or a reason to stop.
+bool UnixSocket::RecvWaitOverLocked() const {
+  return core_->converted.load(std::memory_order_relaxed) || rq_head_ != nullptr ||
+         err_.load(std::memory_order_relaxed) != 0 ||
+         (shutdown_.load(std::memory_order_relaxed) & kRcvShutdown) != 0;
+}
+
+int UnixSocket::WaitLocked(std::unique_lock<SpinLock>& guard, std::unique_lock<std::mutex>* io,
+                           bool (UnixSocket::*over)() const, bool interruptible,
+                           SleepPermit* permit) {
+  // The pair lock and the call's I/O lock, dropped around each sleep; what the call
+  // signalled so far goes out before it sleeps.
+  struct Held {
+    std::unique_lock<SpinLock>& guard;
+    std::unique_lock<std::mutex>* io;
+    void unlock() {
+      guard.unlock();
+      if (io != nullptr) io->unlock();
+      FlushSigio();
+    }
+    void lock() {
+      if (io != nullptr) io->lock();
+      guard.lock();
+    }
+  } held{guard, io};
+  const int r = WaitEventHolding(
+      &wq_, held, [this, over] { return (this->*over)(); },
+      {.permit = permit,
+       .kind = interruptible ? SleepKind::kInterruptible : SleepKind::kRestartable});
   // The file is being released: closed, or converted (then the caller retries on the
   // kernel's socket).
-  if (!permit->Acquire()) return core_->converted.load(std::memory_order_relaxed) ? -kEConverted : -EBADF;
-  Waiter waiter;
-  {
-    std::lock_guard wq_guard(wq_.lock);
-    AddWaitQueueTailLocked(&wq_, &waiter.wait);
-  }
-  guard.unlock();
-  if (io != nullptr) io->unlock();
-  FlushSigio();  // what this call signalled so far goes out before it sleeps
-  const int r = WaiterSleep(&waiter, platform::kNever,
-                            interruptible ? SleepKind::kInterruptible : SleepKind::kRestartable,
-                            nullptr, 0);
-  {
-    std::lock_guard wq_guard(wq_.lock);
-    if (waiter.wait.entry.Linked()) waiter.wait.entry.DelInit();
-  }
-  if (io != nullptr) io->lock();
-  guard.lock();
-  return r == -EINTR ? -EINTR : 0;
+  if (r == -EBADF && core_->converted.load(std::memory_order_relaxed)) return -kEConverted;
+  return r;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -361,7 +334,8 @@ int UnixSocket::AllocSendSkb(size_t len, int64_t truesize, bool noblock, bool in
       if (wmem_.load(std::memory_order_relaxed) < sndbuf_.load(std::memory_order_relaxed)) break;
       async_nospace_.store(true, std::memory_order_relaxed);  // SOCKWQ_ASYNC_NOSPACE
       if (noblock) return -EAGAIN;
-      const int r = SleepLocked(guard, nullptr, interruptible_sleep, permit);
+      const int r =
+          WaitLocked(guard, nullptr, &UnixSocket::SendWaitOverLocked, interruptible_sleep, permit);
       if (r != 0) return r;
     }
     if (truesize < 0) return -ENOBUFS;
@@ -421,7 +395,7 @@ ssize_t UnixSocket::StreamSend(const iovec* iov, int iovcnt, size_t len, int fla
     UnixSkb* skb = nullptr;
     const int r = AllocSendSkb(static_cast<size_t>(size), truesize, noblock, sent > 0, permit, &skb);
     if (r < 0) return sent > 0 ? static_cast<ssize_t>(sent) : r;
-    if (!in.CopyFrom(skb->data(), static_cast<size_t>(size))) {
+    if (in.CopyIn(skb->data(), static_cast<size_t>(size)) < static_cast<size_t>(size)) {
       FreeSkb(skb);
       return sent > 0 ? static_cast<ssize_t>(sent) : -EFAULT;
     }
@@ -451,7 +425,7 @@ ssize_t UnixSocket::StreamSend(const iovec* iov, int iovcnt, size_t len, int fla
   if (!pipe) return static_cast<ssize_t>(sent);
   if (sent == 0 && (flags & MSG_NOSIGNAL) == 0) {
     permit->Finish();  // the handler runs outside any read section
-    RaiseSigpipe();
+    platform::RaiseSigpipe();
   }
   return sent > 0 ? static_cast<ssize_t>(sent) : -EPIPE;
 }
@@ -493,7 +467,7 @@ ssize_t UnixSocket::DgramSend(const iovec* iov, int iovcnt, size_t len, int flag
     return r;
   }
   IovCursor in(iov, iovcnt);
-  if (!in.CopyFrom(skb->data(), len)) {
+  if (in.CopyIn(skb->data(), len) < len) {
     FreeSkb(skb);
     return -EFAULT;
   }
@@ -591,7 +565,7 @@ ssize_t UnixSocket::StreamRecv(const iovec* iov, int iovcnt, size_t size, int fl
         break;
       }
       // unix_stream_data_wait(). Once data was copied any signal ends the call with it.
-      const int r = SleepLocked(guard, &io, copied > 0, permit);
+      const int r = WaitLocked(guard, &io, &UnixSocket::RecvWaitOverLocked, copied > 0, permit);
       guard.unlock();
       if (r != 0) {
         io.unlock();
@@ -603,7 +577,7 @@ ssize_t UnixSocket::StreamRecv(const iovec* iov, int iovcnt, size_t size, int fl
     bool stop = false;
     while (skb != nullptr) {
       const size_t chunk = std::min(skb->len - skb->consumed, size);
-      if (!out.CopyTo(skb->data() + skb->consumed, chunk)) {
+      if (out.CopyOut(skb->data() + skb->consumed, chunk) < chunk) {
         if (copied == 0) copied = -EFAULT;
         stop = true;
         break;
@@ -693,7 +667,7 @@ ssize_t UnixSocket::DgramRecv(const iovec* iov, int iovcnt, size_t size, int fla
       io.unlock();
       break;
     }
-    const int r = SleepLocked(guard, &io, false, permit);
+    const int r = WaitLocked(guard, &io, &UnixSocket::RecvWaitOverLocked, false, permit);
     guard.unlock();
     io.unlock();
     if (r != 0) {
@@ -717,7 +691,7 @@ ssize_t UnixSocket::DgramRecv(const iovec* iov, int iovcnt, size_t size, int fla
   }
   IovCursor out(iov, iovcnt);
   ssize_t result = -EFAULT;
-  if (out.CopyTo(skb->data(), n)) {
+  if (out.CopyOut(skb->data(), n) == n) {
     result = static_cast<ssize_t>((flags & MSG_TRUNC) != 0 ? skb->len : n);
   }
   if (!peek) FreeSkb(skb);

@@ -125,10 +125,13 @@ class UnixSocket final : public File {
   void StateChangeLocked();
   [[nodiscard]] bool WritableWith(int extra) const;
   int TakeErrorLocked();
-  // Sleeps on wq_ after queueing under the pair lock (held through `guard`).
-  // `io`, if given, is released after the pair lock and taken again before it.
-  int SleepLocked(std::unique_lock<SpinLock>& guard, std::unique_lock<std::mutex>* io,
-                  bool interruptible, SleepPermit* permit);
+  // Sleeps on wq_ until (this->*over)() holds, read under the pair lock (held through
+  // `guard`). `io`, if given, is released after the pair lock and taken again before it.
+  // 0, -EINTR, or -EBADF / -kEConverted when the file is being released.
+  int WaitLocked(std::unique_lock<SpinLock>& guard, std::unique_lock<std::mutex>* io,
+                 bool (UnixSocket::*over)() const, bool interruptible, SleepPermit* permit);
+  [[nodiscard]] bool SendWaitOverLocked() const;
+  [[nodiscard]] bool RecvWaitOverLocked() const;
 
   const int type_;
   UnixPairCore* const core_;

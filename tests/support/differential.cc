@@ -647,4 +647,10 @@ void ExpectSameOnKernelAndUepoll(Scenario scenario) {
   ExpectSameTraces(kernel, uepoll);
 }
 
+void ExpectAsProfiledOnKernelAndUepoll(KernelBehaviour behaviour, Scenario scenario) {
+  const std::vector<std::string> kernel = RunOn(KernelBackend(), scenario);
+  const std::vector<std::string> uepoll = RunOn(UepollBackend(), scenario);
+  ExpectAsProfiled(behaviour, kernel, uepoll);
+}
+
 }  // namespace uep::test

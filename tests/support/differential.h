@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "support/backend.h"
+#include "support/kernel_profile.h"
 
 namespace uep::test {
 
@@ -182,6 +183,9 @@ using Scenario = void (*)(Session&);
 // Runs `scenario` on the kernel, then on uepoll, and fails with both traces side by side
 // unless they are equal. UEPOLL_DIFF_VERBOSE=1 prints the traces of passing scenarios too.
 void ExpectSameOnKernelAndUepoll(Scenario scenario);
+// The same for a scenario that shows a behaviour of the kernel profile: the traces must
+// differ on a kernel with the other side of it (support/kernel_profile.h).
+void ExpectAsProfiledOnKernelAndUepoll(KernelBehaviour behaviour, Scenario scenario);
 
 }  // namespace uep::test
 
@@ -189,4 +193,13 @@ void ExpectSameOnKernelAndUepoll(Scenario scenario);
 #define DIFF_TEST(suite, name)                                                               \
   static void suite##_##name##_Scenario(::uep::test::Session& s);                            \
   TEST(suite, name) { ::uep::test::ExpectSameOnKernelAndUepoll(suite##_##name##_Scenario); } \
+  static void suite##_##name##_Scenario([[maybe_unused]] ::uep::test::Session& s)
+
+// A DIFF_TEST whose scenario shows `behaviour`, a ::uep::test::KernelBehaviour.
+#define DIFF_TEST_PROFILED(suite, name, behaviour)                                          \
+  static void suite##_##name##_Scenario(::uep::test::Session& s);                           \
+  TEST(suite, name) {                                                                       \
+    ::uep::test::ExpectAsProfiledOnKernelAndUepoll(::uep::test::KernelBehaviour::behaviour, \
+                                                   suite##_##name##_Scenario);              \
+  }                                                                                         \
   static void suite##_##name##_Scenario([[maybe_unused]] ::uep::test::Session& s)

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <iostream>
 #include <sstream>
+#include <utility>
 
 namespace uep::test {
 namespace {
@@ -69,13 +70,28 @@ int SigpipeCount() {
   return sigpipe_count.load(std::memory_order_relaxed);
 }
 
-void RunOnBoth(const std::function<void(Trace&)>& scenario) {
+namespace {
+
+std::pair<std::vector<std::string>, std::vector<std::string>> RunBoth(
+    const std::function<void(Trace&)>& scenario) {
   InstallSigpipeHandler();
   Trace kernel(KernelBackend());
   scenario(kernel);
   Trace uepoll(UepollBackend());
   scenario(uepoll);
-  ExpectSameTraces(kernel.lines(), uepoll.lines());
+  return {kernel.lines(), uepoll.lines()};
+}
+
+}  // namespace
+
+void RunOnBoth(const std::function<void(Trace&)>& scenario) {
+  const auto [kernel, uepoll] = RunBoth(scenario);
+  ExpectSameTraces(kernel, uepoll);
+}
+
+void RunOnBoth(KernelBehaviour behaviour, const std::function<void(Trace&)>& scenario) {
+  const auto [kernel, uepoll] = RunBoth(scenario);
+  ExpectAsProfiled(behaviour, kernel, uepoll);
 }
 
 }  // namespace uep::test

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/backend.h"
+#include "support/kernel_profile.h"
 #include "support/trace_text.h"
 
 namespace uep::test {
@@ -46,6 +47,9 @@ class Trace {
 // Runs `scenario` on the kernel, then on uepoll; fails with both traces unless equal.
 // UEPOLL_DIFF_VERBOSE=1 prints the traces of passing scenarios too.
 void RunOnBoth(const std::function<void(Trace&)>& scenario);
+// The same for a scenario that shows a behaviour of the kernel profile: the traces must
+// differ on a kernel with the other side of it (support/kernel_profile.h).
+void RunOnBoth(KernelBehaviour behaviour, const std::function<void(Trace&)>& scenario);
 
 // Counts SIGPIPE (handler installed by the first call); the count is per process.
 int SigpipeCount();
