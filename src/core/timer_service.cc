@@ -124,7 +124,9 @@ int64_t TimerService::EarliestMonotonicLocked(const int64_t now[kClockBases]) co
   int64_t earliest = kKtimeMax;
   for (int b = 0; b < kClockBases; ++b) {
     if (heaps_[b].empty()) continue;
-    const int64_t expires = heaps_[b].front()->expires_;
+    const TimerNode* top = heaps_[b].front();
+    // A delegate fires it; the service only backs it up.
+    const int64_t expires = top->expires_ + (CoveredLocked(top) ? kDelegateGrace : 0);
     // expires - now[b] + now[mono], saturating.
     const int64_t left = expires - now[b];
     int64_t mono = kKtimeMax;
@@ -141,7 +143,94 @@ int64_t TimerService::EarliestMonotonicLocked(const int64_t now[kClockBases]) co
 // ---------------------------------------------------------------------------------------
 // Arming
 
-uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires) {
+bool TimerService::CoveredLocked(const TimerNode* node) const {
+  if (node->wake_tag_ == nullptr) return false;
+  for (int i = 0; i < ndelegates_; ++i) {
+    if (delegates_[i].tag == node->wake_tag_ && delegates_[i].expires <= node->expires_) {
+      return true;
+    }
+  }
+  return false;
+}
+
+size_t TimerService::CollectDueLocked(TimerNode** batch, uint64_t* gens,
+                                      int64_t now[kClockBases], bool hold_back) {
+  size_t n = 0;
+  for (int b = 0; b < kClockBases; ++b) {
+    auto& heap = heaps_[b];
+    if (heap.empty()) continue;
+    if (now[b] == 0) now[b] = Now(static_cast<ClockBase>(b));
+    while (!heap.empty() && n < kFireBatch && heap.front()->expires_ <= now[b]) {
+      TimerNode* node = heap.front();
+      if (hold_back && now[b] - node->expires_ < kDelegateGrace && CoveredLocked(node)) break;
+      HeapRemove(node);
+      if (node->TryPin()) {  // else it is being destroyed: drop the expiry
+        batch[n] = node;
+        gens[n] = node->gen_;
+        ++n;
+      }
+    }
+  }
+  PublishTopLocked();
+  return n;
+}
+
+int64_t TimerService::BeginDelegate(const void* tag) {
+  if (!MayDelegate(tag)) return kKtimeMax;
+  std::lock_guard guard(lock_);
+  if (heaps_[0].empty() || heaps_[0].front()->wake_tag_ != tag || ndelegates_ == kMaxDelegates) {
+    return kKtimeMax;
+  }
+  const int64_t expires = heaps_[0].front()->expires_;
+  delegates_[ndelegates_++] = {tag, expires};
+  return expires;
+}
+
+void TimerService::EndDelegate(const void* tag, int64_t expires) {
+  bool kick = false;
+  {
+    std::lock_guard guard(lock_);
+    for (int i = 0; i < ndelegates_; ++i) {
+      if (delegates_[i].tag == tag && delegates_[i].expires == expires) {
+        delegates_[i] = delegates_[--ndelegates_];
+        break;
+      }
+    }
+    // Left before firing it (woken by something else) while the service holds the node
+    // back: the service takes it on again, on time.
+    if (!heaps_[0].empty()) {
+      const TimerNode* top = heaps_[0].front();
+      if (top->expires_ == expires && expires < sleeping_until_ && !CoveredLocked(top)) {
+        sleeping_until_ = expires;
+        kick = true;
+      }
+    }
+  }
+  if (kick) Kick();
+}
+
+void TimerService::FireDue() {
+  TimerNode* batch[kFireBatch];
+  uint64_t gens[kFireBatch];
+  for (;;) {
+    size_t n = 0;
+    {
+      std::lock_guard guard(lock_);
+      int64_t now[kClockBases] = {0, 0, 0};
+      n = CollectDueLocked(batch, gens, now, /*hold_back=*/false);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      batch[i]->Fire(gens[i]);
+      batch[i]->Unpin();
+    }
+    fired_.fetch_add(n, std::memory_order_relaxed);
+    fired_by_delegates_.fetch_add(n, std::memory_order_relaxed);
+    if (n < kFireBatch) return;
+  }
+}
+
+uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires,
+                           const void* wake_tag) {
   bool kick = false;
   bool start = false;
   uint64_t gen = 0;
@@ -150,8 +239,10 @@ uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires) {
     if (node->heap_index_ != TimerNode::kNotQueued) HeapRemove(node);
     node->base_ = base;
     node->expires_ = expires;
+    node->wake_tag_ = base == ClockBase::kMonotonic ? wake_tag : nullptr;
     gen = ++node->gen_;
     HeapPush(node);
+    PublishTopLocked();
     if (!thread_started_) {
       thread_started_ = true;
       start = true;
@@ -180,6 +271,7 @@ void TimerService::Cancel(TimerNode* node) {
   std::lock_guard guard(lock_);
   if (node->heap_index_ != TimerNode::kNotQueued) HeapRemove(node);
   ++node->gen_;
+  PublishTopLocked();
 }
 
 bool TimerService::Reserve() {
@@ -315,6 +407,8 @@ void TimerService::ChildAfterFork() {
   s.clock_set_nodes_.clear();
   s.sleeping_until_ = kKtimeMax;
   s.thread_started_ = false;
+  s.ndelegates_ = 0;  // they were the parent's threads
+  s.PublishTopLocked();
   const int fd = s.clock_fd_.exchange(-1, std::memory_order_relaxed);
   if (fd >= 0) kernel::Close(fd);  // one open file with the parent's: its notices are theirs
   s.watcher_failed_ = false;
@@ -347,20 +441,7 @@ void TimerService::Run() {
       std::lock_guard guard(lock_);
       seq = seq_.load(std::memory_order_acquire);
       int64_t now[kClockBases] = {Now(ClockBase::kMonotonic), 0, 0};
-      for (int b = 0; b < kClockBases; ++b) {
-        auto& heap = heaps_[b];
-        if (heap.empty()) continue;
-        if (b != 0) now[b] = Now(static_cast<ClockBase>(b));
-        while (!heap.empty() && n < kFireBatch && heap.front()->expires_ <= now[b]) {
-          TimerNode* node = heap.front();
-          HeapRemove(node);
-          if (node->TryPin()) {  // else it is being destroyed: drop the expiry
-            batch[n] = node;
-            gens[n] = node->gen_;
-            ++n;
-          }
-        }
-      }
+      n = CollectDueLocked(batch, gens, now, /*hold_back=*/true);
       if (n == 0) {
         for (int b = 1; b < kClockBases; ++b) {
           if (!heaps_[b].empty() && now[b] == 0) now[b] = Now(static_cast<ClockBase>(b));

@@ -12,10 +12,12 @@
 
 #include "core/fork.h"
 #include "core/reentry.h"
+#include "core/timer_service.h"
 #include "core/trace.h"
 #include "platform/clock.h"
 #include "platform/cpu.h"
 #include "platform/futex.h"
+#include "platform/thread.h"
 #include "platform/kernel_fd.h"  // raw system calls: the preload library defines read, write ...
 
 namespace uep {
@@ -134,6 +136,48 @@ int SleepWithMask(Waiter* waiter, const timespec& deadline, const sigset_t* sigm
   }
 }
 
+constexpr int kTimerFired = 1;
+
+int64_t ToNs(const timespec& ts) {
+  if (ts.tv_sec >= kKtimeMax / 1000000000 - 1) return kKtimeMax;  // kNever included
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// The waiter sleeps (announced: kSleeping) until it is woken, `deadline`, or the expiry of
+// the earliest timer, which wakes what it sleeps on; at the expiry it fires the due timers
+// itself. Returns what FutexWaitUntil returns, or kTimerFired with the waiter re-armed
+// (kArmed, or kWoken if the fire woke it).
+int SleepAsTimerDelegate(Waiter* waiter, const timespec& deadline) {
+  TimerService& service = TimerService::Get();
+  const void* tag = waiter->timer_tag;
+  const int64_t expires = service.BeginDelegate(tag);
+  if (expires == kKtimeMax) return platform::FutexWaitUntil(&waiter->woken, kWaiterSleeping, deadline);
+  if (ToNs(deadline) <= expires) {  // our own deadline comes first: not the timer's business
+    service.EndDelegate(tag, expires);
+    return platform::FutexWaitUntil(&waiter->woken, kWaiterSleeping, deadline);
+  }
+  int r = -ETIMEDOUT;
+  if (expires > ToNs(platform::MonotonicNow())) {
+    platform::PreciseTimerSlack slack;  // ends on time, as the kernel's hrtimer would fire
+    const timespec until{static_cast<time_t>(expires / 1000000000),
+                         static_cast<long>(expires % 1000000000)};
+    r = platform::FutexWaitUntil(&waiter->woken, kWaiterSleeping, until);
+  }
+  if (r != -ETIMEDOUT) {
+    service.EndDelegate(tag, expires);
+    return r;
+  }
+  // Take the announcement back first: the fire's wake-up of this waiter is then no system
+  // call. A waker that came first left kWoken, and the swap fails.
+  uint32_t expected = kWaiterSleeping;
+  const bool rearmed = waiter->woken.compare_exchange_strong(
+      expected, kWaiterArmed, std::memory_order_acq_rel, std::memory_order_acquire);
+  service.FireDue();  // before EndDelegate: the service then finds nothing to take back
+  service.EndDelegate(tag, expires);
+  FlushDeferredWakes();
+  return rearmed ? kTimerFired : 0;
+}
+
 }  // namespace
 
 void FlushDeferredWakes() {
@@ -160,7 +204,16 @@ int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
   if (!WaiterPrepareSleep(waiter)) return 0;
   for (;;) {
     int r = 0;
-    if (kind == SleepKind::kRestartable && platform::IsNever(deadline)) {
+    // A timed futex sleep returns EINTR after an SA_RESTART handler: only interruptible
+    // sleeps stand in for the timer service.
+    if (kind == SleepKind::kInterruptible && TimerService::MayDelegate(waiter->timer_tag) &&
+        !InReentrantCall()) {
+      r = SleepAsTimerDelegate(waiter, deadline);
+      if (r == kTimerFired) {
+        if (WaiterWoken(waiter) || !WaiterPrepareSleep(waiter)) return 0;
+        continue;
+      }
+    } else if (kind == SleepKind::kRestartable && platform::IsNever(deadline)) {
       r = platform::FutexWaitRestartable(&waiter->woken, kWaiterSleeping);
     } else {
       r = platform::FutexWaitUntil(&waiter->woken, kWaiterSleeping, deadline);
