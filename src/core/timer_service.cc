@@ -145,6 +145,9 @@ int64_t TimerService::EarliestMonotonicLocked(const int64_t now[kClockBases]) co
 
 bool TimerService::CoveredLocked(const TimerNode* node) const {
   if (node->wake_tag_ == nullptr) return false;
+  // Its last timer was fired by a delegate: one will sleep on this one too (an event loop
+  // arms its next timer, then sleeps), so the service need not wake at the expiry.
+  if (node->wake_tag_ == last_delegate_tag_) return true;
   for (int i = 0; i < ndelegates_; ++i) {
     if (delegates_[i].tag == node->wake_tag_ && delegates_[i].expires <= node->expires_) {
       return true;
@@ -164,6 +167,9 @@ size_t TimerService::CollectDueLocked(TimerNode** batch, uint64_t* gens,
       TimerNode* node = heap.front();
       if (hold_back && now[b] - node->expires_ < kDelegateGrace && CoveredLocked(node)) break;
       HeapRemove(node);
+      // The service fires a tagged node: no delegate came, expect none next time.
+      if (hold_back && node->wake_tag_ == last_delegate_tag_) last_delegate_tag_ = nullptr;
+      if (!hold_back && node->wake_tag_ != nullptr) last_delegate_tag_ = node->wake_tag_;
       if (node->TryPin()) {  // else it is being destroyed: drop the expiry
         batch[n] = node;
         gens[n] = node->gen_;
@@ -255,6 +261,10 @@ uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires,
       if (base != ClockBase::kMonotonic) now[static_cast<int>(base)] = Now(base);
       const int64_t left = expires - now[static_cast<int>(base)];
       if (left > 0) mono = left < kKtimeMax - now[0] ? now[0] + left : kKtimeMax;
+      // A delegate will fire it: the service only needs to be up by the backup time.
+      if (node->heap_index_ == 0 && CoveredLocked(node) && mono < kKtimeMax - kDelegateGrace) {
+        mono += kDelegateGrace;
+      }
       if (mono < sleeping_until_) {
         sleeping_until_ = mono;
         kick = true;
@@ -408,6 +418,7 @@ void TimerService::ChildAfterFork() {
   s.sleeping_until_ = kKtimeMax;
   s.thread_started_ = false;
   s.ndelegates_ = 0;  // they were the parent's threads
+  s.last_delegate_tag_ = nullptr;
   s.PublishTopLocked();
   const int fd = s.clock_fd_.exchange(-1, std::memory_order_relaxed);
   if (fd >= 0) kernel::Close(fd);  // one open file with the parent's: its notices are theirs

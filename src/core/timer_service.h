@@ -37,7 +37,10 @@
 // compared); a waiter sleeping on that same thing asks BeginDelegate() for the deadline of
 // the earliest monotonic timer if that timer carries its tag. While a delegate sleeps until
 // a node's expiry, the service holds that node back for kDelegateGrace: it fires it only if
-// the delegate is late (or left). Whoever takes a node off the heap fires it, exactly once.
+// the delegate is late (or left); so too when the node's tag had its last timer fired by a
+// delegate (the loop that arms a timer and then sleeps), so that the service does not wake
+// at the expiry too. A delegate that leaves before the expiry hands the node back (a kick).
+// Whoever takes a node off the heap fires it, exactly once.
 //
 // Fork (core/fork.h): the locks are held across fork(); in the child no timer of the
 // parent is queued (they belong to descriptors the child does not have), the watcher's
@@ -202,6 +205,7 @@ class TimerService {
   static constexpr int kMaxDelegates = 16;
   DelegateSlot delegates_[kMaxDelegates]{};  // under lock_
   int ndelegates_ = 0;                        // under lock_
+  const void* last_delegate_tag_ = nullptr;   // under lock_: a delegate fired its last timer
   // The tag of the earliest CLOCK_MONOTONIC timer (written under lock_): a waiter that is
   // not its delegate pays one load.
   static inline std::atomic<const void*> top_tag_{nullptr};

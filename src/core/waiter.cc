@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <iterator>
 #include <mutex>
@@ -137,6 +138,8 @@ int SleepWithMask(Waiter* waiter, const timespec& deadline, const sigset_t* sigm
 }
 
 constexpr int kTimerFired = 1;
+// A thread whose slack is larger sleeps with it (and may be that late).
+constexpr int64_t kMaxSpunSlack = 100000;
 
 int64_t ToNs(const timespec& ts) {
   if (ts.tv_sec >= kKtimeMax / 1000000000 - 1) return kKtimeMax;  // kNever included
@@ -157,13 +160,20 @@ int SleepAsTimerDelegate(Waiter* waiter, const timespec& deadline) {
     return platform::FutexWaitUntil(&waiter->woken, kWaiterSleeping, deadline);
   }
   int r = -ETIMEDOUT;
-  if (expires > ToNs(platform::MonotonicNow())) {
-    platform::PreciseTimerSlack slack;  // ends on time, as the kernel's hrtimer would fire
-    const timespec until{static_cast<time_t>(expires / 1000000000),
-                         static_cast<long>(expires % 1000000000)};
+  // The kernel's hrtimer fires at the expiry; a futex sleep ends up to the thread's timer
+  // slack late, so it ends that much early and spins the rest (changing the slack would
+  // cost a system call on the way out).
+  const int64_t slack = platform::ThreadTimerSlackNs();
+  const int64_t wake_at = expires - std::min<int64_t>(slack, kMaxSpunSlack);
+  if (wake_at > ToNs(platform::MonotonicNow())) {
+    const timespec until{static_cast<time_t>(wake_at / 1000000000),
+                         static_cast<long>(wake_at % 1000000000)};
     r = platform::FutexWaitUntil(&waiter->woken, kWaiterSleeping, until);
   }
-  if (r != -ETIMEDOUT) {
+  while (r == -ETIMEDOUT && !WaiterWoken(waiter) && ToNs(platform::MonotonicNow()) < expires) {
+    platform::CpuRelax();
+  }
+  if (r != -ETIMEDOUT || WaiterWoken(waiter)) {
     service.EndDelegate(tag, expires);
     return r;
   }

@@ -24,21 +24,16 @@ void StartDetachedThread(Body body) {
 // sleep to batch wake-ups, 50 us by default.
 inline void SetTimerSlackNs(unsigned long ns) { prctl(PR_SET_TIMERSLACK, ns, 0UL, 0UL, 0UL); }
 
-// A timed sleep that must end on time (a timer's expiry): 1 ns of slack for the scope, the
-// thread's own afterwards.
-class PreciseTimerSlack {
- public:
-  PreciseTimerSlack() : old_(prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL)) {
-    if (old_ > 1) SetTimerSlackNs(1);
+// The calling thread's timer slack in ns, read once per thread (a system call costs
+// microseconds in a VM): a timed sleep to D may end anywhere in [D, D + slack], so one that
+// must end at D sleeps to D - slack and spins the rest if it woke early.
+inline long ThreadTimerSlackNs() {
+  static thread_local long slack = -1;
+  if (slack < 0) {
+    const int r = prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL);
+    slack = r < 0 ? 50000 : r;
   }
-  ~PreciseTimerSlack() {
-    if (old_ > 1) SetTimerSlackNs(static_cast<unsigned long>(old_));
-  }
-  PreciseTimerSlack(const PreciseTimerSlack&) = delete;
-  PreciseTimerSlack& operator=(const PreciseTimerSlack&) = delete;
-
- private:
-  const int old_;
-};
+  return slack;
+}
 
 }  // namespace uep::platform
