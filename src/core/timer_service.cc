@@ -1,23 +1,16 @@
 #include "core/timer_service.h"
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <mutex>
 #include <new>
-#include <pthread.h>
-#include <thread>
 
 #include "core/fork.h"
+#include "platform/clock.h"
 #include "platform/fault.h"
-#include "platform/kernel_fd.h"
 #include "platform/futex.h"
+#include "platform/kernel_fd.h"
+#include "platform/kernel_wait.h"
+#include "platform/thread.h"
 
 namespace uep {
 namespace {
@@ -40,18 +33,6 @@ timespec ToTimespec(int64_t ns) {
   return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
 }
 
-// Runs `body` on a new detached thread that has every signal blocked: no handler of the
-// program ever runs on a service thread.
-template <typename Body>
-void StartDetached(Body body) {
-  sigset_t all;
-  sigset_t old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
-  std::thread(body).detach();
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-}
-
 }  // namespace
 
 TimerService& TimerService::Get() {
@@ -60,11 +41,7 @@ TimerService& TimerService::Get() {
   return *service;
 }
 
-int64_t TimerService::Now(ClockBase base) {
-  timespec ts{};
-  clock_gettime(ClockOf(base), &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
+int64_t TimerService::Now(ClockBase base) { return platform::ClockNs(ClockOf(base)); }
 
 // ---------------------------------------------------------------------------------------
 // Heaps (lock held)
@@ -271,7 +248,7 @@ uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires,
       }
     }
   }
-  if (start) StartDetached([this] { Run(); });
+  if (start) platform::StartDetachedThread([this] { Run(); });
   if (base != ClockBase::kMonotonic) EnsureWatcher();
   if (kick) Kick();
   return gen;
@@ -337,33 +314,18 @@ void TimerService::EnsureWatcher() {
   if (clock_fd_.load(std::memory_order_acquire) >= 0) return;
   std::lock_guard guard(make_mu_);
   if (clock_fd_.load(std::memory_order_relaxed) >= 0 || watcher_failed_) return;
-  int tfd = static_cast<int>(
-      syscall(SYS_timerfd_create, CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK));
-  itimerspec far{};
-  far.it_value.tv_sec = INT64_MAX / 4;  // saturates to KTIME_MAX: never
-  if (tfd >= 0 && syscall(SYS_timerfd_settime, tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
-                          &far, nullptr) != 0) {
-    kernel::Close(tfd);
-    tfd = -1;
-  }
+  const int tfd = platform::MakeClockSetWatcher();
   if (tfd < 0) {
     watcher_failed_ = true;  // no notice of clock changes: REALTIME timers may fire late
     return;
   }
-  tfd = kernel::OutOfTheWay(tfd, /*always=*/true);
   clock_fd_.store(tfd, std::memory_order_release);
-  StartDetached([this, tfd] { WatchClock(tfd); });
+  platform::StartDetachedThread([this, tfd] { WatchClock(tfd); });
 }
 
 void TimerService::WatchClock(int fd) {
-  for (;;) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (syscall(SYS_ppoll, &pfd, 1, nullptr, nullptr, size_t{_NSIG / 8}) <= 0) {
-      if (errno == EINTR) continue;
-      return;  // the descriptor is gone: clock sets are seen only by SyncClockWasSet()
-    }
-    CheckClock(fd, /*poll_first=*/false);
-  }
+  // Until the descriptor is gone: clock sets are then seen only by SyncClockWasSet().
+  while (platform::WaitClockSetWatcher(fd)) CheckClock(fd, /*poll_first=*/false);
 }
 
 void TimerService::SyncClockWasSet() {
@@ -379,10 +341,7 @@ void TimerService::CheckClock(int fd, bool poll_first) {
   {
     std::lock_guard guard(notice_mu_);
     bool set = injected_clock_set_.exchange(false, std::memory_order_relaxed);
-    if (!set && (!poll_first || kernel::Readable(fd))) {
-      uint64_t ticks = 0;
-      set = kernel::Read(fd, &ticks, sizeof ticks) < 0 && errno == ECANCELED;
-    }
+    if (!set && (!poll_first || kernel::Readable(fd))) set = platform::ReadClockSetNotice(fd);
     if (set) ClockWasSetLocked(&pinned);
   }
   for (TimerNode* node : pinned) node->Unpin();
@@ -441,7 +400,7 @@ namespace {
 
 void TimerService::Run() {
   // Sleep to the nanosecond: futex timeouts otherwise get the default 50 us of slack.
-  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  platform::SetTimerSlackNs(1);
   TimerNode* batch[kFireBatch];
   uint64_t gens[kFireBatch];
   for (;;) {

@@ -1,10 +1,5 @@
 #include "core/waiter.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <iterator>
@@ -20,6 +15,7 @@
 #include "platform/futex.h"
 #include "platform/thread.h"
 #include "platform/kernel_fd.h"  // raw system calls: the preload library defines read, write ...
+#include "platform/kernel_wait.h"
 
 namespace uep {
 
@@ -33,8 +29,7 @@ using waiter_detail::tls_wakes;
 
 void RingOrPost(std::atomic<uint32_t>* word, int doorbell) {
   if (doorbell >= 0) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = kernel::Write(doorbell, &one, sizeof one);
+    platform::RingDoorbell(doorbell);
   } else {
     platform::FutexWake(word, 1);
   }
@@ -110,7 +105,7 @@ int ThreadDoorbell() {
       return tls_doorbell_fd;
     }
   }
-  tls_doorbell_fd = kernel::Eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  tls_doorbell_fd = platform::MakeDoorbell();
   return tls_doorbell_fd;
 }
 
@@ -118,17 +113,15 @@ int SleepWithMask(Waiter* waiter, const timespec& deadline, const sigset_t* sigm
   if (!WaiterPrepareSleep(waiter)) return 0;
   for (;;) {
     if (WaiterWoken(waiter)) return 0;
-    pollfd pfd{waiter->doorbell, POLLIN, 0};
     timespec left{};
     const timespec* tmo = nullptr;
     if (!platform::IsNever(deadline)) {
       left = platform::Remaining(deadline);
       tmo = &left;
     }
-    const int r = static_cast<int>(syscall(SYS_ppoll, &pfd, 1, tmo, sigmask, _NSIG / 8));
+    const int r = platform::PollReadable(waiter->doorbell, tmo, sigmask);
     if (r > 0) {
-      uint64_t drained = 0;
-      [[maybe_unused]] ssize_t n = kernel::Read(waiter->doorbell, &drained, sizeof drained);
+      platform::DrainDoorbell(waiter->doorbell);
       continue;
     }
     if (WaiterWoken(waiter)) return 0;
