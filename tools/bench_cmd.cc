@@ -712,11 +712,11 @@ int Run(const Options& o) {
     try {
       for (int hogs : {0, 1}) {  // idle, then with a thread spinning (the other CPU busy)
         const bench::LatenessPair l = bench::TimerLatenessPair<Kernel, Uepoll>(1000, 100000, hogs);
-        const char* load = hogs == 0 ? "" : ", loaded";
+        const std::string load = hogs == 0 ? "" : ", loaded";
         for (const bool p99 : {false, true}) {
           const double kv = p99 ? l.kernel.p99_ns : l.kernel.median_ns;
           const double uv = p99 ? l.uepoll.p99_ns : l.uepoll.median_ns;
-          Row r = TimeRow(Fmt("timerfd 100 us one-shot lateness%s, ", load) + (p99 ? "p99" : "median"),
+          Row r = TimeRow("timerfd 100 us one-shot lateness" + load + (p99 ? ", p99" : ", median"),
                           {kv, uv, true});
           r.target = Verdict(uv <= kv, "<= kernel");
           Emit(std::move(r));
