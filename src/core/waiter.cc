@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "core/fork.h"
@@ -143,7 +144,8 @@ int64_t ToNs(const timespec& ts) {
 // the earliest timer, which wakes what it sleeps on; at the expiry it fires the due timers
 // itself. Returns what FutexWaitUntil returns, or kTimerFired with the waiter re-armed
 // (kArmed, or kWoken if the fire woke it).
-int SleepAsTimerDelegate(Waiter* waiter, const timespec& deadline) {
+int SleepAsTimerDelegate(Waiter* waiter, const timespec& deadline,
+                         std::optional<QuiescentScope>* quiescent) {
   TimerService& service = TimerService::Get();
   const void* tag = waiter->timer_tag;
   const int64_t expires = service.BeginDelegate(tag);
@@ -175,9 +177,13 @@ int SleepAsTimerDelegate(Waiter* waiter, const timespec& deadline) {
   uint32_t expected = kWaiterSleeping;
   const bool rearmed = waiter->woken.compare_exchange_strong(
       expected, kWaiterArmed, std::memory_order_acq_rel, std::memory_order_acquire);
+  // The fire takes locks: a signal handler that runs meanwhile must not take the ordinary
+  // path (core/reentry.h), so the thread is no longer quiescent until it sleeps again.
+  quiescent->reset();
   service.FireDue();  // before EndDelegate: the service then finds nothing to take back
   service.EndDelegate(tag, expires);
   FlushDeferredWakes();
+  quiescent->emplace();
   return rearmed ? kTimerFired : 0;
 }
 
@@ -198,7 +204,8 @@ int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
                 const sigset_t* sigmask, int spin) {
   UEP_TRACE(kSleep, waiter, nullptr, nullptr, nullptr, static_cast<uint32_t>(spin), sigmask != nullptr ? 1U : 0U);
   FlushDeferredWakes();
-  QuiescentScope quiescent;  // nothing is held: a signal handler may take the ordinary path
+  // Nothing is held: a signal handler may take the ordinary path.
+  std::optional<QuiescentScope> quiescent(std::in_place);
   for (int i = 0; i < spin; ++i) {
     if (WaiterWoken(waiter)) return 0;
     platform::CpuRelax();
@@ -211,7 +218,7 @@ int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
     // sleeps stand in for the timer service.
     if (kind == SleepKind::kInterruptible && TimerService::MayDelegate(waiter->timer_tag) &&
         !InReentrantCall()) {
-      r = SleepAsTimerDelegate(waiter, deadline);
+      r = SleepAsTimerDelegate(waiter, deadline, &quiescent);
       if (r == kTimerFired) {
         if (WaiterWoken(waiter) || !WaiterPrepareSleep(waiter)) return 0;
         continue;
