@@ -122,9 +122,6 @@ int64_t TimerService::EarliestMonotonicLocked(const int64_t now[kClockBases]) co
 
 bool TimerService::CoveredLocked(const TimerNode* node) const {
   if (node->wake_tag_ == nullptr) return false;
-  // Its last timer was fired by a delegate: one will sleep on this one too (an event loop
-  // arms its next timer, then sleeps), so the service need not wake at the expiry.
-  if (node->wake_tag_ == last_delegate_tag_) return true;
   for (int i = 0; i < ndelegates_; ++i) {
     if (delegates_[i].tag == node->wake_tag_ && delegates_[i].expires <= node->expires_) {
       return true;
@@ -238,8 +235,13 @@ uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires,
       if (base != ClockBase::kMonotonic) now[static_cast<int>(base)] = Now(base);
       const int64_t left = expires - now[static_cast<int>(base)];
       if (left > 0) mono = left < kKtimeMax - now[0] ? now[0] + left : kKtimeMax;
-      // A delegate will fire it: the service only needs to be up by the backup time.
-      if (node->heap_index_ == 0 && CoveredLocked(node) && mono < kKtimeMax - kDelegateGrace) {
+      // A delegate will fire it (one sleeps on it, or fired its tag's last timer: a loop
+      // arms its next timer, then sleeps), so the service need not be woken for it now if
+      // it is up by the backup time anyway; then it looks again (and fires it if no delegate
+      // sleeps on it by then).
+      const bool predicted = node->wake_tag_ != nullptr &&
+                             (node->wake_tag_ == last_delegate_tag_ || CoveredLocked(node));
+      if (node->heap_index_ == 0 && predicted && mono < kKtimeMax - kDelegateGrace) {
         mono += kDelegateGrace;
       }
       if (mono < sleeping_until_) {

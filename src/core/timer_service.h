@@ -37,9 +37,10 @@
 // compared); a waiter sleeping on that same thing asks BeginDelegate() for the deadline of
 // the earliest monotonic timer if that timer carries its tag. While a delegate sleeps until
 // a node's expiry, the service holds that node back for kDelegateGrace: it fires it only if
-// the delegate is late (or left); so too when the node's tag had its last timer fired by a
-// delegate (the loop that arms a timer and then sleeps), so that the service does not wake
-// at the expiry too. A delegate that leaves before the expiry hands the node back (a kick).
+// the delegate is late (or left). Arming a node whose tag had its last timer fired by a
+// delegate (a loop arms its next timer, then sleeps) does not wake the service if it is
+// up within kDelegateGrace of the expiry anyway: it then looks again. A delegate that leaves
+// before the expiry hands the node back (a kick).
 // Whoever takes a node off the heap fires it, exactly once.
 //
 // Fork (core/fork.h): the locks are held across fork(); in the child no timer of the
