@@ -47,7 +47,8 @@ TEST(TimerDelegateTest, SleeperFiresItsOwnTimer) {
     ASSERT_EQ(0, uep_timerfd_settime(tfd, 0, &its, nullptr));
     epoll_event out{};
     ASSERT_EQ(1, uep_epoll_wait(ep, &out, 1, 10000));
-    EXPECT_EQ(7U, out.data.u64);
+    const uint64_t data = out.data.u64;  // epoll_event is packed: no reference into it
+    EXPECT_EQ(7U, data);
     uint64_t ticks = 0;
     ASSERT_EQ(8, uep_read(tfd, &ticks, sizeof ticks));
     EXPECT_EQ(1U, ticks);
@@ -231,7 +232,8 @@ TEST(TimerDelegateTest, ManyTimersAndAnEarlierOneArmedMeanwhile) {
   epoll_event out{};
   ASSERT_EQ(1, uep_epoll_wait(ep, &out, 1, 60000));
   other.join();
-  EXPECT_EQ(1U, out.data.u64) << "the earlier timer must come first";
+  const uint64_t first = out.data.u64;  // epoll_event is packed: no reference into it
+  EXPECT_EQ(1U, first) << "the earlier timer must come first";
   for (int fd : tfds) uep_close(fd);
   uep_close(ep);
   EXPECT_EQ(0U, TimerService::Get().QueuedForTest());
