@@ -4,6 +4,7 @@
 // service thread, or a read that finds the timer due; timers disarmed, re-armed or closed
 // while a delegate sleeps on their expiry are not reported.
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/timerfd.h>
 
 #include <random>
@@ -57,6 +58,32 @@ TEST(TimerDelegateTest, SleeperFiresItsOwnTimer) {
   EXPECT_GT(service.FiredByDelegatesForTest() - before, 0U);
   uep_close(tfd);
   uep_close(ep);
+}
+
+// A delegate's sleep must end on time without changing the thread's timer slack (it ends
+// early by the slack and spins the rest): the slack the program set stays its own.
+TEST(TimerDelegateTest, ThreadTimerSlackUntouched) {
+  constexpr unsigned long kSlack = 70000;
+  const int old_slack = prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL);
+  ASSERT_EQ(0, prctl(PR_SET_TIMERSLACK, kSlack, 0UL, 0UL, 0UL));
+  const int ep = uep_epoll_create1(0);
+  const int tfd = uep_timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+  ASSERT_EQ(0, AddTimer(ep, tfd, 1));
+  TimerService& service = TimerService::Get();
+  const uint64_t before = service.FiredByDelegatesForTest();
+  for (int i = 0; i < 5; ++i) {
+    const itimerspec its = Rel(2000000);
+    ASSERT_EQ(0, uep_timerfd_settime(tfd, 0, &its, nullptr));
+    epoll_event out{};
+    ASSERT_EQ(1, uep_epoll_wait(ep, &out, 1, 10000));
+    EXPECT_EQ(static_cast<int>(kSlack), prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL));
+    uint64_t ticks = 0;
+    ASSERT_EQ(8, uep_read(tfd, &ticks, sizeof ticks));
+  }
+  EXPECT_GT(service.FiredByDelegatesForTest() - before, 0U);  // the path was taken
+  uep_close(tfd);
+  uep_close(ep);
+  prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(old_slack), 0UL, 0UL, 0UL);
 }
 
 // Threads each wait on their own instance for their own timers (one-shot and periodic),
