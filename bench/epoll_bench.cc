@@ -206,6 +206,16 @@ void BM_SpinRoundTrip(benchmark::State& state) {
   state.counters["p99_ns"] = p.p99_ns;
 }
 
+// One-shot 100 us timerfds, kernel and uepoll in turns; arg: spinning threads as load.
+void BM_TimerLateness(benchmark::State& state) {
+  LatenessPair p;
+  for (auto _ : state) p = TimerLatenessPair<Kernel, Uepoll>(1000, 100000, static_cast<int>(state.range(0)));
+  state.counters["kernel_p50_ns"] = p.kernel.median_ns;
+  state.counters["kernel_p99_ns"] = p.kernel.p99_ns;
+  state.counters["uepoll_p50_ns"] = p.uepoll.median_ns;
+  state.counters["uepoll_p99_ns"] = p.uepoll.p99_ns;
+}
+
 template <typename Api>
 void BM_ProducersToLoop(benchmark::State& state) {
   double rate = 0;
@@ -278,6 +288,12 @@ void Register() {
       ->UseRealTime();
   benchmark::RegisterBenchmark("SleepingRoundTrip/spin", BM_SpinRoundTrip)
       ->Iterations(3)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("TimerLateness", BM_TimerLateness)
+      ->ArgName("hogs")
+      ->Arg(0)
+      ->Arg(1)
+      ->Iterations(1)
       ->UseRealTime();
   both("ProducersToLoop", BM_ProducersToLoop<Kernel>, BM_ProducersToLoop<Uepoll>,
        [](auto* b) { b->Arg(1)->Arg(4)->Iterations(1)->UseRealTime(); });

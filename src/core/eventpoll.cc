@@ -909,6 +909,7 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
     }
 
     Waiter waiter;
+    waiter.timer_tag = this;  // timerfds this instance watches tag their expiries with it
     if (sigmask != nullptr) {
       waiter.doorbell = WaiterDoorbell();
       if (waiter.doorbell < 0) return -ENOMEM;

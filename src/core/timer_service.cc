@@ -1,23 +1,16 @@
 #include "core/timer_service.h"
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <mutex>
 #include <new>
-#include <pthread.h>
-#include <thread>
 
 #include "core/fork.h"
+#include "platform/clock.h"
 #include "platform/fault.h"
-#include "platform/kernel_fd.h"
 #include "platform/futex.h"
+#include "platform/kernel_fd.h"
+#include "platform/kernel_wait.h"
+#include "platform/thread.h"
 
 namespace uep {
 namespace {
@@ -40,18 +33,6 @@ timespec ToTimespec(int64_t ns) {
   return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
 }
 
-// Runs `body` on a new detached thread that has every signal blocked: no handler of the
-// program ever runs on a service thread.
-template <typename Body>
-void StartDetached(Body body) {
-  sigset_t all;
-  sigset_t old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
-  std::thread(body).detach();
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-}
-
 }  // namespace
 
 TimerService& TimerService::Get() {
@@ -60,11 +41,7 @@ TimerService& TimerService::Get() {
   return *service;
 }
 
-int64_t TimerService::Now(ClockBase base) {
-  timespec ts{};
-  clock_gettime(ClockOf(base), &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
+int64_t TimerService::Now(ClockBase base) { return platform::ClockNs(ClockOf(base)); }
 
 // ---------------------------------------------------------------------------------------
 // Heaps (lock held)
@@ -124,7 +101,9 @@ int64_t TimerService::EarliestMonotonicLocked(const int64_t now[kClockBases]) co
   int64_t earliest = kKtimeMax;
   for (int b = 0; b < kClockBases; ++b) {
     if (heaps_[b].empty()) continue;
-    const int64_t expires = heaps_[b].front()->expires_;
+    const TimerNode* top = heaps_[b].front();
+    // A delegate fires it; the service only backs it up.
+    const int64_t expires = top->expires_ + (CoveredLocked(top) ? kDelegateGrace : 0);
     // expires - now[b] + now[mono], saturating.
     const int64_t left = expires - now[b];
     int64_t mono = kKtimeMax;
@@ -141,7 +120,97 @@ int64_t TimerService::EarliestMonotonicLocked(const int64_t now[kClockBases]) co
 // ---------------------------------------------------------------------------------------
 // Arming
 
-uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires) {
+bool TimerService::CoveredLocked(const TimerNode* node) const {
+  if (node->wake_tag_ == nullptr) return false;
+  for (int i = 0; i < ndelegates_; ++i) {
+    if (delegates_[i].tag == node->wake_tag_ && delegates_[i].expires <= node->expires_) {
+      return true;
+    }
+  }
+  return false;
+}
+
+size_t TimerService::CollectDueLocked(TimerNode** batch, uint64_t* gens,
+                                      int64_t now[kClockBases], bool hold_back) {
+  size_t n = 0;
+  for (int b = 0; b < kClockBases; ++b) {
+    auto& heap = heaps_[b];
+    if (heap.empty()) continue;
+    if (now[b] == 0) now[b] = Now(static_cast<ClockBase>(b));
+    while (!heap.empty() && n < kFireBatch && heap.front()->expires_ <= now[b]) {
+      TimerNode* node = heap.front();
+      if (hold_back && now[b] - node->expires_ < kDelegateGrace && CoveredLocked(node)) break;
+      HeapRemove(node);
+      // The service fires a tagged node: no delegate came, expect none next time.
+      if (hold_back && node->wake_tag_ == last_delegate_tag_) last_delegate_tag_ = nullptr;
+      if (!hold_back && node->wake_tag_ != nullptr) last_delegate_tag_ = node->wake_tag_;
+      if (node->TryPin()) {  // else it is being destroyed: drop the expiry
+        batch[n] = node;
+        gens[n] = node->gen_;
+        ++n;
+      }
+    }
+  }
+  PublishTopLocked();
+  return n;
+}
+
+int64_t TimerService::BeginDelegate(const void* tag) {
+  if (!MayDelegate(tag)) return kKtimeMax;
+  std::lock_guard guard(lock_);
+  if (heaps_[0].empty() || heaps_[0].front()->wake_tag_ != tag || ndelegates_ == kMaxDelegates) {
+    return kKtimeMax;
+  }
+  const int64_t expires = heaps_[0].front()->expires_;
+  delegates_[ndelegates_++] = {tag, expires};
+  return expires;
+}
+
+void TimerService::EndDelegate(const void* tag, int64_t expires) {
+  bool kick = false;
+  {
+    std::lock_guard guard(lock_);
+    for (int i = 0; i < ndelegates_; ++i) {
+      if (delegates_[i].tag == tag && delegates_[i].expires == expires) {
+        delegates_[i] = delegates_[--ndelegates_];
+        break;
+      }
+    }
+    // Left before firing it (woken by something else) while the service holds the node
+    // back: the service takes it on again, on time.
+    if (!heaps_[0].empty()) {
+      const TimerNode* top = heaps_[0].front();
+      if (top->expires_ == expires && expires < sleeping_until_ && !CoveredLocked(top)) {
+        sleeping_until_ = expires;
+        kick = true;
+      }
+    }
+  }
+  if (kick) Kick();
+}
+
+void TimerService::FireDue() {
+  TimerNode* batch[kFireBatch];
+  uint64_t gens[kFireBatch];
+  for (;;) {
+    size_t n = 0;
+    {
+      std::lock_guard guard(lock_);
+      int64_t now[kClockBases] = {0, 0, 0};
+      n = CollectDueLocked(batch, gens, now, /*hold_back=*/false);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      batch[i]->Fire(gens[i]);
+      batch[i]->Unpin();
+    }
+    fired_.fetch_add(n, std::memory_order_relaxed);
+    fired_by_delegates_.fetch_add(n, std::memory_order_relaxed);
+    if (n < kFireBatch) return;
+  }
+}
+
+uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires,
+                           const void* wake_tag) {
   bool kick = false;
   bool start = false;
   uint64_t gen = 0;
@@ -150,8 +219,10 @@ uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires) {
     if (node->heap_index_ != TimerNode::kNotQueued) HeapRemove(node);
     node->base_ = base;
     node->expires_ = expires;
+    node->wake_tag_ = base == ClockBase::kMonotonic ? wake_tag : nullptr;
     gen = ++node->gen_;
     HeapPush(node);
+    PublishTopLocked();
     if (!thread_started_) {
       thread_started_ = true;
       start = true;
@@ -164,13 +235,22 @@ uint64_t TimerService::Arm(TimerNode* node, ClockBase base, int64_t expires) {
       if (base != ClockBase::kMonotonic) now[static_cast<int>(base)] = Now(base);
       const int64_t left = expires - now[static_cast<int>(base)];
       if (left > 0) mono = left < kKtimeMax - now[0] ? now[0] + left : kKtimeMax;
+      // A delegate will fire it (one sleeps on it, or fired its tag's last timer: a loop
+      // arms its next timer, then sleeps), so the service need not be woken for it now if
+      // it is up by the backup time anyway; then it looks again (and fires it if no delegate
+      // sleeps on it by then).
+      const bool predicted = node->wake_tag_ != nullptr &&
+                             (node->wake_tag_ == last_delegate_tag_ || CoveredLocked(node));
+      if (node->heap_index_ == 0 && predicted && mono < kKtimeMax - kDelegateGrace) {
+        mono += kDelegateGrace;
+      }
       if (mono < sleeping_until_) {
         sleeping_until_ = mono;
         kick = true;
       }
     }
   }
-  if (start) StartDetached([this] { Run(); });
+  if (start) platform::StartDetachedThread([this] { Run(); });
   if (base != ClockBase::kMonotonic) EnsureWatcher();
   if (kick) Kick();
   return gen;
@@ -180,6 +260,7 @@ void TimerService::Cancel(TimerNode* node) {
   std::lock_guard guard(lock_);
   if (node->heap_index_ != TimerNode::kNotQueued) HeapRemove(node);
   ++node->gen_;
+  PublishTopLocked();
 }
 
 bool TimerService::Reserve() {
@@ -235,33 +316,18 @@ void TimerService::EnsureWatcher() {
   if (clock_fd_.load(std::memory_order_acquire) >= 0) return;
   std::lock_guard guard(make_mu_);
   if (clock_fd_.load(std::memory_order_relaxed) >= 0 || watcher_failed_) return;
-  int tfd = static_cast<int>(
-      syscall(SYS_timerfd_create, CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK));
-  itimerspec far{};
-  far.it_value.tv_sec = INT64_MAX / 4;  // saturates to KTIME_MAX: never
-  if (tfd >= 0 && syscall(SYS_timerfd_settime, tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
-                          &far, nullptr) != 0) {
-    kernel::Close(tfd);
-    tfd = -1;
-  }
+  const int tfd = platform::MakeClockSetWatcher();
   if (tfd < 0) {
     watcher_failed_ = true;  // no notice of clock changes: REALTIME timers may fire late
     return;
   }
-  tfd = kernel::OutOfTheWay(tfd, /*always=*/true);
   clock_fd_.store(tfd, std::memory_order_release);
-  StartDetached([this, tfd] { WatchClock(tfd); });
+  platform::StartDetachedThread([this, tfd] { WatchClock(tfd); });
 }
 
 void TimerService::WatchClock(int fd) {
-  for (;;) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (syscall(SYS_ppoll, &pfd, 1, nullptr, nullptr, size_t{_NSIG / 8}) <= 0) {
-      if (errno == EINTR) continue;
-      return;  // the descriptor is gone: clock sets are seen only by SyncClockWasSet()
-    }
-    CheckClock(fd, /*poll_first=*/false);
-  }
+  // Until the descriptor is gone: clock sets are then seen only by SyncClockWasSet().
+  while (platform::WaitClockSetWatcher(fd)) CheckClock(fd, /*poll_first=*/false);
 }
 
 void TimerService::SyncClockWasSet() {
@@ -277,10 +343,7 @@ void TimerService::CheckClock(int fd, bool poll_first) {
   {
     std::lock_guard guard(notice_mu_);
     bool set = injected_clock_set_.exchange(false, std::memory_order_relaxed);
-    if (!set && (!poll_first || kernel::Readable(fd))) {
-      uint64_t ticks = 0;
-      set = kernel::Read(fd, &ticks, sizeof ticks) < 0 && errno == ECANCELED;
-    }
+    if (!set && (!poll_first || kernel::Readable(fd))) set = platform::ReadClockSetNotice(fd);
     if (set) ClockWasSetLocked(&pinned);
   }
   for (TimerNode* node : pinned) node->Unpin();
@@ -315,6 +378,9 @@ void TimerService::ChildAfterFork() {
   s.clock_set_nodes_.clear();
   s.sleeping_until_ = kKtimeMax;
   s.thread_started_ = false;
+  s.ndelegates_ = 0;  // they were the parent's threads
+  s.last_delegate_tag_ = nullptr;
+  s.PublishTopLocked();
   const int fd = s.clock_fd_.exchange(-1, std::memory_order_relaxed);
   if (fd >= 0) kernel::Close(fd);  // one open file with the parent's: its notices are theirs
   s.watcher_failed_ = false;
@@ -336,7 +402,7 @@ namespace {
 
 void TimerService::Run() {
   // Sleep to the nanosecond: futex timeouts otherwise get the default 50 us of slack.
-  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  platform::SetTimerSlackNs(1);
   TimerNode* batch[kFireBatch];
   uint64_t gens[kFireBatch];
   for (;;) {
@@ -347,20 +413,7 @@ void TimerService::Run() {
       std::lock_guard guard(lock_);
       seq = seq_.load(std::memory_order_acquire);
       int64_t now[kClockBases] = {Now(ClockBase::kMonotonic), 0, 0};
-      for (int b = 0; b < kClockBases; ++b) {
-        auto& heap = heaps_[b];
-        if (heap.empty()) continue;
-        if (b != 0) now[b] = Now(static_cast<ClockBase>(b));
-        while (!heap.empty() && n < kFireBatch && heap.front()->expires_ <= now[b]) {
-          TimerNode* node = heap.front();
-          HeapRemove(node);
-          if (node->TryPin()) {  // else it is being destroyed: drop the expiry
-            batch[n] = node;
-            gens[n] = node->gen_;
-            ++n;
-          }
-        }
-      }
+      n = CollectDueLocked(batch, gens, now, /*hold_back=*/true);
       if (n == 0) {
         for (int b = 1; b < kClockBases; ++b) {
           if (!heaps_[b].empty() && now[b] == 0) now[b] = Now(static_cast<ClockBase>(b));

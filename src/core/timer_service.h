@@ -30,6 +30,19 @@
 // reference (a last one waits for every RCU read section, and callers may be in one). `make_mu_` (under an owner's
 // wait-queue lock, nothing under it) makes the clock watcher once.
 //
+// Delegates. The thread that will be woken by a CLOCK_MONOTONIC timer's expiry can sleep
+// until the expiry itself and fire it on waking (FireDue), so that the expiry reaches it with
+// one wake-up instead of two in series (the service's, then the waiter's). An owner tags a
+// node at Arm() with what its expiry wakes (an epoll instance; an opaque pointer, only
+// compared); a waiter sleeping on that same thing asks BeginDelegate() for the deadline of
+// the earliest monotonic timer if that timer carries its tag. While a delegate sleeps until
+// a node's expiry, the service holds that node back for kDelegateGrace: it fires it only if
+// the delegate is late (or left). Arming a node whose tag had its last timer fired by a
+// delegate (a loop arms its next timer, then sleeps) does not wake the service if it is
+// up within kDelegateGrace of the expiry anyway: it then looks again. A delegate that leaves
+// before the expiry hands the node back (a kick).
+// Whoever takes a node off the heap fires it, exactly once.
+//
 // Fork (core/fork.h): the locks are held across fork(); in the child no timer of the
 // parent is queued (they belong to descriptors the child does not have), the watcher's
 // descriptor (shared with the parent) is closed, and both threads start again on demand.
@@ -78,6 +91,7 @@ class TimerNode {
   static constexpr size_t kNotQueued = SIZE_MAX;
   ClockBase base_ = ClockBase::kMonotonic;
   int64_t expires_ = 0;  // ns on base_'s clock
+  const void* wake_tag_ = nullptr;  // what its expiry wakes (delegates); monotonic base only
   size_t heap_index_ = kNotQueued;
   uint64_t gen_ = 0;
   bool clock_set_registered_ = false;
@@ -92,8 +106,10 @@ class TimerService {
   void SyncClockWasSet();
 
   // Queues `node` to fire once its base's clock reads `expires` ns or later (re-queues a
-  // queued node). Returns the node's new generation.
-  uint64_t Arm(TimerNode* node, ClockBase base, int64_t expires);
+  // queued node). `wake_tag`: what the expiry will wake, if one thing (see Delegates).
+  // Returns the node's new generation.
+  uint64_t Arm(TimerNode* node, ClockBase base, int64_t expires,
+               const void* wake_tag = nullptr);
   // Takes `node` off the queue; a fire already on its way sees a new generation.
   void Cancel(TimerNode* node);
   // Room for one more timer in every heap and in the clock-set list, made when a timer is
@@ -104,6 +120,22 @@ class TimerService {
   // Nodes told about CLOCK_REALTIME changes (TFD_TIMER_CANCEL_ON_SET).
   void RegisterClockSet(TimerNode* node);
   void UnregisterClockSet(TimerNode* node);
+
+  // A waiter about to sleep on `tag`: if the earliest CLOCK_MONOTONIC timer wakes `tag`,
+  // registers the caller as its delegate and returns its expiry (ns, possibly past);
+  // kKtimeMax otherwise. A delegate sleeps until then at the latest, calls EndDelegate() with
+  // the same arguments once awake, and FireDue() if the expiry came first.
+  static bool MayDelegate(const void* tag) {
+    return tag != nullptr && top_tag_.load(std::memory_order_relaxed) == tag;
+  }
+  int64_t BeginDelegate(const void* tag);
+  void EndDelegate(const void* tag, int64_t expires);
+  // Fires every timer that is due, on the calling thread. Call with no lock held, outside
+  // any RCU read section (a last reference may be dropped).
+  void FireDue();
+
+  // How long the service holds back a node whose delegate sleeps (then fires it itself).
+  static constexpr int64_t kDelegateGrace = 200000;
 
   // The base's clock in ns (CLOCK_MONOTONIC / CLOCK_REALTIME / CLOCK_BOOTTIME).
   static int64_t Now(ClockBase base);
@@ -120,6 +152,10 @@ class TimerService {
   // For tests and statistics: timers queued now, and expiries fired so far.
   size_t QueuedForTest();
   uint64_t FiredForTest() const { return fired_.load(std::memory_order_relaxed); }
+  // Of those, the expiries fired by delegates (FireDue).
+  uint64_t FiredByDelegatesForTest() const {
+    return fired_by_delegates_.load(std::memory_order_relaxed);
+  }
 
  private:
   TimerService() = default;
@@ -130,6 +166,17 @@ class TimerService {
   // notice_mu_ held: tells every registered node; leaves them pinned in `pinned`.
   void ClockWasSetLocked(std::vector<TimerNode*>* pinned);
   void Kick();
+
+  // Takes up to kFireBatch due nodes off the heaps, pinned, with their generations.
+  // `hold_back`: leave a node its delegate will fire (the service thread).
+  size_t CollectDueLocked(TimerNode** batch, uint64_t* gens, int64_t now[kClockBases],
+                          bool hold_back);
+  // A delegate sleeps until `node`'s expiry.
+  [[nodiscard]] bool CoveredLocked(const TimerNode* node) const;
+  void PublishTopLocked() {
+    top_tag_.store(heaps_[0].empty() ? nullptr : heaps_[0].front()->wake_tag_,
+                   std::memory_order_relaxed);
+  }
 
   void HeapPush(TimerNode* node);
   void HeapRemove(TimerNode* node);
@@ -151,6 +198,18 @@ class TimerService {
   std::atomic<bool> injected_clock_set_{false};
   std::atomic<uint32_t> seq_{0};        // futex word: bumped to wake the thread early
   std::atomic<uint64_t> fired_{0};
+  std::atomic<uint64_t> fired_by_delegates_{0};
+  struct DelegateSlot {
+    const void* tag;
+    int64_t expires;
+  };
+  static constexpr int kMaxDelegates = 16;
+  DelegateSlot delegates_[kMaxDelegates]{};  // under lock_
+  int ndelegates_ = 0;                        // under lock_
+  const void* last_delegate_tag_ = nullptr;   // under lock_: a delegate fired its last timer
+  // The tag of the earliest CLOCK_MONOTONIC timer (written under lock_): a waiter that is
+  // not its delegate pays one load.
+  static inline std::atomic<const void*> top_tag_{nullptr};
 };
 
 }  // namespace uep

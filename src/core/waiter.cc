@@ -1,22 +1,22 @@
 #include "core/waiter.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <cerrno>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "core/fork.h"
 #include "core/reentry.h"
+#include "core/timer_service.h"
 #include "core/trace.h"
 #include "platform/clock.h"
 #include "platform/cpu.h"
 #include "platform/futex.h"
+#include "platform/thread.h"
 #include "platform/kernel_fd.h"  // raw system calls: the preload library defines read, write ...
+#include "platform/kernel_wait.h"
 
 namespace uep {
 
@@ -30,8 +30,7 @@ using waiter_detail::tls_wakes;
 
 void RingOrPost(std::atomic<uint32_t>* word, int doorbell) {
   if (doorbell >= 0) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = kernel::Write(doorbell, &one, sizeof one);
+    platform::RingDoorbell(doorbell);
   } else {
     platform::FutexWake(word, 1);
   }
@@ -107,7 +106,7 @@ int ThreadDoorbell() {
       return tls_doorbell_fd;
     }
   }
-  tls_doorbell_fd = kernel::Eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  tls_doorbell_fd = platform::MakeDoorbell();
   return tls_doorbell_fd;
 }
 
@@ -115,23 +114,77 @@ int SleepWithMask(Waiter* waiter, const timespec& deadline, const sigset_t* sigm
   if (!WaiterPrepareSleep(waiter)) return 0;
   for (;;) {
     if (WaiterWoken(waiter)) return 0;
-    pollfd pfd{waiter->doorbell, POLLIN, 0};
     timespec left{};
     const timespec* tmo = nullptr;
     if (!platform::IsNever(deadline)) {
       left = platform::Remaining(deadline);
       tmo = &left;
     }
-    const int r = static_cast<int>(syscall(SYS_ppoll, &pfd, 1, tmo, sigmask, _NSIG / 8));
+    const int r = platform::PollReadable(waiter->doorbell, tmo, sigmask);
     if (r > 0) {
-      uint64_t drained = 0;
-      [[maybe_unused]] ssize_t n = kernel::Read(waiter->doorbell, &drained, sizeof drained);
+      platform::DrainDoorbell(waiter->doorbell);
       continue;
     }
     if (WaiterWoken(waiter)) return 0;
     if (r == 0) return -ETIMEDOUT;
     if (errno == EINTR) return -EINTR;
   }
+}
+
+constexpr int kTimerFired = 1;
+// A thread whose slack is larger sleeps with it (and may be that late).
+constexpr int64_t kMaxSpunSlack = 100000;
+
+int64_t ToNs(const timespec& ts) {
+  if (ts.tv_sec >= kKtimeMax / 1000000000 - 1) return kKtimeMax;  // kNever included
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// The waiter sleeps (announced: kSleeping) until it is woken, `deadline`, or the expiry of
+// the earliest timer, which wakes what it sleeps on; at the expiry it fires the due timers
+// itself. Returns what FutexWaitUntil returns, or kTimerFired with the waiter re-armed
+// (kArmed, or kWoken if the fire woke it).
+int SleepAsTimerDelegate(Waiter* waiter, const timespec& deadline,
+                         std::optional<QuiescentScope>* quiescent) {
+  TimerService& service = TimerService::Get();
+  const void* tag = waiter->timer_tag;
+  const int64_t expires = service.BeginDelegate(tag);
+  if (expires == kKtimeMax) return platform::FutexWaitUntil(&waiter->woken, kWaiterSleeping, deadline);
+  if (ToNs(deadline) <= expires) {  // our own deadline comes first: not the timer's business
+    service.EndDelegate(tag, expires);
+    return platform::FutexWaitUntil(&waiter->woken, kWaiterSleeping, deadline);
+  }
+  int r = -ETIMEDOUT;
+  // The kernel's hrtimer fires at the expiry; a futex sleep ends up to the thread's timer
+  // slack late, so it ends that much early and spins the rest (changing the slack would
+  // cost a system call on the way out).
+  const int64_t slack = platform::ThreadTimerSlackNs();
+  const int64_t wake_at = expires - std::min<int64_t>(slack, kMaxSpunSlack);
+  if (wake_at > ToNs(platform::MonotonicNow())) {
+    const timespec until{static_cast<time_t>(wake_at / 1000000000),
+                         static_cast<long>(wake_at % 1000000000)};
+    r = platform::FutexWaitUntil(&waiter->woken, kWaiterSleeping, until);
+  }
+  while (r == -ETIMEDOUT && !WaiterWoken(waiter) && ToNs(platform::MonotonicNow()) < expires) {
+    platform::CpuRelax();
+  }
+  if (r != -ETIMEDOUT || WaiterWoken(waiter)) {
+    service.EndDelegate(tag, expires);
+    return r;
+  }
+  // Take the announcement back first: the fire's wake-up of this waiter is then no system
+  // call. A waker that came first left kWoken, and the swap fails.
+  uint32_t expected = kWaiterSleeping;
+  const bool rearmed = waiter->woken.compare_exchange_strong(
+      expected, kWaiterArmed, std::memory_order_acq_rel, std::memory_order_acquire);
+  // The fire takes locks: a signal handler that runs meanwhile must not take the ordinary
+  // path (core/reentry.h), so the thread is no longer quiescent until it sleeps again.
+  quiescent->reset();
+  service.FireDue();  // before EndDelegate: the service then finds nothing to take back
+  service.EndDelegate(tag, expires);
+  FlushDeferredWakes();
+  quiescent->emplace();
+  return rearmed ? kTimerFired : 0;
 }
 
 }  // namespace
@@ -151,7 +204,8 @@ int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
                 const sigset_t* sigmask, int spin) {
   UEP_TRACE(kSleep, waiter, nullptr, nullptr, nullptr, static_cast<uint32_t>(spin), sigmask != nullptr ? 1U : 0U);
   FlushDeferredWakes();
-  QuiescentScope quiescent;  // nothing is held: a signal handler may take the ordinary path
+  // Nothing is held: a signal handler may take the ordinary path.
+  std::optional<QuiescentScope> quiescent(std::in_place);
   for (int i = 0; i < spin; ++i) {
     if (WaiterWoken(waiter)) return 0;
     platform::CpuRelax();
@@ -160,7 +214,16 @@ int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
   if (!WaiterPrepareSleep(waiter)) return 0;
   for (;;) {
     int r = 0;
-    if (kind == SleepKind::kRestartable && platform::IsNever(deadline)) {
+    // A timed futex sleep returns EINTR after an SA_RESTART handler: only interruptible
+    // sleeps stand in for the timer service.
+    if (kind == SleepKind::kInterruptible && TimerService::MayDelegate(waiter->timer_tag) &&
+        !InReentrantCall()) {
+      r = SleepAsTimerDelegate(waiter, deadline, &quiescent);
+      if (r == kTimerFired) {
+        if (WaiterWoken(waiter) || !WaiterPrepareSleep(waiter)) return 0;
+        continue;
+      }
+    } else if (kind == SleepKind::kRestartable && platform::IsNever(deadline)) {
       r = platform::FutexWaitRestartable(&waiter->woken, kWaiterSleeping);
     } else {
       r = platform::FutexWaitUntil(&waiter->woken, kWaiterSleeping, deadline);

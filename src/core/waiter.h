@@ -34,6 +34,10 @@ struct Waiter {
   // A kernel eventfd to ring instead of the futex, while sleeping in ppoll() with a
   // signal mask; -1 otherwise. Written by the owner before it queues the entry.
   int doorbell = -1;
+  // What the waiter sleeps on, for timers whose expiry wakes it (core/timer_service.h,
+  // Delegates): it then sleeps until that expiry at the latest and fires it itself.
+  // nullptr: no timer is its business. Written by the owner before it sleeps.
+  const void* timer_tag = nullptr;
 };
 
 enum class SleepKind {
@@ -42,7 +46,9 @@ enum class SleepKind {
 };
 
 // Sleeps until the waiter is woken, `deadline` (CLOCK_MONOTONIC) passes, or a signal
-// interrupts. With `sigmask`, the mask is in force during the sleep only, applied
+// interrupts. An interruptible sleep without `sigmask` on a `timer_tag` that the earliest
+// timer wakes sleeps until that timer's expiry at most and fires it (the timer's wake-up of
+// this waiter is then no system call) before it re-checks. With `sigmask`, the mask is in force during the sleep only, applied
 // atomically with it (ppoll). Spins `spin` rounds first. Returns 0, -ETIMEDOUT or -EINTR.
 int WaiterSleep(Waiter* waiter, const timespec& deadline, SleepKind kind,
                 const sigset_t* sigmask, int spin);

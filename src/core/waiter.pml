@@ -55,6 +55,13 @@
  *                              sleep (a plain sleep instead of FUTEX_WAIT)
  *   -DBROKEN_NO_ANNOUNCE       the waiter sleeps without announcing kSleeping, so a waker
  *                              that skips the post for a waiter not asleep skips it always
+ * -DTIMER: the last write is a timer's expiry on item 0 (core/timer_service.h, Delegates),
+ *   fired exactly once by whoever takes it first: the service thread (a process of its
+ *   own) or waiter 0 as the timer's delegate, whose sleep may end at the expiry; the
+ *   delegate takes its announcement back (SLEEPING -> ARMED), fires, flushes, and returns
+ *   if that woke it, else announces again and sleeps on. Its broken variant:
+ *   -DBROKEN_DELEGATE_RESLEEPS  the delegate goes back to sleep after firing without
+ *                              looking whether the fire woke it
  * Busy-poll (EventPoll::BusyLoop) is not modelled: it spins on the ready list before the
  * waiter is queued, which only delays the steps below.
  */
@@ -75,6 +82,14 @@
 #define R_OK 0
 #define R_TIMEDOUT 1
 #define R_EINTR 2
+#define R_TIMER 3
+
+/* The timer's expiry has not been fired yet (taken off the heap under the service lock). */
+#ifdef TIMER
+bit timer_pending = 1;
+#else
+bit timer_pending = 0;
+#endif
 
 /* ep->lock (= ep->wq_.lock) and ep->mtx. */
 bit eplock;
@@ -213,6 +228,15 @@ inline send_events(maxev) {
   fi
 }
 
+/* TimerService::FireDue / the service thread: the expiry fires once, like a write. */
+inline fire_timer() {
+  atomic { took = timer_pending; timer_pending = 0 };
+  if
+  :: took -> lock(wqlock[0]); cnt[0]++; produced++; ep_poll_callback(0); unlock(wqlock[0])
+  :: else -> skip
+  fi
+}
+
 /* WaiterSleep: returns R_OK (woken), R_TIMEDOUT or R_EINTR in r. */
 inline waiter_sleep(w, finite) {
   flush_deferred();
@@ -238,8 +262,27 @@ end_asleep:
         :: atomic { asleep[w] == 0 -> r = R_OK }              /* FUTEX_WAKE (or stale) */
         :: atomic { finite && budget > 0 -> asleep[w] = 0; budget--; r = R_TIMEDOUT }
         :: atomic { w > 0 && budget > 0 -> asleep[w] = 0; budget--; r = R_EINTR }
+        :: atomic { w == 0 && timer_pending -> asleep[w] = 0; r = R_TIMER }  /* delegate */
         fi
      :: else -> r = R_OK                                       /* EAGAIN */
+     fi;
+     /* SleepAsTimerDelegate after its sleep ended at the expiry. */
+     if
+     :: r == R_TIMER ->
+        atomic { if :: woken[w] == SLEEPING -> woken[w] = ARMED; rearmed = 1 :: else -> rearmed = 0 fi };
+        fire_timer();
+        flush_deferred();
+        r = R_OK;
+        if
+        :: !rearmed || woken[w] == WOKEN -> break
+        :: else ->
+#ifdef BROKEN_DELEGATE_RESLEEPS
+           woken[w] = SLEEPING
+#else
+           atomic { if :: woken[w] == ARMED -> woken[w] = SLEEPING :: else fi }
+#endif
+        fi
+     :: else -> skip
      fi;
      if
      :: r == R_OK -> skip                                      /* loop: re-check woken */
@@ -256,6 +299,7 @@ proctype Waiter(byte w) {
   byte tk;            /* ticket for ep->lock (FAIR_LOCKS) */
   byte budget = BUDGET;
   bit finite, timed_out, interrupted, eavail;
+  bit took, rearmed;  /* the delegate's fire (TIMER) */
 
 call:
   /* One epoll_wait(ep, events, maxev, timeout). */
@@ -340,6 +384,15 @@ proctype Producer(byte x) {
   flush_deferred()
 }
 
+/* The timer service thread: fires the expiry unless a delegate did (TIMER). */
+proctype Service() {
+  bit d[NW];
+  byte tk;
+  bit took;
+  fire_timer();
+  flush_deferred()
+}
+
 /* When nothing can move any more, every write has been read. The liveness run leaves it
  * out (-DLIVENESS_ONLY), so that only the ltl claim can fail there. */
 #ifndef LIVENESS_ONLY
@@ -363,8 +416,9 @@ init {
     od;
     p = 0;
     do
-    :: p < NP -> run Producer(p % NI); p++
+    :: p < NP - timer_pending -> run Producer(p % NI); p++
     :: else -> break
-    od
+    od;
+    if :: timer_pending -> run Service() :: else fi
   }
 }

@@ -10,6 +10,9 @@
 #include <cstring>
 #include <mutex>
 
+#include "core/epitem.h"
+#include "core/eventpoll.h"
+#include "core/waiter.h"
 #include "core/wait_event.h"
 #include "platform/capability.h"
 #include "platform/clock.h"
@@ -130,8 +133,22 @@ uint64_t TimerFd::ForwardNowLocked() {
 }
 
 void TimerFd::RestartLocked() {
-  TimerService::Get().Arm(this, base_, expires_);
+  TimerService::Get().Arm(this, base_, expires_, WakeTagLocked());
   queued_ = true;
+}
+
+// The one epoll instance an expiry wakes (its waiters can fire the timer themselves: core/
+// timer_service.h, Delegates); nullptr if several things or something else listens.
+const void* TimerFd::WakeTagLocked() const {
+  const void* tag = nullptr;
+  for (ListHead* pos = wqh_.head.next(); pos != &wqh_.head; pos = pos->next()) {
+    const auto* wait = UEP_CONTAINER_OF(pos, WaitQueueEntry, entry);
+    if (wait->func != EpPollCallback) return nullptr;
+    const void* ep = static_cast<const EpItem*>(wait->private_data)->ep;
+    if (tag != nullptr && tag != ep) return nullptr;
+    tag = ep;
+  }
+  return tag;
 }
 
 int64_t TimerFd::RemainingLocked() const {
@@ -247,7 +264,7 @@ int TimerFd::SetTime(int flags, const itimerspec& new_value, itimerspec* old_val
   expires_ = texp;
   if (texp != 0) {
     if (!abs) expires_ = AddSafe(NowLocked(), texp);
-    service.Arm(this, base_, expires_);
+    service.Arm(this, base_, expires_, WakeTagLocked());
     queued_ = true;
     if (CanceledLocked()) return -ECANCELED;
   }

@@ -51,6 +51,7 @@ class TimerFd final : public File, public TimerNode {
   [[nodiscard]] int64_t NowLocked() const { return TimerService::Now(base_); }
   uint64_t ForwardNowLocked();  // hrtimer_forward_now(timer, tintv)
   void RestartLocked();         // hrtimer_restart(): queue at expires_ again
+  [[nodiscard]] const void* WakeTagLocked() const;
   [[nodiscard]] int64_t RemainingLocked() const;
   bool CanceledLocked();        // timerfd_canceled()
   void ExpireLocked();          // timerfd_triggered()'s work

@@ -13,6 +13,13 @@ inline timespec MonotonicNow() {
   return ts;
 }
 
+// `clock`'s time in ns (CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME).
+inline int64_t ClockNs(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 // Far enough that no wait reaches it; the kernel saturates it to "never".
 inline constexpr timespec kNever{INT64_MAX / 4, 0};
 
