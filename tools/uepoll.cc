@@ -2,14 +2,14 @@
 //
 //   uepoll [demo]          the side-by-side demonstration: a quick `uepoll bench` run that
 //                          also checks that both sides harvested the same events
-//   uepoll bench [...]     a representative subset of the benchmarks, one table, and an SVG
-//                          plot of the idle-scaling curve (tools/bench_cmd.cc)
+//   uepoll bench [...]     a representative subset of the benchmarks (Google Benchmark, the
+//                          registration bench/epoll_bench runs), one table, and an SVG plot
+//                          of the idle-scaling curve (tools/bench_cmd.cc)
 //   uepoll trace [...]     the path of events through uepoll (tools/trace_cmd.cc)
 //
 // The command line is declared here, in one place, with CLI11; the commands take the
-// parsed options. The scenarios are bench/scenarios.h and bench/threaded.h, written once
-// as templates over the kernel and uepoll APIs (bench/apis.h) and shared with the Google
-// Benchmark suite.
+// parsed options. The benchmarks are bench/benchmarks.cc's, registered once with Google
+// Benchmark over the scenarios of bench/ (templates over the kernel and uepoll APIs).
 #include <CLI/CLI.hpp>
 
 #include <cstring>
@@ -33,6 +33,9 @@ void AddBenchOptions(CLI::App* cmd, uep::tool::BenchOptions* o, bool demo) {
                                      "unless given)")
                          ->capture_default_str();
   cmd->add_flag("--no-svg", o->no_svg, "do not write the plot")->excludes(svg);
+  cmd->add_option("--filter", o->filter,
+                  "only the rows whose operation or benchmark name matches this regular "
+                  "expression (benchmark names as bench/epoll_bench lists them)");
   cmd->callback([o, svg] { o->svg_given = svg->count() != 0; });
 }
 
@@ -69,8 +72,8 @@ int main(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "the benchmarks, kernel and uepoll in one table");
   bench->footer(
       "Runs a representative subset of the benchmarks (15-30 s; --quick: a few seconds) on\n"
-      "the kernel and on uepoll and prints one table. Times are the fastest of alternating\n"
-      "batches with the same operations on both sides; ratio = how many times better uepoll\n"
+      "the kernel and on uepoll and prints one table. Times are the fastest of repetitions\n"
+      "(Google Benchmark, interleaved in random order); ratio = how many times better uepoll\n"
       "is; target = the goal set for that row (met or MISSED). Compare ratios within one\n"
       "run. A full run writes an SVG plot of the idle-scaling curve (kernel epoll, uepoll,\n"
       "poll, select against the number of watched descriptors).");
