@@ -245,12 +245,12 @@ class KernelEventfdCycle {
 };
 
 template <class Measure>
-void Sampled(const std::string& name, const RegistryConfig& c, Measure measure) {
+void Sampled(const std::string& name, int repetitions, Measure measure) {
   benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) {
     RunSampled(st, name, measure);
   })
       ->Iterations(1)
-      ->Repetitions(c.round_trip_repetitions)
+      ->Repetitions(repetitions)
       ->UseRealTime();
 }
 
@@ -319,26 +319,28 @@ void RegisterBenchmarks(const RegistryConfig& c) {
     // Setting up a million descriptors takes a second: a fixed count, no search for it.
     if (n >= 100000) u->Iterations(200000)->Repetitions(3);
   }
-  // Sleeping round trips (wait(-1) on both threads) and their floors; busy-poll 64 was the
-  // old default, 1e6 spins instead of sleeping.
+  // Sleeping round trips (wait(-1) on both threads) and their floors, the sides taking
+  // turns in repetitions; busy-poll 64 was the old default. Spinning hand-offs (busy-poll
+  // 1e6, the spin floor) sleep in neither case: one run each, as long as all the others.
+  const int reps = c.round_trip_repetitions;
   const int rounds = c.round_trip_rounds;
-  for (int busy : {0, 64, 1000000}) {
-    const std::string arg = "/busy_poll:" + std::to_string(busy);
-    if (busy == 0) {
-      Sampled("SleepingRoundTrip/kernel" + arg, c,
-              [=] { return EpollPingPong<Kernel>(rounds, busy); });
-    }
-    Sampled("SleepingRoundTrip/uepoll" + arg, c,
+  const int spins = rounds * reps;
+  Sampled("SleepingRoundTrip/kernel/busy_poll:0", reps,
+          [=] { return EpollPingPong<Kernel>(rounds, 0); });
+  for (int busy : {0, 64}) {
+    Sampled("SleepingRoundTrip/uepoll/busy_poll:" + std::to_string(busy), reps,
             [=] { return EpollPingPong<Uepoll>(rounds, busy); });
   }
+  Sampled("SleepingRoundTrip/uepoll/busy_poll:1000000", 1,
+          [=] { return EpollPingPong<Uepoll>(spins, 1000000); });
   for (int timed : {0, 1}) {
-    Sampled("SleepingRoundTrip/futex/timed:" + std::to_string(timed), c,
+    Sampled("SleepingRoundTrip/futex/timed:" + std::to_string(timed), reps,
             [=] { return FutexPingPong(rounds, timed != 0); });
   }
-  Sampled("SleepingRoundTrip/spin", c, [=] { return SpinPingPong(rounds); });
-  Sampled("TimerLateness/kernel/delay_us:100", c,
+  Sampled("SleepingRoundTrip/spin", 1, [=] { return SpinPingPong(spins); });
+  Sampled("TimerLateness/kernel/delay_us:100", reps,
           [=] { return TimerLateness<Kernel>(c.timer_samples, 100000); });
-  Sampled("TimerLateness/uepoll/delay_us:100", c,
+  Sampled("TimerLateness/uepoll/delay_us:100", reps,
           [=] { return TimerLateness<Uepoll>(c.timer_samples, 100000); });
   for (int p : {1, 4}) {
     const std::string arg = "/producers:" + std::to_string(p);
