@@ -27,7 +27,7 @@ void AddBenchOptions(CLI::App* cmd, uep::tool::BenchOptions* o, bool demo) {
                 "(eventfd round trip, wait(0), ctl MOD), after two re-measurements; never "
                 "checks absolute times (the ctest 'bench' test); skips the two-thread rows");
   if (demo) return;
-  cmd->add_flag("--quick", o->quick, "only the fast-path rows and the round trips, short batches, no plot");
+  cmd->add_flag("--quick", o->quick, "only the fast-path rows and the round trips, fewer repetitions, no plot");
   CLI::Option* svg = cmd->add_option("--svg", o->svg,
                                      "where to write the idle-scaling plot (full runs only "
                                      "unless given)")
@@ -71,12 +71,12 @@ int main(int argc, char** argv) {
   uep::tool::BenchOptions bench_options;
   CLI::App* bench = app.add_subcommand("bench", "the benchmarks, kernel and uepoll in one table");
   bench->footer(
-      "Runs a representative subset of the benchmarks (15-30 s; --quick: a few seconds) on\n"
-      "the kernel and on uepoll and prints one table. Times are the fastest of repetitions\n"
-      "(Google Benchmark, interleaved in random order); ratio = how many times better uepoll\n"
-      "is; target = the goal set for that row (met or MISSED). Compare ratios within one\n"
-      "run. A full run writes an SVG plot of the idle-scaling curve (kernel epoll, uepoll,\n"
-      "poll, select against the number of watched descriptors).");
+      "Runs a representative subset of the benchmarks (half a minute or more; --quick:\n"
+      "seconds) on the kernel and on uepoll and prints one table. Times are the fastest of\n"
+      "repetitions (Google Benchmark, interleaved in random order); ratio = how many times\n"
+      "better uepoll is; target = the goal set for that row (met or MISSED). Compare ratios\n"
+      "within one run. A full run writes an SVG plot of the idle-scaling curve (kernel\n"
+      "epoll, uepoll, poll, select against the number of watched descriptors).");
   AddBenchOptions(bench, &bench_options, false);
 
   uep::tool::TraceOptions trace_options;
