@@ -247,28 +247,6 @@ class CpuHog {
   std::vector<std::thread> threads_;
 };
 
-// Timer lateness for kernel and uepoll in turns (chunks of `samples / 10`), so that both
-// see the same moods of the machine; `hogs` spinning threads for the whole run.
-struct LatenessPair {
-  Percentiles kernel;
-  Percentiles uepoll;
-};
-
-template <typename KernelApi, typename UepollApi>
-LatenessPair TimerLatenessPair(int samples, long delay_ns, int hogs) {
-  CpuHog hog(hogs);
-  constexpr int kChunks = 10;
-  std::vector<double> k;
-  std::vector<double> u;
-  for (int c = 0; c < kChunks; ++c) {
-    const std::vector<double> ks = TimerLateness<KernelApi>(samples / kChunks, delay_ns);
-    const std::vector<double> us = TimerLateness<UepollApi>(samples / kChunks, delay_ns);
-    k.insert(k.end(), ks.begin(), ks.end());
-    u.insert(u.end(), us.begin(), us.end());
-  }
-  return {Summarize(std::move(k)), Summarize(std::move(u))};
-}
-
 // `count` threads that each made a few calls on Api (so that on uepoll each owns a reader
 // record, as any thread of a real program does) and then sleep until destroyed.
 template <typename Api>

@@ -10,8 +10,9 @@ set -euo pipefail
 build_packages=(
   cmake ninja-build g++      # the default preset
   libgtest-dev libgmock-dev  # Debian's GTest CMake package exports gmock too: both needed
-  libbenchmark-dev           # bench/ and `uepoll bench`
+  libbenchmark-dev           # bench/ and `uepoll bench` (one Google Benchmark registration)
   libcli11-dev               # the `uepoll` command's command line
+  nlohmann-json3-dev         # `uepoll trace`: the JSON lines of trace records, both ways
   liburing-dev               # the kernel-readiness ring (optional: without it, syscall mode)
   libuv1-dev libboost-dev    # the producers -> loop table's peers (libuv, Boost.Asio; and
                              #   libevent-dev below): skipped with a message when absent

@@ -1,34 +1,31 @@
 // `uepoll bench` / `uepoll demo`: a representative subset of the benchmarks, kernel and
-// uepoll side by side in one table, and a hand-written SVG of the idle-scaling curve.
+// uepoll side by side in one table, and an SVG of the idle-scaling curve.
 //
-// Every scenario comes from bench/scenarios.h and bench/threaded.h, the code the Google
-// Benchmark suite (bench/epoll_bench.cc) runs; this file only times, tabulates and plots.
+// The benchmarks are bench/benchmarks.cc's, registered once with Google Benchmark (the
+// suite bench/epoll_bench runs the same registration); this file picks the rows, runs them
+// through benchmark::RunSpecifiedBenchmarks with a reporter that keeps the results, and
+// prints the table and the plot.
 #include "bench_cmd.h"
 
-#include <malloc.h>
-#include <sys/resource.h>
+#include <benchmark/benchmark.h>
 #include <sys/select.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
+#include <cerrno>
 #include <cmath>
-#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <fstream>
-#include <functional>
-#include <memory>
-#include <sstream>
+#include <map>
+#include <regex>
+#include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "apis.h"
-#include "scenarios.h"
+#include "benchmarks.h"
 #include "producers.h"
 #include "threaded.h"
 
@@ -36,97 +33,109 @@ namespace uep::tool {
 
 namespace {
 
-using bench::Clock;
-using bench::Kernel;
 using bench::Percentiles;
-using bench::Uepoll;
 
 struct Options {
-  bool quick = false;  // fast rows only, short batches, no plot
+  bool quick = false;  // fast rows only, short repetitions, no plot
   bool guard = false;  // exit 1 if uepoll is slower than the kernel on a fast-path row
   bool demo = false;   // `uepoll demo`: quick, plus the same-results check
   bool plot = true;    // write the SVG (full runs; or --svg given)
   std::string svg = "uepoll-idle-scaling.svg";
+  std::string filter;  // only the rows whose operation or benchmark name matches
 };
 
-// ---- Timing ------------------------------------------------------------------------------
+// ---- Results -----------------------------------------------------------------------------
 
-struct Timing {
-  int batches;      // per side, alternating; the fastest batch is reported
-  double batch_ns;  // target length of one kernel batch
+// One benchmark's outcome, by name without Google Benchmark's suffixes.
+struct Result {
+  double ns = 0;                  // per iteration: the fastest repetition
+  std::map<std::string, double> counters;  // the last repetition's
+  std::set<double> events;        // events per iteration, every repetition
+  std::string error;              // skipped: why
+  bool ran = false;
 };
 
-template <class S>
-double NsPerOp(S& s, long iters) {
-  if constexpr (requires { s.Prepare(); }) {
-    // Prepare/Drain are untimed: clock each Op.
-    double total = 0;
-    for (long i = 0; i < iters; ++i) {
-      s.Prepare();
-      const auto t0 = Clock::now();
-      s.Op();
-      total += std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-      s.Drain();
+using Results = std::map<std::string, Result>;
+
+// Keeps what RunSpecifiedBenchmarks reports; prints nothing.
+class Collector : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      std::string key = run.run_name.function_name;
+      if (!run.run_name.args.empty()) key += "/" + run.run_name.args;
+      Result& r = results_[key];
+      if (run.error_occurred) {
+        r.error = run.error_message;
+        continue;
+      }
+      const double ns = run.GetAdjustedRealTime() * 1e9 / benchmark::GetTimeUnitMultiplier(run.time_unit);
+      if (run.run_type == Run::RT_Aggregate) {
+        if (run.aggregate_name == "min") r.ns = ns;  // the registration's "min" statistic
+        continue;
+      }
+      if (!r.ran) r.ns = ns;  // a single repetition has no aggregate
+      r.ran = true;
+      for (const auto& [name, counter] : run.counters) r.counters[name] = counter.value;
+      if (const auto e = run.counters.find("events"); e != run.counters.end()) {
+        r.events.insert(e->second.value);
+      }
     }
-    return total / static_cast<double>(iters);
-  } else {
-    const auto t0 = Clock::now();
-    for (long i = 0; i < iters; ++i) s.Op();
-    return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() /
-           static_cast<double>(iters);
   }
-}
+  Results Take() { return std::move(results_); }
 
-template <class S>
-int64_t Harvested(const S& s) {
-  if constexpr (requires { s.harvested(); }) {
-    return s.harvested();
-  } else {
-    return 0;
-  }
-}
-
-// The fastest batch: on a shared machine the slower ones measure the other tenants.
-double Fastest(const std::vector<double>& v) {
-  return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
-}
-
-long ItersFor(double probe_ns, const Timing& t) {
-  return std::clamp(static_cast<long>(t.batch_ns / std::max(probe_ns, 1.0)), 50L, 20000000L);
-}
-
-// One side only (poll(), select(), a single point of the scaling curve).
-template <class S>
-double MeasureOne(S& s, const Timing& t) {
-  NsPerOp(s, 20);
-  const long iters = ItersFor(NsPerOp(s, 200), t);
-  std::vector<double> v;
-  for (int b = 0; b < t.batches; ++b) v.push_back(NsPerOp(s, iters));
-  return Fastest(v);
-}
-
-struct Pair {
-  double kernel = 0;
-  double uepoll = 0;
-  bool same = true;  // both sides harvested the same number of events
+ private:
+  Results results_;
 };
 
-// Both sides of one scenario, the same number of operations on each, batches alternating.
-template <template <class> class S, class... Args>
-Pair MeasurePair(const Timing& t, Args... args) {
-  S<Kernel> k(args...);
-  S<Uepoll> u(args...);
-  NsPerOp(k, 100);
-  NsPerOp(u, 100);
-  const long iters = ItersFor(NsPerOp(k, 500), t);
-  NsPerOp(u, 500);
-  std::vector<double> kv, uv;
-  for (int b = 0; b < t.batches; ++b) {
-    kv.push_back(NsPerOp(k, iters));
-    uv.push_back(NsPerOp(u, iters));
-  }
-  return {Fastest(kv), Fastest(uv), Harvested(k) == Harvested(u)};
+// Runs the named benchmarks (and only them), repetitions interleaved.
+Results RunBenchmarks(const std::set<std::string>& keys) {
+  if (keys.empty()) return {};
+  std::string spec = "^(";
+  for (const std::string& k : keys) spec += (spec.size() > 2 ? "|" : "") + k;
+  spec += ")(/|$)";
+  Collector collector;
+  benchmark::RunSpecifiedBenchmarks(&collector, spec);
+  return collector.Take();
 }
+
+// The table is built twice by the same code: first to learn which benchmarks its rows need
+// (planning: every lookup returns an empty result), then from their results.
+class Source {
+ public:
+  explicit Source(const Options& o) : o_(o) {}
+  void SetResults(Results r) {
+    results_ = std::move(r);
+    planning_ = false;
+  }
+  [[nodiscard]] bool planning() const { return planning_; }
+  [[nodiscard]] const std::set<std::string>& keys() const { return keys_; }
+  const Result& operator()(const std::string& key) {
+    keys_.insert(key);
+    static const Result kNone;
+    const auto it = results_.find(key);
+    return it == results_.end() ? kNone : it->second;
+  }
+  // A row is wanted unless --filter names others.
+  [[nodiscard]] bool Want(const std::string& label, const std::string& key = "") const {
+    if (o_.filter.empty()) return true;
+    const std::regex re(o_.filter);
+    return std::regex_search(label, re) || (!key.empty() && std::regex_search(key, re));
+  }
+  // Percentiles of a latency benchmark's samples, all repetitions pooled.
+  Percentiles Latency(const std::string& key) {
+    (*this)(key);
+    const std::vector<double>& s = bench::Samples(key);
+    return s.empty() ? Percentiles{} : bench::Summarize(s);
+  }
+
+ private:
+  const Options& o_;
+  Results results_;
+  std::set<std::string> keys_;
+  bool planning_ = true;
+};
 
 // ---- Formatting ------------------------------------------------------------------------
 
@@ -161,11 +170,10 @@ struct Row {
   std::string target;     // the row's goal and whether it is met
   bool guarded = false;   // a fast-path row the guard checks
   double ratio_value = 0;
-  bool same = true;
+  bool same = true;       // both sides harvested the same events per operation
+  std::string kernel_key, uepoll_key;  // the benchmarks of a time row
+  std::string note;       // a line of text instead of a row
 };
-
-std::vector<Row> g_rows;
-bool g_producers_wrong = false;  // a producers -> loop run lost or invented a payload
 
 const char* const kHeader[] = {"operation", "kernel", "uepoll", "ratio", "reference", "target"};
 
@@ -175,7 +183,11 @@ void PrintHeader() {
   std::printf("%s\n", std::string(48 + 12 + 12 + 9 + 2 + 25 + 20, '-').c_str());
 }
 
-void Emit(Row r) {
+void Print(const Row& r) {
+  if (!r.note.empty()) {
+    std::printf("%s\n", r.note.c_str());
+    return;
+  }
   char line[512];
   std::snprintf(line, sizeof line, "%-48s %11s %11s %8s  %-24s %s", r.name.c_str(),
                 r.kernel.c_str(), r.uepoll.c_str(), r.ratio.c_str(), r.reference.c_str(),
@@ -183,8 +195,6 @@ void Emit(Row r) {
   std::string text = line;
   text.erase(text.find_last_not_of(' ') + 1);
   std::printf("%s\n", text.c_str());
-  std::fflush(stdout);
-  g_rows.push_back(std::move(r));
 }
 
 std::string Verdict(bool met, const std::string& target) {
@@ -192,129 +202,25 @@ std::string Verdict(bool met, const std::string& target) {
 }
 
 // A time row: ratio = kernel / uepoll.
-Row TimeRow(const std::string& name, const Pair& p, double target_ratio = 0) {
+Row TimeRow(const std::string& name, double kernel_ns, double uepoll_ns, double target_ratio = 0) {
   Row r;
   r.name = name;
-  r.kernel = Ns(p.kernel);
-  r.uepoll = Ns(p.uepoll);
-  r.ratio_value = p.kernel / std::max(p.uepoll, 1e-3);
+  r.kernel = Ns(kernel_ns);
+  r.uepoll = Ns(uepoll_ns);
+  r.ratio_value = kernel_ns / std::max(uepoll_ns, 1e-3);
   r.ratio = Times(r.ratio_value);
-  r.same = p.same;
   if (target_ratio > 0)
     r.target = Verdict(r.ratio_value >= target_ratio, Fmt(">=%.0fx", target_ratio));
   return r;
 }
 
-// ---- Memory ------------------------------------------------------------------------------
-
-double HeapBytes() {
-  const struct mallinfo2 mi = mallinfo2();
-  return static_cast<double>(mi.uordblks + mi.hblkhd);
+Row Note(std::string text) {
+  Row r;
+  r.note = std::move(text);
+  return r;
 }
 
-// /proc/meminfo "Slab:" in bytes (system-wide: other processes add noise).
-double SlabBytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  double kb = 0;
-  std::string unit;
-  while (in >> key >> kb >> unit) {
-    if (key == "Slab:") return kb * 1024;
-  }
-  return 0;
-}
-
-// Object size of one slab cache from /proc/slabinfo (root only), or 0.
-double SlabObjectSize(const std::string& cache) {
-  std::ifstream in("/proc/slabinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string name;
-    double active = 0, num = 0, objsize = 0;
-    if (ls >> name >> active >> num >> objsize && name == cache) return objsize;
-  }
-  return 0;
-}
-
-int KernelFdHeadroom() {
-  rlimit rl{};
-  getrlimit(RLIMIT_NOFILE, &rl);
-  return static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 1 << 20)) - 64;
-}
-
-struct Memory {
-  double uepoll_item = 0, uepoll_instance = 0, uepoll_eventfd = 0;
-  double kernel_item = 0, kernel_instance = 0;
-  int kernel_items = 0, kernel_instances = 0;
-  double epi_objsize = 0;
-};
-
-Memory MeasureMemory() {
-  Memory m;
-  constexpr int kN = 100000;
-  {  // uepoll: heap (mallinfo2) deltas.
-    std::vector<int> fds(kN);
-    const double h0 = HeapBytes();
-    for (int& fd : fds) fd = uep_eventfd(0, EFD_NONBLOCK);
-    const double h1 = HeapBytes();
-    const int ep = uep_epoll_create1(0);
-    const double h2 = HeapBytes();
-    for (int fd : fds) {
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      uep_epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-    }
-    const double h3 = HeapBytes();
-    m.uepoll_eventfd = (h1 - h0) / kN;
-    m.uepoll_item = (h3 - h2) / kN;
-    uep_close(ep);
-    for (int fd : fds) uep_close(fd);
-    std::vector<int> eps(kN);
-    const double h4 = HeapBytes();
-    for (int& e : eps) e = uep_epoll_create1(0);
-    const double h5 = HeapBytes();
-    m.uepoll_instance = (h5 - h4) / kN;
-    for (int e : eps) uep_close(e);
-  }
-  {  // kernel: /proc/meminfo Slab deltas; items = files x instances under RLIMIT_NOFILE.
-    const int headroom = KernelFdHeadroom();
-    const int instances = 10;
-    const int files = std::max(1, (headroom - instances) / 2);
-    // Instances first, on a quiet slab: closing the items below frees their memory later
-    // (RCU), which would be counted against the instances.
-    std::vector<int> eps;
-    const int more = std::max(1, headroom - 16);
-    const double s0 = SlabBytes();
-    for (int i = 0; i < more; ++i) eps.push_back(::epoll_create1(0));
-    const double s1 = SlabBytes();
-    m.kernel_instances = more;
-    m.kernel_instance = (s1 - s0) / more;
-    for (int ep : eps) ::close(ep);
-    eps.clear();
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the frees (RCU) land
-    std::vector<int> fds;
-    for (int i = 0; i < files; ++i) fds.push_back(::eventfd(0, EFD_NONBLOCK));
-    for (int i = 0; i < instances; ++i) eps.push_back(::epoll_create1(0));
-    const double s2 = SlabBytes();
-    for (int ep : eps) {
-      for (int fd : fds) {
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-      }
-    }
-    const double s3 = SlabBytes();
-    m.kernel_items = files * instances;
-    m.kernel_item = (s3 - s2) / m.kernel_items;
-    for (int ep : eps) ::close(ep);
-    for (int fd : fds) ::close(fd);
-  }
-  m.epi_objsize = SlabObjectSize("eventpoll_epi");
-  return m;
-}
-
-// ---- The idle-scaling curve and its plot ------------------------------------------------
+// ---- The idle-scaling plot ----------------------------------------------------------------
 
 struct Series {
   std::string name;
@@ -417,48 +323,12 @@ bool WriteSvg(const std::string& path, const std::vector<Series>& series, int fd
   return static_cast<bool>(out);
 }
 
-struct Scaling {
-  std::vector<Series> series;
-  int kernel_max = 0;
-};
+// ---- The table ---------------------------------------------------------------------------
 
-Scaling MeasureScaling(const Timing& t) {
-  const int headroom = KernelFdHeadroom();
-  Scaling sc;
-  sc.kernel_max = headroom;
-  Series kernel{"kernel epoll_wait", "#d62728", {}};
-  Series uepoll{"uepoll uep_epoll_wait", "#1f77b4", {}};
-  Series poll{"kernel poll()", "#ff7f0e", {}};
-  Series select{"kernel select()", "#2ca02c", {}};
-  std::vector<int> ns = {10, 100, 1000, 10000};
-  if (headroom > 10000) ns.push_back(headroom);
-  for (int n : {100000, 1000000}) ns.push_back(n);
-  std::sort(ns.begin(), ns.end());
-  for (int n : ns) {
-    if (n <= headroom) {
-      {
-        bench::OneReadyAmongN<Kernel> k(n);
-        kernel.points.emplace_back(n, MeasureOne(k, t));
-      }
-      {
-        bench::PollOneReadyAmongN p(n);
-        poll.points.emplace_back(n, MeasureOne(p, t));
-      }
-      if (n < FD_SETSIZE) {
-        try {
-          bench::SelectOneReadyAmongN s(n);
-          select.points.emplace_back(n, MeasureOne(s, t));
-        } catch (const std::exception&) {
-          // descriptors reached FD_SETSIZE: no point
-        }
-      }
-    }
-    bench::OneReadyAmongN<Uepoll> u(n);
-    uepoll.points.emplace_back(n, MeasureOne(u, t));
-  }
-  sc.series = {kernel, uepoll, poll, select};
-  return sc;
-}
+struct Scaling {
+  std::vector<Series> series;  // kernel epoll_wait, uepoll, poll(), select()
+  int kernel_max = 0;          // the kernel's largest N (the descriptor limit)
+};
 
 double At(const Series& s, double n) {
   for (const auto& [x, y] : s.points) {
@@ -467,263 +337,313 @@ double At(const Series& s, double n) {
   return 0;
 }
 
-// ---- The run -----------------------------------------------------------------------------
-
-template <template <class> class S, class... Args>
-void SimpleRow(const Timing& t, const std::string& name, double target, bool guarded,
-               Args... args) {
-  Row r = TimeRow(name, MeasurePair<S>(t, args...), target);
-  r.guarded = guarded;
-  Emit(std::move(r));
+Scaling IdleScaling(Source& src) {
+  Scaling sc;
+  Series kernel{"kernel epoll_wait", "#d62728", {}};
+  Series uepoll{"uepoll uep_epoll_wait", "#1f77b4", {}};
+  Series poll{"kernel poll()", "#ff7f0e", {}};
+  Series select{"kernel select()", "#2ca02c", {}};
+  const int headroom = bench::KernelFdHeadroom();
+  auto point = [&](Series& s, const std::string& side, int n) {
+    const Result& r = src("OneReadyAmongN/" + side + "/" + std::to_string(n));
+    if (r.ran) s.points.emplace_back(n, r.ns);
+  };
+  for (int n : bench::IdleScalingPoints()) {
+    if (n <= headroom) {
+      point(kernel, "kernel", n);
+      point(poll, "poll", n);
+      if (n < FD_SETSIZE - 64) point(select, "select", n);
+      sc.kernel_max = n;
+    }
+    point(uepoll, "uepoll", n);
+  }
+  sc.series = {kernel, uepoll, poll, select};
+  return sc;
 }
 
-// One row per attempt; a row that fails in one scenario (a file kind not supported) prints
-// the reason instead of aborting the whole run.
-void Try(const std::string& name, const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
+// The rows of one run, in order; Build only reads results through `src`.
+struct Table {
+  std::vector<Row> rows;
+  Scaling scaling;
+};
+
+// kernel and uepoll sides of one scenario as a time row.
+void PairRow(Table& t, Source& src, const std::string& name, const std::string& scenario,
+             const std::string& args, double target = 0, bool guarded = false) {
+  const std::string kk = scenario + "/kernel" + args;
+  const std::string uk = scenario + "/uepoll" + args;
+  if (!src.Want(name, uk)) return;
+  const Result& k = src(kk);
+  const Result& u = src(uk);
+  if (!k.error.empty() || !u.error.empty()) {
     Row r;
     r.name = name;
     r.kernel = r.uepoll = "-";
-    r.reference = std::string("failed: ") + e.what();
-    Emit(std::move(r));
+    r.reference = "failed: " + (k.error.empty() ? u.error : k.error);
+    t.rows.push_back(std::move(r));
+    return;
   }
+  Row r = TimeRow(name, k.ns, u.ns, target);
+  r.guarded = guarded;
+  r.same = k.events == u.events;
+  r.kernel_key = kk;
+  r.uepoll_key = uk;
+  t.rows.push_back(std::move(r));
 }
 
-void RoundTripRows(const Options& o) {
-  const int rounds = o.quick ? 2000 : 20000;
-  const int busy = 1000000;
-  bench::EpollPingPong<Kernel>(200, 0);  // warm up threads and wake paths
-  bench::EpollPingPong<Uepoll>(200, 0);
-  // The sides take turns in chunks, so that each samples the same moods of the machine (a
-  // VM's wake-up latency drifts between a few and tens of microseconds).
-  constexpr int kChunks = 10;
-  std::vector<double> k_rtt, u_rtt, f_rtt, ft_rtt, ud_rtt;
-  auto append = [](std::vector<double>& to, const std::vector<double>& from) {
-    to.insert(to.end(), from.begin(), from.end());
-  };
-  for (int c = 0; c < kChunks; ++c) {
-    append(k_rtt, bench::EpollPingPong<Kernel>(rounds / kChunks, 0));
-    append(u_rtt, bench::EpollPingPong<Uepoll>(rounds / kChunks, 0));
-    append(f_rtt, bench::FutexPingPong(rounds / kChunks));
-    append(ft_rtt, bench::FutexPingPong(rounds / kChunks, true));
-    append(ud_rtt, bench::EpollPingPong<Uepoll>(rounds / kChunks, 64));
+double Counter(const Result& r, const char* name) {
+  const auto it = r.counters.find(name);
+  return it == r.counters.end() ? 0.0 : it->second;
+}
+
+// The last close with other threads that used the API asleep, against the same close in
+// a single-threaded process; then add/remove churn and the memory it leaves behind.
+void CloseRows(Table& t, Source& src) {
+  const double alone = src("CreateWatchClose/uepoll").ns;
+  for (int others : {1, 3}) {
+    const std::string name = Fmt("eventfd create + ADD + close, %.0f idle thread(s)", others);
+    const std::string args = "/idle_threads:" + std::to_string(others);
+    if (!src.Want(name, "CreateWatchCloseAmong/uepoll" + args)) continue;
+    PairRow(t, src, name, "CreateWatchCloseAmong", args);
+    Row& r = t.rows.back();
+    const double u = src("CreateWatchCloseAmong/uepoll" + args).ns;
+    r.reference = "alone: uepoll " + Ns(alone);
+    r.target = Verdict(u <= 2 * alone, "<=2x alone (" + Fmt("%.2f", u / alone) + "x)");
   }
-  const Percentiles k = bench::Summarize(k_rtt);
-  const Percentiles u = bench::Summarize(u_rtt);
-  const Percentiles f = bench::Summarize(f_rtt);
-  const Percentiles ft = bench::Summarize(ft_rtt);
-  // Spinning hand-offs sleep in neither case: one run each.
-  const int spins = o.quick ? rounds : rounds * 4;
-  const Percentiles ub = bench::Summarize(bench::EpollPingPong<Uepoll>(spins, busy));
-  const Percentiles s = bench::Summarize(bench::SpinPingPong(spins));
-  const Percentiles ud = bench::Summarize(ud_rtt);
-  auto sleeping = [&](const char* what, double kv, double uv, double fv, double ftv,
-                      bool targeted) {
-    Row r = TimeRow(std::string("sleeping round trip (busy-poll 0), ") + what, {kv, uv, true});
+  const std::string name = "churn: ADD + DEL of 100,000 items, CPU per item";
+  if (!src.Want(name, "Churn/uepoll")) return;
+  const Result& k = src("Churn/kernel");
+  const Result& u = src("Churn/uepoll");
+  const auto c = Counter;
+  Row r = TimeRow(name, c(k, "ns_per_item"), c(u, "ns_per_item"));
+  const double grown = (c(u, "rss_end_mb") - c(u, "rss_start_mb")) / std::max(c(u, "rss_start_mb"), 1e-9);
+  r.reference = "RSS " + Fmt("%.1f", c(u, "rss_start_mb")) + ">" + Fmt("%.1f", c(u, "rss_peak_mb")) +
+                ">" + Fmt("%.1f MB", c(u, "rss_end_mb"));
+  r.target = Verdict(grown <= 0.10, "RSS back within 10% (" + Fmt("%+.1f%%", grown * 100) + ")");
+  t.rows.push_back(std::move(r));
+  char note[512];
+  std::snprintf(note, sizeof note,
+                "  (churn: 10000 eventfds watched by 10 instances, all added then all removed, the\n"
+                "   instances still open; uepoll heap in use %.1f MB before, %.1f MB with the items,\n"
+                "   %.1f MB after)",
+                c(u, "heap_start_mb"), c(u, "heap_peak_mb"), c(u, "heap_end_mb"));
+  t.rows.push_back(Note(note));
+}
+
+void MemoryRows(Table& t, Source& src) {
+  if (!src.Want("memory per watched item", "Memory/uepoll")) return;
+  const Result& k = src("Memory/kernel");
+  const Result& u = src("Memory/uepoll");
+  Row item;
+  item.name = "memory per watched item";
+  item.kernel = Bytes(Counter(k, "item_bytes"));
+  item.uepoll = Bytes(Counter(u, "item_bytes"));
+  item.ratio_value = Counter(k, "item_bytes") / std::max(Counter(u, "item_bytes"), 1.0);
+  item.ratio = Times(item.ratio_value);
+  const double epi = Counter(k, "slab_epitem_bytes");
+  item.reference = epi > 0 ? "slab epitem " + Bytes(epi) : "";
+  item.target = Verdict(Counter(u, "item_bytes") <= Counter(k, "item_bytes"), "<= kernel");
+  t.rows.push_back(std::move(item));
+  Row inst;
+  inst.name = "memory per instance";
+  inst.kernel = Bytes(Counter(k, "instance_bytes"));
+  inst.uepoll = Bytes(Counter(u, "instance_bytes"));
+  inst.ratio_value = Counter(k, "instance_bytes") / std::max(Counter(u, "instance_bytes"), 1.0);
+  inst.ratio = Times(inst.ratio_value);
+  inst.reference = "uepoll eventfd " + Bytes(Counter(u, "eventfd_bytes"));
+  t.rows.push_back(std::move(inst));
+  char note[512];
+  std::snprintf(note, sizeof note,
+                "  (memory: uepoll = mallinfo2() heap delta over 100,000 items / instances; kernel =\n"
+                "   /proc/meminfo Slab delta over %.0f items (%.0f eventfds x 10 instances) / %.0f\n"
+                "   instances, system-wide, so other activity adds noise)",
+                Counter(k, "items"), Counter(k, "items") / 10, Counter(k, "instances"));
+  t.rows.push_back(Note(note));
+}
+
+void RoundTripRows(Table& t, Source& src, const Options& o) {
+  const std::string sleeping = "sleeping round trip (busy-poll 0), ";
+  const std::string busy = "round trip, uepoll busy-poll 1e6, ";
+  if (!src.Want(sleeping + "median", "SleepingRoundTrip/uepoll/busy_poll:0")) return;
+  const Percentiles k = src.Latency("SleepingRoundTrip/kernel/busy_poll:0");
+  const Percentiles u = src.Latency("SleepingRoundTrip/uepoll/busy_poll:0");
+  const Percentiles f = src.Latency("SleepingRoundTrip/futex/timed:0");
+  const Percentiles ft = src.Latency("SleepingRoundTrip/futex/timed:1");
+  const Percentiles ub = src.Latency("SleepingRoundTrip/uepoll/busy_poll:1000000");
+  const Percentiles s = src.Latency("SleepingRoundTrip/spin");
+  const Percentiles ud = src.Latency("SleepingRoundTrip/uepoll/busy_poll:64");
+  auto sleeping_row = [&](const char* what, double kv, double uv, double fv, double ftv,
+                          bool targeted) {
+    Row r = TimeRow(sleeping + what, kv, uv);
     r.reference = "futex floor " + Ns(fv) + " (timed " + Ns(ftv) + ")";
     if (targeted) {
       r.target = Verdict(uv <= fv * 1.15 && uv < kv,
                          "<=1.15x futex (" + Fmt("%.2f", uv / fv) + "x), < kernel");
     }
-    Emit(std::move(r));
+    t.rows.push_back(std::move(r));
   };
-  sleeping("median", k.median_ns, u.median_ns, f.median_ns, ft.median_ns, true);
+  sleeping_row("median", k.median_ns, u.median_ns, f.median_ns, ft.median_ns, true);
   if (!o.quick) {
-    sleeping("p99", k.p99_ns, u.p99_ns, f.p99_ns, ft.p99_ns, false);
-    sleeping("p99.9", k.p999_ns, u.p999_ns, f.p999_ns, ft.p999_ns, false);
+    sleeping_row("p99", k.p99_ns, u.p99_ns, f.p99_ns, ft.p99_ns, false);
+    sleeping_row("p99.9", k.p999_ns, u.p999_ns, f.p999_ns, ft.p999_ns, false);
   }
   auto busy_row = [&](const char* what, double kv, double uv, double sv, bool targeted) {
-    Row r = TimeRow(std::string("round trip, uepoll busy-poll 1e6, ") + what, {kv, uv, true});
+    Row r = TimeRow(busy + what, kv, uv);
     r.kernel += "*";
     r.reference = "spin floor " + Ns(sv);
     if (targeted) r.target = Verdict(uv <= 2 * sv, "<=2x spin (" + Fmt("%.2f", uv / sv) + "x)");
-    Emit(std::move(r));
+    t.rows.push_back(std::move(r));
   };
   busy_row("median", k.median_ns, ub.median_ns, s.median_ns, true);
   if (!o.quick) busy_row("p99", k.p99_ns, ub.p99_ns, s.p99_ns, false);
-  Row d = TimeRow("round trip, uepoll busy-poll 64 (old default), median",
-                  {k.median_ns, ud.median_ns, true});
+  Row d = TimeRow("round trip, uepoll busy-poll 64 (old default), median", k.median_ns,
+                  ud.median_ns);
   d.kernel += "*";
-  Emit(std::move(d));
+  t.rows.push_back(std::move(d));
 }
 
-// The last close with other threads that used the API asleep, against the same close in
-// a single-threaded process; then add/remove churn and the memory it leaves behind.
-void CloseRows(const Timing& t, const Pair& alone) {
-  for (int others : {1, 3}) {
-    const Pair p = MeasurePair<bench::CreateWatchCloseAmong>(t, others);
-    Row r = TimeRow(Fmt("eventfd create + ADD + close, %.0f idle thread(s)", others), p);
-    r.reference = "alone: uepoll " + Ns(alone.uepoll);
-    r.target = Verdict(p.uepoll <= 2 * alone.uepoll,
-                       "<=2x alone (" + Fmt("%.2f", p.uepoll / alone.uepoll) + "x)");
-    Emit(std::move(r));
+void ScalingRows(Table& t, Source& src) {
+  const Series& k = t.scaling.series[0];
+  const Series& u = t.scaling.series[1];
+  const Series& p = t.scaling.series[2];
+  const Series& s = t.scaling.series[3];
+  for (double n : {10.0, static_cast<double>(t.scaling.kernel_max)}) {
+    const std::string among = "one ready among " + Fmt("%.0f", n);
+    if (!src.Want(among)) continue;
+    t.rows.push_back(TimeRow(among + ", epoll_wait(0)", At(k, n), At(u, n)));
+    t.rows.push_back(TimeRow(among + ", kernel poll() vs uepoll", At(p, n), At(u, n)));
+    if (At(s, n) > 0) {
+      t.rows.push_back(TimeRow(among + ", kernel select() vs uepoll", At(s, n), At(u, n)));
+    }
   }
-  constexpr int kFiles = 10000;
-  constexpr int kInstances = 10;
-  const bench::ChurnResult k = bench::Churn<Kernel>(kFiles, kInstances, 1);
-  const bench::ChurnResult u = bench::Churn<Uepoll>(kFiles, kInstances, 1);
-  Row r = TimeRow("churn: ADD + DEL of 100,000 items, CPU per item",
-                  {k.ns_per_item, u.ns_per_item, true});
-  const double mb = 1 << 20;
-  const double grown = (u.end.rss - u.start.rss) / u.start.rss;
-  r.reference = "RSS " + Fmt("%.1f", u.start.rss / mb) + ">" + Fmt("%.1f", u.peak.rss / mb) +
-                ">" + Fmt("%.1f MB", u.end.rss / mb);
-  r.target = Verdict(grown <= 0.10, "RSS back within 10% (" + Fmt("%+.1f%%", grown * 100) + ")");
-  Emit(std::move(r));
-  std::printf(
-      "  (churn: %d eventfds watched by %d instances, all added then all removed, the\n"
-      "   instances still open; uepoll heap in use %.1f MB before, %.1f MB with the items,\n"
-      "   %.1f MB after)\n",
-      kFiles, kInstances, u.start.heap / mb, u.peak.heap / mb, u.end.heap / mb);
+  if (!src.Want("one ready among 1,000,000")) return;
+  const double u10 = At(u, 10), u1m = At(u, 1e6);
+  Row r;
+  r.name = "one ready among 1,000,000, epoll_wait(0)";
+  r.kernel = "-";
+  r.uepoll = Ns(u1m);
+  r.reference = "uepoll N=10: " + Ns(u10);
+  r.target = Verdict(u1m <= 1.2 * u10, "<=1.2x N=10 (" + Fmt("%.2f", u1m / u10) + "x)");
+  t.rows.push_back(std::move(r));
 }
 
-void MemoryRows() {
-  const Memory m = MeasureMemory();
-  Row item;
-  item.name = "memory per watched item";
-  item.kernel = Bytes(m.kernel_item);
-  item.uepoll = Bytes(m.uepoll_item);
-  item.ratio_value = m.kernel_item / std::max(m.uepoll_item, 1.0);
-  item.ratio = Times(item.ratio_value);
-  item.reference = m.epi_objsize > 0 ? "slab epitem " + Bytes(m.epi_objsize) : "";
-  item.target = Verdict(m.uepoll_item <= m.kernel_item, "<= kernel");
-  Emit(std::move(item));
-  Row inst;
-  inst.name = "memory per instance";
-  inst.kernel = Bytes(m.kernel_instance);
-  inst.uepoll = Bytes(m.uepoll_instance);
-  inst.ratio_value = m.kernel_instance / std::max(m.uepoll_instance, 1.0);
-  inst.ratio = Times(inst.ratio_value);
-  inst.reference = "uepoll eventfd " + Bytes(m.uepoll_eventfd);
-  Emit(std::move(inst));
-  std::printf(
-      "  (memory: uepoll = mallinfo2() heap delta over 100,000 items / instances; kernel =\n"
-      "   /proc/meminfo Slab delta over %d items (%d eventfds x 10 instances) / %d\n"
-      "   instances, system-wide, so other activity adds noise)\n",
-      m.kernel_items, m.kernel_items / 10, m.kernel_instances);
+Table Build(const Options& o, Source& src) {
+  Table t;
+  PairRow(t, src, "eventfd write + wait(0) + read, LT", "EventfdWriteWaitRead", "/et:0", 20, true);
+  PairRow(t, src, "eventfd write + wait(0) + read, ET", "EventfdWriteWaitRead", "/et:1", 20, true);
+  PairRow(t, src, "pipe write + wait(0) + read, LT", "PipeWriteWaitRead", "/et:0");
+  if (!o.quick) PairRow(t, src, "pipe write + wait(0) + read, ET", "PipeWriteWaitRead", "/et:1");
+  PairRow(t, src, "socketpair write + wait(0) + read, LT", "SocketpairWriteWaitRead", "/et:0");
+  if (!o.quick) {
+    PairRow(t, src, "socketpair write + wait(0) + read, ET", "SocketpairWriteWaitRead", "/et:1");
+  }
+  PairRow(t, src, "wait(0), nothing ready", "WaitNothingReady", "", 10, true);
+  PairRow(t, src, "ctl ADD + DEL", "Ctl", "/add_del", 10);
+  PairRow(t, src, "ctl MOD", "Ctl", "/mod", 10, true);
+  PairRow(t, src, "one-shot: wait(0) + MOD re-arm", "Ctl", "/oneshot_rearm");
+  PairRow(t, src, "eventfd create + ADD + close", "CreateWatchClose", "");
+  if (!o.guard) CloseRows(t, src);
+  if ((o.plot || !o.quick) && src.Want("one ready among", "OneReadyAmongN/")) {
+    t.scaling = IdleScaling(src);
+  }
+  if (!o.quick) {
+    PairRow(t, src, "batch: 16 ready of 1,000, one wait", "Batch", "/1000/16");
+    PairRow(t, src, "batch: 256 ready of 10,000, one wait", "Batch", "/10000/256");
+    if (!t.scaling.series.empty()) ScalingRows(t, src);
+  }
+  // The guard skips the two-thread rows: it checks none of them, and spinning threads on a
+  // loaded 2-CPU machine can take seconds.
+  if (!o.guard) RoundTripRows(t, src, o);
+  if (!o.quick) {
+    for (int producers : {1, 4}) {
+      const std::string name = Fmt("%.0f producer(s) -> one loop, events/s", producers);
+      const std::string args = "/producers:" + std::to_string(producers);
+      if (!src.Want(name, "ProducersToLoop/uepoll" + args)) continue;
+      const double kr = Counter(src("ProducersToLoop/kernel" + args), "events_per_s");
+      const double ur = Counter(src("ProducersToLoop/uepoll" + args), "events_per_s");
+      Row r;
+      r.name = name;
+      r.kernel = Rate(kr);
+      r.uepoll = Rate(ur);
+      r.ratio_value = ur / std::max(kr, 1e-9);
+      r.ratio = Times(r.ratio_value);
+      r.target = Verdict(r.ratio_value >= 10, ">=10x");
+      t.rows.push_back(std::move(r));
+    }
+    MemoryRows(t, src);
+    for (int hogs : {0, 1}) {  // idle, then with the other CPU busy
+      const std::string name = hogs == 0 ? "timerfd 100 us one-shot lateness"
+                                         : "timerfd 100 us one-shot lateness, loaded";
+      const std::string arg = "/delay_us:100/hogs:" + std::to_string(hogs);
+      if (!src.Want(name, "TimerLateness/uepoll" + arg)) continue;
+      const Percentiles kl = src.Latency("TimerLateness/kernel" + arg);
+      const Percentiles ul = src.Latency("TimerLateness/uepoll" + arg);
+      for (const bool p99 : {false, true}) {
+        const double kv = p99 ? kl.p99_ns : kl.median_ns;
+        const double uv = p99 ? ul.p99_ns : ul.median_ns;
+        Row r = TimeRow(name + (p99 ? ", p99" : ", median"), kv, uv);
+        r.target = Verdict(uv <= kv, "<= kernel");
+        t.rows.push_back(std::move(r));
+      }
+    }
+  }
+  return t;
+}
+
+// ---- The run -----------------------------------------------------------------------------
+
+// Google Benchmark's settings for this run: repetitions of every benchmark interleaved in
+// random order, so that both sides sample the same moods of a shared machine.
+void InitializeBenchmark(const Options& o) {
+  static std::string reps, min_time;
+  reps = o.quick ? "--benchmark_repetitions=15" : "--benchmark_repetitions=25";
+  min_time = o.quick ? "--benchmark_min_time=0.004" : "--benchmark_min_time=0.008";
+  static char name[] = "uepoll";
+  static char interleave[] = "--benchmark_enable_random_interleaving=true";
+  char* argv[] = {name, reps.data(), min_time.data(), interleave, nullptr};
+  int argc = 4;
+  benchmark::Initialize(&argc, argv);
+  bench::RegistryConfig config;
+  config.round_trip_repetitions = 10;  // the sides take turns in ten chunks
+  config.round_trip_rounds = o.quick ? 200 : 2000;
+  config.timer_samples = 30;
+  config.producer_posts = 200000;
+  bench::RegisterBenchmarks(config);
 }
 
 int Run(const Options& o) {
   utsname un{};
   uname(&un);
-  const Timing t = o.quick ? Timing{15, 4e6} : Timing{25, 8e6};
+  InitializeBenchmark(o);
+  Source src(o);
+  Build(o, src);  // planning: which benchmarks the rows need
+  std::fprintf(stderr, "uepoll %s: running %zu benchmarks...\n", o.demo ? "demo" : "bench",
+               src.keys().size());
+  src.SetResults(RunBenchmarks(src.keys()));
+  Table t = Build(o, src);
+
   std::printf(
       "uepoll %s: kernel vs uepoll, Linux %s, %ld CPUs, RLIMIT_NOFILE headroom %d%s\n"
-      "single-thread rows: fastest of %d alternating batches, same operations on both sides\n"
-      "(the machine may be shared: slower batches measure the other tenants);\n"
-      "round trips: percentiles of every round trip; rates: one run each\n"
+      "single-thread rows: fastest of %d repetitions (Google Benchmark, repetitions of every\n"
+      "row interleaved in random order; the machine may be shared: slower repetitions measure\n"
+      "the other tenants); round trips: percentiles of every round trip; rates: one run each\n"
       "ratio: how many times better uepoll is (kernel/uepoll for times, uepoll/kernel for "
       "rates)\n\n",
-      o.demo ? "demo" : "bench", un.release, sysconf(_SC_NPROCESSORS_ONLN), KernelFdHeadroom(),
-      o.quick ? ", quick" : "", t.batches);
+      o.demo ? "demo" : "bench", un.release, sysconf(_SC_NPROCESSORS_ONLN),
+      bench::KernelFdHeadroom(), o.quick ? ", quick" : "", o.quick ? 15 : 25);
 #ifndef __OPTIMIZE__
   std::printf(
       "WARNING: this build is not optimised (no -O2): uepoll's numbers mean little.\n"
       "Configure with -DCMAKE_BUILD_TYPE=Release (scripts/demo.sh does).\n\n");
 #endif
-  g_rows.clear();
   PrintHeader();
-  SimpleRow<bench::EventfdRoundTrip>(t, "eventfd write + wait(0) + read, LT", 20, true, false);
-  SimpleRow<bench::EventfdRoundTrip>(t, "eventfd write + wait(0) + read, ET", 20, true, true);
-  Try("pipe write + wait(0) + read, LT", [&] {
-    SimpleRow<bench::PairRoundTrip>(t, "pipe write + wait(0) + read, LT", 0, false,
-                                    bench::PairKind::kPipe, false);
-  });
-  if (!o.quick) {
-    Try("pipe write + wait(0) + read, ET", [&] {
-      SimpleRow<bench::PairRoundTrip>(t, "pipe write + wait(0) + read, ET", 0, false,
-                                      bench::PairKind::kPipe, true);
-    });
-  }
-  Try("socketpair write + wait(0) + read, LT", [&] {
-    SimpleRow<bench::PairRoundTrip>(t, "socketpair write + wait(0) + read, LT", 0, false,
-                                    bench::PairKind::kSocketPair, false);
-  });
-  if (!o.quick) {
-    Try("socketpair write + wait(0) + read, ET", [&] {
-      SimpleRow<bench::PairRoundTrip>(t, "socketpair write + wait(0) + read, ET", 0, false,
-                                      bench::PairKind::kSocketPair, true);
-    });
-  }
-  SimpleRow<bench::WaitNothingReady>(t, "wait(0), nothing ready", 10, true);
-  SimpleRow<bench::CtlOps>(t, "ctl ADD + DEL", 10, false, bench::CtlKind::kAddDel);
-  SimpleRow<bench::CtlOps>(t, "ctl MOD", 10, true, bench::CtlKind::kMod);
-  SimpleRow<bench::CtlOps>(t, "one-shot: wait(0) + MOD re-arm", 0, false,
-                           bench::CtlKind::kOneshotRearm);
-  const Pair close_alone = MeasurePair<bench::CreateWatchClose>(t);
-  Emit(TimeRow("eventfd create + ADD + close", close_alone));
-  if (!o.guard) CloseRows(t, close_alone);
-  Scaling sc;
-  if (o.quick && o.plot) sc = MeasureScaling(Timing{15, 4e6});  // --quick --svg FILE: the plot only
-  if (!o.quick) {
-    SimpleRow<bench::Batch>(t, "batch: 16 ready of 1,000, one wait", 0, false, 1000, 16);
-    SimpleRow<bench::Batch>(t, "batch: 256 ready of 10,000, one wait", 0, false, 10000, 256);
-    sc = MeasureScaling(Timing{15, 4e6});
-    const Series& k = sc.series[0];
-    const Series& u = sc.series[1];
-    const Series& p = sc.series[2];
-    const Series& s = sc.series[3];
-    for (double n : {10.0, static_cast<double>(sc.kernel_max)}) {
-      Row r = TimeRow("one ready among " + Fmt("%.0f", n) + ", epoll_wait(0)",
-                      {At(k, n), At(u, n), true});
-      Emit(std::move(r));
-      Row pr = TimeRow("one ready among " + Fmt("%.0f", n) + ", kernel poll() vs uepoll",
-                       {At(p, n), At(u, n), true});
-      Emit(std::move(pr));
-      if (At(s, n) > 0) {
-        Emit(TimeRow("one ready among " + Fmt("%.0f", n) + ", kernel select() vs uepoll",
-                     {At(s, n), At(u, n), true}));
-      }
-    }
-    const double u10 = At(u, 10), u1m = At(u, 1e6);
-    Row r;
-    r.name = "one ready among 1,000,000, epoll_wait(0)";
-    r.kernel = "-";
-    r.uepoll = Ns(u1m);
-    r.reference = "uepoll N=10: " + Ns(u10);
-    r.target = Verdict(u1m <= 1.2 * u10, "<=1.2x N=10 (" + Fmt("%.2f", u1m / u10) + "x)");
-    Emit(std::move(r));
-  }
-  // The guard skips the two-thread rows: it checks none of them, and spinning threads on a
-  // loaded 2-CPU machine can take seconds.
-  if (!o.guard) RoundTripRows(o);
-  if (!o.quick) {
-    for (double producers : {1.0, 4.0}) {
-      const int per = 200000;
-      const double kr = bench::ProducersToLoop<Kernel>(static_cast<int>(producers), per);
-      const double ur = bench::ProducersToLoop<Uepoll>(static_cast<int>(producers), per);
-      Row r;
-      r.name = Fmt("%.0f producer(s) -> one loop, events/s", producers);
-      r.kernel = Rate(kr);
-      r.uepoll = Rate(ur);
-      r.ratio_value = ur / kr;
-      r.ratio = Times(r.ratio_value);
-      r.target = Verdict(r.ratio_value >= 10, ">=10x");
-      Emit(std::move(r));
-    }
-    MemoryRows();
+  for (const Row& r : t.rows) Print(r);
+  int status = 0;
+  if (!o.quick && o.filter.empty()) {
     // Every way into a loop side by side (bench/producers.h; producers_bench for longer runs).
     if (!bench::producers::PrintTable({1, 2, 4}, 500000, 3)) {
       std::printf("producers -> loop: a payload sum was wrong\n");
-      g_producers_wrong = true;
-    }
-    try {
-      for (int hogs : {0, 1}) {  // idle, then with a thread spinning (the other CPU busy)
-        const bench::LatenessPair l = bench::TimerLatenessPair<Kernel, Uepoll>(1000, 100000, hogs);
-        const std::string load = hogs == 0 ? "" : ", loaded";
-        for (const bool p99 : {false, true}) {
-          const double kv = p99 ? l.kernel.p99_ns : l.kernel.median_ns;
-          const double uv = p99 ? l.uepoll.p99_ns : l.uepoll.median_ns;
-          Row r = TimeRow("timerfd 100 us one-shot lateness" + load + (p99 ? ", p99" : ", median"),
-                          {kv, uv, true});
-          r.target = Verdict(uv <= kv, "<= kernel");
-          Emit(std::move(r));
-        }
-      }
-    } catch (const std::exception& e) {
-      std::printf("timerfd lateness: failed: %s\n", e.what());
+      status = 1;
     }
   }
   if (!o.guard) {
@@ -731,10 +651,8 @@ int Run(const Options& o) {
         "  (* the kernel's epoll has no busy-poll setting here: its column is the sleeping "
         "round trip)\n");
   }
-
-  int status = g_producers_wrong ? 1 : 0;
   bool all_same = true;
-  for (const Row& r : g_rows) all_same &= r.same;
+  for (const Row& r : t.rows) all_same &= r.same;
   if (!all_same) {
     std::printf(
         "\nMISMATCH: uepoll and the kernel harvested different event counts in some row.\n");
@@ -744,20 +662,17 @@ int Run(const Options& o) {
   }
   if (o.guard) {
     // Re-measure a failing fast-path row twice before calling it a collapse: one noisy
-    // batch on a shared machine must not fail the build.
-    for (const Row& r : g_rows) {
+    // repetition set on a shared machine must not fail the build.
+    for (const Row& r : t.rows) {
       if (!r.guarded || r.ratio_value >= 1.0) continue;
       double best = r.ratio_value;
       for (int attempt = 0; attempt < 2 && best < 1.0; ++attempt) {
-        Pair p;
-        if (r.name.find("eventfd") != std::string::npos) {
-          p = MeasurePair<bench::EventfdRoundTrip>(t, r.name.find("ET") != std::string::npos);
-        } else if (r.name.find("wait(0)") != std::string::npos) {
-          p = MeasurePair<bench::WaitNothingReady>(t);
-        } else {
-          p = MeasurePair<bench::CtlOps>(t, bench::CtlKind::kMod);
+        const Results again = RunBenchmarks({r.kernel_key, r.uepoll_key});
+        const auto k = again.find(r.kernel_key);
+        const auto u = again.find(r.uepoll_key);
+        if (k != again.end() && u != again.end()) {
+          best = std::max(best, k->second.ns / std::max(u->second.ns, 1e-3));
         }
-        best = std::max(best, p.kernel / std::max(p.uepoll, 1e-3));
       }
       if (best < 1.0) {
         std::printf("GUARD FAILED: %s: uepoll is slower than the kernel (ratio %.2fx)\n",
@@ -768,17 +683,18 @@ int Run(const Options& o) {
     if (status == 0)
       std::printf("\nguard: every fast-path row has uepoll faster than the kernel.\n");
   }
-  if (o.plot && !sc.series.empty()) {
+  if (o.plot && !t.scaling.series.empty() && !t.scaling.series[1].points.empty()) {
     const std::string subtitle =
         std::string("Linux ") + un.release + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) +
         " CPUs; kernel series stop at RLIMIT_NOFILE, select() below FD_SETSIZE";
-    if (WriteSvg(o.svg, sc.series, sc.kernel_max, subtitle)) {
+    if (WriteSvg(o.svg, t.scaling.series, t.scaling.kernel_max, subtitle)) {
       std::printf("\nidle-scaling plot written to %s\n", o.svg.c_str());
     } else {
       std::printf("\ncould not write %s\n", o.svg.c_str());
       status = status == 0 ? 2 : status;
     }
   }
+  benchmark::Shutdown();
   return status;
 }
 
@@ -789,6 +705,7 @@ Options FromCommandLine(const BenchOptions& given) {
   o.quick = given.quick;
   o.guard = given.guard;
   o.svg = given.svg;
+  o.filter = given.filter;
   o.plot = given.svg_given || (!given.quick && !given.no_svg);
   return o;
 }

@@ -1,5 +1,5 @@
-// `uepoll bench` and `uepoll demo`: the kernel and uepoll side by side, on the scenarios of
-// bench/scenarios.h and bench/threaded.h (the same code the Google Benchmark suite runs).
+// `uepoll bench` and `uepoll demo`: the kernel and uepoll side by side, from the Google
+// Benchmark registration of bench/benchmarks.cc (the one the suite bench/epoll_bench runs).
 // The command line is parsed in tools/uepoll.cc.
 #pragma once
 
@@ -13,6 +13,7 @@ struct BenchOptions {
   bool no_svg = false;     // --no-svg
   bool svg_given = false;  // --svg was on the command line
   std::string svg = "uepoll-idle-scaling.svg";
+  std::string filter;      // --filter REGEX: only the rows whose operation or benchmark matches
 };
 
 // `uepoll bench`. Returns the process exit status.

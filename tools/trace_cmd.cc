@@ -152,25 +152,6 @@ int RunTraced(char** argv, uep::tracetool::LoadedTrace* trace, std::vector<Child
   return code;
 }
 
-bool WriteJson(const char* path, const uep::tracetool::LoadedTrace& trace) {
-  FILE* f = std::fopen(path, "we");
-  if (f == nullptr) return false;
-  for (const uep::trace::Record& r : trace.records) {
-    std::fprintf(f,
-                 "{\"seq\":%llu,\"ts_ns\":%llu,\"tid\":%u,\"kind\":\"%s\",\"a\":\"0x%llx\","
-                 "\"b\":\"0x%llx\",\"c\":\"0x%llx\",\"d\":\"0x%llx\",\"x\":%u,\"y\":%u,"
-                 "\"tag\":\"%s\"}\n",
-                 static_cast<unsigned long long>(r.seq), static_cast<unsigned long long>(r.ts_ns),
-                 r.tid, uep::trace::KindName(r.kind), static_cast<unsigned long long>(r.a),
-                 static_cast<unsigned long long>(r.b), static_cast<unsigned long long>(r.c),
-                 static_cast<unsigned long long>(r.d), r.x, r.y, r.tag != nullptr ? r.tag : "");
-  }
-  if (trace.dropped != 0) {
-    std::fprintf(f, "{\"dropped\":%llu}\n", static_cast<unsigned long long>(trace.dropped));
-  }
-  return std::fclose(f) == 0;
-}
-
 bool WriteFile(const char* path, const std::string& text) {
   FILE* f = std::fopen(path, "we");
   if (f == nullptr) return false;
@@ -264,7 +245,9 @@ int TraceCommand(const TraceOptions& options) {
       if (!WriteFile(html, uep::tracetool::RenderHtml(model, title, extras))) rc = 1;
     }
     if (svg != nullptr && !WriteFile(svg, uep::tracetool::RenderSvg(uep::tracetool::FoldModel(model), title))) rc = 1;
-    if (json != nullptr && !WriteJson(json, trace)) rc = 1;
+    if (json != nullptr && !WriteFile(json, uep::tracetool::TraceJson(trace.records, trace.dropped))) {
+      rc = 1;
+    }
     if (rc != code) std::fprintf(stderr, "uepoll trace: cannot write an output file: %s\n", std::strerror(errno));
     return rc;
   }
@@ -293,10 +276,10 @@ int TraceCommand(const TraceOptions& options) {
     std::fprintf(stderr, "uepoll trace: cannot write %s: %s\n", svg, std::strerror(errno));
     rc = 1;
   }
-  if (json != nullptr) {
-    FILE* f = std::fopen(json, "we");
-    if (f == nullptr || uep::trace::Dump(f) != 0) rc = 1;
-    if (f != nullptr) std::fclose(f);
+  if (json != nullptr &&
+      !WriteFile(json, uep::tracetool::TraceJson(result.records, result.dropped))) {
+    std::fprintf(stderr, "uepoll trace: cannot write %s: %s\n", json, std::strerror(errno));
+    rc = 1;
   }
   return rc;
 }

@@ -1,36 +1,33 @@
 #include "trace_load.h"
 
-#include <cinttypes>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 namespace uep::tracetool {
 namespace {
 
-// The text after "key": up to the next ',' or '}' (quotes removed); false if absent.
-bool Field(const std::string& line, const char* key, std::string* value) {
-  const std::string pat = std::string("\"") + key + "\":";
-  const size_t at = line.find(pat);
-  if (at == std::string::npos) return false;
-  size_t begin = at + pat.size();
-  size_t end = 0;
-  if (begin < line.size() && line[begin] == '"') {
-    ++begin;
-    end = line.find('"', begin);
-  } else {
-    end = line.find_first_of(",}", begin);
-  }
-  if (end == std::string::npos) return false;
-  *value = line.substr(begin, end - begin);
-  return true;
+using nlohmann::json;
+
+std::string Hex(uintptr_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
 }
 
-bool Number(const std::string& line, const char* key, uint64_t* value) {
-  std::string text;
-  if (!Field(line, key, &text) || text.empty()) return false;
+// An unsigned number, or an address written as a "0x..." string.
+bool Number(const json& j, const char* key, uint64_t* value) {
+  const auto it = j.find(key);
+  if (it == j.end()) return false;
+  if (it->is_number_unsigned()) {
+    *value = it->get<uint64_t>();
+    return true;
+  }
+  if (!it->is_string()) return false;
+  const std::string& text = it->get_ref<const std::string&>();
   char* end = nullptr;
-  *value = std::strtoull(text.c_str(), &end, 0);  // "0x..." for addresses
-  return end != nullptr && *end == '\0';
+  *value = std::strtoull(text.c_str(), &end, 0);
+  return !text.empty() && end != nullptr && *end == '\0';
 }
 
 bool KindOf(const std::string& name, trace::Kind* kind) {
@@ -54,19 +51,20 @@ bool LoadTrace(const std::string& path, LoadedTrace* out, std::string* error) {
   std::string line;
   for (int lineno = 1; std::getline(in, line); ++lineno) {
     if (line.empty()) continue;
-    if (uint64_t dropped = 0; line.find("\"dropped\"") != std::string::npos &&
-                              Number(line, "dropped", &dropped)) {
+    const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (uint64_t dropped = 0; j.is_object() && j.size() == 1 && Number(j, "dropped", &dropped)) {
       out->dropped = dropped;
       continue;
     }
     trace::Record r{};
-    std::string kind;
-    std::string tag;
     uint64_t seq = 0, ts = 0, tid = 0, a = 0, b = 0, c = 0, d = 0, x = 0, y = 0;
-    if (!Number(line, "seq", &seq) || !Number(line, "ts_ns", &ts) || !Number(line, "tid", &tid) ||
-        !Field(line, "kind", &kind) || !KindOf(kind, &r.kind) || !Number(line, "a", &a) ||
-        !Number(line, "b", &b) || !Number(line, "c", &c) || !Number(line, "d", &d) ||
-        !Number(line, "x", &x) || !Number(line, "y", &y) || !Field(line, "tag", &tag)) {
+    const auto kind = j.is_object() ? j.find("kind") : j.end();
+    const auto tag = j.is_object() ? j.find("tag") : j.end();
+    if (!j.is_object() || !Number(j, "seq", &seq) || !Number(j, "ts_ns", &ts) ||
+        !Number(j, "tid", &tid) || kind == j.end() || !kind->is_string() ||
+        !KindOf(kind->get<std::string>(), &r.kind) || !Number(j, "a", &a) ||
+        !Number(j, "b", &b) || !Number(j, "c", &c) || !Number(j, "d", &d) ||
+        !Number(j, "x", &x) || !Number(j, "y", &y) || tag == j.end() || !tag->is_string()) {
       *error = path + ":" + std::to_string(lineno) + ": not a trace record";
       return false;
     }
@@ -79,10 +77,27 @@ bool LoadTrace(const std::string& path, LoadedTrace* out, std::string* error) {
     r.d = static_cast<uintptr_t>(d);
     r.x = static_cast<uint32_t>(x);
     r.y = static_cast<uint32_t>(y);
-    if (!tag.empty()) r.tag = out->tags.emplace_back(std::move(tag)).c_str();
+    if (std::string text = tag->get<std::string>(); !text.empty()) {
+      r.tag = out->tags.emplace_back(std::move(text)).c_str();
+    }
     out->records.push_back(r);
   }
   return true;
+}
+
+std::string TraceJson(const std::vector<trace::Record>& records, uint64_t dropped) {
+  std::string out;
+  for (const trace::Record& r : records) {
+    // ordered_json: the keys in the order uep_trace_dump() writes them.
+    const nlohmann::ordered_json j = {
+        {"seq", r.seq}, {"ts_ns", r.ts_ns}, {"tid", r.tid}, {"kind", trace::KindName(r.kind)},
+        {"a", Hex(r.a)}, {"b", Hex(r.b)},   {"c", Hex(r.c)}, {"d", Hex(r.d)},
+        {"x", r.x},     {"y", r.y},         {"tag", r.tag != nullptr ? r.tag : ""}};
+    // A tag that is not UTF-8 (a thread's name cut mid-character) is written with U+FFFD.
+    out += j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  }
+  if (dropped != 0) out += json{{"dropped", dropped}}.dump() + "\n";
+  return out;
 }
 
 }  // namespace uep::tracetool

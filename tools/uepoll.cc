@@ -2,14 +2,14 @@
 //
 //   uepoll [demo]          the side-by-side demonstration: a quick `uepoll bench` run that
 //                          also checks that both sides harvested the same events
-//   uepoll bench [...]     a representative subset of the benchmarks, one table, and an SVG
-//                          plot of the idle-scaling curve (tools/bench_cmd.cc)
+//   uepoll bench [...]     a representative subset of the benchmarks (Google Benchmark, the
+//                          registration bench/epoll_bench runs), one table, and an SVG plot
+//                          of the idle-scaling curve (tools/bench_cmd.cc)
 //   uepoll trace [...]     the path of events through uepoll (tools/trace_cmd.cc)
 //
 // The command line is declared here, in one place, with CLI11; the commands take the
-// parsed options. The scenarios are bench/scenarios.h and bench/threaded.h, written once
-// as templates over the kernel and uepoll APIs (bench/apis.h) and shared with the Google
-// Benchmark suite.
+// parsed options. The benchmarks are bench/benchmarks.cc's, registered once with Google
+// Benchmark over the scenarios of bench/ (templates over the kernel and uepoll APIs).
 #include <CLI/CLI.hpp>
 
 #include <cstring>
@@ -27,12 +27,15 @@ void AddBenchOptions(CLI::App* cmd, uep::tool::BenchOptions* o, bool demo) {
                 "(eventfd round trip, wait(0), ctl MOD), after two re-measurements; never "
                 "checks absolute times (the ctest 'bench' test); skips the two-thread rows");
   if (demo) return;
-  cmd->add_flag("--quick", o->quick, "only the fast-path rows and the round trips, short batches, no plot");
+  cmd->add_flag("--quick", o->quick, "only the fast-path rows and the round trips, fewer repetitions, no plot");
   CLI::Option* svg = cmd->add_option("--svg", o->svg,
                                      "where to write the idle-scaling plot (full runs only "
                                      "unless given)")
                          ->capture_default_str();
   cmd->add_flag("--no-svg", o->no_svg, "do not write the plot")->excludes(svg);
+  cmd->add_option("--filter", o->filter,
+                  "only the rows whose operation or benchmark name matches this regular "
+                  "expression (benchmark names as bench/epoll_bench lists them)");
   cmd->callback([o, svg] { o->svg_given = svg->count() != 0; });
 }
 
@@ -68,12 +71,12 @@ int main(int argc, char** argv) {
   uep::tool::BenchOptions bench_options;
   CLI::App* bench = app.add_subcommand("bench", "the benchmarks, kernel and uepoll in one table");
   bench->footer(
-      "Runs a representative subset of the benchmarks (15-30 s; --quick: a few seconds) on\n"
-      "the kernel and on uepoll and prints one table. Times are the fastest of alternating\n"
-      "batches with the same operations on both sides; ratio = how many times better uepoll\n"
-      "is; target = the goal set for that row (met or MISSED). Compare ratios within one\n"
-      "run. A full run writes an SVG plot of the idle-scaling curve (kernel epoll, uepoll,\n"
-      "poll, select against the number of watched descriptors).");
+      "Runs a representative subset of the benchmarks (half a minute or more; --quick:\n"
+      "seconds) on the kernel and on uepoll and prints one table. Times are the fastest of\n"
+      "repetitions (Google Benchmark, interleaved in random order); ratio = how many times\n"
+      "better uepoll is; target = the goal set for that row (met or MISSED). Compare ratios\n"
+      "within one run. A full run writes an SVG plot of the idle-scaling curve (kernel\n"
+      "epoll, uepoll, poll, select against the number of watched descriptors).");
   AddBenchOptions(bench, &bench_options, false);
 
   uep::tool::TraceOptions trace_options;

@@ -187,6 +187,25 @@ const char* KindName(Kind k) {
   return "?";
 }
 
+// `text` as a JSON string: quotes, backslashes and control characters escaped (a thread's
+// name may hold any of them). The library's only JSON; `uepoll trace` reads it with a
+// JSON parser.
+static void PutJsonString(FILE* out, const char* text) {
+  std::fputc('"', out);
+  for (const char* p = text; *p != '\0'; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c == '"' || c == '\\') {
+      std::fputc('\\', out);
+      std::fputc(c, out);
+    } else if (c < 0x20) {
+      std::fprintf(out, "\\u%04x", c);
+    } else {
+      std::fputc(c, out);
+    }
+  }
+  std::fputc('"', out);
+}
+
 int Dump(FILE* out) {
   uint64_t dropped = 0;
   const std::vector<Record> recs = Snapshot(&dropped);
@@ -194,9 +213,10 @@ int Dump(FILE* out) {
     std::fprintf(out,
                  "{\"seq\":%" PRIu64 ",\"ts_ns\":%" PRIu64 ",\"tid\":%u,\"kind\":\"%s\","
                  "\"a\":\"0x%" PRIxPTR "\",\"b\":\"0x%" PRIxPTR "\",\"c\":\"0x%" PRIxPTR
-                 "\",\"d\":\"0x%" PRIxPTR "\",\"x\":%u,\"y\":%u,\"tag\":\"%s\"}\n",
-                 r.seq, r.ts_ns, r.tid, KindName(r.kind), r.a, r.b, r.c, r.d, r.x, r.y,
-                 r.tag != nullptr ? r.tag : "");
+                 "\",\"d\":\"0x%" PRIxPTR "\",\"x\":%u,\"y\":%u,\"tag\":",
+                 r.seq, r.ts_ns, r.tid, KindName(r.kind), r.a, r.b, r.c, r.d, r.x, r.y);
+    PutJsonString(out, r.tag != nullptr ? r.tag : "");
+    std::fputs("}\n", out);
   }
   if (dropped != 0) std::fprintf(out, "{\"dropped\":%" PRIu64 "}\n", dropped);
   return std::ferror(out) != 0 ? -EIO : 0;

@@ -20,6 +20,7 @@
 
 #include "core/trace.h"
 #include "platform/uring.h"
+#include "trace_load.h"
 #include "trace_render.h"
 #include "trace_scenarios.h"
 #include "uepoll/uepoll.h"
@@ -338,6 +339,50 @@ TEST(Trace, JsonDumpHasOneLinePerRecord) {
   EXPECT_EQ(lines, res.records.size());
   EXPECT_NE(out.find("\"kind\":\"callback\""), std::string::npos);
   EXPECT_NE(out.find("\"tag\":\"eventfd\""), std::string::npos);
+}
+
+// A tag JSON must escape (quotes, a backslash, control characters) comes back whole through
+// uep_trace_dump() and the reader `uepoll trace --` uses, and through `--json`'s writer.
+TEST(Trace, JsonEscapesTagsBothWays) {
+  static const char kName[] = "say \"hi\" \\ tab\there\nnew line \x01 end";
+  ASSERT_EQ(uep_trace_start(64), 0);
+  uep::trace::SetThreadName(kName);
+  uep_trace_stop();
+  char path[] = "/tmp/uepoll-trace-json-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  FILE* f = fdopen(fd, "w");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(uep_trace_dump(f), 0);
+  std::fclose(f);
+  auto named = [](const uep::tracetool::LoadedTrace& t) {
+    std::vector<std::string> tags;
+    for (const uep::trace::Record& r : t.records) {
+      if (r.kind == uep::trace::Kind::kThreadName && r.tag != nullptr) tags.emplace_back(r.tag);
+    }
+    return tags;
+  };
+  uep::tracetool::LoadedTrace dumped;
+  std::string error;
+  ASSERT_TRUE(uep::tracetool::LoadTrace(path, &dumped, &error)) << error;
+  EXPECT_EQ(named(dumped), std::vector<std::string>{kName});
+
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << uep::tracetool::TraceJson(dumped.records, 3);
+  }
+  uep::tracetool::LoadedTrace written;
+  ASSERT_TRUE(uep::tracetool::LoadTrace(path, &written, &error)) << error;
+  std::remove(path);
+  EXPECT_EQ(named(written), std::vector<std::string>{kName});
+  EXPECT_EQ(written.dropped, 3U);
+  ASSERT_EQ(written.records.size(), dumped.records.size());
+  for (size_t i = 0; i < written.records.size(); ++i) {
+    EXPECT_EQ(written.records[i].seq, dumped.records[i].seq);
+    EXPECT_EQ(written.records[i].kind, dumped.records[i].kind);
+    EXPECT_EQ(written.records[i].a, dumped.records[i].a);
+    EXPECT_EQ(written.records[i].tid, dumped.records[i].tid);
+  }
 }
 
 // Many threads record at once (TSan checks the ring), a reader copies meanwhile; the ring
