@@ -89,6 +89,7 @@
 #include "platform/cpu.h"
 #include "platform/env.h"
 #include "platform/fault.h"
+#include "platform/sysctl.h"
 
 namespace uep {
 namespace {
@@ -114,11 +115,7 @@ long ReadMaxUserWatches() {
     platform::ReportIgnoredEnv("UEPOLL_MAX_USER_WATCHES", env,
                                "is not a number >= 0: ignored (the system's limit used)");
   }
-  long v = -1;
-  if (FILE* f = std::fopen("/proc/sys/fs/epoll/max_user_watches", "re")) {
-    if (std::fscanf(f, "%ld", &v) != 1) v = -1;
-    std::fclose(f);
-  }
+  const long v = platform::ReadSysctl("fs/epoll/max_user_watches", -1);
   return v > 0 ? v : (1L << 22);
 }
 

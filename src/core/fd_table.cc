@@ -13,17 +13,13 @@
 #include "platform/env.h"
 #include "platform/fault.h"
 #include "platform/kernel_fd.h"
+#include "platform/sysctl.h"
 
 namespace uep {
 namespace {
 
 long ReadNrOpen() {
-  long nr_open = 1L << 20;
-  if (FILE* f = std::fopen("/proc/sys/fs/nr_open", "re")) {
-    if (std::fscanf(f, "%ld", &nr_open) != 1) nr_open = 1L << 20;
-    std::fclose(f);
-  }
-  return nr_open;
+  return platform::ReadSysctl("fs/nr_open", 1L << 20);
 }
 
 // UEPOLL_MAX_FDS overrides the default capacity (documented in docs/semantics.md).
