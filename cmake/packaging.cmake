@@ -2,7 +2,8 @@
 #
 #   libuepoll.a                 the `uepoll` target (what the tests link), exported as
 #                               uepoll::uepoll_static
-#   libuepoll.so.<SOVERSION>    `uepoll_shared`, built from the same objects, exported as
+#   libuepoll.so.<SOVERSION>    `uepoll_shared`, built from the same objects (the parts':
+#                               UEPOLL_OBJECTS, cmake/parts.cmake), exported as
 #                               uepoll::uepoll_shared; VERSION/SOVERSION from project()
 #   uepoll::uepoll              for find_package() users: the shared library (or the static
 #                               one with -DUEPOLL_USE_STATIC=ON, or if only it is installed);
@@ -31,7 +32,7 @@ option(UEPOLL_BUILD_SHARED "Also build libuepoll.so (from the static library's o
 set_target_properties(uepoll PROPERTIES EXPORT_NAME uepoll_static OUTPUT_NAME uepoll)
 set(UEPOLL_INSTALL_TARGETS uepoll)
 if(UEPOLL_BUILD_SHARED)
-  add_library(uepoll_shared SHARED $<TARGET_OBJECTS:uepoll>)
+  add_library(uepoll_shared SHARED ${UEPOLL_OBJECTS})
   add_library(uepoll::uepoll_shared ALIAS uepoll_shared)
   set_target_properties(uepoll_shared PROPERTIES
     OUTPUT_NAME uepoll EXPORT_NAME uepoll_shared

@@ -27,7 +27,7 @@ struct Ctx {
 };
 
 void Mark(const char* text, uint32_t value = 0) {
-  UEP_TRACE(kMark, nullptr, nullptr, nullptr, nullptr, value, 0, text);
+  trace::Mark(text, value);
 }
 
 size_t CountKind(Kind k) {

@@ -16,7 +16,7 @@
  *    transfer polls files with it held, and release of a watched file takes it, so an item's
  *    file stays alive while the item is used. When instances nest, a parent's mtx is taken
  *    before its child's (depth order; loops are refused with ELOOP).
- * 2a) The links' mutex (core/kernel_side.cc: the process's links of nested instances with
+ * 2a) The links' mutex (kernel/kernel_side.cc: the process's links of nested instances with
  *    kernel sides) and the ring registry's (a leaf). The links' is taken under 2 (ctl, a
  *    poll of the instance from a parent's scan), under epmutex (linking) or alone (a
  *    harvest), to drain the links: under it an instance's poll_wait_ is woken (6 of that
@@ -83,7 +83,6 @@
 #include <unordered_set>
 
 #include "core/fork.h"
-#include "core/kernel_side.h"
 #include "core/trace.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
@@ -282,10 +281,7 @@ void EpollSetMaxUserWatches(long limit) { MaxUserWatches().store(limit, std::mem
 EventPoll::EventPoll() : File(O_RDWR, EventPollTag{}), busy_poll_rounds_(kDefaultBusyPollRounds) {}
 
 EventPoll::~EventPoll() {
-  if (KernelSide* ks = kside_.load(std::memory_order_relaxed); ks != nullptr) {
-    KernelLinksRemove(this);  // before the memory goes: a drain may be about to use it
-    delete ks;
-  }
+  if (KernelBridge* ks = kside_.load(std::memory_order_relaxed); ks != nullptr) ks->Destroy(this);
 }
 
 int EventPoll::ItemCount() {
@@ -694,7 +690,7 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
       if (epi == nullptr) {
         epds.events |= EPOLLERR | EPOLLHUP;
         error = Insert(epds, tfile, fd, full_check);
-        // A child with a kernel side: its kernel events reach us (kernel_side.h, Nesting).
+        // A child with a kernel side: its kernel events reach us (kernel/kernel_side.h, Nesting).
         if (error == 0 && tfile->IsEventPoll()) {
           const int r = LinkKernelChild(static_cast<EventPoll*>(tfile));
           if (r < 0) {
@@ -851,7 +847,7 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents, SleepPermit* permi
 }
 
 int EventPoll::HarvestReentrant(epoll_event* events, int maxevents) {
-  if (KernelSide* ks = kside_.load(std::memory_order_acquire); ks != nullptr && ks->active.load(std::memory_order_acquire)) {
+  if (KernelBridge* ks = kside_.load(std::memory_order_acquire); ks != nullptr && ks->active.load(std::memory_order_acquire)) {
     return 0;
   }
   if (!EventsAvailable()) return 0;
@@ -884,13 +880,9 @@ bool EventPoll::BusyLoop() {
 int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeout,
                     const sigset_t* sigmask, SleepPermit* permit) {
   // An instance with kernel descriptors (or watched through uep_epoll_kernel_fd()) waits
-  // in core/kernel_side.cc; the others pay this one load.
-  if (KernelSide* ks = kside_.load(std::memory_order_acquire); ks != nullptr && ks->active.load(std::memory_order_acquire)) {
-    // wait(0) with nothing ready on either side: a few loads (the readiness ring).
-    if (timeout.nonblocking() && !EventsAvailable() && (!ks->has_items() || ks->LooksIdle())) {
-      return 0;
-    }
-    return WaitKernelSide(ks, events, maxevents, &timeout, sigmask, permit);
+  // in the kernel bridge (core/kernel_bridge.h); the others pay this one load.
+  if (KernelBridge* ks = kside_.load(std::memory_order_acquire); ks != nullptr && ks->active.load(std::memory_order_acquire)) {
+    return ks->Wait(this, events, maxevents, &timeout, sigmask, permit);
   }
   bool timed_out = timeout.nonblocking();
   bool interrupted = false;
@@ -914,17 +906,17 @@ int EventPoll::Wait(epoll_event* events, int maxevents, platform::Timeout timeou
       waiter.doorbell = WaiterDoorbell();
       if (waiter.doorbell < 0) return -ENOMEM;
     }
-    KernelSide* ks = nullptr;
+    KernelBridge* ks = nullptr;
     {
       std::lock_guard guard(wq_.lock);
       eavail = EventsAvailable();
       // Became a kernel-side instance meanwhile (ActivateKernelSide, under ep->lock).
-      if (KernelSide* k = kside_.load(std::memory_order_acquire); k != nullptr && k->active.load(std::memory_order_relaxed)) {
+      if (KernelBridge* k = kside_.load(std::memory_order_acquire); k != nullptr && k->active.load(std::memory_order_relaxed)) {
         ks = k;
       }
       if (!eavail && ks == nullptr) AddWaitQueueExclusiveHeadLocked(&wq_, &waiter.wait);
     }
-    if (ks != nullptr) return WaitKernelSide(ks, events, maxevents, &timeout, sigmask, permit);
+    if (ks != nullptr) return ks->Wait(this, events, maxevents, &timeout, sigmask, permit);
     if (eavail) continue;
     UEP_TRACE(kEpWait, &waiter, &wq_, nullptr, this, 0, 0);
     const int r = WaiterSleep(&waiter, timeout.Deadline(), SleepKind::kInterruptible, sigmask, 0);
@@ -945,10 +937,8 @@ uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
   PollWait(this, &poll_wait_, wait);
   // Children's pending kernel events become our items on them, queued on the ready list
   // with their masks and edges, before the list is looked at.
-  KernelSide* ks = kside_.load(std::memory_order_acquire);
-  bool fired = false;
-  const bool ask = ks != nullptr && ks->has_items() && ks->ShouldAsk();
-  if (ask) ks->DrainLinks(&fired);
+  KernelBridge* ks = kside_.load(std::memory_order_acquire);
+  const bool ask = ks != nullptr && ks->BeginPoll();
   std::lock_guard guard(mtx_);
   ListHead txlist;
   ListHead requeue;
@@ -968,14 +958,7 @@ uint32_t EventPoll::PollAtDepth(PollTable* wait, int depth) {
   DoneScan(&txlist, &requeue);
   // Our own kernel descriptors are ready when the hidden kernel instance says so.
   // (Readable for a ring nobody took is not ready: drop it and ask again.)
-  if (ask && ks->own_items() > 0) {
-    // An ask that harvests nothing: the hint stays busy while the hidden instance is
-    // readable, so the next harvest asks too.
-    const uint64_t seq = ks->BeginAsk();
-    const bool readable = ks->Readable() && (!DropStaleDoorbell(ks) || ks->Readable());
-    ks->EndAsk(seq, readable ? 1 : 0);
-    if (readable) res = EPOLLIN | EPOLLRDNORM;
-  }
+  if (ask && ks->OwnReady(this)) res = EPOLLIN | EPOLLRDNORM;
   UEP_TRACE(kPollAtDepth, nullptr, &poll_wait_, nullptr, this, res, uint32_t(depth));
   return res;
 }
@@ -992,6 +975,75 @@ void EventPoll::Release() {
   // No reference pins the targets: one may be in its final FilePut() right now.
   size_t cursor = 0;
   while (EpItem* epi = index_.Next(&cursor)) Remove(epi, /*file_pinned=*/false);
+}
+
+// ---- The kernel side's core half (the bridge itself is in src/kernel/) ----
+
+bool EventPoll::ActivateKernelSide(KernelBridge* ks) {
+  {
+    std::lock_guard guard(wq_.lock);
+    if (ks->active.load(std::memory_order_relaxed)) return false;
+    ks->active.store(true, std::memory_order_release);
+    // Threads asleep on their futex cannot see kernel events: wake them all; they come back
+    // through the kernel side's Wait().
+    WakeUpLocked(&wq_, 0, 0);
+  }
+  // Threads in poll(2) on the instance went to sleep without the hidden instance in their
+  // set, so the kernel cannot wake them for it: wake them, their next sleep includes it
+  // (KernelSleepFd). A parent's hooks are left alone: the links fire them once per
+  // kernel event, as the kernel would.
+  std::lock_guard guard(poll_wait_.lock);
+  ListHead* head = &poll_wait_.head;
+  for (ListHead *pos = head->next(), *tmp = pos->next(); pos != head;
+       pos = tmp, tmp = pos->next()) {
+    WaitQueueEntry* entry = UEP_CONTAINER_OF(pos, WaitQueueEntry, entry);
+    if (entry->func != EpPollCallback) entry->func(entry, 0, 0, EPOLLIN);
+  }
+  return true;
+}
+
+bool EventPoll::WakeParentsForKernelEvent(EventPoll* ep) {
+  // Walking the queue fires the parents' hooks in the order a wake-up of the instance
+  // would; poll(2) sleepers sleep on the hidden instance and are woken by the kernel.
+  bool fired = false;
+  std::lock_guard guard(ep->poll_wait_.lock);
+  ListHead* head = &ep->poll_wait_.head;
+  for (ListHead *pos = head->next(), *next = pos->next(); pos != head;
+       pos = next, next = pos->next()) {
+    WaitQueueEntry* entry = UEP_CONTAINER_OF(pos, WaitQueueEntry, entry);
+    if (entry->func != EpPollCallback) continue;
+    entry->func(entry, 0, 0, EPOLLIN);
+    fired = true;
+  }
+  return fired;
+}
+
+int EventPoll::LinkKernelChild(EventPoll* child) {
+  KernelBridge* cks = child->kside_.load(std::memory_order_acquire);
+  if (cks == nullptr || !cks->active.load(std::memory_order_acquire)) return 0;
+  return KernelBridgeLinkChild(this, child);
+}
+
+// Every parent of this instance links it, and from them on up every ancestor drains the
+// links (epmutex held).
+void EventPoll::PropagateKernelSideUp() {
+  std::vector<std::pair<EventPoll*, int>> parents;
+  {
+    std::lock_guard guard(f_lock);
+    for (ListHead* pos = f_ep.next(); pos != &f_ep; pos = pos->next()) {
+      EpItem* epi = UEP_CONTAINER_OF(pos, EpItem, fllink);
+      parents.emplace_back(epi->ep, epi->fd);
+    }
+  }
+  for (auto [parent, fd] : parents) {
+    int r = 0;
+    {
+      std::lock_guard guard(parent->mtx_);
+      if (parent->Find(this, fd) == nullptr) continue;
+      r = parent->LinkKernelChild(this);
+    }
+    if (r > 0) parent->PropagateKernelSideUp();
+  }
 }
 
 void EventPoll::KernelSideCreated() {

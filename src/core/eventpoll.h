@@ -21,13 +21,13 @@
 #include "core/epitem.h"
 #include "core/file.h"
 #include "core/item_index.h"
+#include "core/kernel_bridge.h"
 #include "core/list.h"
 #include "core/wait_queue.h"
 #include "platform/clock.h"
 
 namespace uep {
 
-class KernelSide;
 int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
 // WaitQueueEntry::quiet of every hook: a wake-up with `key` would be a no-op now.
 bool EpItemQuiet(const WaitQueueEntry* wait, uint32_t key);
@@ -88,13 +88,17 @@ class EventPoll final : public File {
   // Number of items (for tests).
   int ItemCount();
 
-  // epoll_ctl() of a kernel descriptor (core/kernel_side.cc): 0 or the kernel's -errno.
-  int CtlKernel(int op, int fd, epoll_event* event);
+  // epoll_ctl() of a kernel descriptor (the kernel bridge, core/kernel_bridge.h): 0 or
+  // the kernel's -errno.
+  int CtlKernel(int op, int fd, epoll_event* event) { return KernelBridgeCtl(this, op, fd, event); }
   // uep_epoll_kernel_fd(): a kernel descriptor readable while events are ready, or -errno.
-  int KernelFd();
+  int KernelFd() { return KernelBridgeNotifyFd(this); }
   // The hidden kernel instance while it holds kernel descriptors, else -1: poll(2) over
   // this instance sleeps on it too, so a kernel descriptor's readiness wakes the poller.
-  [[nodiscard]] int KernelSleepFd();
+  [[nodiscard]] int KernelSleepFd() {
+    KernelBridge* ks = kside_.load(std::memory_order_acquire);
+    return ks != nullptr ? ks->SleepFd(this) : -1;
+  }
 
  private:
   friend int EpPollCallback(WaitQueueEntry* wait, unsigned mode, int sync, uint32_t key);
@@ -126,18 +130,13 @@ class EventPoll final : public File {
   void DoneScan(ListHead* txlist, ListHead* requeue);
   // Queues `epi` if it is not yet linked; returns true if the poll_wait queue needs a wake.
   bool ReadyLocked(EpItem* epi);
-  // Kernel descriptors and uep_epoll_kernel_fd() (core/kernel_side.cc).
-  int WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents,
-                     platform::Timeout* timeout, const sigset_t* sigmask, SleepPermit* permit);
+  // Kernel descriptors (the kernel bridge: core/kernel_bridge.h, src/kernel/).
   // Waits go through the kernel side from now on; true if they did not before.
-  bool ActivateKernelSide(KernelSide* ks);
-  void LowerKernelFdLevel(KernelSide* ks);
-  void KernelRingTaken(KernelSide* ks);
-  bool DropStaleDoorbell(KernelSide* ks);
-  // Nesting with kernel sides (kernel_side.h): a child with an active kernel side joins the
-  // links and we drain them (ep->mtx held; 1 if our kernel side was created, activated or
-  // newly drains the links: our parents must hear of it, 0, or -errno); after that, the
-  // same for every parent (epmutex held by KernelSideCreated()).
+  bool ActivateKernelSide(KernelBridge* ks);
+  // Nesting with kernel sides: a child with an active kernel side joins the links and we
+  // drain them (ep->mtx held; 1 if our kernel side was created, activated or newly drains
+  // the links: our parents must hear of it, 0, or -errno); after that, the same for every
+  // parent (epmutex held by KernelSideCreated()).
   int LinkKernelChild(EventPoll* child);
   void PropagateKernelSideUp();
   void KernelSideCreated();
@@ -145,6 +144,9 @@ class EventPoll final : public File {
   // poll_wait_, as ep's wake-up would. True if one was fired.
   static bool WakeParentsForKernelEvent(EventPoll* ep);
   friend class KernelSide;
+  friend int KernelBridgeCtl(EventPoll* ep, int op, int fd, epoll_event* event);
+  friend int KernelBridgeNotifyFd(EventPoll* ep);
+  friend int KernelBridgeLinkChild(EventPoll* parent, EventPoll* child);
 
   Mutex mtx_;                    // ep->mtx: items, index, transfers (see eventpoll.cc)
   WaitQueueHead wq_;             // waiters in Wait(); wq_.lock is "ep->lock"
@@ -165,7 +167,7 @@ class EventPoll final : public File {
   std::atomic<int> busy_poll_rounds_;
   // Kernel descriptors / uep_epoll_kernel_fd(): set once (ep->mtx), read lock-free,
   // deleted with the instance.
-  std::atomic<KernelSide*> kside_{nullptr};
+  std::atomic<KernelBridge*> kside_{nullptr};
   // Loop and path checks (epmutex).
   uint64_t gen_ = 0;
   int loop_check_depth_ = 0;

@@ -23,7 +23,7 @@ constinit Slot slots[kOwners];
 }  // namespace uep
 
 // Set (never cleared) before the first child that shares this memory is made; the vfork
-// trampoline (platform/vfork.cc) stores to it directly.
+// trampoline (capi/vfork.cc) stores to it directly.
 extern "C" {
 [[gnu::visibility("hidden")]] constinit std::atomic<unsigned char> uep_shared_memory_children{0};
 }

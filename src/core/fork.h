@@ -65,7 +65,7 @@ bool InForeignProcess();
 // InForeignProcess() asks the kernel.
 void NoteSharedMemoryChild();
 // clone(2) with its optional arguments in `ap`, calling NoteSharedMemoryChild() first for
-// a CLONE_VM child (uep_clone, the preload library's clone: platform/vfork.cc).
+// a CLONE_VM child (uep_clone, the preload library's clone: capi/vfork.cc).
 int CloneV(int (*fn)(void*), void* stack, int flags, void* arg, va_list ap);
 
 }  // namespace uep

@@ -1,10 +1,8 @@
 #include "core/rcu.h"
 
-#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,6 +13,7 @@
 #include "core/block_pool.h"
 #include "core/fork.h"
 #include "platform/cpu.h"
+#include "platform/membarrier.h"
 
 namespace uep {
 namespace rcu_detail {
@@ -40,9 +39,7 @@ struct MembarrierInit {
       use_fence = true;
       return;
     }
-    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-    if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
-        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
+    if (platform::MembarrierRegister()) {
       membarrier_ready = true;
     } else {
       use_fence = true;
@@ -160,7 +157,7 @@ void RcuAfterForkInChild() {
     r->nesting = 0;
     r->seq.store(0, std::memory_order_relaxed);
   }
-  if (membarrier_ready) syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+  if (membarrier_ready) platform::MembarrierReregister();
   // A thread that was running a batch did not come along: its batch is the parent's (the
   // child's copies of those objects stay unfreed, as memory the child never uses again).
   running_callbacks.store(false, std::memory_order_relaxed);
@@ -217,7 +214,7 @@ void RcuSynchronize() {
   // already see whatever the caller unpublished.
   if (readers_in_use == 0 || (readers_in_use == 2 && self != nullptr && self->in_use)) return;
   if (membarrier_ready) {
-    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    platform::MembarrierSync();
   } else {
     std::atomic_thread_fence(std::memory_order_seq_cst);
   }

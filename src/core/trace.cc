@@ -10,7 +10,6 @@
 #include <new>
 
 #include "core/fork.h"
-#include "uepoll/uepoll.h"
 
 namespace uep::trace {
 
@@ -222,32 +221,9 @@ int Dump(FILE* out) {
   return std::ferror(out) != 0 ? -EIO : 0;
 }
 
+// Emitted whatever UEPOLL_TRACE_POINTS says: the caller asked for it (a scenario's mark).
+void Mark(const char* static_text, uint32_t value) {
+  if (On()) Emit(Kind::kMark, nullptr, nullptr, nullptr, nullptr, value, 0, static_text);
+}
+
 }  // namespace uep::trace
-
-extern "C" {
-
-int uep_trace_start(size_t capacity) {
-  const int r = uep::trace::Start(capacity);
-  if (r < 0) {
-    errno = -r;
-    return -1;
-  }
-  return 0;
-}
-
-int uep_trace_stop(void) { return uep::trace::Stop(); }
-
-int uep_trace_dump(FILE* out) {
-  if (out == nullptr) {
-    errno = EINVAL;
-    return -1;
-  }
-  const int r = uep::trace::Dump(out);
-  if (r < 0) {
-    errno = -r;
-    return -1;
-  }
-  return 0;
-}
-
-}  // extern "C"

@@ -19,7 +19,7 @@
 //      number's close-on-exec flag (FdTable::KernelDupOnto);
 //   5. every epoll item watching a uepoll end is deleted and added again, with the same
 //      events (EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE) and data, as an item on the kernel
-//      descriptor in the same instance (its hidden kernel instance, core/kernel_side.h).
+//      descriptor in the same instance (its hidden kernel instance, kernel/kernel_side.h).
 //
 // Only with placeholder numbering (the preload library, UEPOLL_NUMBERING=kernel): high
 // uepoll numbers cannot be kernel descriptors. Eventfds, timerfds and instances are left

@@ -64,7 +64,7 @@ inline int Dup2(int oldfd, int newfd) {
 }  // namespace uep::kernel
 
 // epoll and eventfd on kernel descriptors, for the kernel side of an instance
-// (core/kernel_side.h). Same raw-syscall rule as above.
+// (kernel/kernel_side.h). Same raw-syscall rule as above.
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>

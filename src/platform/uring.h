@@ -110,7 +110,7 @@ class ReadinessRing {
   friend struct RingOwner;
 };
 
-// Called in every fork child (core/kernel_side.cc registers it): a ring made in another
+// Called in every fork child (kernel/kernel_side.cc registers it): a ring made in another
 // process is never used there.
 void ReadinessRingsAfterFork();
 // The process generation (bumped by ReadinessRingsAfterFork()).

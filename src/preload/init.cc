@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/trace.h"
+#include "trace/record.h"
 #include "preload/preload.h"
 
 namespace uep::preload {

@@ -14,7 +14,7 @@
 #include "uepoll/uepoll.h"
 
 #if defined(__x86_64__)
-// vfork itself cannot be a C function (platform/vfork.cc): a jump to uep_vfork, which
+// vfork itself cannot be a C function (capi/vfork.cc): a jump to uep_vfork, which
 // leaves the stack as the program's call made it.
 asm(R"(
     .text

@@ -298,7 +298,7 @@ DIFF_TEST(KernelFd, TimeoutAndSleepWokenByTheKernel) {
 }
 
 DIFF_TEST(KernelFd, DataInTheReservedSpanIsTheCallers) {
-  // uepoll marks its own doorbell with data 0x7565706f6c6c0000 (core/kernel_side.h):
+  // uepoll marks its own doorbell with data 0x7565706f6c6c0000 (kernel/kernel_side.h):
   // a caller's item with that data, or near it, must still be the caller's.
   const Fd ep = s.EpollCreate1(0);
   const Fd a = s.KernelEventfd(1, EFD_NONBLOCK);

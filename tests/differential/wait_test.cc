@@ -315,7 +315,7 @@ DIFF_TEST(WaitSignals, PendingSignalAndTheWaitsMask) {
 }
 
 // The same with a kernel eventfd in the instance: a uepoll instance holding kernel
-// descriptors sleeps in the kernel with the caller's mask (core/kernel_side.h).
+// descriptors sleeps in the kernel with the caller's mask (kernel/kernel_side.h).
 DIFF_TEST(WaitSignals, PendingSignalAndTheWaitsMaskWithAKernelFd) {
   const Fd ep = s.EpollCreate1(0);
   const Fd kefd = s.KernelEventfd(0, EFD_NONBLOCK);

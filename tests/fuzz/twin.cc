@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "core/kernel_side.h"
+#include "kernel/kernel_side.h"
 #include "uepoll/uepoll.h"
 
 namespace uep::fuzz {

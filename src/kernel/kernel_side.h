@@ -1,6 +1,8 @@
 // The kernel side of an instance: kernel descriptors inside a uepoll instance, and the
 // instance inside other event loops.
 //
+// The kernel bridge: implements the core's KernelBridge (core/kernel_bridge.h).
+//
 // Kernel descriptors are watched by a hidden kernel epoll instance of the uepoll instance,
 // added with the caller's own mask and data, so the kernel keeps its own semantics for them
 // (LT, ET, EPOLLONESHOT, EPOLLEXCLUSIVE, EPOLLWAKEUP, errno, removal at the last close).
@@ -26,7 +28,7 @@
 //
 // Nesting. A uepoll instance C with a kernel side inside other uepoll instances has its
 // hidden instance in the process's *links*, one kernel epoll instance (edge-triggered,
-// kernel_side.cc). A drain of the links (DrainLinks) fires the hooks on C's poll_wait_ for
+// kernel/kernel_side.cc). A drain of the links (DrainLinks) fires the hooks on C's poll_wait_ for
 // each event, as C's wake-up would in the kernel: every parent's item on C is queued once,
 // and their wake-ups carry it further up in user space. Every ancestor of C drains the
 // links before it harvests or is polled, and sleeps on `sleep`, a kernel epoll instance
@@ -52,6 +54,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/kernel_bridge.h"
 #include "core/wait_queue.h"
 #include "platform/uring.h"
 
@@ -59,7 +62,7 @@ namespace uep {
 
 class EventPoll;
 
-class KernelSide {
+class KernelSide final : public KernelBridge {
  public:
   // User data in [kReservedData, kReservedData + kReservedSpan) is escaped.
   static constexpr uint64_t kReservedData = 0x7565706f6c6c0000ULL;  // "uepoll\0\0"
@@ -70,7 +73,16 @@ class KernelSide {
 
   // Makes the hidden instance and the doorbell; nullptr with *error = -errno on failure.
   static KernelSide* Create(int* error);
-  ~KernelSide();
+  ~KernelSide() override;
+
+  // KernelBridge (core/kernel_bridge.h).
+  int Wait(EventPoll* ep, epoll_event* events, int maxevents, platform::Timeout* timeout,
+           const sigset_t* sigmask, SleepPermit* permit) override;
+  bool BeginPoll() override;
+  bool OwnReady(EventPoll* ep) override;
+  int SleepFd(EventPoll* ep) override;
+  void Destroy(EventPoll* ep) override;
+
   KernelSide(const KernelSide&) = delete;
   KernelSide& operator=(const KernelSide&) = delete;
 
@@ -159,8 +171,6 @@ class KernelSide {
   std::atomic<bool> has_level{false};
   // The last harvest had no room left for the kernel side: the next one asks it first.
   std::atomic<bool> kernel_first{false};
-  // Waits go through the kernel side (EventPoll::WaitKernelSide); set once, under ep->lock.
-  std::atomic<bool> active{false};
 
 
   [[nodiscard]] int level_fd() const { return level_fd_; }
@@ -168,6 +178,14 @@ class KernelSide {
 
  private:
   KernelSide() = default;
+
+  // After a harvest of ep: lower the level eventfd if the ready list is empty.
+  void LowerLevel(EventPoll* ep);
+  // The doorbell's event was taken by a thread that is not about to harvest the ready list
+  // for a sleeper: pass the ring on if a sleeper may be left without it.
+  void RingTaken(EventPoll* ep);
+  // Empties a doorbell whose ring no sleeper is owed; true if a count was drained.
+  bool DropStaleDoorbell(EventPoll* ep);
 
   bool Busy() const {
     return asks_.load(std::memory_order_acquire) != idle_at_.load(std::memory_order_acquire);

@@ -1,4 +1,4 @@
-#include "core/kernel_side.h"
+#include "kernel/kernel_side.h"
 
 #include <sys/eventfd.h>
 
@@ -483,50 +483,40 @@ int KernelSideLevelWake(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, u
   return 0;
 }
 
-// ---- EventPoll's kernel-side paths (the rest of EventPoll is in eventpoll.cc) ----
+// ---- The bridge's half of an instance's paths (the core's half is in core/eventpoll.cc) ----
 
-bool EventPoll::ActivateKernelSide(KernelSide* ks) {
-  {
-    std::lock_guard guard(wq_.lock);
-    if (ks->active.load(std::memory_order_relaxed)) return false;
-    ks->active.store(true, std::memory_order_release);
-    // Threads asleep on their futex cannot see kernel events: wake them all; they come back
-    // through WaitKernelSide().
-    WakeUpLocked(&wq_, 0, 0);
-  }
-  // Threads in poll(2) on the instance went to sleep without the hidden instance in their
-  // set, so the kernel cannot wake them for it: wake them, their next sleep includes it
-  // (KernelSleepFd). A parent's hooks are left alone: the links fire them once per
-  // kernel event, as the kernel would.
-  std::lock_guard guard(poll_wait_.lock);
-  ListHead* head = &poll_wait_.head;
-  for (ListHead *pos = head->next(), *tmp = pos->next(); pos != head;
-       pos = tmp, tmp = pos->next()) {
-    WaitQueueEntry* entry = UEP_CONTAINER_OF(pos, WaitQueueEntry, entry);
-    if (entry->func != EpPollCallback) entry->func(entry, 0, 0, EPOLLIN);
-  }
-  return true;
-}
-
-bool EventPoll::WakeParentsForKernelEvent(EventPoll* ep) {
-  // Walking the queue fires the parents' hooks in the order a wake-up of the instance
-  // would; poll(2) sleepers sleep on the hidden instance and are woken by the kernel.
+bool KernelSide::BeginPoll() {
+  const bool ask = has_items() && ShouldAsk();
   bool fired = false;
-  std::lock_guard guard(ep->poll_wait_.lock);
-  ListHead* head = &ep->poll_wait_.head;
-  for (ListHead *pos = head->next(), *next = pos->next(); pos != head;
-       pos = next, next = pos->next()) {
-    WaitQueueEntry* entry = UEP_CONTAINER_OF(pos, WaitQueueEntry, entry);
-    if (entry->func != EpPollCallback) continue;
-    entry->func(entry, 0, 0, EPOLLIN);
-    fired = true;
-  }
-  return fired;
+  if (ask) DrainLinks(&fired);
+  return ask;
 }
 
-int EventPoll::CtlKernel(int op, int fd, epoll_event* event) {
-  std::unique_lock guard(mtx_);
-  KernelSide* ks = kside_.load(std::memory_order_relaxed);
+bool KernelSide::OwnReady(EventPoll* ep) {
+  if (own_items() <= 0) return false;
+  // An ask that harvests nothing: the hint stays busy while the hidden instance is
+  // readable, so the next harvest asks too.
+  // (Readable for a ring nobody took is not ready: drop it and ask again.)
+  const uint64_t seq = BeginAsk();
+  const bool readable = Readable() && (!DropStaleDoorbell(ep) || Readable());
+  EndAsk(seq, readable ? 1 : 0);
+  return readable;
+}
+
+int KernelSide::SleepFd(EventPoll* ep) {
+  if (!has_items()) return -1;
+  DropStaleDoorbell(ep);
+  return sleep_fd();
+}
+
+void KernelSide::Destroy(EventPoll* ep) {
+  KernelLinksRemove(ep);  // before the memory goes: a drain may be about to use it
+  delete this;
+}
+
+int KernelBridgeCtl(EventPoll* ep, int op, int fd, epoll_event* event) {
+  std::unique_lock guard(ep->mtx_);
+  auto* ks = static_cast<KernelSide*>(ep->kside_.load(std::memory_order_relaxed));
   if (ks == nullptr) {
     epoll_event none{};
     // Nothing to create for an operation that cannot add: the kernel's answer for an
@@ -539,96 +529,41 @@ int EventPoll::CtlKernel(int op, int fd, epoll_event* event) {
       delete ks;
       return r;
     }
-    kside_.store(ks, std::memory_order_release);
-    ActivateKernelSide(ks);
+    ep->kside_.store(ks, std::memory_order_release);
+    ep->ActivateKernelSide(ks);
     guard.unlock();
-    KernelSideCreated();
+    ep->KernelSideCreated();
     return 0;
   }
   const int r = ks->Ctl(op, fd, event);
-  if (r == 0 && op == EPOLL_CTL_ADD && ActivateKernelSide(ks)) {
+  if (r == 0 && op == EPOLL_CTL_ADD && ep->ActivateKernelSide(ks)) {
     guard.unlock();
-    KernelSideCreated();  // active now: the parents link it
+    ep->KernelSideCreated();  // active now: the parents link it
   }
   return r;
 }
 
-int EventPoll::LinkKernelChild(EventPoll* child) {
-  KernelSide* cks = child->kside_.load(std::memory_order_acquire);
-  if (cks == nullptr || !cks->active.load(std::memory_order_acquire)) return 0;
+int KernelBridgeLinkChild(EventPoll* ep, EventPoll* child) {
+  auto* cks = static_cast<KernelSide*>(child->kside_.load(std::memory_order_acquire));
   if (const int r = KernelLinksAdd(child, cks->epfd()); r != 0) return r;
-  KernelSide* ks = kside_.load(std::memory_order_relaxed);
+  auto* ks = static_cast<KernelSide*>(ep->kside_.load(std::memory_order_relaxed));
   bool created = false;
   if (ks == nullptr) {
     int error = 0;
     ks = KernelSide::Create(&error);
     if (ks == nullptr) return error;
-    kside_.store(ks, std::memory_order_release);
+    ep->kside_.store(ks, std::memory_order_release);
     created = true;
   }
   const bool newly = !ks->drains_links();
   if (const int r = ks->EnableLinks(); r != 0) return r;
-  const bool activated = ActivateKernelSide(ks);
+  const bool activated = ep->ActivateKernelSide(ks);
   return created || newly || activated ? 1 : 0;
 }
 
-int EventPoll::KernelSleepFd() {
-  KernelSide* ks = kside_.load(std::memory_order_acquire);
-  if (ks == nullptr || !ks->has_items()) return -1;
-  DropStaleDoorbell(ks);
-  return ks->sleep_fd();
-}
-
-// A ring that no sleeper harvested (it came after the last sleeper's harvest, e.g. from that
-// sleeper's own drain of the links) leaves the doorbell's edge queued in the hidden instance,
-// which then stays readable for poll(2) though nothing is ready: a poller of the instance
-// would spin, and a poll of it would report EPOLLIN. With no ring owed to a sleeper
-// (`rung` clear), empty the doorbell: the kernel drops an edge whose file is no longer
-// readable at the next poll or harvest. The read is made without ep->lock (its holders make
-// no system call), so a ring posted meanwhile may be eaten by it: it is posted again. True
-// if a count was drained.
-bool EventPoll::DropStaleDoorbell(KernelSide* ks) {
-  WakeScope wake_scope;  // a ring posted again is written after ep->lock is released
-  {
-    std::lock_guard guard(wq_.lock);
-    if (ks->rung || ks->rings_posted == ks->rings_drained) return false;
-  }
-  uint64_t count = 0;
-  if (kernel::Read(ks->doorbell_fd(), &count, sizeof count) != sizeof count) count = 0;
-  std::lock_guard guard(wq_.lock);
-  ks->rings_drained += count;
-  if (ks->rung) {
-    ++ks->rings_posted;
-    WaiterRingDoorbell(ks->doorbell_fd());
-  }
-  return count != 0;
-}
-
-// Every parent of this instance links it, and from them on up every ancestor drains the
-// links (epmutex held).
-void EventPoll::PropagateKernelSideUp() {
-  std::vector<std::pair<EventPoll*, int>> parents;
-  {
-    std::lock_guard guard(f_lock);
-    for (ListHead* pos = f_ep.next(); pos != &f_ep; pos = pos->next()) {
-      EpItem* epi = UEP_CONTAINER_OF(pos, EpItem, fllink);
-      parents.emplace_back(epi->ep, epi->fd);
-    }
-  }
-  for (auto [parent, fd] : parents) {
-    int r = 0;
-    {
-      std::lock_guard guard(parent->mtx_);
-      if (parent->Find(this, fd) == nullptr) continue;
-      r = parent->LinkKernelChild(this);
-    }
-    if (r > 0) parent->PropagateKernelSideUp();
-  }
-}
-
-int EventPoll::KernelFd() {
-  std::unique_lock guard(mtx_);
-  KernelSide* ks = kside_.load(std::memory_order_relaxed);
+int KernelBridgeNotifyFd(EventPoll* ep) {
+  std::unique_lock guard(ep->mtx_);
+  auto* ks = static_cast<KernelSide*>(ep->kside_.load(std::memory_order_relaxed));
   bool created = false;
   if (ks == nullptr) {
     int error = 0;
@@ -641,34 +576,61 @@ int EventPoll::KernelFd() {
     if (created) delete ks;
     return fd;
   }
-  if (created) kside_.store(ks, std::memory_order_release);
+  if (created) ep->kside_.store(ks, std::memory_order_release);
   {
-    std::lock_guard lock(wq_.lock);
+    std::lock_guard lock(ep->wq_.lock);
     if (!ks->level.entry.Linked()) {
-      AddWaitQueueLocked(&wq_, &ks->level);
+      AddWaitQueueLocked(&ep->wq_, &ks->level);
       ks->has_level.store(true, std::memory_order_release);
-      if (EventsAvailable()) KernelSideLevelWake(&ks->level, 0, 0, 0);
+      if (ep->EventsAvailable()) KernelSideLevelWake(&ks->level, 0, 0, 0);
     }
   }
-  const bool activated = ActivateKernelSide(ks);
+  const bool activated = ep->ActivateKernelSide(ks);
   guard.unlock();
-  if (created || activated) KernelSideCreated();
+  if (created || activated) ep->KernelSideCreated();
   return fd;
+}
+
+// A ring that no sleeper harvested (it came after the last sleeper's harvest, e.g. from that
+// sleeper's own drain of the links) leaves the doorbell's edge queued in the hidden instance,
+// which then stays readable for poll(2) though nothing is ready: a poller of the instance
+// would spin, and a poll of it would report EPOLLIN. With no ring owed to a sleeper
+// (`rung` clear), empty the doorbell: the kernel drops an edge whose file is no longer
+// readable at the next poll or harvest. The read is made without ep->lock (its holders make
+// no system call), so a ring posted meanwhile may be eaten by it: it is posted again. True
+// if a count was drained.
+bool KernelSide::DropStaleDoorbell(EventPoll* ep) {
+  KernelSide* ks = this;
+  WakeScope wake_scope;  // a ring posted again is written after ep->lock is released
+  {
+    std::lock_guard guard(ep->wq_.lock);
+    if (ks->rung || ks->rings_posted == ks->rings_drained) return false;
+  }
+  uint64_t count = 0;
+  if (kernel::Read(ks->doorbell_fd(), &count, sizeof count) != sizeof count) count = 0;
+  std::lock_guard guard(ep->wq_.lock);
+  ks->rings_drained += count;
+  if (ks->rung) {
+    ++ks->rings_posted;
+    WaiterRingDoorbell(ks->doorbell_fd());
+  }
+  return count != 0;
 }
 
 // After a harvest: lower the level eventfd if the ready list is empty. Reads it only when
 // writes were posted since the last read; a raise that raced with the read is re-posted.
-void EventPoll::LowerKernelFdLevel(KernelSide* ks) {
+void KernelSide::LowerLevel(EventPoll* ep) {
+  KernelSide* ks = this;
   if (!ks->has_level.load(std::memory_order_acquire)) return;
   {
-    std::lock_guard guard(wq_.lock);
-    if (!ks->level.entry.Linked() || EventsAvailable()) return;
+    std::lock_guard guard(ep->wq_.lock);
+    if (!ks->level.entry.Linked() || ep->EventsAvailable()) return;
     ks->raised = false;
     if (ks->level_posted == ks->level_drained) return;
   }
   uint64_t count = 0;
   if (kernel::Read(ks->level_fd(), &count, sizeof count) != sizeof count) count = 0;
-  std::lock_guard guard(wq_.lock);
+  std::lock_guard guard(ep->wq_.lock);
   ks->level_drained += count;
   if (ks->raised && ks->level_posted == ks->level_drained) {
     ++ks->level_posted;
@@ -678,15 +640,18 @@ void EventPoll::LowerKernelFdLevel(KernelSide* ks) {
 
 // The doorbell's event was taken by a thread that is not about to harvest the ready list
 // for a sleeper: pass the ring on if a sleeper may be left without it.
-void EventPoll::KernelRingTaken(KernelSide* ks) {
-  std::lock_guard guard(wq_.lock);
+void KernelSide::RingTaken(EventPoll* ep) {
+  KernelSide* ks = this;
+  std::lock_guard guard(ep->wq_.lock);
   ks->rung = false;
-  if (ks->sleepers > 0 && EventsAvailable()) KernelSideBellWake(&ks->bell, 0, 0, 0);
+  if (ks->sleepers > 0 && ep->EventsAvailable()) KernelSideBellWake(&ks->bell, 0, 0, 0);
 }
 
-int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents,
-                              platform::Timeout* timeout, const sigset_t* sigmask,
-                              SleepPermit* permit) {
+int KernelSide::Wait(EventPoll* ep, epoll_event* events, int maxevents,
+                     platform::Timeout* timeout, const sigset_t* sigmask, SleepPermit* permit) {
+  KernelSide* ks = this;
+  // wait(0) with nothing ready on either side: a few loads (the readiness ring).
+  if (timeout->nonblocking() && !ep->EventsAvailable() && (!has_items() || LooksIdle())) return 0;
   static constexpr timespec kZero{0, 0};
   bool timed_out = timeout->nonblocking();
   for (;;) {
@@ -709,26 +674,26 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     // After a call that user-space events filled, the kernel side goes first: a
     // level-triggered user item that was reported goes to the back of the line, as in the
     // kernel's one ready list, so kernel items are never starved.
-    const bool kernel_first = ask_own && ks->kernel_first.load(std::memory_order_relaxed) &&
-                              ks->kernel_first.exchange(false, std::memory_order_relaxed);
-    if (kernel_first) {
+    const bool first = ask_own && ks->kernel_first.load(std::memory_order_relaxed) &&
+                       ks->kernel_first.exchange(false, std::memory_order_relaxed);
+    if (first) {
       int raw = 0;
       const int k = ks->Harvest(events, maxevents, &kZero, nullptr, &rang, &fired, &raw);
-      UEP_TRACE(kKernelHarvest, ks, nullptr, nullptr, this, uint32_t(raw), uint32_t(k));
+      UEP_TRACE(kKernelHarvest, ks, nullptr, nullptr, ep, uint32_t(raw), uint32_t(k));
       if (k < 0) return k;
       n = k;
     }
-    if (n < maxevents && EventsAvailable()) {
-      const int u = SendEvents(events + n, maxevents - n, permit);
+    if (n < maxevents && ep->EventsAvailable()) {
+      const int u = ep->SendEvents(events + n, maxevents - n, permit);
       if (u < 0 && n == 0) return u;
       if (u > 0) n += u;
     }
-    if (ask_own && !kernel_first) {
+    if (ask_own && !first) {
       if (n < maxevents) {
         int raw = 0;
         const int k =
             ks->Harvest(events + n, maxevents - n, &kZero, nullptr, &rang, &fired, &raw);
-        UEP_TRACE(kKernelHarvest, ks, nullptr, nullptr, this, uint32_t(raw), uint32_t(k));
+        UEP_TRACE(kKernelHarvest, ks, nullptr, nullptr, ep, uint32_t(raw), uint32_t(k));
         if (k < 0 && n == 0) return k;
         if (k > 0) n += k;
       } else {
@@ -736,17 +701,17 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
         ks->kernel_first.store(true, std::memory_order_relaxed);
       }
     }
-    if (rang) KernelRingTaken(ks);
-    if (ks->has_level.load(std::memory_order_acquire)) LowerKernelFdLevel(ks);
+    if (rang) RingTaken(ep);
+    if (ks->has_level.load(std::memory_order_acquire)) LowerLevel(ep);
     if (n == 0 && fired) continue;  // a child's item is queued now: harvest it
     if (n > 0) return n;
     if (timed_out) return 0;
     if (!permit->Acquire()) return -EBADF;
 
     {
-      std::lock_guard guard(wq_.lock);
-      if (EventsAvailable()) continue;
-      if (ks->sleepers++ == 0) AddWaitQueueLocked(&wq_, &ks->bell);
+      std::lock_guard guard(ep->wq_.lock);
+      if (ep->EventsAvailable()) continue;
+      if (ks->sleepers++ == 0) AddWaitQueueLocked(&ep->wq_, &ks->bell);
     }
     FlushDeferredWakes();  // never sleep on wake-ups this thread still owes
     timespec left{};
@@ -758,13 +723,13 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     rang = false;
     fired = false;
     int raw = 0;
-    UEP_TRACE(kKernelSleep, ks, nullptr, nullptr, this,
+    UEP_TRACE(kKernelSleep, ks, nullptr, nullptr, ep,
               tmo == nullptr ? ~0U : uint32_t(tmo->tv_sec * 1000 + tmo->tv_nsec / 1000000),
               ks->drains_links() ? 1U : 0U);
     n = ks->Harvest(events, maxevents, tmo, sigmask, &rang, &fired, &raw);
-    UEP_TRACE(kKernelSleepEnd, ks, nullptr, nullptr, this, uint32_t(n), uint32_t(raw));
+    UEP_TRACE(kKernelSleepEnd, ks, nullptr, nullptr, ep, uint32_t(n), uint32_t(raw));
     {
-      std::lock_guard guard(wq_.lock);
+      std::lock_guard guard(ep->wq_.lock);
       if (rang) ks->rung = false;
       if (--ks->sleepers == 0) {
         ks->bell.entry.DelInit();
@@ -773,17 +738,17 @@ int EventPoll::WaitKernelSide(KernelSide* ks, epoll_event* events, int maxevents
     }
     if (n < 0) return n;  // -EINTR as the kernel's, after the mask was applied atomically
     if (n > 0) {
-      if (n < maxevents && EventsAvailable()) {
+      if (n < maxevents && ep->EventsAvailable()) {
         // User-space events come first in a call, as on every other harvest.
-        const int u = SendEvents(events + n, maxevents - n);
+        const int u = ep->SendEvents(events + n, maxevents - n);
         if (u > 0) {
           std::rotate(events, events + n, events + n + u);
           n += u;
         }
       } else if (rang) {
-        KernelRingTaken(ks);  // no room for what rang: another sleeper may take it
+        RingTaken(ep);  // no room for what rang: another sleeper may take it
       }
-      LowerKernelFdLevel(ks);
+      LowerLevel(ep);
       return n;
     }
     // Nothing from the kernel: the doorbell or a child (harvest the ready list), the
