@@ -94,18 +94,20 @@
 namespace uep {
 namespace {
 
-std::mutex epmutex;
-uint64_t loop_check_gen = 0;            // epmutex
-std::vector<File*> tfile_check_list;    // epmutex: leaf files whose wake-up paths grow
-std::unordered_set<File*> tfile_listed;  // epmutex
-bool tfile_check_failed = false;         // epmutex: a file could not be listed (ENOMEM)
+StdMutex epmutex;
+uint64_t loop_check_gen GUARDED_BY(epmutex) = 0;
+std::vector<File*> tfile_check_list GUARDED_BY(epmutex);  // leaf files whose wake-up paths grow
+std::unordered_set<File*> tfile_listed GUARDED_BY(epmutex);
+bool tfile_check_failed GUARDED_BY(epmutex) = false;  // a file could not be listed (ENOMEM)
 
 std::atomic<long> epoll_watches{0};
 
 // Fork (core/fork.h): what epmutex guards is whole in the child.
 [[maybe_unused]] const bool fork_registered =
-    (RegisterForkHandlers(ForkOrder::kEpmutex, {[] { epmutex.lock(); }, [] { epmutex.unlock(); },
-                                                [] { epmutex.unlock(); }}),
+    (RegisterForkHandlers(ForkOrder::kEpmutex,
+                          {[]() ACQUIRE(epmutex) { epmutex.lock(); },
+                           []() RELEASE(epmutex) { epmutex.unlock(); },
+                           []() RELEASE(epmutex) { epmutex.unlock(); }}),
      true);
 
 long ReadMaxUserWatches() {
@@ -177,7 +179,7 @@ void EpPtableQueueProc(File* file, WaitQueueHead* whead, PollTable* pt) {
   UEP_TRACE(kRegister, file, whead, epi, epi->ep, epi->events.load(std::memory_order_relaxed), 0, trace::TypeName(typeid(*file).name()));
 }
 
-void ListFile(File* file) {
+void ListFile(File* file) REQUIRES(epmutex) {
   try {
     if (AllocFailureInjected()) throw std::bad_alloc();
     if (tfile_listed.insert(file).second) tfile_check_list.push_back(file);
@@ -186,7 +188,7 @@ void ListFile(File* file) {
   }
 }
 
-void ClearTfileCheckList() {
+void ClearTfileCheckList() REQUIRES(epmutex) {
   tfile_check_list.clear();
   tfile_listed.clear();
   tfile_check_failed = false;
@@ -208,12 +210,13 @@ struct EpLoopCheck {
   EventPoll* inserting_into = nullptr;
 
   // Depth of the subtree below `ep`, or more than kEpMaxNests on a loop / too deep.
-  int Down(EventPoll* ep, int depth) {
+  int Down(EventPoll* ep, int depth) REQUIRES(epmutex) {
     if (ep->gen_ == loop_check_gen) return ep->loop_check_depth_;
     int result = 0;
     std::lock_guard guard(ep->mtx_);
     ep->gen_ = loop_check_gen;
     ep->index_.ForEach([&](EpItem* epi) {
+      epmutex.AssertHeld();  // by Down()'s caller
       if (!epi->file->IsEventPoll()) {
         ListFile(epi->file);
         return true;
@@ -231,7 +234,7 @@ struct EpLoopCheck {
   }
 
   // How many instances are stacked above `ep`.
-  static int Up(EventPoll* ep) {
+  static int Up(EventPoll* ep) REQUIRES(epmutex) {
     if (ep->gen_ == loop_check_gen) return ep->loop_check_depth_;
     int result = 0;
     std::lock_guard guard(ep->f_lock);
@@ -244,7 +247,7 @@ struct EpLoopCheck {
     return result;
   }
 
-  bool Check(EventPoll* ep, EventPoll* to) {
+  bool Check(EventPoll* ep, EventPoll* to) REQUIRES(epmutex) {
     inserting_into = ep;
     const int depth = Down(to, 0);
     if (depth > kEpMaxNests) return false;
@@ -269,7 +272,7 @@ struct EpLoopCheck {
     return true;
   }
 
-  static bool ReversePathCheck() {
+  static bool ReversePathCheck() REQUIRES(epmutex) {
     for (File* file : tfile_check_list) {
       for (int& c : path_count) c = 0;
       if (!ReversePathProc(file, 0)) return false;
@@ -321,6 +324,7 @@ int EpPollCallback(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32
   EpItem* epi = ItemFromWait(wait);
   EventPoll* ep = epi->ep;
   WaitQueueHead* whead = UEP_CONTAINER_OF(wait, EpPollEntry, wait)->whead;
+  whead->lock.AssertHeld();  // the waker's (WakeUpLocked)
   // Alone on the queue, this hook lets wakers skip the queue while it stays quiet.
   const bool alone = whead->head.next() == &wait->entry && wait->entry.next() == &whead->head;
   if (const uint32_t hint = epi->key_hint.load(std::memory_order_relaxed);
@@ -417,7 +421,9 @@ uint32_t EventPoll::ItemPoll(EpItem* epi, PollTable* pt, int depth) {
   return res & epi->events.load(std::memory_order_relaxed);
 }
 
-int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_check) {
+// No analysis: the target instance's mtx and epmutex (full_check) are held on some paths only.
+int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_check)
+    NO_THREAD_SAFETY_ANALYSIS {
   // Charged before anything else, exactly: concurrent ADDs never pass the limit together.
   const long max_watches = EpollMaxUserWatches();
   long watches = epoll_watches.load(std::memory_order_relaxed);
@@ -640,7 +646,8 @@ bool EventPoll::TryCtlLockless(int op, File* tfile, int fd, const epoll_event* e
   return TryModifyLockless(tfile, fd, armed, result);
 }
 
-int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
+// No analysis: epmutex is taken on one branch only (nested_guard) and kept to the end.
+int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) NO_THREAD_SAFETY_ANALYSIS {
   epoll_event epds{};
   const bool has_event = op != EPOLL_CTL_DEL;
   if (has_event) {
@@ -659,7 +666,7 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
   }
 
   std::unique_lock mtx_guard(mtx_);
-  std::unique_lock<std::mutex> nested_guard;
+  std::unique_lock<StdMutex> nested_guard;
   bool full_check = false;
   if (op == EPOLL_CTL_ADD &&
       (f_ep_nonempty.load(std::memory_order_acquire) || tfile->IsEventPoll())) {
@@ -839,7 +846,8 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents, SleepPermit* permi
   return res;
 }
 
-int EventPoll::HarvestReentrant(epoll_event* events, int maxevents) {
+// No analysis: the try-lock loop leaves its result in `locked`, which the analysis cannot follow.
+int EventPoll::HarvestReentrant(epoll_event* events, int maxevents) NO_THREAD_SAFETY_ANALYSIS {
   if (KernelSide* ks = kside_.load(std::memory_order_acquire); ks != nullptr && ks->active.load(std::memory_order_acquire)) {
     return 0;
   }

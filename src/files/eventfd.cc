@@ -38,7 +38,9 @@ uint32_t EventFd::Poll(PollTable* pt) {
 // around it. 0 or -EINTR (re-check the count first), or -EBADF if a close won the race.
 // A waiter not yet queued is queued first and the caller looks at the count again (1): a
 // writer that changed it without the lock either saw the entry or is seen now.
-int EventFd::SleepLocked(std::unique_lock<SpinLock>& guard, Waiter* waiter, SleepPermit* permit) {
+// No analysis: drops and retakes the caller's guard, a reference the analysis cannot follow.
+int EventFd::SleepLocked(std::unique_lock<SpinLock>& guard, Waiter* waiter, SleepPermit* permit)
+    NO_THREAD_SAFETY_ANALYSIS {
   if (!permit->Acquire()) return -EBADF;
   if (!waiter->wait.entry.Linked()) {
     waiter->woken.store(kWaiterArmed, std::memory_order_relaxed);

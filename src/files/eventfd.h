@@ -36,7 +36,8 @@ class EventFd final : public File {
   // A call that interrupted its thread's own uepoll call (a signal handler) may find
   // wqh_.lock held by the frame it interrupted: it changes the count alone.
   ssize_t ReadValueReentrant(uint64_t* value);
-  int SleepLocked(std::unique_lock<SpinLock>& guard, Waiter* waiter, SleepPermit* permit);
+  int SleepLocked(std::unique_lock<SpinLock>& guard, Waiter* waiter, SleepPermit* permit)
+      REQUIRES(wqh_.lock);
   void WakeAfter(uint32_t key);
   ssize_t WriteValueReentrant(uint64_t value);
 

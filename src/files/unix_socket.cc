@@ -297,8 +297,9 @@ int UnixSocket::TakeErrorLocked() {
   return err_.exchange(0, std::memory_order_relaxed);
 }
 
+// No analysis: drops and retakes the caller's guards, references the analysis cannot follow.
 int UnixSocket::SleepLocked(std::unique_lock<SpinLock>& guard, std::unique_lock<std::mutex>* io,
-                            bool interruptible, SleepPermit* permit) {
+                            bool interruptible, SleepPermit* permit) NO_THREAD_SAFETY_ANALYSIS {
   // The file is being released: closed, or converted (then the caller retries on the
   // kernel's socket).
   if (!permit->Acquire()) return core_->converted.load(std::memory_order_relaxed) ? -kEConverted : -EBADF;
