@@ -2,9 +2,12 @@
  * LOCKING
  *
  * Locks are taken in this order, from 1 to 6. No lock is held across a sleep except the
- * mutexes 1 and 2; none is taken inside a wait-queue function except 4 and 6.
+ * mutexes 1 and 2; none is taken inside a wait-queue function except 4 and 6. Every lock
+ * is a capability of clang's thread-safety analysis (platform/thread_safety.h): the fields
+ * name the lock that guards them, *Locked functions the lock they need, and the clang
+ * builds fail on an access without it. The order itself is not checked by the compiler.
  *
- * 1) epmutex (global std::mutex). Serialises the structural changes that cross instances:
+ * 1) epmutex (global StdMutex). Serialises the structural changes that cross instances:
  *    an ADD that must check for loops, nesting depth and wake-up paths (a nested instance is
  *    involved), the release of an instance (Release) and the release of a watched file
  *    (EventPollReleaseFile), so that those two never tear down the same item at once and
@@ -22,7 +25,9 @@
  *    harvest), to drain the links: under it an instance's poll_wait_ is woken (6 of that
  *    instance, then 5 of its parents). Held across epoll_ctl / epoll_wait(0) system calls,
  *    never across a sleep: threads sleep in the kernel with no lock held. A kernel side's
- *    own ks->mu_ (escape ids) is taken alone.
+ *    own ks->mu_ (escape ids) is taken alone. Its ks->ring_mu_ (the readiness ring it
+ *    watches with) is taken only by try-lock, under 2, and a ring's cancel lock
+ *    (platform/uring.h, a leaf) under it.
  * 3) file->f_lock (SpinLock). The list of items watching a file. Taken under ep->mtx; the
  *    wake-up path check walks upwards holding a chain of them (acyclic, bottom first).
  * 4) a target's wait-queue lock (WaitQueueHead::lock). Held by whoever wakes the target's
@@ -54,6 +59,21 @@
  * its ends' wait-queue locks (4), which they wake; the timer service's lock
  * (core/timer_service.h) is a leaf taken under a timerfd's wait-queue lock (4), and the
  * service thread fires timers with no lock held.
+ *
+ * The other locks of the library, and their places in that order:
+ *  - the descriptor table's lock (core/fd_table.h): installs, closes and dups; taken alone
+ *    (the file is put after it is dropped).
+ *  - a pipe's mutex (files/pipe.h) and a socket pair's reader mutex and state lock
+ *    (files/unix_socket.h): before their own wait-queue locks (4), nothing else.
+ *  - the timer service's notice_mu_ -> a timerfd's wait-queue lock (4) -> the service's
+ *    lock (a leaf); its make_mu_ (the clock watcher) is taken under 4 with nothing under it.
+ *  - the conversion mutex (files/kernel_convert.cc): one conversion into kernel pipes and
+ *    socket pairs at a time, before fork; the locks of the files it converts (3, 4, the
+ *    pipe's and pair's) are taken under it.
+ *  - leaves, under which no other lock is taken: the RCU registry lock (core/rcu.cc: a
+ *    thread's first read section, RcuCall, RcuSynchronize, which may run under 1 and 2),
+ *    the doorbell pool's lock (core/waiter.cc), the trace control lock (core/trace.cc).
+ * fork() takes the global ones in ForkOrder (core/fork.h), which follows this order.
  *
  * Descriptor lookups hold no lock: they run in an RCU read section (core/rcu.h), which
  * never waits for a mutex (1, 2, 2a): a call that needs one pins its files (FileTryGet) and
