@@ -73,7 +73,9 @@
  *  - leaves, under which no other lock is taken: the RCU registry lock (core/rcu.cc: a
  *    thread's first read section, RcuCall, RcuSynchronize, which may run under 1 and 2),
  *    the doorbell pool's lock (core/waiter.cc), the trace control lock (core/trace.cc).
- * fork() takes the global ones in ForkOrder (core/fork.h), which follows this order.
+ * fork() takes the global ones in ForkOrder (core/fork.h): this order, with the RCU registry
+ * lock right after epmutex, as a grace period holds it while it waits for read sections,
+ * which may spin on the locks after it (the timer service's).
  *
  * Descriptor lookups hold no lock: they run in an RCU read section (core/rcu.h), which
  * never waits for a mutex (1, 2, 2a): a call that needs one pins its files (FileTryGet) and
