@@ -1,6 +1,8 @@
 // Compiled, never run, by tests/thread_safety/CMakeLists.txt: each CASE breaks one lock
-// rule and must fail to compile under clang's -Wthread-safety -Werror; with no CASE every
+// rule and must fail to compile under clang's -Wthread-safety -Werror; with CASE 0 every
 // access holds its lock and the unit must compile (so a failure is the analysis's).
+#include <mutex>
+
 #include "core/file.h"
 #include "core/wait_queue.h"
 
