@@ -50,6 +50,14 @@ struct EpItem {
   EpPollEntry first_pwq;
 };
 
+// Sizes that matter (x86-64, measured): every watch costs one EpItem, and the first hook
+// lives in it; a new field is a deliberate choice, not a side effect.
+static_assert(sizeof(void*) != 8 || sizeof(EpPollEntry) == 64, "a hook is one cache line");
+static_assert(sizeof(void*) != 8 || sizeof(EpItem) == 168, "EpItem grew: every watch pays");
+// The quiet stamp is compared by wakers without any lock: one lock-free 64-bit word.
+static_assert(sizeof(EpItem::quiet_stamp) == 8 && std::atomic<uint64_t>::is_always_lock_free,
+              "the ready item's stamp must be one lock-free word");
+
 // Sentinel for EpItem::next and EventPoll::ovflist_: "not chained" / "no transfer running".
 inline EpItem* const kEpUnactive = reinterpret_cast<EpItem*>(~uintptr_t{0});
 

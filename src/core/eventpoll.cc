@@ -2,9 +2,12 @@
  * LOCKING
  *
  * Locks are taken in this order, from 1 to 6. No lock is held across a sleep except the
- * mutexes 1 and 2; none is taken inside a wait-queue function except 4 and 6.
+ * mutexes 1 and 2; none is taken inside a wait-queue function except 4 and 6. Every lock
+ * is a capability of clang's thread-safety analysis (platform/thread_safety.h): the fields
+ * name the lock that guards them, *Locked functions the lock they need, and the clang
+ * builds fail on an access without it. The order itself is not checked by the compiler.
  *
- * 1) epmutex (global std::mutex). Serialises the structural changes that cross instances:
+ * 1) epmutex (global StdMutex). Serialises the structural changes that cross instances:
  *    an ADD that must check for loops, nesting depth and wake-up paths (a nested instance is
  *    involved), the release of an instance (Release) and the release of a watched file
  *    (EventPollReleaseFile), so that those two never tear down the same item at once and
@@ -22,7 +25,9 @@
  *    harvest), to drain the links: under it an instance's poll_wait_ is woken (6 of that
  *    instance, then 5 of its parents). Held across epoll_ctl / epoll_wait(0) system calls,
  *    never across a sleep: threads sleep in the kernel with no lock held. A kernel side's
- *    own ks->mu_ (escape ids) is taken alone.
+ *    own ks->mu_ (escape ids) is taken alone. Its ks->ring_mu_ (the readiness ring it
+ *    watches with) is taken only by try-lock, under 2, and a ring's cancel lock
+ *    (platform/uring.h, a leaf) under it.
  * 3) file->f_lock (SpinLock). The list of items watching a file. Taken under ep->mtx; the
  *    wake-up path check walks upwards holding a chain of them (acyclic, bottom first).
  * 4) a target's wait-queue lock (WaitQueueHead::lock). Held by whoever wakes the target's
@@ -54,6 +59,23 @@
  * its ends' wait-queue locks (4), which they wake; the timer service's lock
  * (core/timer_service.h) is a leaf taken under a timerfd's wait-queue lock (4), and the
  * service thread fires timers with no lock held.
+ *
+ * The other locks of the library, and their places in that order:
+ *  - the descriptor table's lock (core/fd_table.h): installs, closes and dups; taken alone
+ *    (the file is put after it is dropped).
+ *  - a pipe's mutex (files/pipe.h) and a socket pair's reader mutex and state lock
+ *    (files/unix_socket.h): before their own wait-queue locks (4), nothing else.
+ *  - the timer service's notice_mu_ -> a timerfd's wait-queue lock (4) -> the service's
+ *    lock (a leaf); its make_mu_ (the clock watcher) is taken under 4 with nothing under it.
+ *  - the conversion mutex (files/kernel_convert.cc): one conversion into kernel pipes and
+ *    socket pairs at a time, before fork; the locks of the files it converts (3, 4, the
+ *    pipe's and pair's) are taken under it.
+ *  - leaves, under which no other lock is taken: the RCU registry lock (core/rcu.cc: a
+ *    thread's first read section, RcuCall, RcuSynchronize, which may run under 1 and 2),
+ *    the doorbell pool's lock (core/waiter.cc), the trace control lock (core/trace.cc).
+ * fork() takes the global ones in ForkOrder (core/fork.h): this order, with the RCU registry
+ * lock right after epmutex, as a grace period holds it while it waits for read sections,
+ * which may spin on the locks after it (the timer service's).
  *
  * Descriptor lookups hold no lock: they run in an RCU read section (core/rcu.h), which
  * never waits for a mutex (1, 2, 2a): a call that needs one pins its files (FileTryGet) and
@@ -94,18 +116,20 @@
 namespace uep {
 namespace {
 
-std::mutex epmutex;
-uint64_t loop_check_gen = 0;            // epmutex
-std::vector<File*> tfile_check_list;    // epmutex: leaf files whose wake-up paths grow
-std::unordered_set<File*> tfile_listed;  // epmutex
-bool tfile_check_failed = false;         // epmutex: a file could not be listed (ENOMEM)
+StdMutex epmutex;
+uint64_t loop_check_gen GUARDED_BY(epmutex) = 0;
+std::vector<File*> tfile_check_list GUARDED_BY(epmutex);  // leaf files whose wake-up paths grow
+std::unordered_set<File*> tfile_listed GUARDED_BY(epmutex);
+bool tfile_check_failed GUARDED_BY(epmutex) = false;  // a file could not be listed (ENOMEM)
 
 std::atomic<long> epoll_watches{0};
 
 // Fork (core/fork.h): what epmutex guards is whole in the child.
 [[maybe_unused]] const bool fork_registered =
-    (RegisterForkHandlers(ForkOrder::kEpmutex, {[] { epmutex.lock(); }, [] { epmutex.unlock(); },
-                                                [] { epmutex.unlock(); }}),
+    (RegisterForkHandlers(ForkOrder::kEpmutex,
+                          {[]() ACQUIRE(epmutex) { epmutex.lock(); },
+                           []() RELEASE(epmutex) { epmutex.unlock(); },
+                           []() RELEASE(epmutex) { epmutex.unlock(); }}),
      true);
 
 long ReadMaxUserWatches() {
@@ -173,7 +197,7 @@ void EpPtableQueueProc(File* file, WaitQueueHead* whead, PollTable* pt) {
   UEP_TRACE(kRegister, file, whead, epi, epi->ep, epi->events.load(std::memory_order_relaxed), 0, trace::TypeName(typeid(*file).name()));
 }
 
-void ListFile(File* file) {
+void ListFile(File* file) REQUIRES(epmutex) {
   try {
     if (AllocFailureInjected()) throw std::bad_alloc();
     if (tfile_listed.insert(file).second) tfile_check_list.push_back(file);
@@ -182,7 +206,7 @@ void ListFile(File* file) {
   }
 }
 
-void ClearTfileCheckList() {
+void ClearTfileCheckList() REQUIRES(epmutex) {
   tfile_check_list.clear();
   tfile_listed.clear();
   tfile_check_failed = false;
@@ -204,12 +228,13 @@ struct EpLoopCheck {
   EventPoll* inserting_into = nullptr;
 
   // Depth of the subtree below `ep`, or more than kEpMaxNests on a loop / too deep.
-  int Down(EventPoll* ep, int depth) {
+  int Down(EventPoll* ep, int depth) REQUIRES(epmutex) {
     if (ep->gen_ == loop_check_gen) return ep->loop_check_depth_;
     int result = 0;
     std::lock_guard guard(ep->mtx_);
     ep->gen_ = loop_check_gen;
     ep->index_.ForEach([&](EpItem* epi) {
+      epmutex.AssertHeld();  // by Down()'s caller
       if (!epi->file->IsEventPoll()) {
         ListFile(epi->file);
         return true;
@@ -227,7 +252,7 @@ struct EpLoopCheck {
   }
 
   // How many instances are stacked above `ep`.
-  static int Up(EventPoll* ep) {
+  static int Up(EventPoll* ep) REQUIRES(epmutex) {
     if (ep->gen_ == loop_check_gen) return ep->loop_check_depth_;
     int result = 0;
     std::lock_guard guard(ep->f_lock);
@@ -240,7 +265,7 @@ struct EpLoopCheck {
     return result;
   }
 
-  bool Check(EventPoll* ep, EventPoll* to) {
+  bool Check(EventPoll* ep, EventPoll* to) REQUIRES(epmutex) {
     inserting_into = ep;
     const int depth = Down(to, 0);
     if (depth > kEpMaxNests) return false;
@@ -265,7 +290,7 @@ struct EpLoopCheck {
     return true;
   }
 
-  static bool ReversePathCheck() {
+  static bool ReversePathCheck() REQUIRES(epmutex) {
     for (File* file : tfile_check_list) {
       for (int& c : path_count) c = 0;
       if (!ReversePathProc(file, 0)) return false;
@@ -314,6 +339,7 @@ int EpPollCallback(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32
   EpItem* epi = ItemFromWait(wait);
   EventPoll* ep = epi->ep;
   WaitQueueHead* whead = UEP_CONTAINER_OF(wait, EpPollEntry, wait)->whead;
+  whead->lock.AssertHeld();  // the waker's (WakeUpLocked)
   // Alone on the queue, this hook lets wakers skip the queue while it stays quiet.
   const bool alone = whead->head.next() == &wait->entry && wait->entry.next() == &whead->head;
   if (const uint32_t hint = epi->key_hint.load(std::memory_order_relaxed);
@@ -416,7 +442,9 @@ uint32_t EventPoll::ItemPoll(EpItem* epi, PollTable* pt, int depth) {
   return res & epi->events.load(std::memory_order_relaxed);
 }
 
-int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_check) {
+// No analysis: the target instance's mtx and epmutex (full_check) are held on some paths only.
+int EventPoll::Insert(const epoll_event& event, File* tfile, int fd, bool full_check)
+    NO_THREAD_SAFETY_ANALYSIS {
   // Charged before anything else, exactly: concurrent ADDs never pass the limit together.
   const long max_watches = EpollMaxUserWatches();
   long watches = epoll_watches.load(std::memory_order_relaxed);
@@ -639,7 +667,8 @@ bool EventPoll::TryCtlLockless(int op, File* tfile, int fd, const epoll_event* e
   return TryModifyLockless(tfile, fd, armed, result);
 }
 
-int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
+// No analysis: epmutex is taken on one branch only (nested_guard) and kept to the end.
+int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) NO_THREAD_SAFETY_ANALYSIS {
   epoll_event epds{};
   const bool has_event = op != EPOLL_CTL_DEL;
   if (has_event) {
@@ -658,7 +687,7 @@ int EventPoll::Ctl(int op, File* tfile, int fd, epoll_event* event) {
   }
 
   std::unique_lock mtx_guard(mtx_);
-  std::unique_lock<std::mutex> nested_guard;
+  std::unique_lock<StdMutex> nested_guard;
   bool full_check = false;
   if (op == EPOLL_CTL_ADD &&
       (f_ep_nonempty.load(std::memory_order_acquire) || tfile->IsEventPoll())) {
@@ -846,7 +875,8 @@ int EventPoll::SendEvents(epoll_event* events, int maxevents, SleepPermit* permi
   return res;
 }
 
-int EventPoll::HarvestReentrant(epoll_event* events, int maxevents) {
+// No analysis: the try-lock loop leaves its result in `locked`, which the analysis cannot follow.
+int EventPoll::HarvestReentrant(epoll_event* events, int maxevents) NO_THREAD_SAFETY_ANALYSIS {
   if (KernelBridge* ks = kside_.load(std::memory_order_acquire); ks != nullptr && ks->active.load(std::memory_order_acquire)) {
     return 0;
   }

@@ -63,7 +63,8 @@ class EventPoll final : public File {
   // "ovflist active"). A transfer takes level-triggered items off the ready list while it
   // re-polls them; the count around it keeps a reader that looked in between from
   // taking the empty list for "nothing ready".
-  [[nodiscard]] bool EventsAvailable() const {
+  // No analysis: the ready list is read without ep->lock by design (a hint).
+  [[nodiscard]] bool EventsAvailable() const NO_THREAD_SAFETY_ANALYSIS {
     const uint32_t seq = transfer_seq_.load(std::memory_order_acquire);
     if ((seq & 1) != 0 || !rdllist_.Empty()) return true;
     std::atomic_thread_fence(std::memory_order_acquire);
@@ -121,15 +122,15 @@ class EventPoll final : public File {
   // or false when the locked path must decide.
   bool TryModifyLockless(File* tfile, int fd, const epoll_event& event, int* result);
   // The part of a MOD that runs under ep->lock; true if poll_wait_ needs a wake.
-  bool ModifyLocked(EpItem* epi, const epoll_event& event);
+  bool ModifyLocked(EpItem* epi, const epoll_event& event) REQUIRES(wq_.lock);
   int TransferItems(ListHead* txlist, ListHead* requeue, epoll_event* events, int maxevents);
-  void BeginTransferLocked();
-  void EndTransferLocked();
-  int TransferLocklessLocked(epoll_event* events, int maxevents);
+  void BeginTransferLocked() REQUIRES(wq_.lock);
+  void EndTransferLocked() REQUIRES(wq_.lock);
+  int TransferLocklessLocked(epoll_event* events, int maxevents) REQUIRES(wq_.lock);
   void StartScan(ListHead* txlist);
   void DoneScan(ListHead* txlist, ListHead* requeue);
   // Queues `epi` if it is not yet linked; returns true if the poll_wait queue needs a wake.
-  bool ReadyLocked(EpItem* epi);
+  bool ReadyLocked(EpItem* epi) REQUIRES(wq_.lock);
   // Kernel descriptors (the kernel bridge: core/kernel_bridge.h, src/kernel/).
   // Waits go through the kernel side from now on; true if they did not before.
   bool ActivateKernelSide(KernelBridge* ks);
@@ -151,7 +152,7 @@ class EventPoll final : public File {
   Mutex mtx_;                    // ep->mtx: items, index, transfers (see eventpoll.cc)
   WaitQueueHead wq_;             // waiters in Wait(); wq_.lock is "ep->lock"
   WaitQueueHead poll_wait_;      // whoever polls this instance (a parent instance, poll())
-  ListHead rdllist_;             // ready items (ep->lock)
+  ListHead rdllist_ GUARDED_BY(wq_.lock);  // ready items (ep->lock)
   std::atomic<EpItem*> ovflist_{kEpUnactive};  // items readied during a transfer (ep->lock)
   std::atomic<uint32_t> transfer_seq_{0};  // odd while a transfer runs (written under ep->lock)
 
@@ -162,7 +163,7 @@ class EventPoll final : public File {
            (uint64_t{wq_.adds.load(std::memory_order_seq_cst) & 0x7fffU} << 16) |
            (poll_wait_.adds.load(std::memory_order_seq_cst) & 0xffffU);
   }
-  int locked_poll_items_ = 0;    // items whose Poll may take locks (ep->lock)
+  int locked_poll_items_ GUARDED_BY(wq_.lock) = 0;  // items whose Poll may take locks (ep->lock)
   ItemIndex index_;               // items by (file, fd) (ep->mtx; core/item_index.h)
   std::atomic<int> busy_poll_rounds_;
   // Kernel descriptors / uep_epoll_kernel_fd(): set once (ep->mtx), read lock-free,

@@ -58,18 +58,19 @@ std::atomic<bool> table_creating{false};
 bool held_for_fork = false;  // under the table lock
 
 // Fork (core/fork.h): the table lock is held across fork so the child's copy is whole; the
-// child forgets every descriptor. A table still being made is waited for.
-void PrepareFork() {
+// child forgets every descriptor. A table still being made is waited for. No analysis in
+// the three: the lock is held only if the table existed (held_for_fork).
+void PrepareFork() NO_THREAD_SAFETY_ANALYSIS {
   if (!table_creating.load(std::memory_order_acquire)) return;
   FdTable::Get().LockForFork();
   held_for_fork = true;
 }
-void ParentAfterFork() {
+void ParentAfterFork() NO_THREAD_SAFETY_ANALYSIS {
   if (!held_for_fork) return;
   held_for_fork = false;
   FdTable::Get().UnlockAfterFork();
 }
-void ChildAfterFork() {
+void ChildAfterFork() NO_THREAD_SAFETY_ANALYSIS {
   if (!held_for_fork) return;
   held_for_fork = false;
   FdTable::Get().ForgetAllInChild();

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "core/rcu.h"
+#include "platform/spinlock.h"
 
 namespace uep {
 
@@ -110,10 +111,10 @@ class FdTable {
   // In a child after fork: drops every descriptor without releasing its file (the files'
   // locks may be held by threads that do not exist here; the memory is the parent's copy).
   // Placeholders stay with the kernel, so the numbers are taken and fail with EBADF.
-  void ForgetAllInChild();
+  void ForgetAllInChild() REQUIRES(lock_);
   // Held across fork() (pthread_atfork), so that the child's copy is consistent.
-  void LockForFork() { lock_.lock(); }
-  void UnlockAfterFork() { lock_.unlock(); }
+  void LockForFork() ACQUIRE(lock_) { lock_.lock(); }
+  void UnlockAfterFork() RELEASE(lock_) { lock_.unlock(); }
   // F_GETFD / F_SETFD. SetCloexec in a vfork child changes only the placeholder.
   int GetCloexec(int fd) const;
   int SetCloexec(int fd, bool cloexec);
@@ -140,24 +141,24 @@ class FdTable {
     if (chunk == nullptr) return 0;
     return chunk->slots[idx & kChunkMask].load(std::memory_order_acquire);
   }
-  std::atomic<uintptr_t>* SlotLocked(unsigned idx);
+  std::atomic<uintptr_t>* SlotLocked(unsigned idx) REQUIRES(lock_);
   int InstallPlaceholder(File* file, bool cloexec, int minfd, int dup_of);
-  int AllocLocked(unsigned min_idx);
-  void MarkUsedLocked(unsigned idx);
-  void MarkFreeLocked(unsigned idx);
-  File* TakeSlotLocked(unsigned idx);
+  int AllocLocked(unsigned min_idx) REQUIRES(lock_);
+  void MarkUsedLocked(unsigned idx) REQUIRES(lock_);
+  void MarkFreeLocked(unsigned idx) REQUIRES(lock_);
+  File* TakeSlotLocked(unsigned idx) REQUIRES(lock_);
 
   bool placeholders_;
   int base_;
   int capacity_;
   std::atomic<int> nofile_limit_;
   std::unique_ptr<std::atomic<Chunk*>[]> chunks_;
-  mutable std::mutex lock_;
-  std::vector<uint64_t> open_bits_;  // bit per descriptor, under lock_
-  std::vector<uint64_t> full_bits_;  // bit per open_bits_ word that is all ones
-  unsigned next_idx_ = 0;            // no free slot below this index
-  unsigned used_limit_ = 0;          // one past the highest index ever used (under lock_)
-  int open_count_ = 0;
+  mutable StdMutex lock_;
+  std::vector<uint64_t> open_bits_ GUARDED_BY(lock_);  // bit per descriptor
+  std::vector<uint64_t> full_bits_ GUARDED_BY(lock_); // bit per open_bits_ word that is all ones
+  unsigned next_idx_ GUARDED_BY(lock_) = 0;           // no free slot below this index
+  unsigned used_limit_ GUARDED_BY(lock_) = 0;  // one past the highest index ever used
+  int open_count_ GUARDED_BY(lock_) = 0;
 };
 
 }  // namespace uep

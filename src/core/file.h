@@ -125,7 +125,7 @@ class File : private RcuHead {  // RcuHead: the deferred delete
   std::atomic<long> f_count{1};    // references: descriptors and pinned operations
   std::atomic<uint32_t> f_flags;   // O_ACCMODE | O_NONBLOCK | ... as F_GETFL reports them
   SpinLock f_lock;                 // protects f_ep
-  ListHead f_ep;                   // EpItem::fllink of every item watching this file
+  ListHead f_ep GUARDED_BY(f_lock);  // EpItem::fllink of every item watching this file
   std::atomic<bool> f_ep_nonempty{false};  // f_ep is not empty; read without f_lock
   // Set under f_lock by the last FilePut() before the items go: no item may be added after.
   std::atomic<bool> f_released{false};

@@ -29,8 +29,11 @@ namespace uep {
 
 // Lower runs first in prepare, last in parent and child.
 enum class ForkOrder : int {
-  kRcu = 0,       // the RCU registry lock (a read section may wait for epmutex)
-  kEpmutex,       // epmutex (level 1 of core/eventpoll.cc)
+  kEpmutex = 0,   // epmutex (level 1 of core/eventpoll.cc)
+  kRcu,           // the RCU registry lock: taken under epmutex by a grace period (an item
+                  // index that grows or shrinks), and before every lock below, which a
+                  // read section that a grace period waits for may spin on (the timer
+                  // service's)
   kKernelLinks,   // the links' and the ring registry's mutexes (2a); the child makes its
                   // own readiness rings
   kFdTable,       // the descriptor table's lock

@@ -14,6 +14,7 @@
 #include "core/fork.h"
 #include "platform/cpu.h"
 #include "platform/membarrier.h"
+#include "platform/spinlock.h"
 
 namespace uep {
 namespace rcu_detail {
@@ -25,9 +26,9 @@ bool use_fence = false;
 
 namespace {
 
-std::mutex registry_lock;
-RcuReader* registry = nullptr;  // every record ever made, under registry_lock
-int readers_in_use = 0;         // under registry_lock
+StdMutex registry_lock;
+RcuReader* registry GUARDED_BY(registry_lock) = nullptr;  // every record ever made
+int readers_in_use GUARDED_BY(registry_lock) = 0;
 bool membarrier_ready = false;
 
 // Registers membarrier once per process, before any reader exists; UEPOLL_RCU_FENCE=1
@@ -68,7 +69,7 @@ pthread_key_t owner_key;
 // Records come from a fixed pool first, for the same reason; never freed, only reused.
 BlockPool<512, sizeof(RcuReader)> record_pool;
 
-RcuReader* TakeRecordLocked() {
+RcuReader* TakeRecordLocked() REQUIRES(registry_lock) {
   RcuReader* r = registry;
   while (r != nullptr && r->in_use) r = r->next;
   if (r == nullptr) {
@@ -142,9 +143,10 @@ RcuReader* RegisterReader() {
 
 void RcuPrepareThread() { rcu_detail::RegisterReader(); }
 
-void RcuAfterForkInChild() {
+// No analysis: the child is single-threaded here, and the lock is made anew, not unlocked.
+void RcuAfterForkInChild() NO_THREAD_SAFETY_ANALYSIS {
   using namespace rcu_detail;
-  new (&registry_lock) std::mutex;  // held by the prepare handler: made anew, not unlocked
+  new (&registry_lock) StdMutex;  // held by the prepare handler: made anew, not unlocked
   RcuReader* self = tls_reader;
   RcuReader* self_signal = tls_signal_reader;
   readers_in_use = 0;
@@ -165,8 +167,8 @@ void RcuAfterForkInChild() {
 
 namespace {
 // Fork (core/fork.h): the registry is whole in the child; RcuAfterForkInChild rebuilds it.
-void RcuPrepareFork() { rcu_detail::registry_lock.lock(); }
-void RcuParentAfterFork() { rcu_detail::registry_lock.unlock(); }
+void RcuPrepareFork() ACQUIRE(rcu_detail::registry_lock) { rcu_detail::registry_lock.lock(); }
+void RcuParentAfterFork() RELEASE(rcu_detail::registry_lock) { rcu_detail::registry_lock.unlock(); }
 [[maybe_unused]] const bool fork_registered =
     (RegisterForkHandlers(ForkOrder::kRcu, {RcuPrepareFork, RcuParentAfterFork, RcuAfterForkInChild}),
      true);

@@ -352,7 +352,8 @@ void TimerService::CheckClock(int fd, bool poll_first) {
 // ---------------------------------------------------------------------------------------
 // Fork (core/fork.h)
 
-void TimerService::PrepareFork() {
+// No analysis: the locks stay held until the after-fork handlers.
+void TimerService::PrepareFork() NO_THREAD_SAFETY_ANALYSIS {
   TimerService& s = Get();  // a construction under way finishes first
   s.notice_mu_.lock();
   s.make_mu_.lock();
@@ -361,6 +362,9 @@ void TimerService::PrepareFork() {
 
 void TimerService::ParentAfterFork() {
   TimerService& s = Get();
+  s.notice_mu_.AssertHeld();  // by PrepareFork()
+  s.make_mu_.AssertHeld();
+  s.lock_.AssertHeld();
   s.lock_.unlock();
   s.make_mu_.unlock();
   s.notice_mu_.unlock();
@@ -370,6 +374,9 @@ void TimerService::ParentAfterFork() {
 // queued, and their heap room stays reserved. The threads are the parent's.
 void TimerService::ChildAfterFork() {
   TimerService& s = Get();
+  s.notice_mu_.AssertHeld();  // by PrepareFork()
+  s.make_mu_.AssertHeld();
+  s.lock_.AssertHeld();
   for (auto& heap : s.heaps_) {
     for (TimerNode* node : heap) node->heap_index_ = TimerNode::kNotQueued;
     heap.clear();

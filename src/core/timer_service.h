@@ -164,37 +164,37 @@ class TimerService {
   void WatchClock(int fd);
   void CheckClock(int fd, bool poll_first);
   // notice_mu_ held: tells every registered node; leaves them pinned in `pinned`.
-  void ClockWasSetLocked(std::vector<TimerNode*>* pinned);
+  void ClockWasSetLocked(std::vector<TimerNode*>* pinned) REQUIRES(notice_mu_);
   void Kick();
 
   // Takes up to kFireBatch due nodes off the heaps, pinned, with their generations.
   // `hold_back`: leave a node its delegate will fire (the service thread).
   size_t CollectDueLocked(TimerNode** batch, uint64_t* gens, int64_t now[kClockBases],
-                          bool hold_back);
+                          bool hold_back) REQUIRES(lock_);
   // A delegate sleeps until `node`'s expiry.
-  [[nodiscard]] bool CoveredLocked(const TimerNode* node) const;
-  void PublishTopLocked() {
+  [[nodiscard]] bool CoveredLocked(const TimerNode* node) const REQUIRES(lock_);
+  void PublishTopLocked() REQUIRES(lock_) {
     top_tag_.store(heaps_[0].empty() ? nullptr : heaps_[0].front()->wake_tag_,
                    std::memory_order_relaxed);
   }
 
-  void HeapPush(TimerNode* node);
-  void HeapRemove(TimerNode* node);
+  void HeapPush(TimerNode* node) REQUIRES(lock_);
+  void HeapRemove(TimerNode* node) REQUIRES(lock_);
   void SiftUp(std::vector<TimerNode*>& heap, size_t i);
   void SiftDown(std::vector<TimerNode*>& heap, size_t i);
   // The earliest expiry, as a CLOCK_MONOTONIC time in ns (kKtimeMax if none). Lock held.
-  int64_t EarliestMonotonicLocked(const int64_t now[kClockBases]) const;
+  int64_t EarliestMonotonicLocked(const int64_t now[kClockBases]) const REQUIRES(lock_);
 
   SpinLock lock_;
-  std::vector<TimerNode*> heaps_[kClockBases];
-  std::vector<TimerNode*> clock_set_nodes_;
-  size_t reserved_ = 0;                 // timers that have room in every vector (under lock_)
+  std::vector<TimerNode*> heaps_[kClockBases] GUARDED_BY(lock_);
+  std::vector<TimerNode*> clock_set_nodes_ GUARDED_BY(lock_);
+  size_t reserved_ GUARDED_BY(lock_) = 0;                // timers that have room in every vector (under lock_)
   int64_t sleeping_until_ = kKtimeMax;  // monotonic deadline the thread sleeps to
-  bool thread_started_ = false;         // under lock_
-  std::mutex make_mu_;                  // makes the clock watcher
-  std::mutex notice_mu_;                // reads the clock watcher
+  bool thread_started_ GUARDED_BY(lock_) = false;
+  StdMutex make_mu_;                    // makes the clock watcher
+  StdMutex notice_mu_;                  // reads the clock watcher
   std::atomic<int> clock_fd_{-1};       // the clock watcher (written under make_mu_)
-  bool watcher_failed_ = false;         // under make_mu_: no kernel timerfd could be made
+  bool watcher_failed_ GUARDED_BY(make_mu_) = false;  // no kernel timerfd could be made
   std::atomic<bool> injected_clock_set_{false};
   std::atomic<uint32_t> seq_{0};        // futex word: bumped to wake the thread early
   std::atomic<uint64_t> fired_{0};
@@ -204,9 +204,9 @@ class TimerService {
     int64_t expires;
   };
   static constexpr int kMaxDelegates = 16;
-  DelegateSlot delegates_[kMaxDelegates]{};  // under lock_
-  int ndelegates_ = 0;                        // under lock_
-  const void* last_delegate_tag_ = nullptr;   // under lock_: a delegate fired its last timer
+  DelegateSlot delegates_[kMaxDelegates] GUARDED_BY(lock_){};
+  int ndelegates_ GUARDED_BY(lock_) = 0;
+  const void* last_delegate_tag_ GUARDED_BY(lock_) = nullptr;  // a delegate fired its last timer
   // The tag of the earliest CLOCK_MONOTONIC timer (written under lock_): a waiter that is
   // not its delegate pays one load.
   static inline std::atomic<const void*> top_tag_{nullptr};

@@ -10,6 +10,7 @@
 #include <new>
 
 #include "core/fork.h"
+#include "platform/spinlock.h"
 
 namespace uep::trace {
 
@@ -39,12 +40,12 @@ struct Buffer {
 };
 
 std::atomic<Buffer*> current{nullptr};
-std::mutex control_lock;
+StdMutex control_lock;
 // Fork (core/fork.h): Start/Stop are whole in the child.
 [[maybe_unused]] const bool fork_registered =
-    (RegisterForkHandlers(ForkOrder::kTrace, {[] { control_lock.lock(); },
-                                              [] { control_lock.unlock(); },
-                                              [] { control_lock.unlock(); }}),
+    (RegisterForkHandlers(ForkOrder::kTrace, {[]() ACQUIRE(control_lock) { control_lock.lock(); },
+                                              []() RELEASE(control_lock) { control_lock.unlock(); },
+                                              []() RELEASE(control_lock) { control_lock.unlock(); }}),
      true);
 // Buffers are never freed while the process runs: a writer that loaded one just before a
 // Start() replaced it may still be filling a slot. (One per Start(); scenarios start a few.)

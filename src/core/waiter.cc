@@ -17,6 +17,7 @@
 #include "platform/thread.h"
 #include "platform/kernel_fd.h"  // raw system calls: the preload library defines read, write ...
 #include "platform/kernel_wait.h"
+#include "platform/spinlock.h"
 
 namespace uep {
 
@@ -63,8 +64,8 @@ int WaiterWakeFunction(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, ui
 
 // Doorbells are never closed, only recycled between threads, so a late ring from a
 // waker can never land in an unrelated file that reused the number.
-std::mutex doorbell_lock;
-std::vector<int> doorbell_pool;
+StdMutex doorbell_lock;
+std::vector<int> doorbell_pool GUARDED_BY(doorbell_lock);
 
 // The thread's doorbell: a plain thread_local, which a fork handler can read without
 // constructing anything; DoorbellOwner only returns it to the pool when the thread exits.
@@ -82,7 +83,7 @@ thread_local DoorbellOwner tls_doorbell_owner;
 // Fork (core/fork.h): the child's doorbells are the parent's open eventfds, shared with it
 // (a ring or a drain in one would reach the other), so the child closes those it can reach,
 // the pool and the forking thread's own, and makes new ones on demand.
-void DoorbellChildAfterFork() {
+void DoorbellChildAfterFork() RELEASE(doorbell_lock) {
   for (const int fd : doorbell_pool) kernel::Close(fd);
   doorbell_pool.clear();
   if (tls_doorbell_fd >= 0) kernel::Close(tls_doorbell_fd);
@@ -90,8 +91,8 @@ void DoorbellChildAfterFork() {
   doorbell_lock.unlock();
 }
 [[maybe_unused]] const bool fork_registered =
-    (RegisterForkHandlers(ForkOrder::kDoorbells, {[] { doorbell_lock.lock(); },
-                                                  [] { doorbell_lock.unlock(); },
+    (RegisterForkHandlers(ForkOrder::kDoorbells, {[]() ACQUIRE(doorbell_lock) { doorbell_lock.lock(); },
+                                                  []() RELEASE(doorbell_lock) { doorbell_lock.unlock(); },
                                                   DoorbellChildAfterFork}),
      true);
 

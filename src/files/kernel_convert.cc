@@ -24,11 +24,12 @@
 #include "files/pipe.h"
 #include "files/unix_socket.h"
 #include "platform/kernel_fd.h"
+#include "platform/spinlock.h"
 
 namespace uep {
 namespace {
 
-std::mutex convert_mutex;           // one conversion at a time
+StdMutex convert_mutex;             // one conversion at a time
 std::atomic<int> converting{0};     // conversions running (WaitForConversions)
 std::atomic<uint64_t> generation{0};  // odd while one runs (ConversionGeneration)
 

@@ -104,7 +104,8 @@ void WakeQueue(WaitQueueHead* wq, int nr_exclusive, uint32_t key, int sync) {
 // ---- PipeInode ----------------------------------------------------------------------
 
 // alloc_pipe_info().
-PipeInode* PipeInode::Create() {
+// No analysis: the new pipe is not shared yet; its mutex guards nothing here.
+PipeInode* PipeInode::Create() NO_THREAD_SAFETY_ANALYSIS {
   const PipeLimits& limits = Limits();
   unsigned long pipe_bufs = kPipeDefBuffers;
   if (pipe_bufs * kPipePageSize > limits.max_size &&
@@ -456,6 +457,7 @@ int PipeFile::Fcntl(int cmd, unsigned long arg) {
 // pipe_set_size() and pipe_resize_ring(), under the pipe's mutex.
 int PipeFile::SetSize(unsigned long arg) {
   PipeInode* pipe = pipe_;
+  pipe->mutex.AssertHeld();  // pipe_->mutex, by the caller
   const unsigned size = RoundPipeSize(static_cast<unsigned int>(arg));
   const unsigned nr_slots = size / kPipePageSize;
   if (nr_slots == 0) return -EINVAL;
@@ -466,7 +468,7 @@ int PipeFile::SetSize(unsigned long arg) {
     return -EPERM;
   }
   const unsigned long user_bufs = AccountPipeBuffers(pipe->nr_accounted, nr_slots);
-  auto revert = [&](int err) {
+  auto revert = [&](int err) REQUIRES(pipe->mutex) {
     AccountPipeBuffers(nr_slots, pipe->nr_accounted);
     return err;
   };

@@ -78,7 +78,7 @@ class PipeInode {
   // returns -kEConverted. Returns false if it was already frozen.
   bool Freeze(PipeSnapshot* out);
 
-  std::mutex mutex;      // see the file comment
+  StdMutex mutex;        // see the file comment
   WaitQueueHead rd_wait;  // readers, and watchers of the read end
   WaitQueueHead wr_wait;  // writers, and watchers of the write end
   // The ring: slot i is bufs[i & (ring_size - 1)]. head/tail are written under `mutex` and
@@ -86,10 +86,10 @@ class PipeInode {
   std::atomic<unsigned> head{0};
   std::atomic<unsigned> tail{0};
   std::atomic<unsigned> max_usage{0};  // slots that may be used (pipe_full's limit)
-  unsigned ring_size = 0;              // mutex
-  std::unique_ptr<PipeBuffer[]> bufs;  // mutex
-  char* tmp_page = nullptr;            // mutex: one spare page kept for the next write
-  unsigned nr_accounted = 0;           // mutex: slots charged to the user's pipe budget
+  unsigned ring_size GUARDED_BY(mutex) = 0;
+  std::unique_ptr<PipeBuffer[]> bufs GUARDED_BY(mutex);
+  char* tmp_page GUARDED_BY(mutex) = nullptr;  // one spare page kept for the next write
+  unsigned nr_accounted GUARDED_BY(mutex) = 0;  // slots charged to the user's pipe budget
   std::atomic<unsigned> readers{1};    // open read ends (files, not descriptors)
   std::atomic<unsigned> writers{1};
   // Set by the first Poll(): from then on every write wakes the readers' queue, even when
@@ -132,7 +132,7 @@ class PipeFile final : public File {
   [[nodiscard]] bool IsReader() const { return is_reader_; }
 
  private:
-  int SetSize(unsigned long arg);
+  int SetSize(unsigned long arg) REQUIRES(pipe_->mutex);
 
   PipeInode* const pipe_;
   const bool is_reader_;

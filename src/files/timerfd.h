@@ -48,26 +48,26 @@ class TimerFd final : public File, public TimerNode {
 
  private:
   // Lock held for all of these.
-  [[nodiscard]] int64_t NowLocked() const { return TimerService::Now(base_); }
-  uint64_t ForwardNowLocked();  // hrtimer_forward_now(timer, tintv)
-  void RestartLocked();         // hrtimer_restart(): queue at expires_ again
-  [[nodiscard]] const void* WakeTagLocked() const;
-  [[nodiscard]] int64_t RemainingLocked() const;
-  bool CanceledLocked();        // timerfd_canceled()
-  void ExpireLocked();          // timerfd_triggered()'s work
-  void DeliverDueLocked();      // an expiry that is due but the timer thread has not run
+  [[nodiscard]] int64_t NowLocked() const REQUIRES(wqh_.lock) { return TimerService::Now(base_); }
+  uint64_t ForwardNowLocked() REQUIRES(wqh_.lock);  // hrtimer_forward_now(timer, tintv)
+  void RestartLocked() REQUIRES(wqh_.lock);        // hrtimer_restart(): queue at expires_ again
+  [[nodiscard]] const void* WakeTagLocked() const REQUIRES(wqh_.lock);
+  [[nodiscard]] int64_t RemainingLocked() const REQUIRES(wqh_.lock);
+  bool CanceledLocked() REQUIRES(wqh_.lock);       // timerfd_canceled()
+  void ExpireLocked() REQUIRES(wqh_.lock);         // timerfd_triggered()'s work
+  void DeliverDueLocked() REQUIRES(wqh_.lock);     // an expiry that is due but the timer thread has not run
   void SyncClockWasSet();       // before taking the lock: a clock set the kernel made is seen
 
   WaitQueueHead wqh_;
   const int clockid_;
   // Under wqh_.lock.
-  ClockBase base_;          // the hrtimer's base: REALTIME relative timers run on MONOTONIC
-  int64_t expires_ = 0;     // ns on base_'s clock
-  int64_t tintv_ = 0;       // interval, ns
-  bool expired_ = false;    // fired and not yet forwarded
-  bool queued_ = false;     // armed on the timer service and not yet fired
+  ClockBase base_ GUARDED_BY(wqh_.lock);        // the hrtimer's base: REALTIME relative timers run on MONOTONIC
+  int64_t expires_ GUARDED_BY(wqh_.lock) = 0;    // ns on base_'s clock
+  int64_t tintv_ GUARDED_BY(wqh_.lock) = 0;      // interval, ns
+  bool expired_ GUARDED_BY(wqh_.lock) = false;   // fired and not yet forwarded
+  bool queued_ GUARDED_BY(wqh_.lock) = false;    // armed on the timer service and not yet fired
   std::atomic<bool> might_cancel_{false};  // written under wqh_.lock; read before taking it
-  bool canceled_ = false;   // the clock was set while might_cancel_ (moffs == KTIME_MAX)
+  bool canceled_ GUARDED_BY(wqh_.lock) = false;  // the clock was set while might_cancel_ (moffs == KTIME_MAX)
   std::atomic<uint64_t> ticks_{0};  // written under wqh_.lock; Poll() reads it without
 };
 

@@ -20,15 +20,15 @@ namespace {
 // The process's links (kernel_side.h, "Nesting"): one kernel epoll instance holding the
 // hidden instance of every instance that has parents, edge-triggered, data an id.
 struct Links {
-  std::mutex mu;  // level 2a of eventpoll.cc: everything here
+  StdMutex mu;  // level 2a of eventpoll.cc: everything here
   std::atomic<int> epfd{-1};
-  uint64_t next_id = 1;
+  uint64_t next_id GUARDED_BY(mu) = 1;
   struct Entry {
     EventPoll* ep;
     int fd;
   };
-  std::unordered_map<uint64_t, Entry> by_id;
-  std::unordered_map<const EventPoll*, uint64_t> ids;
+  std::unordered_map<uint64_t, Entry> by_id GUARDED_BY(mu);
+  std::unordered_map<const EventPoll*, uint64_t> ids GUARDED_BY(mu);
 };
 Links& TheLinks() {
   static auto* links = new Links;  // never destroyed: instances may outlive static exit
@@ -36,9 +36,9 @@ Links& TheLinks() {
 }
 
 // Instances by ring token, for OnRingEvent() (a leaf lock).
-std::mutex registry_mu;
-std::unordered_map<uint64_t, KernelSide*> registry;  // registry_mu
-uint64_t next_token = 1;                              // registry_mu
+StdMutex registry_mu;
+std::unordered_map<uint64_t, KernelSide*> registry GUARDED_BY(registry_mu);
+uint64_t next_token GUARDED_BY(registry_mu) = 1;
 // The token of the links' watch (their events are counted in KernelSide::links_events).
 constexpr uint64_t kLinksToken = 0;
 
@@ -46,18 +46,19 @@ constexpr uint64_t kLinksToken = 0;
 // in another process is never used there.
 [[maybe_unused]] const bool fork_registered =
     (RegisterForkHandlers(ForkOrder::kKernelLinks,
-                          {[] {
+                          {[]() ACQUIRE(TheLinks().mu, registry_mu) {
                              TheLinks().mu.lock();
                              registry_mu.lock();
                            },
-                           [] {
+                           []() RELEASE(TheLinks().mu, registry_mu) {
                              registry_mu.unlock();
                              TheLinks().mu.unlock();
                            },
-                           [] {
+                           []() RELEASE(registry_mu) {
                              // The child forgets the parent's instances, and must never
                              // drain the parent's links (edges the parent would lose).
                              Links& links = TheLinks();
+                             links.mu.AssertHeld();  // by the prepare handler
                              const int fd = links.epfd.exchange(-1, std::memory_order_relaxed);
                              if (fd >= 0) kernel::Close(fd);
                              links.by_id.clear();
@@ -301,7 +302,8 @@ void KernelSide::OnRingEvent(uint64_t token, bool ended) {
   it->second->pending_.store(true, std::memory_order_release);
 }
 
-void KernelSide::AttachRing() {
+// No analysis: a try_to_lock guard (owns_lock() decides), beyond the analysis.
+void KernelSide::AttachRing() NO_THREAD_SAFETY_ANALYSIS {
   std::unique_lock guard(ring_mu_, std::try_to_lock);
   if (!guard.owns_lock() || ring_failed_.load(std::memory_order_relaxed)) return;
   platform::ReadinessRing* mine = platform::ReadinessRing::ForThisThread();

@@ -205,11 +205,11 @@ class KernelSide final : public KernelBridge {
   int level_fd_ = -1;
   std::atomic<int> items_{0};  // own kernel descriptors
   // Allocates an escape id for `data` (mu_ held); 0 if none is left.
-  uint64_t NewEscape(uint64_t data);
+  uint64_t NewEscape(uint64_t data) REQUIRES(mu_);
 
-  std::mutex mu_;  // escapes_, next_escape_, notify_epfd_ (after creation)
-  std::unordered_map<uint64_t, uint64_t> escapes_;  // escape id -> the caller's data
-  uint64_t next_escape_ = 1;
+  StdMutex mu_;  // escapes_, next_escape_, notify_epfd_ (after creation)
+  std::unordered_map<uint64_t, uint64_t> escapes_ GUARDED_BY(mu_);  // escape id -> the caller's data
+  uint64_t next_escape_ GUARDED_BY(mu_) = 1;
 
   // The readiness ring (ring mode) whose watch `token_` is this instance's hidden instance:
   // replaced only by AttachRing() under ring_mu_; a replaced ring is held until the
@@ -222,8 +222,8 @@ class KernelSide final : public KernelBridge {
   std::atomic<bool> links_armed_{false};      // ring_ also watches the links
   std::atomic<uint64_t> links_seen_{0};       // the links' events counted when last asked
   std::atomic<unsigned> foreign_signals_{0};  // signals seen by threads that cannot reset
-  std::mutex ring_mu_;
-  std::vector<platform::ReadinessRing*> retired_rings_;  // ring_mu_
+  StdMutex ring_mu_;
+  std::vector<platform::ReadinessRing*> retired_rings_ GUARDED_BY(ring_mu_);
   // The "busy" hint (BeginAsk / EndAsk).
   std::atomic<uint64_t> asks_{0};
   std::atomic<uint64_t> idle_at_{0};

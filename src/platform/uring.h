@@ -25,6 +25,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "platform/spinlock.h"
+
 namespace uep::platform {
 
 enum class KernelReadiness { kUring, kSyscall };
@@ -98,8 +100,8 @@ class ReadinessRing {
   std::shared_ptr<std::atomic<bool>> issuer_alive_;
   uint32_t generation_ = 0;  // the process generation it was made in
   std::unordered_map<uint64_t, int> watches_;  // token -> fd (issuer only)
-  std::mutex cancel_mu_;
-  std::vector<uint64_t> cancels_;  // cancel_mu_
+  StdMutex cancel_mu_;
+  std::vector<uint64_t> cancels_ GUARDED_BY(cancel_mu_);
   std::atomic<bool> cancels_pending_{false};
   // Watches whose poll ended and could not be armed again (issuer only): retried at each
   // Reset(); meanwhile the ring always says "signalled", so nothing is missed.
