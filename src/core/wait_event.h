@@ -14,6 +14,7 @@
 #include "core/wait_queue.h"
 #include "core/waiter.h"
 #include "platform/clock.h"
+#include "platform/thread_safety.h"
 
 namespace uep {
 
@@ -35,7 +36,8 @@ struct WaitSpec {
 namespace wait_detail {
 
 // prepare_to_wait_event(): re-arms the waiter and queues it unless it still is. wq->lock held.
-inline void PrepareToWaitLocked(WaitQueueHead* wq, Waiter* waiter, bool exclusive) {
+inline void PrepareToWaitLocked(WaitQueueHead* wq, Waiter* waiter, bool exclusive)
+    REQUIRES(wq->lock) {
   waiter->woken.store(kWaiterArmed, std::memory_order_relaxed);
   if (waiter->wait.entry.Linked()) return;
   if (exclusive) {
@@ -52,8 +54,11 @@ struct NoLock {
 
 // ___wait_event(). `held` guards the condition: it is held on entry and on return, and
 // dropped around each sleep. kHeldIsQueueLock: `held` is wq->lock itself.
+// No analysis: `held` is any lock()/unlock() pair, dropped and retaken through a reference;
+// the entry points below state what they require.
 template <bool kHeldIsQueueLock, typename Held, typename Cond>
-int WaitEvent(WaitQueueHead* wq, Held& held, const Cond& cond, const WaitSpec& spec) {
+int WaitEvent(WaitQueueHead* wq, Held& held, const Cond& cond, const WaitSpec& spec)
+    NO_THREAD_SAFETY_ANALYSIS {
   if (cond()) return 0;
   if (spec.permit != nullptr && !spec.permit->Acquire()) return -EBADF;
   Waiter waiter;
@@ -99,7 +104,7 @@ int WaitEvent(WaitQueueHead* wq, const Cond& cond, const WaitSpec& spec) {
 // `guard`; the condition is read under it.
 template <typename Cond>
 int WaitEventLocked(WaitQueueHead* wq, std::unique_lock<SpinLock>& guard, const Cond& cond,
-                    const WaitSpec& spec) {
+                    const WaitSpec& spec) REQUIRES(wq->lock) {
   return wait_detail::WaitEvent<true>(wq, guard, cond, spec);
 }
 

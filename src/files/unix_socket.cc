@@ -267,20 +267,21 @@ bool UnixSocket::RecvWaitOverLocked() const {
          (shutdown_.load(std::memory_order_relaxed) & kRcvShutdown) != 0;
 }
 
+// No analysis: drops and retakes the caller's guards, references the analysis cannot follow.
 int UnixSocket::WaitLocked(std::unique_lock<SpinLock>& guard, std::unique_lock<std::mutex>* io,
                            bool (UnixSocket::*over)() const, bool interruptible,
-                           SleepPermit* permit) {
+                           SleepPermit* permit) NO_THREAD_SAFETY_ANALYSIS {
   // The pair lock and the call's I/O lock, dropped around each sleep; what the call
   // signalled so far goes out before it sleeps.
   struct Held {
     std::unique_lock<SpinLock>& guard;
     std::unique_lock<std::mutex>* io;
-    void unlock() {
+    void unlock() NO_THREAD_SAFETY_ANALYSIS {
       guard.unlock();
       if (io != nullptr) io->unlock();
       FlushSigio();
     }
-    void lock() {
+    void lock() NO_THREAD_SAFETY_ANALYSIS {
       if (io != nullptr) io->lock();
       guard.lock();
     }
