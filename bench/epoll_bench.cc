@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 #include <poll.h>
 #include <sys/resource.h>
+#include <sched.h>
 #include <sys/select.h>
 
 #include <exception>
@@ -109,6 +110,65 @@ void BM_KernelEventfdCycle(benchmark::State& state) {
   state.counters["events"] = static_cast<double>(harvested);
   ::close(fd);
   Api::Close(ep);
+}
+
+// Two threads on one vCPU passing a token through two kernel eventfds, each asleep in
+// wait(-1) on the API's instance between tokens (on uepoll: a sleep in the hidden kernel
+// instance). Pinned, so each hand-off is a wake-up and a context switch, no idle CPU.
+template <typename Api>
+void BM_KernelEventfdPingPongOneCpu(benchmark::State& state) {
+  cpu_set_t saved;
+  CPU_ZERO(&saved);
+  Check(sched_getaffinity(0, sizeof saved, &saved) == 0, "sched_getaffinity");
+  int cpu = 0;
+  while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &saved)) ++cpu;
+  cpu_set_t pinned;
+  CPU_ZERO(&pinned);
+  CPU_SET(cpu, &pinned);
+  Check(sched_setaffinity(0, sizeof pinned, &pinned) == 0, "sched_setaffinity");  // thread b inherits
+  const int ep_a = Api::EpollCreate();
+  const int ep_b = Api::EpollCreate();
+  const int to_a = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  const int to_b = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  Check(Api::Ctl(ep_a, EPOLL_CTL_ADD, to_a, &ev) == 0, "ctl");
+  Check(Api::Ctl(ep_b, EPOLL_CTL_ADD, to_b, &ev) == 0, "ctl");
+  const int rounds = 2000;
+  auto await = [](int ep, int fd) {
+    epoll_event out;
+    uint64_t value = 0;
+    while (Api::Wait(ep, &out, 1, -1) != 1) {
+    }
+    Check(::read(fd, &value, sizeof value) == sizeof value, "read");
+  };
+  Percentiles p;
+  for (auto _ : state) {
+    std::thread b([&] {
+      const uint64_t one = 1;
+      for (int i = 0; i < rounds; ++i) {
+        await(ep_b, to_b);
+        Check(::write(to_a, &one, sizeof one) == sizeof one, "write");
+      }
+    });
+    std::vector<double> samples;
+    samples.reserve(rounds);
+    const uint64_t one = 1;
+    for (int i = 0; i < rounds; ++i) {
+      const auto start = Clock::now();
+      Check(::write(to_b, &one, sizeof one) == sizeof one, "write");
+      await(ep_a, to_a);
+      samples.push_back(std::chrono::duration<double, std::nano>(Clock::now() - start).count());
+    }
+    b.join();
+    p = Summarize(std::move(samples));
+  }
+  state.counters["median_ns"] = p.median_ns;
+  state.counters["p99_ns"] = p.p99_ns;
+  for (int fd : {to_a, to_b}) ::close(fd);
+  Api::Close(ep_a);
+  Api::Close(ep_b);
+  sched_setaffinity(0, sizeof saved, &saved);
 }
 
 template <typename Api>
@@ -241,6 +301,9 @@ void Register() {
   both("MixedWait", BM_MixedWait<Kernel>, BM_MixedWait<Uepoll>,
        [](auto* b) { b->ArgNames({"eventfd_ready", "idle_sockets"})->Args({0, 1})->Args({1, 8}); });
   both("KernelEventfdCycle", BM_KernelEventfdCycle<Kernel>, BM_KernelEventfdCycle<Uepoll>, none);
+  both("KernelEventfdPingPongOneCpu", BM_KernelEventfdPingPongOneCpu<Kernel>,
+       BM_KernelEventfdPingPongOneCpu<Uepoll>,
+       [](auto* b) { b->Iterations(5)->UseRealTime(); });
   both("Ctl", BM_Ctl<Kernel>, BM_Ctl<Uepoll>,
        [](auto* b) { b->ArgName("add_del=0,mod=1,oneshot_rearm=2")->DenseRange(0, 2); });
   both("CreateWatchClose", BM_CreateWatchClose<Kernel>, BM_CreateWatchClose<Uepoll>, none);
