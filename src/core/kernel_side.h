@@ -114,6 +114,15 @@ class KernelSide {
   // without a new wake-up), or when no ring can tell. Consumes the ring's signal: a caller
   // that then does not ask calls MarkBusy().
   bool ShouldAsk();
+  // ShouldAsk() would say yes only because the last answer had events (or always, in the
+  // syscall mode), with no ring signal to consume and no ring or links to set up: a wait
+  // about to sleep can let its sleep ask instead (WaitKernelSide).
+  [[nodiscard]] bool AsksAnyway() const {
+    if (!ring_mode_ || ring_failed_.load(std::memory_order_relaxed)) return true;
+    const platform::ReadinessRing* ring = ring_.load(std::memory_order_acquire);
+    return ring != nullptr && ring->IssuerAliveIn(platform::ProcessGeneration()) &&
+           !drains_links() && Busy();
+  }
   // The ring mode's idle case in plain loads (no lock, no system call): true when
   // ShouldAsk() would say no. False when unsure.
   [[nodiscard]] bool LooksIdle() const {
