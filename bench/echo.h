@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -36,6 +37,7 @@ struct EchoConfig {
   int payload = 64;              // bytes per request (and per reply)
   double seconds = 1.0;          // how long the load generator sends
   int wake_period_us = 5;        // the waker's sleep between two eventfd posts
+  bool pin = true;               // the loop on one CPU, load generator and waker on another
 };
 
 struct EchoResult {
@@ -58,6 +60,21 @@ struct EchoResult {
 };
 
 namespace echo_detail {
+
+// Pins the calling thread to the index-th CPU it may run on (no-op if there is none).
+inline void PinToAllowedCpu(int index) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed) || index-- > 0) continue;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    sched_setaffinity(0, sizeof one, &one);
+    return;
+  }
+}
 
 inline double ThreadCpuNs() {
   timespec ts{};
@@ -144,7 +161,11 @@ EchoResult EchoRun(const EchoConfig& cfg) {
   EchoResult r;
   double server_cpu = 0;
   int64_t wakeups_seen = 0;
+  cpu_set_t saved;
+  CPU_ZERO(&saved);
+  const bool pin = cfg.pin && sched_getaffinity(0, sizeof saved, &saved) == 0 && CPU_COUNT(&saved) >= 2;
   std::thread loop([&] {
+    if (pin) PinToAllowedCpu(0);
     const double cpu0 = ThreadCpuNs();
     std::vector<uint8_t> buf(65536);
     epoll_event out[64];
@@ -164,6 +185,7 @@ EchoResult EchoRun(const EchoConfig& cfg) {
     server_cpu = ThreadCpuNs() - cpu0;
   });
   std::atomic<int64_t> posted{0};
+  if (pin) PinToAllowedCpu(1);  // the load generator, and the waker it starts
   std::thread waker([&] {
     prctl(PR_SET_TIMERSLACK, 1UL);  // sleep the period asked, not the default 50 us
     const timespec period{0, static_cast<long>(cfg.wake_period_us) * 1000};
@@ -250,6 +272,7 @@ EchoResult EchoRun(const EchoConfig& cfg) {
   Api::Close(wake);
   Api::Close(ep);
   ::close(listener);
+  if (pin) sched_setaffinity(0, sizeof saved, &saved);
   return r;
 }
 

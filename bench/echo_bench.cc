@@ -2,7 +2,9 @@
 // EchoServer/uepoll, one bounded run per repetition. Unless told otherwise, 5 repetitions
 // with the rows interleaved at random (--benchmark_enable_random_interleaving), and a
 // summary at the end: the medians of each side and their uepoll/kernel ratios.
-//   echo_bench [--connections=N] [--seconds=S] [--wake_period_us=U] [Google Benchmark flags]
+//   echo_bench [--connections=N] [--seconds=S] [--wake_period_us=U] [--payload=BYTES]
+//              [--no_pin] [Google Benchmark flags]
+// By default the loop runs on one CPU, the load generator and the waker on another.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -62,9 +64,10 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     const auto u = samples_.find("EchoServer/uepoll");
     if (k == samples_.end() || u == samples_.end()) return;
     std::printf("\nmedians of %zu kernel and %zu uepoll runs (%d connections, %g s each, a wake-up "
-                "posted every %d us)\n",
+                "asked every %d us, %s)\n",
                 k->second.at("req_per_s").size(), u->second.at("req_per_s").size(),
-                g_config.connections, g_config.seconds, g_config.wake_period_us);
+                g_config.connections, g_config.seconds, g_config.wake_period_us,
+                g_config.pin ? "pinned" : "not pinned");
     std::printf("%-26s %14s %14s %10s  %s\n", "", "kernel", "uepoll", "uep/kern", "target");
     const struct {
       const char* counter;
@@ -110,6 +113,8 @@ void ParseOwnFlags(int* argc, char** argv) {
       g_config.wake_period_us = std::atoi(v3);
     } else if (const char* v4 = value("--payload=")) {
       g_config.payload = std::atoi(v4);
+    } else if (std::strcmp(a, "--no_pin") == 0) {
+      g_config.pin = false;
     } else {
       argv[out++] = argv[i];
     }
