@@ -9,7 +9,8 @@
 //   harvest:  Wait -> the user-space ready list, then the hidden instance (epoll_wait with
 //             timeout 0) for the room left, in every call; the kernel is asked only when
 //             it may have events (ShouldAsk: the readiness ring signalled, or the last
-//             answer had events; always in the syscall mode)
+//             answer had events; always in the syscall mode); a call that may sleep with
+//             nothing ready in user space asks through the sleep instead
 //   sleep:    one epoll_pwait2() on the hidden instance (or on `sleep`, below), with the
 //             caller's mask
 //   wake-up:  a user-space event for a sleeper reaches `bell`, an entry on the instance's
