@@ -326,13 +326,20 @@ void RegisterBenchmarks(const RegistryConfig& c) {
   const int rounds = c.round_trip_rounds;
   const int spins = rounds * reps;
   Sampled("SleepingRoundTrip/kernel/busy_poll:0", reps,
-          [=] { return EpollPingPong<Kernel>(rounds, 0); });
+          [=] { return EpollPingPong<Kernel>(rounds, {}); });
   for (int busy : {0, 64}) {
     Sampled("SleepingRoundTrip/uepoll/busy_poll:" + std::to_string(busy), reps,
-            [=] { return EpollPingPong<Uepoll>(rounds, busy); });
+            [=] { return EpollPingPong<Uepoll>(rounds, {.busy_poll_rounds = busy}); });
   }
   Sampled("SleepingRoundTrip/uepoll/busy_poll:1000000", 1,
-          [=] { return EpollPingPong<Uepoll>(spins, 1000000); });
+          [=] { return EpollPingPong<Uepoll>(spins, {.busy_poll_rounds = 1000000}); });
+  // Kernel eventfds in the instance, both threads on one CPU.
+  Sampled("KernelEventfdPingPongOneCpu/kernel", reps, [=] {
+    return EpollPingPong<Kernel>(rounds, {.kernel_eventfds = true, .one_cpu = true});
+  });
+  Sampled("KernelEventfdPingPongOneCpu/uepoll", reps, [=] {
+    return EpollPingPong<Uepoll>(rounds, {.kernel_eventfds = true, .one_cpu = true});
+  });
   for (int timed : {0, 1}) {
     Sampled("SleepingRoundTrip/futex/timed:" + std::to_string(timed), reps,
             [=] { return FutexPingPong(rounds, timed != 0); });

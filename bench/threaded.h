@@ -3,6 +3,8 @@
 // event loop. These measure themselves and return samples or rates.
 #pragma once
 
+#include <sched.h>
+
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -45,43 +47,80 @@ inline Percentiles Summarize(std::vector<double> samples) {
 // Thread A writes a token to eventfd 1 and waits on its instance for eventfd 2; thread B
 // does the reverse. Both block in wait(-1) between tokens (ET items, drained by read).
 // busy_poll_rounds: uep_epoll_set_busy_poll on both instances (< 0: leave the default).
+// kernel_eventfds: the tokens go through kernel eventfds (on uepoll: kernel descriptors in
+// the instance, a sleep in its hidden kernel instance); one_cpu: both threads pinned to
+// one CPU, so that each hand-off is a wake-up and a context switch, no idle CPU.
+struct PingPong {
+  int busy_poll_rounds = -1;
+  bool kernel_eventfds = false;
+  bool one_cpu = false;
+};
+
 template <typename Api>
-std::vector<double> EpollPingPong(int rounds, int busy_poll_rounds) {
+std::vector<double> EpollPingPong(int rounds, PingPong how) {
+  cpu_set_t saved;
+  CPU_ZERO(&saved);
+  if (how.one_cpu) {
+    Check(sched_getaffinity(0, sizeof saved, &saved) == 0, "sched_getaffinity");
+    int cpu = 0;
+    while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &saved)) ++cpu;
+    cpu_set_t pinned;
+    CPU_ZERO(&pinned);
+    CPU_SET(cpu, &pinned);
+    Check(sched_setaffinity(0, sizeof pinned, &pinned) == 0, "sched_setaffinity");  // b inherits
+  }
   const int ep_a = Api::EpollCreate();
   const int ep_b = Api::EpollCreate();
-  Api::SetBusyPoll(ep_a, busy_poll_rounds);
-  Api::SetBusyPoll(ep_b, busy_poll_rounds);
-  const int to_b = Api::EventFd(0, EFD_NONBLOCK);
-  const int to_a = Api::EventFd(0, EFD_NONBLOCK);
+  Api::SetBusyPoll(ep_a, how.busy_poll_rounds);
+  Api::SetBusyPoll(ep_b, how.busy_poll_rounds);
+  auto make = [&] {
+    return how.kernel_eventfds ? ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : Api::EventFd(0, EFD_NONBLOCK);
+  };
+  const int to_b = make();
+  const int to_a = make();
+  auto rd = [&](int fd, uint64_t* v) {
+    return how.kernel_eventfds ? ::read(fd, v, sizeof *v) : Api::Read(fd, v, sizeof *v);
+  };
+  auto wr = [&](int fd, const uint64_t* v) {
+    return how.kernel_eventfds ? ::write(fd, v, sizeof *v) : Api::Write(fd, v, sizeof *v);
+  };
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLET;
   Check(Api::Ctl(ep_a, EPOLL_CTL_ADD, to_a, &ev) == 0, "ctl");
   Check(Api::Ctl(ep_b, EPOLL_CTL_ADD, to_b, &ev) == 0, "ctl");
-  auto await = [](int ep, int fd) {
+  auto await = [&](int ep, int fd) {
     epoll_event out;
     uint64_t value = 0;
     while (Api::Wait(ep, &out, 1, -1) != 1) {
     }
-    Api::Read(fd, &value, sizeof value);
+    Check(rd(fd, &value) == sizeof value, "read");
   };
+  const uint64_t one = 1;
   std::thread b([&] {
-    const uint64_t one = 1;
     for (int i = 0; i < rounds; ++i) {
       await(ep_b, to_b);
-      Api::Write(to_a, &one, sizeof one);
+      Check(wr(to_a, &one) == sizeof one, "write");
     }
   });
   std::vector<double> samples;
   samples.reserve(static_cast<size_t>(rounds));
-  const uint64_t one = 1;
   for (int i = 0; i < rounds; ++i) {
     const auto start = Clock::now();
-    Api::Write(to_b, &one, sizeof one);
+    Check(wr(to_b, &one) == sizeof one, "write");
     await(ep_a, to_a);
     samples.push_back(std::chrono::duration<double, std::nano>(Clock::now() - start).count());
   }
   b.join();
-  for (int fd : {to_a, to_b, ep_a, ep_b}) Api::Close(fd);
+  if (how.kernel_eventfds) {
+    ::close(to_a);
+    ::close(to_b);
+  } else {
+    Api::Close(to_a);
+    Api::Close(to_b);
+  }
+  Api::Close(ep_a);
+  Api::Close(ep_b);
+  if (how.one_cpu) sched_setaffinity(0, sizeof saved, &saved);
   return samples;
 }
 

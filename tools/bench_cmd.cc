@@ -500,6 +500,14 @@ void RoundTripRows(Table& t, Source& src, const Options& o) {
                   ud.median_ns);
   d.kernel += "*";
   t.rows.push_back(std::move(d));
+  if (!o.quick) {
+    const Percentiles kk = src.Latency("KernelEventfdPingPongOneCpu/kernel");
+    const Percentiles uk = src.Latency("KernelEventfdPingPongOneCpu/uepoll");
+    Row r = TimeRow("round trip over kernel eventfds, one CPU, median", kk.median_ns,
+                    uk.median_ns);
+    r.target = Verdict(uk.median_ns <= kk.median_ns, "<= kernel");
+    t.rows.push_back(std::move(r));
+  }
 }
 
 void ScalingRows(Table& t, Source& src) {

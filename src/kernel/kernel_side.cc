@@ -667,7 +667,12 @@ int KernelSide::Wait(EventPoll* ep, epoll_event* events, int maxevents,
     bool ask = false;
     if (ks->has_items() && !ks->LooksIdle()) {
       if (!permit->Acquire()) return -EBADF;
-      ask = ks->ShouldAsk();
+      // A call that may sleep with nothing ready in user space: its sleep (epoll_pwait2 on
+      // the hidden instance) returns at once what the kernel side has, so an ask with
+      // timeout 0 first would be a second system call for the same answer.
+      const bool sleep_asks = !timed_out && !ks->drains_links() && ks->AsksAnyway() &&
+                              !ep->EventsAvailable();
+      ask = !sleep_asks && ks->ShouldAsk();
     }
     // Descendants' kernel events first, as the kernel would have queued them already: an
     // item reported now must not be queued again later by an event it already covers.

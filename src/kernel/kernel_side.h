@@ -11,7 +11,8 @@
 //   harvest:  Wait -> the user-space ready list, then the hidden instance (epoll_wait with
 //             timeout 0) for the room left, in every call; the kernel is asked only when
 //             it may have events (ShouldAsk: the readiness ring signalled, or the last
-//             answer had events; always in the syscall mode)
+//             answer had events; always in the syscall mode); a call that may sleep with
+//             nothing ready in user space asks through the sleep instead
 //   sleep:    one epoll_pwait2() on the hidden instance (or on `sleep`, below), with the
 //             caller's mask
 //   wake-up:  a user-space event for a sleeper reaches `bell`, an entry on the instance's
@@ -126,6 +127,15 @@ class KernelSide final : public KernelBridge {
   // without a new wake-up), or when no ring can tell. Consumes the ring's signal: a caller
   // that then does not ask calls MarkBusy().
   bool ShouldAsk();
+  // ShouldAsk() would say yes only because the last answer had events (or always, in the
+  // syscall mode), with no ring signal to consume and no ring or links to set up: a wait
+  // about to sleep can let its sleep ask instead (WaitKernelSide).
+  [[nodiscard]] bool AsksAnyway() const {
+    if (!ring_mode_ || ring_failed_.load(std::memory_order_relaxed)) return true;
+    const platform::ReadinessRing* ring = ring_.load(std::memory_order_acquire);
+    return ring != nullptr && ring->IssuerAliveIn(platform::ProcessGeneration()) &&
+           !drains_links() && Busy();
+  }
   // The ring mode's idle case in plain loads (no lock, no system call): true when
   // ShouldAsk() would say no. False when unsure.
   [[nodiscard]] bool LooksIdle() const {
