@@ -14,18 +14,25 @@
 #   files      the file types
 #   capi       the uep_* entry points and the poll engine
 #   api        the C++ facade for user file types (include/uepoll/file.hpp) over the core
-#   preload    libuepoll-preload.so's interposers (src/preload/CMakeLists.txt)
+#   preload    libuepoll-preload.so's interposers (src/preload/CMakeLists.txt), over the
+#              public C API and capi/preload_support.h only
 set(UEPOLL_PARTS_ROOT ${PROJECT_BINARY_DIR}/parts)
 
-# The include root of `target`: links to src/<dir> for each of `dirs`, and to include/uepoll
-# with PUBLIC_API.
+# The include root of `target`: links to src/<dir> for each of `dirs`, to single headers
+# src/<file> for each of `files` (a part's narrow interface to another), and to
+# include/uepoll with PUBLIC_API.
 function(uepoll_part_root target name)
-  cmake_parse_arguments(PARSE_ARGV 2 arg "PUBLIC_API" "" "DIRS")
+  cmake_parse_arguments(PARSE_ARGV 2 arg "PUBLIC_API" "" "DIRS;FILES")
   set(root ${UEPOLL_PARTS_ROOT}/${name})
   file(REMOVE_RECURSE ${root})
   file(MAKE_DIRECTORY ${root})
   foreach(dir ${arg_DIRS})
     file(CREATE_LINK ${PROJECT_SOURCE_DIR}/src/${dir} ${root}/${dir} SYMBOLIC)
+  endforeach()
+  foreach(header ${arg_FILES})
+    get_filename_component(dir ${header} DIRECTORY)
+    file(MAKE_DIRECTORY ${root}/${dir})
+    file(CREATE_LINK ${PROJECT_SOURCE_DIR}/src/${header} ${root}/${header} SYMBOLIC)
   endforeach()
   if(arg_PUBLIC_API)
     file(CREATE_LINK ${PROJECT_SOURCE_DIR}/include/uepoll ${root}/uepoll SYMBOLIC)

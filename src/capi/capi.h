@@ -216,9 +216,3 @@ inline int InstallPair(File* first, File* second, bool cloexec, int fds[2]) {
 }
 
 }  // namespace uep::capi
-
-namespace uep {
-// uep_syscall()'s calls on descriptors (capi/syscall.cc): if `n` is one of them and its
-// descriptor is uepoll's, serves it and sets *served; else *served is false.
-long SyscallOnOurs(long n, const long a[6], bool* served);
-}  // namespace uep

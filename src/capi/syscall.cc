@@ -19,6 +19,7 @@
 #include <cstdarg>
 
 #include "capi/capi.h"
+#include "capi/preload_support.h"
 #include "uepoll/uepoll.h"
 
 namespace uep {

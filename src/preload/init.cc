@@ -3,6 +3,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -10,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "trace/record.h"
 #include "preload/preload.h"
+#include "uepoll/uepoll.h"
 
 namespace uep::preload {
 
@@ -57,10 +58,10 @@ unsigned ParseKinds(const char* spec) {
 const char* trace_path = nullptr;
 
 void DumpTrace() {
-  if (trace_path == nullptr || trace::Stop() != 0) return;
+  if (trace_path == nullptr || uep_trace_stop() != 0) return;
   const std::string path = std::string(trace_path) + "." + std::to_string(getpid());
   if (FILE* f = std::fopen(path.c_str(), "we")) {
-    trace::Dump(f);
+    uep_trace_dump(f);
     std::fclose(f);
   } else {
     Complain("cannot write " + path + ": " + std::strerror(errno));
@@ -72,12 +73,12 @@ void StartTrace() {
   if (out == nullptr || *out == '\0') return;
   size_t capacity = 0;  // the default
   if (const char* cap = std::getenv("UEPOLL_TRACE_CAPACITY")) capacity = std::strtoul(cap, nullptr, 10);
-  if (trace::Start(capacity) != 0) {
+  if (uep_trace_start(capacity) != 0) {
     Complain("UEPOLL_TRACE_OUT: cannot start tracing");
     return;
   }
   trace_path = strdup(out);
-  trace::SetThreadName("main");
+  capi::SetTraceThreadName("main");
   std::atexit(DumpTrace);
 }
 
@@ -87,13 +88,15 @@ void Init() {
   static std::once_flag once;
   std::call_once(once, [] {
     Serving serving;  // whatever start-up calls makes kernel descriptors
-    if (!FdTable::SetNumbering(FdTable::Numbering::kPlaceholder)) {
+    const int saved_errno = errno;  // the program's, when start-up runs in an interposer
+    if (uep_set_numbering(UEP_NUMBERING_KERNEL) != 0) {
       Complain("the descriptor table was in use before start-up: numbering is not the kernel's");
     }
-    FdTable::Get();
+    uep_fd_base();  // makes the table
     SetTableOwner();
     g_kinds = ParseKinds(std::getenv("UEPOLL_PRELOAD"));
     StartTrace();
+    errno = saved_errno;
   });
   __atomic_store_n(&g_ready, true, __ATOMIC_RELEASE);
 }

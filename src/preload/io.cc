@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstdarg>
 
-#include "core/fork.h"
 #include "preload/preload.h"
 #include "uepoll/uepoll.h"
 
@@ -86,13 +85,13 @@ int close_range(unsigned int first, unsigned int last, int flags) {
     return -1;
   }
   uep::preload::EnsureInit();
-  uep::FdTable& table = uep::FdTable::Get();
+  using uep::capi::NextOpenFd;
   if (first <= last && first <= static_cast<unsigned>(INT32_MAX) &&
-      table.NextOpen(static_cast<int>(first)) >= 0 && !uep::InForeignProcess()) {
-    for (int fd = table.NextOpen(static_cast<int>(first));
-         fd >= 0 && static_cast<unsigned>(fd) <= last; fd = table.NextOpen(fd + 1)) {
+      NextOpenFd(static_cast<int>(first)) >= 0 && !uep::capi::InForeignProcess()) {
+    for (int fd = NextOpenFd(static_cast<int>(first));
+         fd >= 0 && static_cast<unsigned>(fd) <= last; fd = NextOpenFd(fd + 1)) {
       if ((flags & CLOSE_RANGE_CLOEXEC) != 0) {
-        table.SetCloexec(fd, true);
+        uep::capi::SetCloexecFd(fd);
       } else if ((flags & ~CLOSE_RANGE_UNSHARE) == 0) {
         UEP_SERVE(uep_close(fd));
       }

@@ -1,7 +1,7 @@
 // The preload library (libuepoll-preload.so): interposes the libc calls that uepoll serves,
 // so an unmodified dynamically linked program gets uepoll's epoll instances, eventfds,
-// pipes, socket pairs and timers (docs/compatibility.md). Descriptors use placeholder
-// numbering (core/fd_table.h): as small as the kernel's.
+// pipes, socket pairs and timers (docs/compatibility.md). Descriptors use kernel
+// numbering (UEP_NUMBERING_KERNEL): as small as the kernel's.
 //
 // Each interposer asks whether the descriptor is uepoll's; if not, the call goes to the
 // next definition of the same name (dlsym(RTLD_NEXT): libc, or another interposer), so
@@ -12,8 +12,7 @@
 #include <dlfcn.h>
 #include <sys/socket.h>
 
-#include "core/fd_table.h"
-#include "core/fork.h"
+#include "capi/preload_support.h"
 
 namespace uep::preload {
 
@@ -52,17 +51,17 @@ struct Serving {
 };
 
 // Whether uepoll makes descriptors of this kind (for the program, not for itself). Never
-// in a vfork child (core/fork.h): it would add to its parent's table; a kernel descriptor
-// is what the program it execs can use.
+// in a vfork child: it would add to its parent's table; a kernel descriptor is what the
+// program it execs can use.
 inline bool Takes(Kind kind) {
   EnsureInit();
-  return (g_kinds & kind) != 0 && tls_serving == 0 && !InForeignProcess();
+  return (g_kinds & kind) != 0 && tls_serving == 0 && !capi::InForeignProcess();
 }
 
 // Whether `fd` is an open uepoll descriptor.
 inline bool Ours(int fd) {
   EnsureInit();
-  return FdTable::Get().Owns(fd);
+  return capi::OwnsFd(fd);
 }
 
 // The kernel just handed out `fd` (open, socket, accept, a kernel dup ...). If the table

@@ -19,8 +19,6 @@
 
 #include <cstdarg>
 
-#include "core/file.h"
-#include "core/waiter.h"
 #include "preload/preload.h"
 
 namespace uep::preload {
@@ -42,12 +40,11 @@ int DropStale(int fd) {
   // Before start-up there is no table; while serving, the descriptor is the library's own
   // (start-up reads /proc with fopen).
   if (fd < 0 || !__atomic_load_n(&g_ready, __ATOMIC_ACQUIRE) || tls_serving != 0) return fd;
-  if (!FdTable::Get().Owns(fd)) return fd;
+  if (!capi::OwnsFd(fd)) return fd;
   // Rare: only after a close behind the library's back, so the pid check costs nothing.
   if (static_cast<pid_t>(syscall(SYS_getpid)) != owner_pid) return fd;
   Serving serving;
-  WakeScope wake_scope;
-  if (File* file = FdTable::Get().ForgetStale(fd)) FilePut(file);
+  capi::ForgetStaleFd(fd);
   return fd;
 }
 

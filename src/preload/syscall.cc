@@ -26,8 +26,6 @@
 #include <cerrno>
 #include <cstdarg>
 
-#include "capi/capi.h"
-#include "core/fork.h"
 #include "preload/preload.h"
 #include "uepoll/uepoll.h"
 
@@ -79,7 +77,7 @@ using Args = long[6];
 // during their own initialisation (jemalloc reads /proc with syscall(SYS_read) under its
 // init lock).
 bool Ours(int fd) {
-  return __atomic_load_n(&uep::preload::g_ready, __ATOMIC_ACQUIRE) && uep::FdTable::Get().Owns(fd);
+  return __atomic_load_n(&uep::preload::g_ready, __ATOMIC_ACQUIRE) && uep::capi::OwnsFd(fd);
 }
 
 long Forward(long number, const Args a) {
@@ -212,10 +210,10 @@ long Serve(long n, const Args a) {
       break;
     // A child sharing this memory (core/fork.h): from now on closes there are told apart.
     case SYS_vfork:
-      uep::NoteSharedMemoryChild();
+      uep::capi::NoteSharedMemoryChild();
       break;
     case SYS_clone:
-      if ((a[0] & CLONE_VM) != 0 && (a[0] & CLONE_THREAD) == 0) uep::NoteSharedMemoryChild();
+      if ((a[0] & CLONE_VM) != 0 && (a[0] & CLONE_THREAD) == 0) uep::capi::NoteSharedMemoryChild();
       break;
     default:
       break;

@@ -9,7 +9,6 @@
 
 #include <cstdarg>
 
-#include "core/fork.h"
 #include "preload/preload.h"
 #include "uepoll/uepoll.h"
 
@@ -30,21 +29,17 @@ vfork:
 extern "C" int clone(int (*fn)(void*), void* stack, int flags, void* arg, ...) {
   va_list ap;
   va_start(ap, arg);
-  const int r = uep::CloneV(fn, stack, flags, arg, ap);
+  const int r = uep::capi::CloneV(fn, stack, flags, arg, ap);
   va_end(ap);
   return r;
 }
 
 extern "C" int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
                            const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
-  uep::BeforeChild();
-  UEP_NEXT(posix_spawn);
-  return real(pid, path, actions, attr, argv, envp);
+  return uep_posix_spawn(pid, path, actions, attr, argv, envp);
 }
 
 extern "C" int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
                             const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
-  uep::BeforeChild();
-  UEP_NEXT(posix_spawnp);
-  return real(pid, file, actions, attr, argv, envp);
+  return uep_posix_spawnp(pid, file, actions, attr, argv, envp);
 }

@@ -66,6 +66,14 @@ set(forbidden
   src/api/file.cc|capi/capi.h
   tools/trace_render.cc|core/trace.h
   tools/trace_render.cc|core/eventpoll.h
+  src/preload/io.cc|core/fd_table.h
+  src/preload/vfork.cc|core/fork.h
+  src/preload/stale.cc|core/waiter.h
+  src/preload/syscall.cc|capi/capi.h
+  src/preload/init.cc|trace/record.h
+  src/preload/io.cc|files/pipe.h
+  src/preload/io.cc|platform/futex.h
+  src/preload/io.cc|kernel/kernel_side.h
 )
 foreach(pair ${forbidden})
   string(REPLACE "|" ";" pair "${pair}")
