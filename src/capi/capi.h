@@ -33,6 +33,15 @@ inline T Ret(T r) {
 
 inline FdTable& Table() { return FdTable::Get(); }
 
+// fdget() for a call that may sleep: the file at `fd` inside an RCU read section, which the
+// caller's SleepPermit then owns; nullptr (EBADF) outside one.
+inline File* LookupInReadSection(int fd) {
+  RcuReadLock();
+  File* file = Table().Lookup(fd);
+  if (file == nullptr) RcuReadUnlock();
+  return file;
+}
+
 // An I/O call: `kernel()` for a kernel descriptor (libc style), else `op()` (a count or
 // -errno). A pipe or socket pair that became a kernel object meanwhile (before fork:
 // files/kernel_convert.h) answers -kEConverted without doing anything, or EBADF if the

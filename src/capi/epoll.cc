@@ -95,12 +95,8 @@ int DoEpollWait(int epfd, epoll_event* events, int maxevents, platform::Timeout 
   }
   ApiScope api;
   WakeScope wake_scope;
-  RcuReadLock();
-  File* file = Table().Lookup(epfd);
-  if (file == nullptr) {
-    RcuReadUnlock();
-    return -EBADF;
-  }
+  File* file = capi::LookupInReadSection(epfd);
+  if (file == nullptr) return -EBADF;
   // The kernel's order: maxevents, then the events buffer (access_ok()), then the type.
   int error = 0;
   if (maxevents <= 0 || maxevents > kEpMaxEvents) {

@@ -44,12 +44,8 @@ ssize_t CheckMode(const File* file, bool is_write) {
 ssize_t DoIo(int fd, const iovec* iov, int iovcnt, size_t total, bool is_write, bool vector) {
   ApiScope api;
   WakeScope wake_scope;
-  RcuReadLock();
-  File* file = Table().Lookup(fd);
-  if (file == nullptr) {
-    RcuReadUnlock();
-    return -EBADF;
-  }
+  File* file = capi::LookupInReadSection(fd);
+  if (file == nullptr) return -EBADF;
   SleepPermit permit(file);  // owns the read section from here
   if (const ssize_t mode = CheckMode(file, is_write); mode < 0) return mode;
   if (vector && total == 0) return 0;

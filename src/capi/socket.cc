@@ -38,12 +38,8 @@ constexpr int kScmMaxFd = 253;
 // that is not a socket.
 template <typename Op>
 ssize_t WithSocket(int fd, Op&& op) {
-  RcuReadLock();
-  File* file = Table().Lookup(fd);
-  if (file == nullptr) {
-    RcuReadUnlock();
-    return -EBADF;
-  }
+  File* file = capi::LookupInReadSection(fd);
+  if (file == nullptr) return -EBADF;
   SleepPermit permit(file);  // owns the read section from here
   auto* sock = dynamic_cast<UnixSocket*>(file);
   if (sock == nullptr) return -ENOTSOCK;

@@ -465,23 +465,28 @@ int KernelSide::NotifyFd() {
   return notify;
 }
 
+namespace {
+
+// One write to the eventfd `fd` until its reader takes it (clears `pending`): wake-ups
+// meanwhile find it pending (ep->lock held).
+void RingOnceLocked(bool* pending, uint64_t* posted, int fd) {
+  if (*pending) return;
+  *pending = true;
+  ++*posted;
+  WaiterRingDoorbell(fd);
+}
+
+}  // namespace
+
 int KernelSideBellWake(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32_t /*key*/) {
   auto* ks = static_cast<KernelSide*>(wait->private_data);
-  if (!ks->rung) {
-    ks->rung = true;
-    ++ks->rings_posted;
-    WaiterRingDoorbell(ks->doorbell_fd());
-  }
+  RingOnceLocked(&ks->rung, &ks->rings_posted, ks->doorbell_fd());
   return 0;
 }
 
 int KernelSideLevelWake(WaitQueueEntry* wait, unsigned /*mode*/, int /*sync*/, uint32_t /*key*/) {
   auto* ks = static_cast<KernelSide*>(wait->private_data);
-  if (!ks->raised) {
-    ks->raised = true;
-    ++ks->level_posted;
-    WaiterRingDoorbell(ks->level_fd());
-  }
+  RingOnceLocked(&ks->raised, &ks->level_posted, ks->level_fd());
   return 0;
 }
 
