@@ -550,18 +550,26 @@ int KernelBridgeCtl(EventPoll* ep, int op, int fd, epoll_event* event) {
   return r;
 }
 
+namespace {
+
+// An instance's kernel side `current` (read under ep->mtx), or a new one (*created) that
+// the caller publishes in ep->kside_; nullptr with *error if it cannot be made.
+KernelSide* KernelSideOrNew(KernelBridge* current, bool* created, int* error) {
+  auto* ks = static_cast<KernelSide*>(current);
+  *created = ks == nullptr;
+  return ks != nullptr ? ks : KernelSide::Create(error);
+}
+
+}  // namespace
+
 int KernelBridgeLinkChild(EventPoll* ep, EventPoll* child) {
   auto* cks = static_cast<KernelSide*>(child->kside_.load(std::memory_order_acquire));
   if (const int r = KernelLinksAdd(child, cks->epfd()); r != 0) return r;
-  auto* ks = static_cast<KernelSide*>(ep->kside_.load(std::memory_order_relaxed));
   bool created = false;
-  if (ks == nullptr) {
-    int error = 0;
-    ks = KernelSide::Create(&error);
-    if (ks == nullptr) return error;
-    ep->kside_.store(ks, std::memory_order_release);
-    created = true;
-  }
+  int error = 0;
+  KernelSide* ks = KernelSideOrNew(ep->kside_.load(std::memory_order_relaxed), &created, &error);
+  if (ks == nullptr) return error;
+  if (created) ep->kside_.store(ks, std::memory_order_release);
   const bool newly = !ks->drains_links();
   if (const int r = ks->EnableLinks(); r != 0) return r;
   const bool activated = ep->ActivateKernelSide(ks);
@@ -570,14 +578,10 @@ int KernelBridgeLinkChild(EventPoll* ep, EventPoll* child) {
 
 int KernelBridgeNotifyFd(EventPoll* ep) {
   std::unique_lock guard(ep->mtx_);
-  auto* ks = static_cast<KernelSide*>(ep->kside_.load(std::memory_order_relaxed));
   bool created = false;
-  if (ks == nullptr) {
-    int error = 0;
-    ks = KernelSide::Create(&error);
-    if (ks == nullptr) return error;
-    created = true;
-  }
+  int error = 0;
+  KernelSide* ks = KernelSideOrNew(ep->kside_.load(std::memory_order_relaxed), &created, &error);
+  if (ks == nullptr) return error;
   const int fd = ks->NotifyFd();
   if (fd < 0) {
     if (created) delete ks;
