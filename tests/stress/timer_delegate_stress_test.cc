@@ -12,18 +12,12 @@
 
 #include "core/timer_service.h"
 #include "stress_util.h"
+#include "support/itimerspec.h"
 
 namespace uep::stress {
 namespace {
 
-itimerspec Rel(long ns, long interval_ns = 0) {
-  itimerspec its{};
-  its.it_value.tv_sec = ns / 1000000000;
-  its.it_value.tv_nsec = ns % 1000000000;
-  its.it_interval.tv_sec = interval_ns / 1000000000;
-  its.it_interval.tv_nsec = interval_ns % 1000000000;
-  return its;
-}
+using uep::test::Rel;
 
 int AddTimer(int ep, int tfd, uint64_t data) {
   epoll_event ev{};

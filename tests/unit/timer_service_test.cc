@@ -19,20 +19,14 @@
 #include "core/timer_service.h"
 #include "files/timerfd.h"
 #include "uepoll/uepoll.h"
+#include "support/itimerspec.h"
 
 namespace {
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-itimerspec Rel(long ns, long interval_ns = 0) {
-  itimerspec its{};
-  its.it_value.tv_sec = ns / 1000000000;
-  its.it_value.tv_nsec = ns % 1000000000;
-  its.it_interval.tv_sec = interval_ns / 1000000000;
-  its.it_interval.tv_nsec = interval_ns % 1000000000;
-  return its;
-}
+using uep::test::Rel;
 
 int ThreadCount() {
   int n = 0;
