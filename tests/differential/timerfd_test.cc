@@ -17,6 +17,7 @@
 
 #include "support/sock_timer_diff.h"
 #include "uepoll/uepoll.h"
+#include "support/itimerspec.h"
 
 namespace uep::test {
 namespace {
@@ -26,14 +27,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr unsigned long kSetTicks = _IOW('T', 0, uint64_t);  // TFD_IOC_SET_TICKS
 
-itimerspec Spec(long value_ns, long interval_ns) {
-  itimerspec its{};
-  its.it_value.tv_sec = value_ns / 1000000000;
-  its.it_value.tv_nsec = value_ns % 1000000000;
-  its.it_interval.tv_sec = interval_ns / 1000000000;
-  its.it_interval.tv_nsec = interval_ns % 1000000000;
-  return its;
-}
+itimerspec Spec(long value_ns, long interval_ns) { return uep::test::Rel(value_ns, interval_ns); }
 
 long Ns(const timespec& ts) { return ts.tv_sec * 1000000000L + ts.tv_nsec; }
 
