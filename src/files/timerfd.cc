@@ -88,8 +88,8 @@ void TimerFd::ExpireLocked() {
 // machine, a sanitizer). So an expiry that is due is delivered by whichever looks first,
 // the thread or a read/gettime/settime, and they see what they would see on the kernel.
 // Cancel() makes the thread's late fire stale.
-void TimerFd::DeliverDueLocked() {
-  if (!queued_ || NowLocked() < expires_) return;
+void TimerFd::DeliverDueLocked(int64_t now) {
+  if (!queued_ || now < expires_) return;
   TimerService::Get().Cancel(this);
   queued_ = false;
   ExpireLocked();
@@ -116,8 +116,7 @@ bool TimerFd::CanceledLocked() {
   return true;
 }
 
-uint64_t TimerFd::ForwardNowLocked() {
-  const int64_t now = NowLocked();
+uint64_t TimerFd::ForwardLocked(int64_t now) {
   const int64_t delta = now - expires_;
   if (delta < 0) return 0;
   const int64_t interval = std::max<int64_t>(tintv_, 1);  // hrtimer_resolution: 1 ns
@@ -151,8 +150,8 @@ const void* TimerFd::WakeTagLocked() const {
   return tag;
 }
 
-int64_t TimerFd::RemainingLocked() const {
-  const int64_t remaining = expires_ - NowLocked();
+int64_t TimerFd::RemainingLocked(int64_t now) const {
+  const int64_t remaining = expires_ - now;
   return remaining < 0 ? 0 : remaining;
 }
 
@@ -171,7 +170,7 @@ ssize_t TimerFd::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* p
   SyncClockWasSet();
   {
     std::unique_lock guard(wqh_.lock);
-    DeliverDueLocked();
+    DeliverDueLocked(NowLocked());
     if ((io_flags & kIoNonblock) != 0) {
       res = -EAGAIN;
     } else {
@@ -191,7 +190,7 @@ ssize_t TimerFd::Read(const iovec* iov, int iovcnt, int io_flags, SleepPermit* p
       if (expired_ && tintv_ != 0) {
         // A periodic timer is re-armed here rather than when it fires, so a very short
         // period costs nothing while nobody reads (the kernel's rule too).
-        ticks += ForwardNowLocked() - 1;
+        ticks += ForwardLocked(NowLocked()) - 1;
         RestartLocked();
       }
       expired_ = false;
@@ -244,11 +243,14 @@ int TimerFd::SetTime(int flags, const itimerspec& new_value, itimerspec* old_val
   }
   // Stop the timer before reprogramming it; a periodic timer that expired is advanced
   // first, so the old value tells when it would have fired next.
-  DeliverDueLocked();
+  // One reading of the clock throughout: the kernel's irq-safe lock makes its steps one
+  // instant; a thread preempted between two readings would report a passed expiry as 0.
+  const int64_t now = NowLocked();
+  DeliverDueLocked(now);
   service.Cancel(this);
   queued_ = false;
-  if (expired_ && tintv_ != 0) ForwardNowLocked();
-  old_value->it_value = ToTimespec(RemainingLocked());
+  if (expired_ && tintv_ != 0) ForwardLocked(now);
+  old_value->it_value = ToTimespec(RemainingLocked(now));
   old_value->it_interval = ToTimespec(tintv_);
 
   // timerfd_setup()
@@ -273,14 +275,15 @@ int TimerFd::SetTime(int flags, const itimerspec& new_value, itimerspec* old_val
 
 void TimerFd::GetTime(itimerspec* curr_value) {
   std::lock_guard guard(wqh_.lock);
-  DeliverDueLocked();
+  const int64_t now = NowLocked();  // one reading throughout, as in SetTime
+  DeliverDueLocked(now);
   if (expired_ && tintv_ != 0) {
     expired_ = false;
-    ticks_.store(ticks_.load(std::memory_order_relaxed) + ForwardNowLocked() - 1,
+    ticks_.store(ticks_.load(std::memory_order_relaxed) + ForwardLocked(now) - 1,
                  std::memory_order_relaxed);
     RestartLocked();
   }
-  curr_value->it_value = ToTimespec(RemainingLocked());
+  curr_value->it_value = ToTimespec(RemainingLocked(now));
   curr_value->it_interval = ToTimespec(tintv_);
 }
 

@@ -49,13 +49,14 @@ class TimerFd final : public File, public TimerNode {
  private:
   // Lock held for all of these.
   [[nodiscard]] int64_t NowLocked() const REQUIRES(wqh_.lock) { return TimerService::Now(base_); }
-  uint64_t ForwardNowLocked() REQUIRES(wqh_.lock);  // hrtimer_forward_now(timer, tintv)
+  uint64_t ForwardLocked(int64_t now) REQUIRES(wqh_.lock);  // hrtimer_forward(timer, now, tintv)
   void RestartLocked() REQUIRES(wqh_.lock);        // hrtimer_restart(): queue at expires_ again
   [[nodiscard]] const void* WakeTagLocked() const REQUIRES(wqh_.lock);
-  [[nodiscard]] int64_t RemainingLocked() const REQUIRES(wqh_.lock);
+  [[nodiscard]] int64_t RemainingLocked(int64_t now) const REQUIRES(wqh_.lock);
   bool CanceledLocked() REQUIRES(wqh_.lock);       // timerfd_canceled()
   void ExpireLocked() REQUIRES(wqh_.lock);         // timerfd_triggered()'s work
-  void DeliverDueLocked() REQUIRES(wqh_.lock);     // an expiry that is due but the timer thread has not run
+  // An expiry that is due but the timer thread has not run.
+  void DeliverDueLocked(int64_t now) REQUIRES(wqh_.lock);
   void SyncClockWasSet();       // before taking the lock: a clock set the kernel made is seen
 
   WaitQueueHead wqh_;

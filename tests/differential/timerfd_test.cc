@@ -8,6 +8,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -15,9 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include "support/itimerspec.h"
 #include "support/sock_timer_diff.h"
 #include "uepoll/uepoll.h"
-#include "support/itimerspec.h"
 
 namespace uep::test {
 namespace {
@@ -49,16 +50,38 @@ void ReadExact(Trace& t, const std::string& what, int fd) {
   if (r == 8) t.Note("  count " + std::to_string(v));
 }
 
-// Records whether the count lies in [lo, hi].
-void ReadInRange(Trace& t, const std::string& what, int fd, uint64_t lo, uint64_t hi) {
+// When something happened, as far as this side's clock can tell: between `lo` and `hi`.
+struct Window {
+  Clock::time_point lo;
+  Clock::time_point hi;
+};
+
+// Records whether a read's count fits the periods this side's own clock saw pass since
+// `since` (the arm, or the previous read, which restarts the count): a side that a loaded
+// machine kept asleep longer sees more expirations, and must, so fixed ranges would not
+// hold. One period either way covers the phase of the first expiry and the timer's
+// lateness; a count of 0 (EAGAIN) fits only when less than two periods went by. Returns
+// the window of this read, the `since` of the next one.
+Window ReadTicksSince(Trace& t, const std::string& what, int fd, Window since, long period_ns) {
+  const Clock::time_point before = Clock::now();
   uint64_t v = 0;
   const long r = ReadCount(t, fd, &v);
-  t.Rec(what, r);
-  if (r == 8) {
-    const bool in = v >= lo && v <= hi;
-    t.Note("  count in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-           "]: " + (in ? std::string("yes") : "no (" + std::to_string(v) + ")"));
-  }
+  const int err = errno;
+  const Clock::time_point after = Clock::now();
+  auto periods = [&](Clock::duration d) {
+    return static_cast<long long>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count() /
+                                  period_ns);
+  };
+  const long long lo = std::max(0LL, periods(before - since.hi) - 1);
+  const long long hi = periods(after - since.lo) + 1;
+  const bool empty = r < 0 && err == EAGAIN;
+  const auto count = static_cast<long long>(empty ? 0 : v);
+  const bool fits = (r == 8 || empty) && count >= lo && count <= hi;
+  t.Note(what + ": count fits the periods passed: " +
+         (fits ? std::string("yes")
+               : "no (r " + std::to_string(r) + ", count " + std::to_string(count) + ", periods " +
+                     std::to_string(lo) + ".." + std::to_string(hi) + ")"));
+  return {before, after};
 }
 
 // Records the remaining time in `bucket_ns` buckets (rounded up) and the interval exactly.
@@ -247,15 +270,18 @@ TEST(TimerfdDiffTest, IntervalCounts) {
   RunOnBoth([](Trace& t) {
     const auto& a = t.backend();
     const int fd = a.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
-    itimerspec its = Spec(10000000, 10000000);
+    constexpr long kPeriod = 10000000;
+    itimerspec its = Spec(kPeriod, kPeriod);
+    Window since{Clock::now(), {}};
     t.Rec("settime 10ms/10ms", a.timerfd_settime(fd, 0, &its, nullptr));
+    since.hi = Clock::now();
     std::this_thread::sleep_for(milliseconds(55));
-    ReadInRange(t, "read after 55ms", fd, 4, 8);
+    since = ReadTicksSince(t, "read after 55ms", fd, since, kPeriod);
     GetTime(t, "gettime", fd, 20000000);
     std::this_thread::sleep_for(milliseconds(35));
     GetTime(t, "gettime after 35ms", fd, 20000000);  // forwards: the count moves to ticks
-    ReadInRange(t, "read", fd, 3, 6);
-    ReadExact(t, "read again", fd);
+    since = ReadTicksSince(t, "read", fd, since, kPeriod);
+    ReadTicksSince(t, "read again", fd, since, kPeriod);
     std::this_thread::sleep_for(milliseconds(25));
     t.Rec("settime again 1s/10ms",
           a.timerfd_settime(fd, 0, &(its = Spec(1000000000, 10000000)), nullptr));
@@ -263,13 +289,16 @@ TEST(TimerfdDiffTest, IntervalCounts) {
     t.Mask("after re-arm", fd);
     // An absolute start in the past with a 1 ms period: every period since counts.
     timespec now{};
+    Window start{Clock::now(), {}};
     clock_gettime(CLOCK_MONOTONIC, &now);
+    start.hi = Clock::now() - std::chrono::seconds(2);
+    start.lo -= std::chrono::seconds(2);
     its = Spec(0, 1000000);
     its.it_value.tv_sec = now.tv_sec - 2;
     its.it_value.tv_nsec = now.tv_nsec;
     t.Rec("settime ABSTIME now-2s / 1ms", a.timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, nullptr));
     std::this_thread::sleep_for(milliseconds(10));
-    ReadInRange(t, "read", fd, 2000, 2500);
+    ReadTicksSince(t, "read", fd, start, 1000000);
     // settime on a fired periodic timer reports the next expiry as its old value.
     its = Spec(5000000, 20000000);
     a.timerfd_settime(fd, 0, &its, nullptr);
@@ -343,11 +372,13 @@ TEST(TimerfdDiffTest, Epoll) {
     ev.data.u64 = 1;
     a.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     itimerspec its = Spec(20000000, 20000000);
+    Window armed{Clock::now(), {}};
     a.timerfd_settime(fd, 0, &its, nullptr);
+    armed.hi = Clock::now();
     t.Note("wait 0: " + WaitEvents(t, ep, 0));
     t.Note("wait 500: " + WaitEvents(t, ep, 500));
     t.Note("wait 70 (no read, not re-armed): " + WaitEvents(t, ep, 70));
-    ReadInRange(t, "read", fd, 3, 9);
+    ReadTicksSince(t, "read", fd, armed, 20000000);
     t.Note("wait 500 (re-armed by the read): " + WaitEvents(t, ep, 500));
     GetTime(t, "gettime (re-arms too)", fd, 40000000);
     t.Note("wait 500: " + WaitEvents(t, ep, 500));
