@@ -34,10 +34,8 @@ uint32_t EventFd::Poll(PollTable* pt) {
   return events;
 }
 
-// The wake-up after a change made without the lock: skipped when the queue's only entry
-// says it would do nothing (an epoll item already ready, with nobody asleep).
+// The wake-up after a change made without the lock, when its quiet check failed.
 void EventFd::WakeAfter(uint32_t key) {
-  if (WakeUpIsQuiet(&wqh_, key)) return;
   std::lock_guard guard(wqh_.lock);
   if (wqh_.Active()) WakeUpLocked(&wqh_, 1, key);
 }
@@ -45,11 +43,33 @@ void EventFd::WakeAfter(uint32_t key) {
 // eventfd_read() and eventfd_write(): `step(count)` is the count the call leaves, or
 // nullopt while it would block; `wake` the events the change makes (the other side's).
 // *before receives the count the call changed.
+// The post path, inlined into ReadValue/WriteValue: one compare-and-swap, then the
+// wake-up unless the only watcher is an epoll item already ready with nobody asleep (then
+// no lock at all). Everything else is ChangeCountSlow.
 template <typename Step>
-ssize_t EventFd::ChangeCount(const Step& step, uint32_t wake, int io_flags, SleepPermit* permit,
-                             uint64_t* before) {
+inline ssize_t EventFd::ChangeCount(const Step& step, uint32_t wake, int io_flags,
+                                    SleepPermit* permit, uint64_t* before) {
   uint64_t count = count_.load(std::memory_order_relaxed);
-  if (InReentrantCall()) [[unlikely]] {
+  if (!InReentrantCall()) [[likely]] {
+    while (const std::optional<uint64_t> after = step(count)) {
+      if (count_.compare_exchange_weak(count, *after, std::memory_order_seq_cst,
+                                       std::memory_order_relaxed)) {
+        *before = count;
+        if (!WakeUpIsQuiet(&wqh_, wake)) WakeAfter(wake);
+        return sizeof(uint64_t);
+      }
+    }
+    if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
+  }
+  return ChangeCountSlow(step, wake, io_flags, permit, before);
+}
+
+// A call from a signal handler that interrupted a uepoll call, or one that blocks.
+template <typename Step>
+ssize_t EventFd::ChangeCountSlow(const Step& step, uint32_t wake, int /*io_flags*/,
+                                 SleepPermit* permit, uint64_t* before) {
+  uint64_t count = count_.load(std::memory_order_relaxed);
+  if (InReentrantCall()) {
     // Nothing may wait (wqh_.lock may be held by the interrupted frame): a count that would
     // block is EAGAIN whatever O_NONBLOCK says, and the wake-up is the interrupted call's.
     std::optional<uint64_t> after;
@@ -62,17 +82,6 @@ ssize_t EventFd::ChangeCount(const Step& step, uint32_t wake, int io_flags, Slee
     deferred_wake_.Raise(wake);
     return sizeof(uint64_t);
   }
-  // Fast path: one compare-and-swap, then the wake-up unless the only watcher is an epoll
-  // item already ready with nobody asleep (then no lock at all).
-  while (const std::optional<uint64_t> after = step(count)) {
-    if (count_.compare_exchange_weak(count, *after, std::memory_order_seq_cst,
-                                     std::memory_order_relaxed)) {
-      *before = count;
-      WakeAfter(wake);
-      return sizeof(uint64_t);
-    }
-  }
-  if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
   std::unique_lock guard(wqh_.lock);
   for (;;) {
     const int r = WaitEventLocked(&wqh_, guard,

@@ -37,7 +37,10 @@ class EventFd final : public File {
   template <typename Step>
   ssize_t ChangeCount(const Step& step, uint32_t wake, int io_flags, SleepPermit* permit,
                       uint64_t* before);
-  void WakeAfter(uint32_t key);
+  template <typename Step>
+  [[gnu::noinline]] ssize_t ChangeCountSlow(const Step& step, uint32_t wake, int io_flags,
+                                            SleepPermit* permit, uint64_t* before);
+  [[gnu::noinline]] void WakeAfter(uint32_t key);
 
   WaitQueueHead wqh_;
   // Changed by read-modify-write (seq_cst), with wqh_.lock only when a caller may sleep:

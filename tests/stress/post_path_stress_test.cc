@@ -130,6 +130,90 @@ TEST_P(EventfdPosts, EveryPostIsReadOnce) {
   a.close(ep);
 }
 
+// Posts in bursts after gaps of every length, so that the loop meets each in another
+// state: busy, spinning before it sleeps (busy-poll: no waiter queued, the post's
+// callback wakes nobody), asleep (the post wakes it), or asleep while the other loop
+// spins (the post wakes the sleeper). After each burst the producer waits for the loops to read all of
+// it, with no further post: a lost wake-up leaves the count unread. A wait(-1) never
+// comes back empty.
+TEST_P(EventfdPosts, BurstsAndGapsReachALoopThatSpinsOrSleeps) {
+  const Api& a = *GetParam().api;
+  const int ep = a.epoll_create1(0);
+  const int efd = a.eventfd(0, EFD_NONBLOCK);
+  ASSERT_GE(ep, 0);
+  ASSERT_GE(efd, 0);
+  const uint32_t et = GetParam().mode == Mode::kEdge ? uint32_t{EPOLLET} : 0U;
+  ASSERT_EQ(0, a.Add(ep, efd, EPOLLIN | et, 1));
+  a.SetBusyPoll(ep, 32);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> posted{0};
+  std::atomic<uint64_t> taken{0};
+  std::atomic<int> empty_returns{0};
+  Watchdog wd(
+      "bursts to a loop",
+      [&] {
+        stop = true;
+        for (int i = 0; i < 4; ++i) a.Post(efd);
+      },
+      [&] { return "posted " + std::to_string(posted.load()) + " taken " + std::to_string(taken.load()); });
+  std::atomic<int> exited{0};
+  auto loop = [&] {
+    std::array<epoll_event, 4> out{};
+    while (!stop.load()) {
+      const int n = a.epoll_wait(ep, out.data(), static_cast<int>(out.size()), -1);
+      if (n <= 0) empty_returns++;
+      for (int i = 0; i < n; ++i) {
+        uint64_t v = 0;
+        if (a.Take(efd, &v) == 0) taken += v;
+      }
+    }
+    exited++;
+  };
+  std::thread loop1(loop);
+  std::thread loop2(loop);
+  uint32_t rng = 0x9e3779b9U;
+  int bursts = 0;
+  for (const auto end = BudgetEnd(); Clock::now() < end && !wd.Fired(); ++bursts) {
+    rng = rng * 1664525U + 1013904223U;
+    switch ((rng >> 20) % 4) {
+      case 0:
+        break;  // the loops have just gone idle: one spins, or both sleep
+      case 1:
+        std::this_thread::yield();
+        break;
+      case 2:  // about a spin's length
+        for (int i = 0; i < static_cast<int>((rng >> 4) % 256); ++i) {
+          std::atomic_signal_fence(std::memory_order_seq_cst);
+        }
+        break;
+      default:  // long enough for the loops to sleep
+        std::this_thread::sleep_for(std::chrono::microseconds(20 + (rng >> 4) % 100));
+        break;
+    }
+    // Long enough, often, for a woken loop to find the next posts without sleeping, so
+    // that it spins when the burst ends.
+    const uint32_t burst = 1 + (rng >> 8) % 2048;
+    for (uint32_t i = 0; i < burst; ++i) {
+      if (a.Post(efd) == 0) posted++;
+    }
+    for (int i = 0; i < 20000 && taken.load() != posted.load(); ++i) std::this_thread::yield();
+    if (!wd.WaitFor([&] { return taken.load() == posted.load(); })) break;
+  }
+  EXPECT_EQ(taken.load(), posted.load()) << "after " << bursts << " bursts";
+  stop = true;
+  while (exited.load() < 2 && !wd.Fired()) {
+    a.Post(efd);
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  loop1.join();
+  loop2.join();
+  wd.Disarm();
+  EXPECT_EQ(empty_returns.load(), 0);
+  EXPECT_GT(bursts, 0);
+  a.close(efd);
+  a.close(ep);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stress, EventfdPosts,
                          ::testing::Values(Case{&KernelApi(), Mode::kEdge},
                                            Case{&KernelApi(), Mode::kLevel},
@@ -205,6 +289,71 @@ TEST(ChannelPosts, CountsInEqualCountsOut) {
     EXPECT_EQ(got_sum.load(), sent_sum.load());
     EXPECT_GT(sent.load(), 0U);
     uep_close(ep);
+  }
+}
+
+// Batches claimed by several receivers at once: recv_many of different sizes on three
+// threads, try_recv on a fourth, producers sending each value of their own range once, on
+// a small channel that wraps around all the time. Every value comes out exactly once.
+TEST(ChannelPosts, BatchReceiversTakeEachValueOnce) {
+  constexpr int kProducers = 3;
+  constexpr uint64_t kPerProducer = 100000;
+  const auto end = BudgetEnd();
+  for (int round = 0; round < 1 || (Clock::now() < end && !HasFailure()); ++round) {
+    auto ch = Channel<uint64_t>::create(round % 2 == 0 ? 64 : 48).value();
+    std::vector<std::atomic<uint8_t>> seen(kProducers * kPerProducer);
+    std::atomic<uint64_t> got{0};
+    Watchdog wd("channel batches", [&] { ch.close(); },
+                [&] { return "got " + std::to_string(got.load()); });
+    auto record = [&](uint64_t v) {
+      if (v < seen.size()) seen[v].fetch_add(1, std::memory_order_relaxed);
+      got.fetch_add(1, std::memory_order_relaxed);
+    };
+    std::vector<std::thread> receivers;
+    for (const size_t batch : {size_t{1}, size_t{7}, size_t{64}}) {
+      receivers.emplace_back([&, batch] {
+        std::vector<uint64_t> buf(batch);
+        for (;;) {
+          auto r = ch.recv_many(buf);
+          if (r) {
+            for (size_t i = 0; i < *r; ++i) record(buf[i]);
+          } else if (r.error().value() == EPIPE) {
+            return;
+          } else {
+            std::this_thread::yield();
+          }
+        }
+      });
+    }
+    receivers.emplace_back([&] {
+      for (;;) {
+        auto r = ch.try_recv();
+        if (r) {
+          record(*r);
+        } else if (r.error().value() == EPIPE) {
+          return;
+        } else {
+          std::this_thread::yield();
+        }
+      }
+    });
+    std::vector<std::thread> producers;
+    for (int p = 0; p < kProducers; ++p) {
+      producers.emplace_back([&, p] {
+        for (uint64_t n = 0; n < kPerProducer; ++n) {
+          if (!ch.send(static_cast<uint64_t>(p) * kPerProducer + n)) return;
+        }
+      });
+    }
+    for (auto& t : producers) t.join();
+    EXPECT_TRUE(wd.WaitFor([&] { return got.load() >= seen.size(); })) << got.load();
+    ch.close();
+    for (auto& t : receivers) t.join();
+    wd.Disarm();
+    EXPECT_EQ(got.load(), seen.size());
+    size_t wrong = 0;
+    for (auto& c : seen) wrong += c.load() != 1 ? 1 : 0;
+    EXPECT_EQ(wrong, 0U) << "values not received exactly once (round " << round << ")";
   }
 }
 
