@@ -58,8 +58,9 @@ for preset in "${presets[@]}"; do
   fi
   # The blocked-waiter tests spend nearly all their time asleep (one of them: 15 s, 0.9 s of
   # CPU), waiting for threads to go quiet: a second ctest runs them beside the others
-  # instead of in their $jobs slots. It ends well before the others, so the main run's Testing/ logs
-  # (LastTestsFailed.log, cost data) are the ones kept; its output is shown after.
+  # instead of in their $jobs slots. It ends well before the main run, so the main run's
+  # Testing/ logs (LastTestsFailed.log, cost data) are the ones kept; its output is shown
+  # after.
   asleep='^BlockingWaiters\.'
   asleep_log=build/$preset/asleep-tests.log
   "${runner[@]}" ctest --preset "$preset" -j "$jobs" -R "$asleep" --output-on-failure \
