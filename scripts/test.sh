@@ -13,7 +13,8 @@
 #   UEPOLL_STRESS_SECONDS  active time of each stress test (default 1)
 #   UEPOLL_TORTURE_SECONDS active time of the torture suite, per preset (default 20)
 # Every preset is built and tested even if an earlier one fails; the exit status is
-# non-zero if any failed. Build trees: build/<preset>.
+# non-zero if any failed. Build trees: build/<preset>. Each preset after the first is built
+# beside the previous one's tests, at nice 19 (its output is shown when it is waited for).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,22 +31,47 @@ if [[ ${#presets[@]} -eq 0 ]]; then
 fi
 jobs=${JOBS:-2}
 
+# Configures and builds one preset: status 1 if the configure failed, 2 if the build did.
+build_preset() {
+  echo "=== [$1] configure"
+  cmake --preset "$1" || return 1
+  echo "=== [$1] build"
+  cmake --build --preset "$1" -j "$jobs" || return 2
+}
+
 failed=()
 summary=()
 total_start=$SECONDS
-for preset in "${presets[@]}"; do
+mkdir -p build
+next_pid=
+for idx in "${!presets[@]}"; do
+  preset=${presets[$idx]}
   start=$SECONDS
-  echo "=== [$preset] configure"
-  if ! cmake --preset "$preset"; then
+  status=0
+  if [[ -z $next_pid ]]; then
+    build_preset "$preset" || status=$?
+  else
+    wait "$next_pid" || status=$?
+    cat "$next_log"
+  fi
+  build_time=$((SECONDS - start))
+  # The next preset is configured and built while this one's tests run, at the lowest
+  # priority (nice 19): the tests leave about half of the cores idle (they wait on
+  # threads, timers and child processes), which the build takes without slowing them.
+  next_pid=
+  if [[ $((idx + 1)) -lt ${#presets[@]} ]]; then
+    next=${presets[$((idx + 1))]}
+    next_log=build/$next.build.log
+    (renice -n 19 -p "$BASHPID" >/dev/null && build_preset "$next") >"$next_log" 2>&1 &
+    next_pid=$!
+  fi
+  if [[ $status -eq 1 ]]; then
     failed+=("$preset (configure)")
     continue
-  fi
-  echo "=== [$preset] build"
-  if ! cmake --build --preset "$preset" -j "$jobs"; then
+  elif [[ $status -ne 0 ]]; then
     failed+=("$preset (build)")
     continue
   fi
-  build_time=$((SECONDS - start))
   echo "=== [$preset] test"
   test_start=$SECONDS
   runner=()
@@ -76,7 +102,7 @@ for preset in "${presets[@]}"; do
   if [[ $asleep_status -ne 0 ]]; then
     failed+=("$preset (test: $asleep)")
   fi
-  summary+=("$preset: build ${build_time}s, test $((SECONDS - test_start))s")
+  summary+=("$preset: build ${build_time}s (after the previous tests), test $((SECONDS - test_start))s")
 done
 
 echo "=== summary (total $((SECONDS - total_start))s)"
