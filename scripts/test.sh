@@ -12,6 +12,8 @@
 #   JOBS                   parallel build and test jobs (default 2)
 #   UEPOLL_STRESS_SECONDS  active time of each stress test (default 1)
 #   UEPOLL_TORTURE_SECONDS active time of the torture suite, per preset (default 20)
+#   UEPOLL_BUILD_AFTER     "preset [target]" to configure and build beside the last preset's
+#                          tests, at nice 19 (.ci/run: "fuzz uepoll_fuzz", for scripts/fuzz.sh)
 # Every preset is built and tested even if an earlier one fails; the exit status is
 # non-zero if any failed. Build trees: build/<preset>. Each preset after the first is built
 # beside the previous one's tests, at nice 19 (its output is shown when it is waited for).
@@ -44,6 +46,8 @@ summary=()
 total_start=$SECONDS
 mkdir -p build
 next_pid=
+after=${UEPOLL_BUILD_AFTER:-}
+after_pid=
 for idx in "${!presets[@]}"; do
   preset=${presets[$idx]}
   start=$SECONDS
@@ -64,6 +68,14 @@ for idx in "${!presets[@]}"; do
     next_log=build/$next.build.log
     (renice -n 19 -p "$BASHPID" >/dev/null && build_preset "$next") >"$next_log" 2>&1 &
     next_pid=$!
+  elif [[ -n $after ]]; then
+    # UEPOLL_BUILD_AFTER: the same beside the last preset's tests (.ci/run: the fuzzer).
+    read -r after_preset after_target <<<"$after"
+    after_log=build/$after_preset.build.log
+    (renice -n 19 -p "$BASHPID" >/dev/null && cmake --preset "$after_preset" &&
+      cmake --build --preset "$after_preset" -j "$jobs" ${after_target:+--target "$after_target"}) \
+      >"$after_log" 2>&1 &
+    after_pid=$!
   fi
   if [[ $status -eq 1 ]]; then
     failed+=("$preset (configure)")
@@ -102,8 +114,18 @@ for idx in "${!presets[@]}"; do
   if [[ $asleep_status -ne 0 ]]; then
     failed+=("$preset (test: $asleep)")
   fi
-  summary+=("$preset: build ${build_time}s (after the previous tests), test $((SECONDS - test_start))s")
+  build_note=
+  [[ $idx -gt 0 ]] && build_note=" (after the previous tests: the rest beside them)"
+  summary+=("$preset: build ${build_time}s$build_note, test $((SECONDS - test_start))s")
 done
+
+if [[ -n $after_pid ]]; then
+  after_status=0
+  wait "$after_pid" || after_status=$?
+  echo "=== [$after_preset] configure and build ${after_target}"
+  cat "$after_log"
+  [[ $after_status -eq 0 ]] || failed+=("$after_preset (build)")
+fi
 
 echo "=== summary (total $((SECONDS - total_start))s)"
 for line in "${summary[@]}"; do
