@@ -33,6 +33,15 @@ if [[ ${#presets[@]} -eq 0 ]]; then
 fi
 jobs=${JOBS:-2}
 
+# Sets the niceness of a process and its descendants (lowering it needs root: else kept).
+renice_tree() {
+  renice -n "$1" -p "$2" >/dev/null 2>&1 || true
+  local child
+  for child in $(pgrep -P "$2" || true); do
+    renice_tree "$1" "$child"
+  done
+}
+
 # Configures and builds one preset: status 1 if the configure failed, 2 if the build did.
 build_preset() {
   echo "=== [$1] configure"
@@ -55,6 +64,8 @@ for idx in "${!presets[@]}"; do
   if [[ -z $next_pid ]]; then
     build_preset "$preset" || status=$?
   else
+    # Nothing to give way to any more: back to normal priority for the rest of it.
+    renice_tree 0 "$next_pid"
     wait "$next_pid" || status=$?
     cat "$next_log"
   fi
@@ -121,6 +132,7 @@ done
 
 if [[ -n $after_pid ]]; then
   after_status=0
+  renice_tree 0 "$after_pid"
   wait "$after_pid" || after_status=$?
   echo "=== [$after_preset] configure and build ${after_target}"
   cat "$after_log"
