@@ -55,13 +55,15 @@ inline Clock::time_point BudgetEnd(double fraction = 1.0) {
 // with `state()`, then calls `unblock()` (which should wake every thread the test may be
 // blocked on, e.g. by writing to "stop" eventfds), and if the test still has not disarmed
 // it after a grace period, aborts the process: a lost wake-up is reported, never waited
-// out. The limit is 20 s + 10 x the active time: far beyond any healthy run.
+// out. The limit is 20 s + 10 x the active time (far beyond any healthy run), or
+// `limit_seconds` for a test whose fixed amount of work is slow on a loaded machine.
 class Watchdog {
  public:
   explicit Watchdog(std::string what, std::function<void()> unblock = {},
-                    std::function<std::string()> state = {})
+                    std::function<std::string()> state = {}, double limit_seconds = 0)
       : what_(std::move(what)), unblock_(std::move(unblock)), state_(std::move(state)) {
-    const auto limit = std::chrono::duration<double>(20.0 + 10.0 * StressSeconds());
+    const auto limit = std::chrono::duration<double>(
+        limit_seconds > 0 ? limit_seconds : 20.0 + 10.0 * StressSeconds());
     thread_ = std::thread([this, limit] { Run(std::chrono::duration_cast<Clock::duration>(limit)); });
   }
   ~Watchdog() { Disarm(); }
