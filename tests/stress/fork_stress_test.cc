@@ -228,8 +228,9 @@ TEST(ForkStressTest, ForkWhileThreadsHammerEveryKind) {
   std::atomic<int> forks{0};
   // kMinForks forks, each a child that uses every kind, take 10-30 s under a sanitizer on a
   // loaded machine (160 in 30 s was seen): the limit is for a hang, not for slowness.
-  Watchdog watchdog("fork stress", [&] { stop.store(true); },
-                    [&] { return "forks " + std::to_string(forks.load()); }, 120);
+  Watchdog watchdog(
+      "fork stress", [&] { stop.store(true); },
+      [&] { return "forks " + std::to_string(forks.load()); }, 120);
   std::vector<std::thread> threads;
   threads.emplace_back(Harvester, std::cref(s), std::cref(stop), &ops[0]);
   threads.emplace_back(Churner, std::cref(s), std::cref(stop), &ops[1]);
