@@ -129,9 +129,7 @@ def nginx_run(env, lib, preloaded, args):
     d = tempfile.mkdtemp(prefix="uepoll-bench-nginx-")
     port = apps.free_port()
     conf = os.path.join(d, "nginx.conf")
-    text = apps.NGINX_CONF.format(d=d, port=port, gen=0)
-    text = text.replace("worker_processes 2;", "worker_processes %d;" % args.nginx_workers)
-    text = text.replace("worker_connections 128;", "worker_connections 1024;")
+    text = apps.nginx_conf(d, port, "gen 0", workers=args.nginx_workers, connections=1024)
     with open(conf, "w") as f:
         f.write(text)
     proc = subprocess.Popen(["nginx", "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
