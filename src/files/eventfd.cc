@@ -61,13 +61,13 @@ inline ssize_t EventFd::ChangeCount(const Step& step, uint32_t wake, int io_flag
     }
     if ((io_flags & kIoNonblock) != 0) return -EAGAIN;
   }
-  return ChangeCountSlow(step, wake, io_flags, permit, before);
+  return ChangeCountSlow(step, wake, permit, before);
 }
 
 // A call from a signal handler that interrupted a uepoll call, or one that blocks.
 template <typename Step>
-ssize_t EventFd::ChangeCountSlow(const Step& step, uint32_t wake, int /*io_flags*/,
-                                 SleepPermit* permit, uint64_t* before) {
+ssize_t EventFd::ChangeCountSlow(const Step& step, uint32_t wake, SleepPermit* permit,
+                                 uint64_t* before) {
   uint64_t count = count_.load(std::memory_order_relaxed);
   if (InReentrantCall()) {
     // Nothing may wait (wqh_.lock may be held by the interrupted frame): a count that would

@@ -38,8 +38,8 @@ class EventFd final : public File {
   ssize_t ChangeCount(const Step& step, uint32_t wake, int io_flags, SleepPermit* permit,
                       uint64_t* before);
   template <typename Step>
-  [[gnu::noinline]] ssize_t ChangeCountSlow(const Step& step, uint32_t wake, int io_flags,
-                                            SleepPermit* permit, uint64_t* before);
+  [[gnu::noinline]] ssize_t ChangeCountSlow(const Step& step, uint32_t wake, SleepPermit* permit,
+                                            uint64_t* before);
   [[gnu::noinline]] void WakeAfter(uint32_t key);
 
   WaitQueueHead wqh_;
