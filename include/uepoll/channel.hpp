@@ -246,9 +246,9 @@ class Channel {
 
     // One element into `*out`; false if none is left (arming want_in_ first, so that the
     // next send wakes).
-    bool take(T* out) {
+    bool take(T* out, bool lower = true) {
       for (bool armed = false;;) {
-        if (try_take(out)) return true;
+        if (try_take(out, lower)) return true;
         if (armed) return false;
         want_in_.store(true, std::memory_order_seq_cst);
         armed = true;  // look once more: a send that missed the flag is seen now
@@ -267,8 +267,11 @@ class Channel {
     }
 
     std::size_t pop_many(std::span<T> out) {
+      // A batch lowers EPOLLIN once, at its end: lowering after each element would make a
+      // receiver that keeps up with a sender pay, and cost that sender, an edge per element.
       std::size_t n = 0;
-      while (n < out.size() && take(&out[n])) ++n;
+      while (n < out.size() && take(&out[n], /*lower=*/false)) ++n;
+      if (n == out.size() && n > 0) lower_if_empty(deq_.load(std::memory_order_relaxed));
       return n;
     }
 
@@ -374,15 +377,15 @@ class Channel {
         armed = true;
       }
     }
-    bool try_take(T* out) {
+    bool try_take(T* out, bool lower) {
       alignas(T) unsigned char buf[sizeof(T)];
       T* tmp = reinterpret_cast<T*>(buf);
-      if (!try_take_raw(tmp)) return false;
+      if (!try_take_raw(tmp, lower)) return false;
       *out = std::move(*tmp);
       tmp->~T();
       return true;
     }
-    bool try_take_raw(T* out) {
+    bool try_take_raw(T* out, bool lower = true) {
       std::size_t pos = deq_.load(std::memory_order_relaxed);
       Cell* cell = nullptr;
       for (unsigned spins = 0;;) {
@@ -408,12 +411,7 @@ class Channel {
       ::new (out) T(std::move(*v));
       v->~T();
       cell->seq.store(pos + mask_ + 1, std::memory_order_release);
-      // The receive that empties the channel lowers EPOLLIN: the next send is an edge.
-      // "Empty" is read from the next slot (most often on the line just read), not from
-      // the producers' position, whose line a chasing receiver would pull at every element.
-      if (cells_[(pos + 1) & mask_].seq.load(std::memory_order_relaxed) != pos + 2) {
-        want_in_.store(true, std::memory_order_seq_cst);
-      }
+      if (lower) lower_if_empty(pos + 1);
       // seq_cst CAS above, then these reads: a watcher that saw "full" (want_out_) is
       // woken by the first receive; a blocked send (want_room_) once the channel is down
       // to low water, as the kernel wakes a socket's writers once half its buffer is
@@ -426,6 +424,15 @@ class Channel {
         wq_.wake(EPOLLOUT | EPOLLWRNORM);
       }
       return true;
+    }
+
+    // The receive that empties the channel lowers EPOLLIN: the next send is an edge.
+    // "Empty" is read from the next slot (most often on the line just read), not from
+    // the producers' position, whose line a chasing receiver would pull at every element.
+    void lower_if_empty(std::size_t next) const noexcept {
+      if (cells_[next & mask_].seq.load(std::memory_order_relaxed) != next + 1) {
+        want_in_.store(true, std::memory_order_seq_cst);
+      }
     }
 
     // Where a receive wakes senders that found the channel full: half of it free.

@@ -384,6 +384,32 @@ TEST(ChannelTest, RecvManyTakesABatchInOrder) {
   EXPECT_EQ(closed.error().value(), EPIPE);
 }
 
+
+// A batch lowers EPOLLIN when it leaves the channel empty, also when it filled its span
+// exactly (and so never saw "empty"): the next send is an edge for an ET watcher.
+TEST(ChannelTest, RecvManyThatEmptiesMakesTheNextSendAnEdge) {
+  auto ch = uep::Channel<int>::create(8).value();
+  const int ep = uep_epoll_create1(0);
+  ASSERT_GE(ep, 0);
+  epoll_event e{};
+  e.events = EPOLLIN | EPOLLET;
+  ASSERT_EQ(uep_epoll_ctl(ep, EPOLL_CTL_ADD, ch.get(), &e), 0);
+  epoll_event out[4];
+  std::array<int, 3> batch{};
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(ch.try_send(i));
+    ASSERT_EQ(Wait(ep, out, 4, 0), 1) << "round " << round;  // empty -> non-empty
+    ASSERT_EQ(ch.recv_many(batch).value(), 3U);  // the span is full and the channel empty
+    EXPECT_EQ(Wait(ep, out, 4, 0), 0);
+  }
+  // A batch that leaves elements behind lowers nothing: no edge for a send then.
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(ch.try_send(i));
+  ASSERT_EQ(Wait(ep, out, 4, 0), 1);
+  ASSERT_EQ(ch.recv_many(batch).value(), 3U);
+  ASSERT_TRUE(ch.try_send(5));
+  EXPECT_EQ(Wait(ep, out, 4, 0), 0);
+  uep_close(ep);
+}
 // EPOLLOUT is an edge when a full channel gets room, for an edge-triggered watcher that
 // found it full.
 TEST(ChannelTest, EdgeTriggeredRoomAfterFull) {
