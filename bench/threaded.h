@@ -128,19 +128,28 @@ std::vector<double> EpollPingPong(int rounds, PingPong how) {
 // `timed`: each wait carries a far absolute deadline (FUTEX_WAIT_BITSET), as a user-space
 // epoll_wait(-1) must to return EINTR after an SA_RESTART handler; the kernel then arms an
 // hrtimer per sleep, which the untimed floor does not pay.
+// Only the round trips in which both threads slept are kept (a wait that finds the token
+// already posted returns at once: two threads in step on two CPUs can pass it back and
+// forth without sleeping, a different and much cheaper hand-off); all of them if none did.
 inline std::vector<double> FutexPingPong(int rounds, bool timed = false) {
   std::atomic<uint32_t> to_a{0};
   std::atomic<uint32_t> to_b{0};
+  std::atomic<bool> b_slept{false};  // B's wait of this round slept (read after to_a)
   const timespec far{INT32_MAX, 0};
   auto futex = [&](std::atomic<uint32_t>* w, int op, uint32_t v) {
     const bool wait = op == FUTEX_WAIT && timed;
-    syscall(SYS_futex, reinterpret_cast<uint32_t*>(w),
-            (wait ? FUTEX_WAIT_BITSET : op) | FUTEX_PRIVATE_FLAG, v, wait ? &far : nullptr,
-            nullptr, wait ? FUTEX_BITSET_MATCH_ANY : 0);
+    return syscall(SYS_futex, reinterpret_cast<uint32_t*>(w),
+                   (wait ? FUTEX_WAIT_BITSET : op) | FUTEX_PRIVATE_FLAG, v, wait ? &far : nullptr,
+                   nullptr, wait ? FUTEX_BITSET_MATCH_ANY : 0);
   };
+  // True if the wait slept: the kernel queued it and a wake-up ended it.
   auto await = [&](std::atomic<uint32_t>* w) {
-    while (w->load(std::memory_order_acquire) == 0) futex(w, FUTEX_WAIT, 0);
+    bool slept = false;
+    while (w->load(std::memory_order_acquire) == 0) {
+      if (futex(w, FUTEX_WAIT, 0) == 0) slept = true;
+    }
     w->store(0, std::memory_order_relaxed);
+    return slept;
   };
   auto post = [&](std::atomic<uint32_t>* w) {
     w->store(1, std::memory_order_release);
@@ -148,20 +157,24 @@ inline std::vector<double> FutexPingPong(int rounds, bool timed = false) {
   };
   std::thread b([&] {
     for (int i = 0; i < rounds; ++i) {
-      await(&to_b);
+      b_slept.store(await(&to_b), std::memory_order_relaxed);
       post(&to_a);
     }
   });
-  std::vector<double> samples;
-  samples.reserve(static_cast<size_t>(rounds));
+  std::vector<double> all;
+  std::vector<double> slept;
+  all.reserve(static_cast<size_t>(rounds));
+  slept.reserve(static_cast<size_t>(rounds));
   for (int i = 0; i < rounds; ++i) {
     const auto start = Clock::now();
     post(&to_b);
-    await(&to_a);
-    samples.push_back(std::chrono::duration<double, std::nano>(Clock::now() - start).count());
+    const bool a_slept = await(&to_a);
+    const double ns = std::chrono::duration<double, std::nano>(Clock::now() - start).count();
+    all.push_back(ns);
+    if (a_slept && b_slept.load(std::memory_order_relaxed)) slept.push_back(ns);
   }
   b.join();
-  return samples;
+  return slept.empty() ? all : slept;
 }
 
 // The floor for a spinning hand-off: two threads spinning on shared words.
